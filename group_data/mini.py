@@ -1,0 +1,42 @@
+"""The Mini (Linux, systemd): the gateway and the services around it.
+
+A piece of the platform: ``all.py`` assembles it with the Studio's piece and validates the
+whole. Hosts read ``host.data.platform`` only, so nothing here is exported to pyinfra directly.
+"""
+
+from homelab.groupdata import validating
+from homelab.model import GitSource, McpTool, MiniHost, OvModel, OvServer, Searxng
+
+__all__: list[str] = []
+
+with validating("mini", top="MiniHost"):
+    mini = MiniHost(
+        ov_server=OvServer(
+            # The operator's own FastAPI app, from its own repository.
+            source=GitSource(url="https://github.com/christopherbailey/ov-server", ref="v0.3.0"),
+            device="GPU",  # AUTO and MULTI:GPU,CPU are under evaluation (seed)
+            models=(
+                OvModel(model_id="ov-qwen2-5-3b-instruct-fp16", context_length=32768),
+                OvModel(model_id="ov-qwen2-5-1-5b-instruct-fp16", context_length=32768),
+                OvModel(model_id="ov-phi-4-mini-instruct-fp16", context_length=131072),
+                OvModel(model_id="ov-phi-3-5-mini-instruct-fp16", context_length=131072),
+                OvModel(model_id="ov-llama-3-2-3b-instruct-fp16", context_length=131072),
+                OvModel(model_id="ov-mistral-7b-instruct-v0-3-fp16", context_length=32768),
+            ),
+        ),
+        searxng=Searxng(
+            source=GitSource(
+                url="https://github.com/searxng/searxng",
+                ref="a7281c5ed5d04855b4ee4a3d13033996a83444a4",
+            ),
+        ),
+        mcp_tools=(
+            McpTool(
+                name="web-fetch",
+                description="Fetch a URL and return clean, model-ready text; search the web "
+                "through the gateway.",
+                command=("/opt/homelab-llm/mcp-tools/web-fetch/venv/bin/web-fetch",),
+                tools=("web.fetch", "search.web"),
+            ),
+        ),
+    )

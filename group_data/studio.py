@@ -1,0 +1,86 @@
+"""The Studio (macOS, launchd): MLX servers, OptiLLM local instances, AFM.
+
+A piece of the platform: ``all.py`` assembles it with the Mini's piece and validates the
+whole. Hosts read ``host.data.platform`` only, so nothing here is exported to pyinfra directly.
+"""
+
+from homelab.groupdata import validating
+from homelab.model import Listener, MlxModel, MlxServers, OptillmLocal, StudioHost
+
+__all__: list[str] = []
+
+MODELS = "/Users/thestudio/models"
+HUB = f"{MODELS}/hf/hub"
+SEAGATE = "/Volumes/Seagate/models"
+FROM_MINI = "the gateway on the Mini calls it"
+
+with validating("studio", top="StudioHost"):
+    studio = StudioHost(
+        os="darwin",
+        run_as="thestudio",
+        hf_home=f"{MODELS}/hf",
+        mlx=MlxServers(
+            registry_path=f"{MODELS}/registry.json",
+            models=(
+                MlxModel(
+                    model_id="mlx-qwen2-5-7b-instruct-4bit",
+                    repo="mlx-community/Qwen2.5-7B-Instruct-4bit",
+                    source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit",
+                    cache_path=f"{HUB}/models--mlx-community--Qwen2.5-7B-Instruct-4bit",
+                    context_length=32768,
+                    port=8100,
+                ),
+                MlxModel(
+                    model_id="mlx-llama-3-2-3b-instruct-4bit",
+                    repo="mlx-community/Llama-3.2-3B-Instruct-4bit",
+                    source_path=f"{MODELS}/mlx/llama-3-2-3b-instruct-4bit",
+                    cache_path=f"{HUB}/models--mlx-community--Llama-3.2-3B-Instruct-4bit",
+                    context_length=131072,
+                    port=8101,
+                ),
+                MlxModel(
+                    model_id="mlx-qwen2-5-coder-14b-instruct-4bit",
+                    repo="mlx-community/Qwen2.5-Coder-14B-Instruct-4bit",
+                    source_path=f"{MODELS}/mlx/qwen2-5-coder-14b-instruct-4bit",
+                    cache_path=f"{HUB}/models--mlx-community--Qwen2.5-Coder-14B-Instruct-4bit",
+                    context_length=32768,
+                    port=8102,
+                ),
+                MlxModel(
+                    model_id="mlx-phi-4-mini-instruct-8bit",
+                    repo="mlx-community/Phi-4-mini-instruct-8bit",
+                    source_path=f"{MODELS}/mlx/phi-4-mini-instruct-8bit",
+                    cache_path=f"{HUB}/models--mlx-community--Phi-4-mini-instruct-8bit",
+                    context_length=131072,
+                    tier="experimental",
+                    port=8120,
+                ),
+                # Backroom: kept on the Seagate drive, never served, so it gets no handle.
+                MlxModel(
+                    model_id="mlx-llama-3-3-70b-instruct-4bit",
+                    repo="mlx-community/Llama-3.3-70B-Instruct-4bit",
+                    source_path=f"{SEAGATE}/mlx/llama-3-3-70b-instruct-4bit",
+                    cache_path=f"{SEAGATE}/hf/hub/models--mlx-community--Llama-3.3-70B-Instruct-4bit",
+                    context_length=131072,
+                ),
+            ),
+        ),
+        # Local inference instances: off until their setup is finalised (seed).
+        optillm_local=(
+            OptillmLocal(
+                handle="opt-router-high",
+                listener=Listener(port=4040, exposure="lan", lan_reason=FROM_MINI),
+                model="Qwen/Qwen2.5-7B-Instruct",
+            ),
+            OptillmLocal(
+                handle="opt-router-balanced",
+                listener=Listener(port=4041, exposure="lan", lan_reason=FROM_MINI),
+                model="Qwen/Qwen2.5-3B-Instruct",
+            ),
+            OptillmLocal(
+                handle="opt-router-fast",
+                listener=Listener(port=4042, exposure="lan", lan_reason=FROM_MINI),
+                model="Qwen/Qwen2.5-1.5B-Instruct",
+            ),
+        ),
+    )

@@ -1,0 +1,115 @@
+"""Helpers for the group data files: clear errors, sibling pieces, addresses from the inventory.
+
+pyinfra runs every ``group_data/*.py`` before it contacts any host. ``group_data/all.py``
+assembles the whole :class:`~homelab.model.Platform` there, so invalid data stops the deploy
+before a connection is made, with messages that name the field and the rule.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pyinfra.api.exceptions import PyinfraError
+
+from homelab.model.platform import ROLES, Role
+
+
+class InvalidGroupData(PyinfraError):
+    """Group data that breaks a rule. pyinfra prints it as it is, without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid group data ({len(problems)} problem(s)):\n{lines}")
+
+
+def problems_of(error: ValidationError, prefix: str = "", top: str = "") -> list[str]:
+    """One line per problem: the field's dotted path, the value when short, and the rule.
+
+    A model built inside another's arguments is validated on its own, so its error paths start
+    at that model: they are shown after its class name (``mini: GitSource.ref``).
+    """
+    out: list[str] = []
+    if top and error.title != top:
+        prefix = f"{prefix}: {error.title}" if prefix else error.title
+    for item in error.errors():
+        loc = _dotted((prefix, *item["loc"]) if prefix else item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if "\n" in message:  # cross-field rules come several at once, each with its own path
+            out.extend(line if not loc else f"{line}" for line in message.splitlines())
+            continue
+        value = item.get("input")
+        shown = ""
+        if item["type"] != "value_error" and not isinstance(value, dict | list | tuple):
+            shown = f" (got {value!r})"
+        out.append(f"{loc}: {message}{shown}" if loc else f"{message}{shown}")
+    return out
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+@contextmanager
+def validating(prefix: str = "", top: str = "") -> Iterator[None]:
+    """Turn pydantic's errors inside the block into one clear :class:`InvalidGroupData`.
+
+    ``top`` names the model the block builds, whose error paths need no class name.
+    """
+    try:
+        yield
+    except ValidationError as error:
+        raise InvalidGroupData(problems_of(error, prefix, top)) from None
+
+
+def siblings(file: str, *names: str) -> dict[str, dict[str, Any]]:
+    """Run sibling group data files and return their names, collecting every file's problems.
+
+    They are run, not imported: ``group_data`` is a folder of data files, not a package.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for name in names:
+        path = Path(file).with_name(f"{name}.py")
+        try:
+            found[name] = runpy.run_path(str(path))
+        except InvalidGroupData as error:
+            problems += error.problems
+    if problems:
+        raise InvalidGroupData(problems)
+    return found
+
+
+def inventory_addresses() -> dict[Role, str]:
+    """Each role's address in the inventory being loaded (pyinfra's context during group data)."""
+    from pyinfra import inventory  # a context proxy: set while pyinfra loads group data
+
+    addresses: dict[Role, str] = {}
+    problems: list[str] = []
+    for role in ROLES:
+        try:
+            hosts = inventory.get_group(role)
+        except Exception:  # pyinfra raises NoGroupError; outside pyinfra, a context error
+            problems.append(f"inventory: no group {role!r} (rule: the inventory names both hosts)")
+            continue
+        if len(hosts) != 1:
+            problems.append(
+                f"inventory.{role}: {len(hosts)} hosts (rule: exactly one host per role)"
+            )
+            continue
+        host = hosts[0]
+        addresses[role] = str(host.data.get("ssh_hostname") or host.name)
+    if problems:
+        raise InvalidGroupData(problems)
+    return addresses

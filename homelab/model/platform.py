@@ -1,0 +1,196 @@
+"""The whole platform: both hosts, the gateway, the storage, and the rules that span them."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Literal, Self
+
+from pydantic import model_validator
+
+from homelab.model.base import Frozen, Listener
+from homelab.model.gateway import Gateway
+from homelab.model.naming import Backend
+from homelab.model.services import MiniHost, StorageRoot, StudioHost
+
+Role = Literal["mini", "studio"]
+ROLES: tuple[Role, ...] = ("mini", "studio")
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a host another host reaches, or None when it can."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        if _HOSTNAME.match(address.lower()) and not address.replace(".", "").isdigit():
+            return None
+        return f"{address!r} is neither an IP address nor a host name"
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:
+        return (
+            f"{address!r} is not reachable from another host "
+            "(unspecified, multicast, loopback or link-local)"
+        )
+    return None
+
+
+class Platform(Frozen):
+    """One typed model of the platform: every file, operation and check derives from it."""
+
+    addresses: dict[Role, str]
+    storage: tuple[StorageRoot, ...]
+    gateway: Gateway
+    mini: MiniHost
+    studio: StudioHost
+
+    # -- derived views -------------------------------------------------------------------
+
+    def listeners(self, role: Role) -> Iterator[tuple[str, str, Listener]]:
+        """(service name, field path, listener) of every enabled listener on a host."""
+        if role == "mini":
+            for name, service in self.mini.services():
+                if service.enabled:
+                    yield service.kind, f"mini.{name}.listener.port", service.listener
+            return
+        for i, model in enumerate(self.studio.mlx.models):
+            if model.port is not None:
+                yield (
+                    f"mlx-{model.port}",
+                    f"studio.mlx.models[{i}].port",
+                    self.studio.mlx_listener(model),
+                )
+        for i, local in enumerate(self.studio.optillm_local):
+            if local.enabled:
+                yield local.handle, f"studio.optillm_local[{i}].listener.port", local.listener
+        if self.studio.afm.enabled:
+            yield "afm", "studio.afm.listener.port", self.studio.afm.listener
+
+    def handles(self) -> Iterator[tuple[str, Backend, str]]:
+        """(handle, backend, field path) of every handle the gateway exposes to clients."""
+        for i, model in enumerate(self.studio.mlx.models):
+            if model.port is not None:
+                yield model.model_id, Backend.MLX, f"studio.mlx.models[{i}].model_id"
+        for i, ov in enumerate(self.mini.ov_server.models):
+            if self.mini.ov_server.enabled:
+                yield ov.model_id, Backend.OV, f"mini.ov_server.models[{i}].model_id"
+        for i, opt in enumerate(self.gateway.opt_handles):
+            yield opt.handle, Backend.OPT, f"gateway.opt_handles[{i}].handle"
+        for i, local in enumerate(self.studio.optillm_local):
+            if local.enabled:
+                yield local.handle, Backend.OPT, f"studio.optillm_local[{i}].handle"
+        if self.studio.afm.enabled:
+            for i, model_id in enumerate(self.studio.afm.model_ids):
+                yield model_id, Backend.AFM, f"studio.afm.model_ids[{i}]"
+
+    def storage_of(self, path: str) -> StorageRoot | None:
+        """The most specific declared storage root holding ``path``."""
+        roots = [r for r in self.storage if path == r.path or path.startswith(r.path.rstrip("/") + "/")]
+        return max(roots, key=lambda r: len(r.path), default=None)
+
+    # -- rules that span fields ------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_rules(self) -> Self:
+        problems: list[str] = []
+        problems += self._address_rules()
+        problems += self._port_rules()
+        problems += self._handle_rules()
+        problems += self._storage_rules()
+        problems += self._routing_rules()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _address_rules(self) -> list[str]:
+        problems = []
+        for role in ROLES:
+            if role not in self.addresses:
+                problems.append(f"addresses.{role}: missing (rule: the inventory names both hosts)")
+                continue
+            why = address_problem(self.addresses[role])
+            if why:
+                problems.append(f"addresses.{role}: {why} (rule: a host address others can reach)")
+        if len(set(self.addresses.values())) < len(self.addresses):
+            problems.append(
+                f"addresses: {self.addresses} gives two hosts one address "
+                "(rule: each host has its own address)"
+            )
+        return problems
+
+    def _port_rules(self) -> list[str]:
+        problems = []
+        for role in ROLES:
+            seen: dict[int, str] = {}
+            for _name, path, listener in self.listeners(role):
+                if listener.port in seen:
+                    problems.append(
+                        f"{path}: {listener.port} is also used by {seen[listener.port]} "
+                        "(rule: no two services on one host share a port)"
+                    )
+                else:
+                    seen[listener.port] = path
+        for i, local in enumerate(self.studio.optillm_local):
+            if 8100 <= local.listener.port <= 8139:
+                problems.append(
+                    f"studio.optillm_local[{i}].listener.port: {local.listener.port} lies in the "
+                    "MLX ranges (rule: 8100-8139 belong to MLX servers)"
+                )
+        return problems
+
+    def _handle_rules(self) -> list[str]:
+        problems = []
+        where: dict[str, list[str]] = defaultdict(list)
+        for handle, _backend, path in self.handles():
+            where[handle].append(path)
+        for handle, paths in where.items():
+            if len(paths) > 1:
+                problems.append(
+                    f"{paths[1]}: {handle!r} is also declared at {paths[0]} "
+                    "(rule: handles are unique)"
+                )
+        return problems
+
+    def _storage_rules(self) -> list[str]:
+        problems = []
+        for i, model in enumerate(self.studio.mlx.models):
+            root = self.storage_of(model.source_path)
+            if root is None:
+                problems.append(
+                    f"studio.mlx.models[{i}].source_path: {model.source_path!r} is under no "
+                    "declared storage root (rule: every model lives on declared storage)"
+                )
+            elif not root.showroom and model.port is not None:
+                problems.append(
+                    f"studio.mlx.models[{i}].port: {model.model_id!r} lives on backroom storage "
+                    f"{root.name!r} but has port {model.port} (rule: showroom vs backroom: "
+                    "a model stored only on backroom storage gets no handle)"
+                )
+        return problems
+
+    def _routing_rules(self) -> list[str]:
+        problems = []
+        served = {m.model_id for m in self.studio.mlx.served}
+        for i, opt in enumerate(self.gateway.opt_handles):
+            if opt.base not in served:
+                problems.append(
+                    f"gateway.opt_handles[{i}].base: {opt.base!r} is not a served MLX handle "
+                    "(rule: an opt-* handle runs on an mlx-* handle that has a port)"
+                )
+        uses_optillm = self.gateway.route_via_optillm or bool(self.gateway.opt_handles)
+        if uses_optillm and not self.mini.optillm.enabled:
+            problems.append(
+                "mini.optillm.enabled: false while the gateway routes through OptiLLM "
+                "(rule: route_via_optillm and opt-* handles need the OptiLLM proxy)"
+            )
+        known = {h for h, _b, _p in self.handles()}
+        for i, (handle, others) in enumerate(self.gateway.router.fallbacks):
+            for name in (handle, *others):
+                if name not in known:
+                    problems.append(
+                        f"gateway.router.fallbacks[{i}]: {name!r} is not a declared handle "
+                        "(rule: fallbacks name handles the gateway serves)"
+                    )
+        return problems

@@ -120,6 +120,7 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                     backend=Backend.OPT,
                     upstream_model=local.model,
                     api_base=url(studio, local.listener.port),
+                    api_key=gw.optillm_key,
                     max_input_tokens=gw.default_max_output_tokens,
                     max_output_tokens=gw.default_max_output_tokens,
                 )

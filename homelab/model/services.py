@@ -26,6 +26,7 @@ class Layout(Frozen):
     opt: AbsPath = "/opt/homelab-llm"
     state: AbsPath = "/var/lib/homelab-llm"
     secrets: AbsPath = "/etc/homelab-llm/secrets"
+    logs: AbsPath = "/var/log/homelab-llm"
     systemd_units: AbsPath = "/etc/systemd/system"
     launchd_daemons: AbsPath = "/Library/LaunchDaemons"
     launchd_prefix: str = "com.homelab-llm"
@@ -260,6 +261,7 @@ class Afm(Frozen):
     enabled: bool = False
     model_ids: tuple[str, ...] = ()
     source: GitSource | None = None
+    executable: AbsPath = "/opt/homelab-llm/afm/bin/afm-server"
 
     @model_validator(mode="after")
     def _wired_when_known(self) -> Self:

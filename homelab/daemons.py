@@ -1,0 +1,307 @@
+"""Every process the platform runs, derived from the model: one typed description each.
+
+A :class:`Daemon` renders to a systemd unit on Linux or a launchd plist on macOS; the deploys
+install and activate it, and the verify suite checks it, all from the same description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from homelab.model import Listener, Platform, PythonPackage, Role, SecretRef
+from homelab.model.base import LOOPBACK, GitSource
+from homelab.model.services import Layout
+
+
+@dataclass(frozen=True)
+class Relax:
+    """A hardening directive set away from the baseline, and why the service needs it."""
+
+    value: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Daemon:
+    role: Role
+    name: str
+    description: str
+    user: str
+    argv: tuple[str, ...]
+    listener: Listener
+    health: str
+    layout: Layout
+    os: str
+    enabled: bool = True
+    package: PythonPackage | None = None
+    source: GitSource | None = None
+    #: Non-secret settings: env files rendered from the model, and inline variables.
+    env_files: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+    #: Secret variables, written on the host into a 0600 env file only this service reads.
+    secrets: dict[str, SecretRef] = field(default_factory=dict)
+    working_dir: str | None = None
+    supplementary_groups: tuple[str, ...] = ()
+    relax: dict[str, Relax] = field(default_factory=dict)
+    #: Loopback-only services that talk to nothing else are fenced at the IP level too.
+    loopback_only_traffic: bool = False
+    after: tuple[str, ...] = ()
+
+    @property
+    def state_dir(self) -> str:
+        return self.layout.state_dir(self.name)
+
+    @property
+    def config_dir(self) -> str:
+        return self.layout.config_dir(self.name)
+
+    @property
+    def venv(self) -> str:
+        return self.layout.venv(self.name)
+
+    @property
+    def secrets_env(self) -> str | None:
+        return self.layout.secrets_env(self.name) if self.secrets else None
+
+    @property
+    def unit(self) -> str:
+        return f"{self.name}.service"
+
+    @property
+    def label(self) -> str:
+        return f"{self.layout.launchd_prefix}.{self.name}"
+
+    @property
+    def unit_path(self) -> str:
+        if self.os == "darwin":
+            return f"{self.layout.launchd_daemons}/{self.label}.plist"
+        return f"{self.layout.systemd_units}/{self.unit}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.listener.port}{self.health}"
+
+
+# Directives that break specific runtimes, said once with the reason.
+_WX_MEMORY = Relax("no", "PyTorch/oneDNN and onnxruntime generate code at run time (W+X pages)")
+_PROC_ALL = Relax("all", "reads /proc/cpuinfo and /proc/meminfo to size its thread pools")
+
+
+def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
+    mini = platform.mini
+    gw = platform.gateway
+    lay = mini.layout
+    common = {"role": "mini", "layout": lay, "os": mini.os}
+    gateway_url = f"http://{LOOPBACK}:{mini.litellm.listener.port}/v1"
+    uses_optillm = gw.route_via_optillm or bool(gw.opt_handles)
+
+    litellm = mini.litellm
+    litellm_secrets = {gw.proxy_key.env: gw.proxy_key}
+    if uses_optillm:
+        litellm_secrets[gw.optillm_key.env] = gw.optillm_key
+    daemons = [
+        Daemon(
+            name=litellm.kind,
+            description="LiteLLM proxy: the platform's one gateway",
+            user=litellm.user,
+            argv=(
+                f"{lay.venv(litellm.kind)}/bin/litellm",
+                "--config", f"{lay.config_dir(litellm.kind)}/router.yaml",
+                "--host", litellm.listener.bind,
+                "--port", str(litellm.listener.port),
+                "--num_workers", str(litellm.workers),
+            ),
+            listener=litellm.listener,
+            health="/health/liveliness",
+            enabled=litellm.enabled,
+            package=litellm.package,
+            env_files=(f"{lay.config_dir(litellm.kind)}/env",),
+            secrets=litellm_secrets,
+            **common,
+        ),
+    ]
+
+    ov = mini.ov_server
+    gpu = ov.device != "CPU"
+    ov_relax = {}
+    if gpu:
+        ov_relax["PrivateDevices"] = Relax("no", "the GPU runtime opens /dev/dri (render group)")
+        ov_relax["DeviceAllow"] = Relax("/dev/dri rw", "only the GPU render nodes")
+    daemons.append(
+        Daemon(
+            name=ov.kind,
+            description="OpenVINO model server",
+            user=ov.user,
+            argv=(
+                f"{lay.venv(ov.kind)}/bin/uvicorn", "main:app",
+                "--host", ov.listener.bind,
+                "--port", str(ov.listener.port),
+                "--workers", "1",
+            ),
+            listener=ov.listener,
+            health="/health",
+            enabled=ov.enabled,
+            source=ov.source,
+            env_files=(ov.env_file,),
+            working_dir=f"{lay.opt}/{ov.kind}/src",
+            supplementary_groups=ov.supplementary_groups if gpu else (),
+            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL, **ov_relax},
+            **common,
+        )
+    )
+
+    opt = mini.optillm
+    daemons.append(
+        Daemon(
+            name=opt.kind,
+            description="OptiLLM optimizing proxy (loopback only, calls the gateway back)",
+            user=opt.user,
+            argv=(
+                f"{lay.venv(opt.kind)}/bin/optillm",
+                "--host", opt.listener.bind,
+                "--port", str(opt.listener.port),
+                "--base-url", gateway_url,
+                "--approach", opt.approach,
+                # By flag, not env: OPTILLM_API_KEY in its environment means local inference.
+                "--optillm-api-key", "${OPTILLM_PROXY_KEY}",
+            ),
+            listener=opt.listener,
+            health="/health",
+            enabled=opt.enabled and uses_optillm,
+            package=opt.package,
+            environment={"HOME": lay.state_dir(opt.kind), "HF_HUB_OFFLINE": "1"},
+            secrets={"OPTILLM_PROXY_KEY": gw.optillm_key, gw.proxy_key.env: gw.proxy_key},
+            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+            loopback_only_traffic=True,
+            after=(f"{litellm.kind}.service",),
+            **common,
+        )
+    )
+
+    sx = mini.searxng
+    daemons.append(
+        Daemon(
+            name=sx.kind,
+            description="SearXNG metasearch (loopback only; the gateway's search backend)",
+            user=sx.user,
+            argv=(
+                f"{lay.venv(sx.kind)}/bin/granian", "searx.webapp:app",
+                "--interface", "wsgi",
+                "--host", sx.listener.bind,
+                "--port", str(sx.listener.port),
+            ),
+            listener=sx.listener,
+            health="/healthz",
+            enabled=sx.enabled,
+            source=sx.source,
+            environment={"SEARXNG_SETTINGS_PATH": f"{lay.config_dir(sx.kind)}/settings.yml"},
+            # SearXNG reads server.secret_key from SEARXNG_SECRET when it is set.
+            secrets={"SEARXNG_SECRET": sx.secret_key},
+            working_dir=f"{lay.opt}/{sx.kind}/src",
+            **common,
+        )
+    )
+
+    ow = mini.open_webui
+    daemons.append(
+        Daemon(
+            name=ow.kind,
+            description="Open WebUI, pointed at the gateway",
+            user=ow.user,
+            argv=(
+                f"{lay.venv(ow.kind)}/bin/open-webui", "serve",
+                "--host", ow.listener.bind,
+                "--port", str(ow.listener.port),
+            ),
+            listener=ow.listener,
+            health="/health",
+            enabled=ow.enabled,
+            package=ow.package,
+            env_files=(ow.env_file,),
+            secrets={ow.secret_key.env: ow.secret_key, "OPENAI_API_KEY": gw.proxy_key},
+            working_dir=lay.state_dir(ow.kind),
+            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+            after=(f"{litellm.kind}.service",),
+            **common,
+        )
+    )
+    return tuple(daemons)
+
+
+def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
+    studio = platform.studio
+    lay = studio.layout
+    common = {"role": "studio", "layout": lay, "os": studio.os, "user": studio.run_as}
+    hf = {"HF_HOME": studio.hf_home, "HF_HUB_OFFLINE": "1", "HOME": lay.state}
+    daemons: list[Daemon] = []
+    mlx_venv = lay.venv("mlx")
+    for model in studio.mlx.served:
+        assert model.port is not None
+        listener = studio.mlx_listener(model)
+        argv = [
+            f"{mlx_venv}/bin/python", "-m", "mlx_lm.server",
+            "--model", model.source_path,
+            "--host", listener.bind,
+            "--port", str(listener.port),
+        ]
+        if model.trust_remote_code:
+            argv.append("--trust-remote-code")
+        if model.chat_template:
+            argv += ["--chat-template", model.chat_template]
+        if model.max_output_tokens:
+            argv += ["--max-tokens", str(model.max_output_tokens)]
+        daemons.append(
+            Daemon(
+                name=f"mlx-{model.port}",
+                description=f"mlx-lm server for {model.model_id}",
+                argv=tuple(argv),
+                listener=listener,
+                health="/health",
+                package=studio.mlx.package,
+                environment=hf,
+                relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+                **common,
+            )
+        )
+    local_venv = lay.venv("optillm-local")
+    for local in studio.optillm_local:
+        daemons.append(
+            Daemon(
+                name=local.handle,
+                description=f"OptiLLM local inference ({local.model})",
+                argv=(
+                    f"{local_venv}/bin/optillm",
+                    "--host", local.listener.bind,
+                    "--port", str(local.listener.port),
+                    "--model", local.model,
+                ),
+                listener=local.listener,
+                health="/health",
+                enabled=local.enabled,
+                package=studio.optillm_local_package,
+                # OptiLLM serves the model itself when OPTILLM_API_KEY is set in its environment.
+                secrets={platform.gateway.optillm_key.env: platform.gateway.optillm_key},
+                environment=hf,
+                relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+                **common,
+            )
+        )
+    afm = studio.afm
+    daemons.append(
+        Daemon(
+            name="afm",
+            description="Apple Foundation Models, OpenAI-compatible (planned)",
+            argv=(afm.executable, "--host", afm.listener.bind, "--port", str(afm.listener.port)),
+            listener=afm.listener,
+            health="/health",
+            enabled=afm.enabled,
+            source=afm.source,
+            **common,
+        )
+    )
+    return tuple(daemons)
+
+
+def daemons(platform: Platform, role: Role) -> tuple[Daemon, ...]:
+    """Every daemon of one host, enabled or not (disabled ones are rendered, not started)."""
+    return mini_daemons(platform) if role == "mini" else studio_daemons(platform)

@@ -1,0 +1,153 @@
+"""PLATFORM_DOSSIER.md and the topology picture, generated from the model so they cannot drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from homelab.daemons import Daemon, daemons
+from homelab.model import ROLES, Platform, Role, routes
+from homelab.model.naming import ROUTER_PREFIX
+from homelab.render import daemon_files
+from homelab.render.engine import render
+
+
+@dataclass(frozen=True)
+class Row:
+    """One service as the dossier shows it."""
+
+    role: Role
+    daemon: Daemon
+    address: str
+    config: tuple[str, ...]
+
+    @property
+    def base_url(self) -> str:
+        host = self.address if self.daemon.listener.lan else self.daemon.listener.bind
+        return f"http://{host}:{self.daemon.listener.port}"
+
+
+def rows(platform: Platform) -> list[Row]:
+    out = []
+    for role in ROLES:
+        for d in daemons(platform, role):
+            files = tuple(f.path for f in daemon_files(platform, d)[1:])
+            if d.secrets_env:
+                files += (f"{d.secrets_env} (secrets, made on the host)",)
+            out.append(Row(role=role, daemon=d, address=platform.addresses[role], config=files))
+    return out
+
+
+@dataclass(frozen=True)
+class Box:
+    key: str
+    label: str
+    sub: str
+    x: int
+    y: int
+    lan: bool
+    enabled: bool
+
+
+BOX_W, BOX_H, GAP = 230, 46, 14
+WIDTH, COLUMN, CLIENTS_X = 1000, 560, 500
+
+
+def topology(platform: Platform) -> dict[str, object]:
+    """Positions of hosts, services and the routes between them, for the SVG template."""
+    hosts = []
+    boxes: dict[str, Box] = {}
+    for col, role in enumerate(ROLES):
+        x = 40 + col * COLUMN
+        y = 120
+        for d in daemons(platform, role):
+            boxes[d.name] = Box(
+                key=d.name,
+                label=d.name,
+                sub=f"{d.listener.bind}:{d.listener.port}" + ("" if d.enabled else " (off)"),
+                x=x + 20,
+                y=y,
+                lan=d.listener.lan,
+                enabled=d.enabled,
+            )
+            y += BOX_H + GAP
+        hosts.append(
+            {"role": role, "address": platform.addresses[role], "x": x, "y": 80,
+             "w": BOX_W + 40, "h": y - 80 + 10}
+        )
+    edges: list[tuple[str, str, str]] = [("clients", "litellm", "LAN clients"),
+                                         ("open-webui", "litellm", "chat")]
+    mode = platform.gateway.route_via_optillm
+    for r in routes(platform):
+        if r.internal:
+            target = next(
+                (d.name for d in daemons(platform, "studio")
+                 if d.listener.port == int(r.api_base.rsplit(":", 1)[1].split("/")[0])),
+                None,
+            )
+            if target:
+                edges.append(("litellm", target, r.handle))
+        elif r.api_base.endswith(f":{platform.mini.optillm.listener.port}/v1"):
+            edges.append(("litellm", "optillm", r.handle))
+        elif r.backend.value == "ov":
+            edges.append(("litellm", "ov-server", r.handle))
+        else:
+            for d in daemons(platform, "studio"):
+                if r.api_base.endswith(f":{d.listener.port}/v1"):
+                    edges.append(("litellm", d.name, r.handle))
+    if mode or platform.gateway.opt_handles:
+        edges.append(("optillm", "litellm", ROUTER_PREFIX + "mlx-*"))
+    edges.append(("litellm", "searxng", platform.gateway.search_tool))
+    # One arrow per pair; the label lists how many routes it carries.
+    merged: dict[tuple[str, str], list[str]] = {}
+    for src, dst, label in edges:
+        merged.setdefault((src, dst), []).append(label)
+    arrows = [
+        _arrow(boxes.get(src), boxes[dst], labels[0] if len(labels) == 1 else
+               f"{len(labels)} routes", i)
+        for i, ((src, dst), labels) in enumerate(merged.items())
+    ]
+    height = max(int(str(h["y"])) + int(str(h["h"])) for h in hosts) + 60
+    return {"hosts": hosts, "boxes": boxes, "arrows": arrows, "height": height, "width": WIDTH,
+            "box_w": BOX_W, "box_h": BOX_H}
+
+
+def _arrow(src: Box | None, dst: Box, label: str, index: int) -> dict[str, object]:
+    """An SVG path: straight across hosts, a bow along the left edge within one host."""
+    if src is None:  # from the clients above the hosts
+        x1, y1 = CLIENTS_X, 50
+        x2, y2 = dst.x + BOX_W // 2, dst.y
+        return {"d": f"M {x1} {y1} L {x2} {y2}", "label": label, "lx": x1 + 6, "ly": y1 + 22,
+                "src": "clients", "dst": dst.key}
+    if src.x != dst.x:
+        x1, y1 = src.x + BOX_W, src.y + BOX_H // 2
+        x2, y2 = dst.x, dst.y + BOX_H // 2
+        # The label sits near the destination, where the lines have fanned out.
+        lx = x2 - 200
+        ly = y1 + (y2 - y1) * (lx - x1) // (x2 - x1) - 4
+        return {"d": f"M {x1} {y1} L {x2} {y2}", "label": label, "lx": lx, "ly": ly,
+                "src": src.key, "dst": dst.key}
+    # Within a host: leave from the right edge and come back in, bowing outwards.
+    bow = 50 + 30 * (index % 3)
+    x1, y1 = src.x + BOX_W, src.y + BOX_H // 2 + 6
+    x2, y2 = dst.x + BOX_W, dst.y + BOX_H // 2 - 6
+    d = f"M {x1} {y1} C {x1 + bow} {y1}, {x2 + bow} {y2}, {x2} {y2}"
+    return {"d": d, "label": label, "lx": x1 + bow * 3 // 4 + 4, "ly": (y1 + y2) // 2 + 4,
+            "src": src.key, "dst": dst.key}
+
+
+def write_dossier(platform: Platform, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "PLATFORM_DOSSIER.md"
+    svg = out / "topology.svg"
+    md.write_text(
+        render(
+            "dossier/PLATFORM_DOSSIER.md.j2",
+            platform=platform,
+            rows=rows(platform),
+            routes=routes(platform),
+            svg_name=svg.name,
+        )
+    )
+    svg.write_text(render("dossier/topology.svg.j2", **topology(platform)))
+    return [md, svg]

@@ -1,0 +1,51 @@
+"""One daemon description, two init systems: a systemd unit on Linux, a launchd plist on macOS."""
+
+from __future__ import annotations
+
+from homelab.daemons import Daemon
+from homelab.render.engine import render
+from homelab.render.files import HostFile
+
+#: Directives of the baseline a daemon may relax (with a reason); the rest are fixed.
+RELAXABLE = {"PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes", "ProcSubset": "pid"}
+
+
+def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
+    """(directive, value, why) for the relaxable directives, then any extra ones."""
+    out: list[tuple[str, str, str | None]] = []
+    for directive, default in RELAXABLE.items():
+        relaxed = daemon.relax.get(directive)
+        out.append((directive, relaxed.value, relaxed.why) if relaxed else (directive, default, None))
+    for directive, relaxed in daemon.relax.items():
+        if directive not in RELAXABLE:
+            out.append((directive, relaxed.value, relaxed.why))
+    return out
+
+
+def systemd_unit(daemon: Daemon) -> HostFile:
+    content = render("systemd/service.j2", daemon=daemon, hardening=hardening(daemon))
+    return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
+
+
+def launchd_argv(daemon: Daemon) -> tuple[str, ...]:
+    """launchd has no EnvironmentFile: a shell reads the secrets file, then becomes the daemon."""
+    if not daemon.secrets_env:
+        return daemon.argv
+    script = 'set -a; . "$0"; set +a; exec "$@"'
+    return ("/bin/sh", "-c", script, daemon.secrets_env, *daemon.argv)
+
+
+def launchd_plist(daemon: Daemon) -> HostFile:
+    content = render(
+        "launchd/daemon.plist.j2",
+        daemon=daemon,
+        argv=launchd_argv(daemon),
+        log_dir=daemon.layout.logs,
+    )
+    return HostFile(
+        path=daemon.unit_path, content=content, group="wheel", restarts=(daemon.name,)
+    )
+
+
+def service_file(daemon: Daemon) -> HostFile:
+    return launchd_plist(daemon) if daemon.os == "darwin" else systemd_unit(daemon)

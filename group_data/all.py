@@ -5,7 +5,7 @@ same data serves the real homelab and the lab.
 """
 
 from homelab.groupdata import inventory_addresses, siblings, validating
-from homelab.model import Gateway, Platform, RouterSettings, StorageRoot
+from homelab.model import Platform
 
 __all__ = ["platform"]
 
@@ -15,11 +15,11 @@ with validating(top="Platform"):
     platform = Platform(
         addresses=inventory_addresses(),
         storage=(
-            StorageRoot(name="studio", path="/Users/thestudio/models", showroom=True),
-            StorageRoot(name="seagate", path="/Volumes/Seagate/models", showroom=False),
+            dict(name="studio", path="/Users/thestudio/models", showroom=True),
+            dict(name="seagate", path="/Volumes/Seagate/models", showroom=False),
         ),
-        gateway=Gateway(
-            router=RouterSettings(num_retries=2, allowed_fails=3, cooldown_time=30),
+        gateway=dict(
+            router=dict(num_retries=2, allowed_fails=3, cooldown_time=30),
             json_logs=True,
             route_via_optillm=True,  # MLX_ROUTE_VIA_OPTILLM=1 in the seed
             opt_handles=(),  # current OptiLLM handles: none (seed)

@@ -2,36 +2,38 @@
 
 A piece of the platform: ``all.py`` assembles it with the Studio's piece and validates the
 whole. Hosts read ``host.data.platform`` only, so nothing here is exported to pyinfra directly.
+Nested parts are plain dicts so that the host's model validates them all at once and reports
+every problem with its full path (``mini.ov_server.models[0].model_id``).
 """
 
 from homelab.groupdata import validating
-from homelab.model import GitSource, McpTool, MiniHost, OvModel, OvServer, Searxng
+from homelab.model import MiniHost
 
 __all__: list[str] = []
 
 with validating("mini", top="MiniHost"):
     mini = MiniHost(
-        ov_server=OvServer(
+        ov_server=dict(
             # The operator's own FastAPI app, from its own repository.
-            source=GitSource(url="https://github.com/christopherbailey/ov-server", ref="v0.3.0"),
+            source=dict(url="https://github.com/christopherbailey/ov-server", ref="v0.3.0"),
             device="GPU",  # AUTO and MULTI:GPU,CPU are under evaluation (seed)
             models=(
-                OvModel(model_id="ov-qwen2-5-3b-instruct-fp16", context_length=32768),
-                OvModel(model_id="ov-qwen2-5-1-5b-instruct-fp16", context_length=32768),
-                OvModel(model_id="ov-phi-4-mini-instruct-fp16", context_length=131072),
-                OvModel(model_id="ov-phi-3-5-mini-instruct-fp16", context_length=131072),
-                OvModel(model_id="ov-llama-3-2-3b-instruct-fp16", context_length=131072),
-                OvModel(model_id="ov-mistral-7b-instruct-v0-3-fp16", context_length=32768),
+                dict(model_id="ov-qwen2-5-3b-instruct-fp16", context_length=32768),
+                dict(model_id="ov-qwen2-5-1-5b-instruct-fp16", context_length=32768),
+                dict(model_id="ov-phi-4-mini-instruct-fp16", context_length=131072),
+                dict(model_id="ov-phi-3-5-mini-instruct-fp16", context_length=131072),
+                dict(model_id="ov-llama-3-2-3b-instruct-fp16", context_length=131072),
+                dict(model_id="ov-mistral-7b-instruct-v0-3-fp16", context_length=32768),
             ),
         ),
-        searxng=Searxng(
-            source=GitSource(
+        searxng=dict(
+            source=dict(
                 url="https://github.com/searxng/searxng",
                 ref="a7281c5ed5d04855b4ee4a3d13033996a83444a4",
             ),
         ),
         mcp_tools=(
-            McpTool(
+            dict(
                 name="web-fetch",
                 description="Fetch a URL and return clean, model-ready text; search the web "
                 "through the gateway.",

@@ -2,10 +2,12 @@
 
 A piece of the platform: ``all.py`` assembles it with the Mini's piece and validates the
 whole. Hosts read ``host.data.platform`` only, so nothing here is exported to pyinfra directly.
+Nested parts are plain dicts so that the host's model validates them all at once and reports
+every problem with its full path (``studio.mlx.models[1].port``).
 """
 
 from homelab.groupdata import validating
-from homelab.model import Listener, MlxModel, MlxServers, OptillmLocal, StudioHost
+from homelab.model import StudioHost
 
 __all__: list[str] = []
 
@@ -19,10 +21,10 @@ with validating("studio", top="StudioHost"):
         os="darwin",
         run_as="thestudio",
         hf_home=f"{MODELS}/hf",
-        mlx=MlxServers(
+        mlx=dict(
             registry_path=f"{MODELS}/registry.json",
             models=(
-                MlxModel(
+                dict(
                     model_id="mlx-qwen2-5-7b-instruct-4bit",
                     repo="mlx-community/Qwen2.5-7B-Instruct-4bit",
                     source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit",
@@ -30,7 +32,7 @@ with validating("studio", top="StudioHost"):
                     context_length=32768,
                     port=8100,
                 ),
-                MlxModel(
+                dict(
                     model_id="mlx-llama-3-2-3b-instruct-4bit",
                     repo="mlx-community/Llama-3.2-3B-Instruct-4bit",
                     source_path=f"{MODELS}/mlx/llama-3-2-3b-instruct-4bit",
@@ -38,7 +40,7 @@ with validating("studio", top="StudioHost"):
                     context_length=131072,
                     port=8101,
                 ),
-                MlxModel(
+                dict(
                     model_id="mlx-qwen2-5-coder-14b-instruct-4bit",
                     repo="mlx-community/Qwen2.5-Coder-14B-Instruct-4bit",
                     source_path=f"{MODELS}/mlx/qwen2-5-coder-14b-instruct-4bit",
@@ -46,7 +48,7 @@ with validating("studio", top="StudioHost"):
                     context_length=32768,
                     port=8102,
                 ),
-                MlxModel(
+                dict(
                     model_id="mlx-phi-4-mini-instruct-8bit",
                     repo="mlx-community/Phi-4-mini-instruct-8bit",
                     source_path=f"{MODELS}/mlx/phi-4-mini-instruct-8bit",
@@ -56,7 +58,7 @@ with validating("studio", top="StudioHost"):
                     port=8120,
                 ),
                 # Backroom: kept on the Seagate drive, never served, so it gets no handle.
-                MlxModel(
+                dict(
                     model_id="mlx-llama-3-3-70b-instruct-4bit",
                     repo="mlx-community/Llama-3.3-70B-Instruct-4bit",
                     source_path=f"{SEAGATE}/mlx/llama-3-3-70b-instruct-4bit",
@@ -67,19 +69,19 @@ with validating("studio", top="StudioHost"):
         ),
         # Local inference instances: off until their setup is finalised (seed).
         optillm_local=(
-            OptillmLocal(
+            dict(
                 handle="opt-router-high",
-                listener=Listener(port=4040, exposure="lan", lan_reason=FROM_MINI),
+                listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI),
                 model="Qwen/Qwen2.5-7B-Instruct",
             ),
-            OptillmLocal(
+            dict(
                 handle="opt-router-balanced",
-                listener=Listener(port=4041, exposure="lan", lan_reason=FROM_MINI),
+                listener=dict(port=4041, exposure="lan", lan_reason=FROM_MINI),
                 model="Qwen/Qwen2.5-3B-Instruct",
             ),
-            OptillmLocal(
+            dict(
                 handle="opt-router-fast",
-                listener=Listener(port=4042, exposure="lan", lan_reason=FROM_MINI),
+                listener=dict(port=4042, exposure="lan", lan_reason=FROM_MINI),
                 model="Qwen/Qwen2.5-1.5B-Instruct",
             ),
         ),

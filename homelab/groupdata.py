@@ -7,9 +7,11 @@ before a connection is made, with messages that name the field and the rule.
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,10 @@ def problems_of(error: ValidationError, prefix: str = "", top: str = "") -> list
     for item in error.errors():
         loc = _dotted((prefix, *item["loc"]) if prefix else item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        # A model's own rule names its field first ("port: ..."): fold it into the path.
+        field = re.match(r"^([a-z_]+): ", message)
+        if field and loc and "\n" not in message:
+            loc, message = f"{loc}.{field.group(1)}", message[field.end():]
         if "\n" in message:  # cross-field rules come several at once, each with its own path
             out.extend(line if not loc else f"{line}" for line in message.splitlines())
             continue
@@ -61,15 +67,24 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text
 
 
+#: Set while ``all.py`` runs the host pieces, so their problems are all reported together.
+_assembling: ContextVar[bool] = ContextVar("assembling", default=False)
+
+
 @contextmanager
 def validating(prefix: str = "", top: str = "") -> Iterator[None]:
     """Turn pydantic's errors inside the block into one clear :class:`InvalidGroupData`.
 
-    ``top`` names the model the block builds, whose error paths need no class name.
+    ``top`` names the model the block builds, whose error paths need no class name. A host
+    piece (``prefix`` set) that pyinfra loads as its own group's data stays quiet on error:
+    ``all.py`` runs the same file again through :func:`siblings` and reports the problems of
+    every piece at once, still before any host is contacted.
     """
     try:
         yield
     except ValidationError as error:
+        if prefix and not _assembling.get():
+            return
         raise InvalidGroupData(problems_of(error, prefix, top)) from None
 
 
@@ -80,12 +95,16 @@ def siblings(file: str, *names: str) -> dict[str, dict[str, Any]]:
     """
     found: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    for name in names:
-        path = Path(file).with_name(f"{name}.py")
-        try:
-            found[name] = runpy.run_path(str(path))
-        except InvalidGroupData as error:
-            problems += error.problems
+    token = _assembling.set(True)
+    try:
+        for name in names:
+            path = Path(file).with_name(f"{name}.py")
+            try:
+                found[name] = runpy.run_path(str(path))
+            except InvalidGroupData as error:
+                problems += error.problems
+    finally:
+        _assembling.reset(token)
     if problems:
         raise InvalidGroupData(problems)
     return found

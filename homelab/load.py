@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# pyinfra's CLI patches the standard library with gevent on import: do it before anything else
+# imports ssl, as pyinfra's own entry point does.
+import pyinfra_cli.inventory  # noqa: I001
+
 from homelab import PROJECT_ROOT
 from homelab.model import Platform
 
@@ -13,18 +17,15 @@ DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
 
 def load_inventory(inventory: Path | str = DEFAULT_INVENTORY):  # type: ignore[no-untyped-def]
     """pyinfra's own inventory, with group data from the project and the inventory's folder."""
-    from pyinfra import state as state_proxy
     from pyinfra.api import State
     from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
 
     path = Path(inventory).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"inventory: {path} is not a file")
     if not ctx_state.isset():
         ctx_state.set(State())
-    del state_proxy
-    return make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
+    return pyinfra_cli.inventory.make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
 
 
 def load_platform(inventory: Path | str = DEFAULT_INVENTORY) -> Platform:

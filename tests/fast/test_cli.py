@@ -1,0 +1,166 @@
+"""The ``homelab`` command end to end: check, render, dossier, on the shipped data and on
+broken copies of it. Nothing here contacts a host."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.cli import main
+from homelab.daemons import daemons
+from homelab.model import ROLES, Platform
+from homelab.render import host_files
+
+
+def test_check_passes_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    assert "group data valid" in capsys.readouterr().out
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A copy of the inventory and its group data, to break one rule at a time."""
+    shutil.copy(PROJECT_ROOT / "inventory.py", tmp_path / "inventory.py")
+    shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    return tmp_path
+
+
+BROKEN = [
+    ("studio.py", "port=8101,", "port=8125,", "team range 8100-8119"),
+    ("studio.py", "port=8120,", "port=8105,", "experimental range 8120-8139"),
+    ("studio.py", "port=8101,", "port=8100,", "no two services on one host share a port"),
+    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+     'model_id="mlx-Llama-3.2-3B-Instruct-4bit"', "dash-only"),
+    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+     'model_id="mlx-mlx-community-llama-3-2-3b"', "no vendor prefixes"),
+    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+     'model_id="mlx-qwen2-5-7b-instruct-4bit"', "handles are unique"),
+    ("studio.py", "context_length=131072,\n                ),\n            ),",
+     "context_length=131072,\n                    port=8103,\n                ),\n            ),",
+     "backroom storage gets no handle"),
+    ("mini.py", 'dict(model_id="ov-qwen2-5-3b-instruct-fp16"',
+     'dict(model_id="qwen2-5-3b-instruct-fp16"', "does not start with 'ov-'"),
+    ("all.py", "opt_handles=(),",
+     'opt_handles=(dict(handle="opt-moa-qwen", technique="moa", '
+     'base="mlx-qwen2-5-7b-instruct-4bit"),),',
+     "technique prefixes belong only in OptiLLM selectors"),
+    ("all.py", "json_logs=True,", 'json_logs=True, proxy_key="sk-live-1234",',
+     "secrets are references"),
+    ("all.py", "json_logs=True,", "json_logs=True, jsonlogs=True,",
+     "Extra inputs are not permitted"),
+    ("mini.py", "searxng=dict(",
+     'searxng=dict(listener=dict(port=8888, exposure="lan"),',
+     "declared so on purpose"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "rule"), BROKEN,
+                         ids=[b[3].split()[0] + "-" + str(i) for i, b in enumerate(BROKEN)])
+def test_check_names_the_broken_rule(
+    data_copy: Path, capsys: pytest.CaptureFixture[str], file: str, old: str, new: str, rule: str
+) -> None:
+    path = data_copy / "group_data" / file
+    text = path.read_text()
+    assert old in text, f"the shipped {file} no longer has {old!r}: update this case"
+    path.write_text(text.replace(old, new, 1))
+    assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
+    err = capsys.readouterr().err
+    assert rule in err, err
+
+
+def test_check_lists_every_problem(data_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = data_copy / "group_data" / "studio.py"
+    path.write_text(path.read_text().replace("port=8101,", "port=8125,")
+                    .replace("port=8120,", "port=8105,"))
+    assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err
+    assert "studio.mlx.models[1].port: 8125 is outside the team range" in err
+    assert "studio.mlx.models[3].port: 8105 is outside the experimental range" in err
+
+
+def test_check_lists_problems_of_both_hosts(
+    data_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    studio = data_copy / "group_data" / "studio.py"
+    studio.write_text(studio.read_text().replace("port=8101,", "port=8125,"))
+    mini = data_copy / "group_data" / "mini.py"
+    mini.write_text(mini.read_text().replace('device="GPU"', 'device="TPU"'))
+    assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
+    err = capsys.readouterr().err
+    assert "mini.ov_server.device" in err and "studio.mlx.models[1].port" in err
+
+
+def test_check_refuses_a_missing_host(data_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv = data_copy / "inventory.py"
+    inv.write_text(inv.read_text().replace("studio = [", "elsewhere = ["))
+    assert main(["check", "--inventory", str(inv)]) == 2
+    assert "no group 'studio'" in capsys.readouterr().err
+
+
+def test_check_refuses_an_unreachable_address(
+    data_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = data_copy / "inventory.py"
+    inv.write_text(inv.read_text().replace("192.168.1.72", "0.0.0.0"))
+    assert main(["check", "--inventory", str(inv)]) == 2
+    assert "addresses.studio" in capsys.readouterr().err
+
+
+def test_pyinfra_stops_on_bad_data_before_connecting(data_copy: Path) -> None:
+    """The deploy entry point refuses invalid data while loading the inventory."""
+    path = data_copy / "group_data" / "studio.py"
+    path.write_text(path.read_text().replace("port=8101,", "port=8125,"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"),
+         "debug-inventory"],
+        cwd=data_copy, capture_output=True, text=True, timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "team range 8100-8119" in output
+    assert "Connecting" not in output
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_render_writes_every_file(tmp_path: Path, platform: Platform, role: str) -> None:
+    assert main(["render", role, "--out", str(tmp_path)]) == 0
+    for f in host_files(platform, role):  # type: ignore[arg-type]
+        written = tmp_path / f.path.lstrip("/")
+        assert written.read_text() == f.content
+
+
+def test_dossier(tmp_path: Path, platform: Platform) -> None:
+    assert main(["dossier", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "PLATFORM_DOSSIER.md").read_text()
+    svg = ET.parse(tmp_path / "topology.svg").getroot()
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    groups = {g.get("id"): g.get("class") for g in svg.iterfind(".//s:g", ns)}
+    for role in ROLES:
+        assert f"| {role} | {platform.addresses[role]} |" in md
+        for d in daemons(platform, role):
+            assert f"| {role} | {d.name} |" in md
+            assert f"`{d.unit_path}`" in md
+            assert groups[f"svc-{d.name}"] == ("lan" if d.listener.lan else "loopback"), d.name
+    routes_drawn = [g for g in svg.iterfind(".//s:g[@class='route']", ns)]
+    assert {(g.get("data-from"), g.get("data-to")) for g in routes_drawn} >= {
+        ("clients", "litellm"), ("litellm", "optillm"), ("optillm", "litellm"),
+        ("litellm", "searxng"), ("litellm", "ov-server")}
+
+
+def test_debug_inventory_serialises_the_platform() -> None:
+    """pyinfra's debug-inventory needs to_json() on models kept in group data."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "inventory.py", "debug-inventory"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mlx-qwen2-5-7b-instruct-4bit" in result.stdout + result.stderr
+    json.dumps(Platform.model_json_schema())  # the schema itself is serialisable too

@@ -1,0 +1,279 @@
+"""Every rendered file, parsed back and compared with what the model says it must hold."""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import re
+import shlex
+
+import pytest
+import yaml
+
+from homelab.daemons import Daemon, daemons
+from homelab.model import ROLES, Platform, Role, routes
+from homelab.render import HostFile, daemon_files, host_files
+from homelab.render import litellm as litellm_files
+from tests.fast import parse
+
+
+def files_of(platform: Platform, role: Role) -> dict[str, HostFile]:
+    return {f.path: f for f in host_files(platform, role)}
+
+
+def daemon(platform: Platform, role: Role, name: str) -> Daemon:
+    return next(d for d in daemons(platform, role) if d.name == name)
+
+
+def router(platform: Platform) -> dict:  # type: ignore[type-arg]
+    d = daemon(platform, "mini", "litellm")
+    return yaml.safe_load(files_of(platform, "mini")[f"{d.config_dir}/router.yaml"].content)
+
+
+# -- the gateway ---------------------------------------------------------------------------
+
+
+def test_router_model_list_is_the_routing_table(platform: Platform) -> None:
+    entries = router(platform)["model_list"]
+    assert [e["model_name"] for e in entries] == [r.handle for r in routes(platform)]
+
+
+def test_router_context_defaults_come_from_the_registry(platform: Platform) -> None:
+    info = {e["model_name"]: e["model_info"] for e in router(platform)["model_list"]}
+    for model in platform.studio.mlx.served:
+        assert info[model.model_id]["max_input_tokens"] == model.context_length
+        assert info[model.model_id]["max_output_tokens"] == (
+            model.max_output_tokens or platform.gateway.default_max_output_tokens
+        )
+
+
+def test_router_settings_and_keys(platform: Platform) -> None:
+    config = router(platform)
+    gw = platform.gateway
+    assert config["router_settings"]["num_retries"] == gw.router.num_retries
+    assert config["router_settings"]["cooldown_time"] == gw.router.cooldown_time
+    assert config["litellm_settings"]["json_logs"] is True
+    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_PROXY_KEY"
+    assert "master_key" not in config["litellm_settings"], "ignored there by LiteLLM"
+    tool = config["search_tools"][0]
+    assert tool["search_tool_name"] == "searxng-search"
+    assert tool["litellm_params"]["search_provider"] == "searxng"
+
+
+def test_every_environ_reference_is_provided(platform: Platform) -> None:
+    """An unset os.environ/ reference fails only at the first request: catch it here."""
+    d = daemon(platform, "mini", "litellm")
+    files = files_of(platform, "mini")
+    text = files[f"{d.config_dir}/router.yaml"].content
+    env = parse.env(files[f"{d.config_dir}/env"].content)
+    referenced = set(re.findall(r"os\.environ/([A-Z0-9_]+)", text))
+    missing = referenced - set(env) - set(d.secrets)
+    assert not missing, f"referenced but set nowhere: {sorted(missing)}"
+
+
+def test_ov_routes_read_base_and_model_from_env(platform: Platform) -> None:
+    d = daemon(platform, "mini", "litellm")
+    env = parse.env(files_of(platform, "mini")[f"{d.config_dir}/env"].content)
+    for ov in platform.mini.ov_server.models:
+        prefix = ov.model_id.upper().replace("-", "_")
+        assert env[f"{prefix}_API_BASE"] == f"http://localhost:{platform.mini.ov_server.listener.port}/v1"
+        assert env[f"{prefix}_MODEL"] == f"openai/{ov.model_id}"
+
+
+@pytest.mark.parametrize("via_optillm", [True, False])
+def test_optillm_mode(platform: Platform, via_optillm: bool) -> None:
+    p = platform.evolve(gateway=platform.gateway.evolve(route_via_optillm=via_optillm))
+    table = {r.handle: r for r in routes(p)}
+    optillm = f"http://127.0.0.1:{p.mini.optillm.listener.port}/v1"
+    for model in p.studio.mlx.served:
+        direct = f"http://{p.addresses['studio']}:{model.port}/v1"
+        route = table[model.model_id]
+        if via_optillm:
+            assert route.api_base == optillm
+            assert route.upstream_model == f"router-{model.model_id}"
+            internal = table[f"router-{model.model_id}"]
+            assert (internal.api_base, internal.internal) == (direct, True)
+        else:
+            assert route.api_base == direct
+            assert f"router-{model.model_id}" not in table
+    assert daemon(p, "mini", "optillm").enabled is via_optillm
+
+
+def test_handles_jsonl_lists_client_handles_only(platform: Platform) -> None:
+    d = daemon(platform, "mini", "litellm")
+    text = files_of(platform, "mini")[f"{d.config_dir}/handles.jsonl"].content
+    listed = [json.loads(line)["handle"] for line in text.splitlines()]
+    assert listed == [h for h, _b, _p in platform.handles()]
+    assert not [h for h in listed if h.startswith("router-")]
+    assert listed == [h["handle"] for h in litellm_files.handles(platform)]
+
+
+def test_backroom_models_get_no_handle(platform: Platform) -> None:
+    handles = {h for h, _b, _p in platform.handles()}
+    backroom = [m for m in platform.studio.mlx.models if m.port is None]
+    assert backroom, "the shipped data keeps one model in the backroom"
+    assert not {m.model_id for m in backroom} & handles
+
+
+# -- units and plists --------------------------------------------------------------------------
+
+
+def all_daemons(platform: Platform) -> list[Daemon]:
+    return [d for role in ROLES for d in daemons(platform, role)]
+
+
+def test_mini_units_carry_port_bind_user_and_env(platform: Platform) -> None:
+    files = files_of(platform, "mini")
+    for d in daemons(platform, "mini"):
+        unit = parse.unit(files[d.unit_path].content)
+        service = unit["Service"]
+        argv = shlex.split(service["ExecStart"][0])
+        assert argv[argv.index("--port") + 1] == str(d.listener.port), d.name
+        assert argv[argv.index("--host") + 1] == d.listener.bind, d.name
+        assert service["User"] == [d.user]
+        expected_env = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
+        assert service.get("EnvironmentFile", []) == expected_env, d.name
+        assert unit["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_unit_hardening_is_relaxed_only_with_a_reason(platform: Platform) -> None:
+    files = files_of(platform, "mini")
+    for d in daemons(platform, "mini"):
+        text = files[d.unit_path].content
+        service = parse.unit(text)["Service"]
+        assert service["NoNewPrivileges"] == ["yes"]
+        assert service["ProtectSystem"] == ["strict"]
+        assert service["ProtectProc"] == ["invisible"], "flags with secrets stay hidden"
+        for directive, relax in d.relax.items():
+            assert service[directive] == [relax.value]
+            assert f"# {relax.why}\n{directive}={relax.value}" in text
+
+
+def test_loopback_only_daemons_are_fenced(platform: Platform) -> None:
+    optillm = daemon(platform, "mini", "optillm")
+    service = parse.unit(files_of(platform, "mini")[optillm.unit_path].content)["Service"]
+    assert service["IPAddressDeny"] == ["any"]
+    assert service["IPAddressAllow"] == ["localhost"]
+
+
+def test_optillm_key_goes_by_flag_not_by_its_env_name(platform: Platform) -> None:
+    d = daemon(platform, "mini", "optillm")
+    assert "--optillm-api-key" in d.argv
+    assert "OPTILLM_API_KEY" not in d.secrets, "that variable switches OptiLLM to local inference"
+    assert "OPTILLM_API_KEY" not in d.environment
+
+
+def test_studio_plists(platform: Platform) -> None:
+    files = files_of(platform, "studio")
+    for d in daemons(platform, "studio"):
+        plist = plistlib.loads(files[d.unit_path].content.encode())
+        assert d.unit_path == f"/Library/LaunchDaemons/{d.label}.plist"
+        assert plist["Label"] == d.label
+        args = plist["ProgramArguments"]
+        assert args[args.index("--port") + 1] == str(d.listener.port)
+        assert plist["UserName"] == platform.studio.run_as
+        assert plist["Disabled"] is (not d.enabled)
+        assert plist["KeepAlive"] is True
+        if d.secrets_env:
+            assert args[:2] == ["/bin/sh", "-c"] and args[3] == d.secrets_env
+        assert (files[d.unit_path].owner, files[d.unit_path].group) == ("root", "wheel")
+
+
+def test_studio_on_linux_gets_units(platform: Platform) -> None:
+    linux = platform.evolve(studio=platform.studio.evolve(os="linux"))
+    for d in daemons(linux, "studio"):
+        assert d.unit_path == f"/etc/systemd/system/{d.name}.service"
+        unit = parse.unit(daemon_files(linux, d)[0].content)
+        assert "ExecStart" in unit["Service"]
+
+
+def test_mlx_servers_serve_their_registry_entry(platform: Platform) -> None:
+    by_port = {m.port: m for m in platform.studio.mlx.served}
+    for d in daemons(platform, "studio"):
+        if d.name.startswith("mlx-"):
+            model = by_port[d.listener.port]
+            assert d.argv[d.argv.index("--model") + 1] == model.source_path
+            assert d.listener.lan
+
+
+# -- the other files ---------------------------------------------------------------------------
+
+
+def test_mlx_registry_json(platform: Platform) -> None:
+    files = files_of(platform, "studio")
+    registry = json.loads(files[platform.studio.mlx.registry_path].content)["models"]
+    assert set(registry) == {m.model_id for m in platform.studio.mlx.models}
+    for m in platform.studio.mlx.models:
+        entry = registry[m.model_id]
+        assert (entry["source_path"], entry["cache_path"], entry["port"]) == (
+            m.source_path, m.cache_path, m.port)
+        assert entry["handle"] == (m.model_id if m.port else None)
+
+
+def test_searxng_settings(platform: Platform) -> None:
+    d = daemon(platform, "mini", "searxng")
+    settings = yaml.safe_load(files_of(platform, "mini")[d.environment["SEARXNG_SETTINGS_PATH"]].content)
+    assert settings["use_default_settings"] is True
+    assert "json" in settings["search"]["formats"]
+    assert settings["server"]["limiter"] is False
+    assert settings["server"]["bind_address"] == "127.0.0.1"
+    assert settings["server"]["port"] == platform.mini.searxng.listener.port
+    assert "secret_key" not in settings["server"], "the secret comes from SEARXNG_SECRET"
+    assert "SEARXNG_SECRET" in d.secrets
+
+
+def test_optillm_proxy_config_points_at_the_gateway_only(platform: Platform) -> None:
+    d = daemon(platform, "mini", "optillm")
+    path = f"{d.environment['HOME']}/.optillm/proxy_config.yaml"
+    f = files_of(platform, "mini")[path]
+    config = yaml.safe_load(f.content)
+    gateway = f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
+    assert [p["base_url"] for p in config["providers"]] == [gateway]
+    assert config["providers"][0]["api_key"] == "${LITELLM_PROXY_KEY}"
+    assert (f.owner, f.mode) == (d.user, "0600")
+
+
+def test_open_webui_env(platform: Platform) -> None:
+    ow = platform.mini.open_webui
+    d = daemon(platform, "mini", "open-webui")
+    env = parse.env(files_of(platform, "mini")[ow.env_file].content)
+    assert ow.env_file == "/etc/open-webui/env"
+    assert env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
+    assert env["DATA_DIR"] == d.state_dir
+    assert env["ENABLE_OLLAMA_API"] == "False"
+    assert env["ENABLE_PERSISTENT_CONFIG"] == "False"
+    assert env["OFFLINE_MODE"] == "true" and env["HF_HUB_OFFLINE"] == "1"
+    assert {"WEBUI_SECRET_KEY", "OPENAI_API_KEY"} <= set(d.secrets)
+
+
+def test_ov_server_env(platform: Platform) -> None:
+    ov = platform.mini.ov_server
+    env = parse.env(files_of(platform, "mini")[ov.env_file].content)
+    assert ov.env_file == "/etc/homelab-llm/ov-server.env"
+    assert env["OV_DEVICE"] == "GPU"
+    assert set(env) == {"OV_DEVICE", "OV_REGISTRY_PATH", "OV_MODEL_PATH", "OV_LOG_LEVEL"}
+    unit = parse.unit(files_of(platform, "mini")["/etc/systemd/system/ov-server.service"].content)
+    assert unit["Service"]["SupplementaryGroups"] == ["render"]
+
+
+def test_mcp_registry(platform: Platform) -> None:
+    text = files_of(platform, "mini")["/etc/homelab-llm/mcp-registry.json"].content
+    servers = json.loads(text)["servers"]
+    assert servers["web-fetch"]["transport"] == "stdio"
+    assert servers["web-fetch"]["tools"] == ["web.fetch", "search.web"]
+    assert servers["web-fetch"]["env"]["LITELLM_SEARCH_URL"].endswith("/v1/search/searxng-search")
+
+
+def test_no_secret_value_is_rendered(platform: Platform) -> None:
+    """Secrets appear only as references: no assignment of a secret variable in any file."""
+    names = {name for d in all_daemons(platform) for name in d.secrets}
+    for role in ROLES:
+        for f in host_files(platform, role):
+            for name in names:
+                assert not re.search(rf"^\s*{name}\s*=", f.content, re.M), (f.path, name)
+
+
+def test_secret_env_files_are_separate_per_service(platform: Platform) -> None:
+    paths = [d.secrets_env for d in all_daemons(platform) if d.secrets_env]
+    assert len(paths) == len(set(paths))
+    assert all(p.startswith(platform.mini.layout.secrets + "/") for p in paths)

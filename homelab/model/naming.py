@@ -31,7 +31,6 @@ ROUTER_PREFIX = "router-"
 VENDORS = (
     "mlx-community",
     "lmstudio-community",
-    "qwen",
     "meta-llama",
     "mistralai",
     "microsoft",
@@ -48,6 +47,10 @@ VENDORS = (
     "openvino",
     "apple",
 )
+
+#: Organisations named like their model family: a prefix only when the family name repeats
+#: (``qwen-qwen2-5-7b`` is ``Qwen/Qwen2.5-7B``; ``qwen-coder`` is a model name).
+FAMILY_VENDORS = ("qwen", "mistral", "phi", "gemma")
 
 _DASH_ONLY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -78,6 +81,11 @@ def handle_problems(handle: str, backend: Backend) -> list[str]:
         return problems
     rest = handle.removeprefix(prefix)
     segments = rest.split("-")
+    if len(segments) > 1 and segments[0] in FAMILY_VENDORS and segments[1].startswith(segments[0]):
+        problems.append(
+            f"{handle!r} starts with the vendor prefix {segments[0]!r} after {prefix!r} "
+            "(rule: handles are canonical model ids, no vendor prefixes)"
+        )
     for vendor in VENDORS:
         vendor_segments = vendor.split("-")
         if segments[: len(vendor_segments)] == vendor_segments and len(segments) > len(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from homelab.lab import aptsources, machine, network, procs, rootfs, ssh
+from homelab.lab import aptsources, cgroups, machine, network, procs, rootfs, ssh
 from homelab.lab import state as statefile
 from homelab.lab.config import (
     HOST_NAMES,
@@ -117,6 +117,7 @@ def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
         }
     orphans = [pid for pid in procs.lab_inits(config.hosts_dir) if procs.parent(pid) not in nspawns]
     cleanup.processes = machine.stop(nspawns, orphans)
+    cgroups.remove_all()
     cleanup.rules = network.remove_tagged_rules()
     cleanup.bridge = network.delete_bridge(config.bridge)
     cleanup.mounts = unmount_under(config.owned_dirs)
@@ -249,13 +250,15 @@ def destroy(config: LabConfig, names: Sequence[str], say: Say = _quiet) -> list[
 # Status -----------------------------------------------------------------------------------
 
 
-def host_process(config: LabConfig, name: str) -> int | None:
-    """The PID of the nspawn that runs ``name``, found on the machine (not from the state)."""
+def host_processes(config: LabConfig, name: str) -> tuple[int | None, int | None]:
+    """``name``'s nspawn PID and container init PID, found on the machine (not in the state)."""
     root = str(config.host_root(name))
-    for proc in procs.lab_nspawns(config.hosts_dir):
-        if proc.directory.rstrip("/") == root:
-            return proc.pid
-    return None
+    nspawn = next(
+        (p.pid for p in procs.lab_nspawns(config.hosts_dir) if p.directory.rstrip("/") == root),
+        None,
+    )
+    init = next((pid for pid, r in procs.lab_inits(config.hosts_dir).items() if r == root), None)
+    return nspawn, init
 
 
 def status(config: LabConfig) -> dict[str, Any]:
@@ -263,8 +266,9 @@ def status(config: LabConfig) -> dict[str, Any]:
     require_root("status")
     hosts: dict[str, Any] = {}
     for name in HOST_NAMES:
-        pid = host_process(config, name)
-        systemd = machine.system_state(config, name).state if pid else "stopped"
+        pid, init_pid = host_processes(config, name)
+        # An init without its nspawn (a killed lab) still answers, but the lab is not up.
+        systemd = machine.system_state(config, name).state if init_pid else "stopped"
         hosts[name] = {
             "name": name,
             "address": config.address(name),
@@ -272,8 +276,9 @@ def status(config: LabConfig) -> dict[str, Any]:
             "ssh_port": SSH_PORT,
             "ssh_key": str(config.ssh_key),
             "systemd": systemd,
-            "running": systemd == "running",
+            "running": systemd == "running" and pid is not None,
             "pid": pid,
+            "init_pid": init_pid,
             "root": str(config.host_root(name)),
             "uv_cache_dir": UV_CACHE_IN_HOST,
         }

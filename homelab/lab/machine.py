@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from homelab.lab import procs
+from homelab.lab import cgroups, procs
 from homelab.lab.config import PROCESS_MARK, UV_CACHE_IN_HOST, LabConfig
 from homelab.lab.errors import LabError
 from homelab.lab.ssh import ssh_run
@@ -50,14 +50,21 @@ def boot(config: LabConfig, name: str, timeout: float = 20) -> HostRun:
     """Start ``name`` detached and return its processes once the container's init exists."""
     config.log_dir.mkdir(parents=True, exist_ok=True)
     with config.host_log(name).open("w") as log:
-        proc = subprocess.Popen(
-            nspawn_argv(config, name),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PATH": SEARCH_PATH},
-        )
+        try:
+            proc = subprocess.Popen(
+                nspawn_argv(config, name),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PATH": SEARCH_PATH},
+                preexec_fn=lambda: cgroups.enter(name),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise LabError(
+                f"could not start {name} in its own cgroup ({exc})",
+                "the lab needs a writable cgroup hierarchy (/sys/fs/cgroup) on this machine",
+            ) from exc
     nspawn_start = procs.start_time(proc.pid) or 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from homelab.lab.system import CommandFailed, run
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
-def _unescape(field: str) -> str:
+def unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
     for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
         field = field.replace(code, char)
@@ -19,7 +19,7 @@ def _unescape(field: str) -> str:
 
 def mount_points(mountinfo: str | None = None) -> list[str]:
     text = MOUNTINFO.read_text() if mountinfo is None else mountinfo
-    return [_unescape(line.split()[4]) for line in text.splitlines() if len(line.split()) > 4]
+    return [unescape(line.split()[4]) for line in text.splitlines() if len(line.split()) > 4]
 
 
 def mounts_under(dirs: Iterable[Path], mountinfo: str | None = None) -> list[str]:

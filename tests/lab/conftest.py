@@ -1,0 +1,47 @@
+"""Lab tests: they need root and a kernel with namespaces; they drive ``homelab lab`` for real.
+
+``lab`` gives a test the running lab's ``status --json`` (it runs ``homelab lab up`` first,
+which returns at once when the lab is already up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from homelab import PROJECT_ROOT
+
+
+def run_lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``homelab lab ARGS`` in a child process, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "homelab.lab", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def lab_status() -> dict[str, Any]:
+    result = run_lab("status", "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    status: dict[str, Any] = json.loads(result.stdout)
+    return status
+
+
+@pytest.fixture(scope="session")
+def lab() -> dict[str, Any]:
+    """The lab, up: its ``status --json``."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    result = run_lab("up")
+    if result.returncode != 0:
+        pytest.fail(f"homelab lab up failed: {result.stderr.strip()}")
+    return lab_status()

@@ -44,6 +44,28 @@ def cmd_dossier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    from homelab.locks import locks, stale
+
+    platforms = [load_platform(path) for path in args.inventories]
+    wanted = locks(platforms)
+    missing = [lock for lock in wanted if not lock.is_current()]
+    if args.check:
+        for lock in missing:
+            print(f"missing: {lock.path.relative_to(lock.path.parents[2])} "
+                  f"({'; '.join(lock.requirements)})")
+        for path in stale(wanted):
+            print(f"stale: {path.name}")
+        return 1 if missing else 0
+    for lock in wanted if args.all else missing:
+        print(f"locking {lock.path.name} ...", flush=True)
+        lock.compile(args.find_links)
+    for path in stale(wanted):
+        print(f"removing stale {path.name}")
+        path.unlink()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="homelab", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -69,6 +91,17 @@ def parser() -> argparse.ArgumentParser:
     dossier.add_argument("--out", type=Path, required=True)
     dossier.set_defaults(func=cmd_dossier)
 
+    lock = sub.add_parser("lock", help="resolve the venvs' requirements into deploys/requirements")
+    lock.add_argument(
+        "--inventory", dest="inventories", type=Path, action="append",
+        help="inventory whose platform to lock for (repeatable; default: the real and the lab)",
+    )
+    lock.add_argument("--find-links", action="append", default=[],
+                      help="where CPU torch wheels are, for resolving (e.g. /opt/wheels)")
+    lock.add_argument("--all", action="store_true", help="resolve every lock again")
+    lock.add_argument("--check", action="store_true", help="only say what is missing")
+    lock.set_defaults(func=cmd_lock)
+
     from homelab.lab.cli import register
 
     register(sub)
@@ -77,6 +110,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "inventories", False) is None:
+        args.inventories = [DEFAULT_INVENTORY, DEFAULT_INVENTORY.parent / "lab" / "inventory.py"]
     try:
         code: int = args.func(args)
     except InvalidGroupData as error:

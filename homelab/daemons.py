@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from homelab.model import Listener, Platform, PythonPackage, Role, SecretRef
-from homelab.model.base import LOOPBACK, GitSource
-from homelab.model.services import Layout
+from homelab.model import Listener, Platform, Role, SecretRef
+from homelab.model.base import LOOPBACK, Source
+from homelab.model.services import Layout, Toolchain
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,13 @@ class Daemon:
     health: str
     layout: Layout
     os: str
+    toolchain: Toolchain
     enabled: bool = True
-    package: PythonPackage | None = None
-    source: GitSource | None = None
+    #: The virtualenv it runs from, shared by daemons of one kind (all MLX servers, say).
+    install: str = ""
+    #: Top-level requirements of that virtualenv; the deploy installs their lock.
+    requirements: tuple[str, ...] = ()
+    source: Source | None = None
     #: Non-secret settings: env files rendered from the model, and inline variables.
     env_files: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
@@ -57,7 +61,7 @@ class Daemon:
 
     @property
     def venv(self) -> str:
-        return self.layout.venv(self.name)
+        return self.layout.venv(self.install or self.name)
 
     @property
     def secrets_env(self) -> str | None:
@@ -91,7 +95,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     mini = platform.mini
     gw = platform.gateway
     lay = mini.layout
-    common = {"role": "mini", "layout": lay, "os": mini.os}
+    common = {"role": "mini", "layout": lay, "os": mini.os, "toolchain": mini.toolchain}
     gateway_url = f"http://{LOOPBACK}:{mini.litellm.listener.port}/v1"
     uses_optillm = gw.route_via_optillm or bool(gw.opt_handles)
 
@@ -114,7 +118,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             listener=litellm.listener,
             health="/health/liveliness",
             enabled=litellm.enabled,
-            package=litellm.package,
+            requirements=litellm.package.requirements(mini.os),
             env_files=(f"{lay.config_dir(litellm.kind)}/env",),
             secrets=litellm_secrets,
             **common,
@@ -142,6 +146,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             health="/health",
             enabled=ov.enabled,
             source=ov.source,
+            requirements=ov.requirements,
             env_files=(ov.env_file,),
             working_dir=f"{lay.opt}/{ov.kind}/src",
             supplementary_groups=ov.supplementary_groups if gpu else (),
@@ -168,9 +173,20 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             listener=opt.listener,
             health="/health",
             enabled=opt.enabled and uses_optillm,
-            package=opt.package,
-            environment={"HOME": lay.state_dir(opt.kind), "HF_HUB_OFFLINE": "1"},
-            secrets={"OPTILLM_PROXY_KEY": gw.optillm_key, gw.proxy_key.env: gw.proxy_key},
+            requirements=opt.package.requirements(mini.os),
+            environment={
+                "HOME": lay.state_dir(opt.kind),  # where the proxy plugin finds its config
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                # Its fallback client imports LiteLLM, which would fetch a cost map.
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            },
+            secrets={
+                "OPTILLM_PROXY_KEY": gw.optillm_key,
+                # The gateway key, for proxy_config.yaml and for its fallback client.
+                gw.proxy_key.env: gw.proxy_key,
+                "OPENAI_API_KEY": gw.proxy_key,
+            },
             relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
             loopback_only_traffic=True,
             after=(f"{litellm.kind}.service",),
@@ -194,6 +210,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             health="/healthz",
             enabled=sx.enabled,
             source=sx.source,
+            requirements=sx.requirements,
             environment={"SEARXNG_SETTINGS_PATH": f"{lay.config_dir(sx.kind)}/settings.yml"},
             # SearXNG reads server.secret_key from SEARXNG_SECRET when it is set.
             secrets={"SEARXNG_SECRET": sx.secret_key},
@@ -216,9 +233,14 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             listener=ow.listener,
             health="/health",
             enabled=ow.enabled,
-            package=ow.package,
+            requirements=ow.package.requirements(mini.os),
             env_files=(ow.env_file,),
-            secrets={ow.secret_key.env: ow.secret_key, "OPENAI_API_KEY": gw.proxy_key},
+            secrets={
+                ow.secret_key.env: ow.secret_key,
+                "OPENAI_API_KEY": gw.proxy_key,
+                # Web search goes through the gateway's search endpoint with the same key.
+                "PERPLEXITY_API_KEY": gw.proxy_key,
+            },
             working_dir=lay.state_dir(ow.kind),
             relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
             after=(f"{litellm.kind}.service",),
@@ -231,15 +253,22 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
 def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
     studio = platform.studio
     lay = studio.layout
-    common = {"role": "studio", "layout": lay, "os": studio.os, "user": studio.run_as}
+    common = {
+        "role": "studio",
+        "layout": lay,
+        "os": studio.os,
+        "toolchain": studio.toolchain,
+        "user": studio.run_as,
+    }
     hf = {"HF_HOME": studio.hf_home, "HF_HUB_OFFLINE": "1", "HOME": lay.state}
     daemons: list[Daemon] = []
     mlx_venv = lay.venv("mlx")
+    mlx_requirements = studio.mlx.package.requirements(studio.os)
     for model in studio.mlx.served:
         assert model.port is not None
         listener = studio.mlx_listener(model)
         argv = [
-            f"{mlx_venv}/bin/python", "-m", "mlx_lm.server",
+            f"{mlx_venv}/bin/mlx_lm.server",
             "--model", model.source_path,
             "--host", listener.bind,
             "--port", str(listener.port),
@@ -257,7 +286,8 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 argv=tuple(argv),
                 listener=listener,
                 health="/health",
-                package=studio.mlx.package,
+                install="mlx",
+                requirements=mlx_requirements,
                 environment=hf,
                 relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
                 **common,
@@ -278,7 +308,8 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 listener=local.listener,
                 health="/health",
                 enabled=local.enabled,
-                package=studio.optillm_local_package,
+                install="optillm-local",
+                requirements=studio.optillm_local_package.requirements(studio.os),
                 # OptiLLM serves the model itself when OPTILLM_API_KEY is set in its environment.
                 secrets={platform.gateway.optillm_key.env: platform.gateway.optillm_key},
                 environment=hf,

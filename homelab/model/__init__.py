@@ -6,6 +6,7 @@ from homelab.model.naming import Backend, Technique
 from homelab.model.platform import ROLES, Platform, Role
 from homelab.model.routing import Route, routes
 from homelab.model.services import (
+    Toolchain,
     Afm,
     Layout,
     LiteLLM,
@@ -57,5 +58,6 @@ __all__ = [
     "StorageRoot",
     "StudioHost",
     "Technique",
+    "Toolchain",
     "routes",
 ]

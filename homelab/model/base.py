@@ -124,6 +124,21 @@ class GitSource(Frozen):
         return self
 
 
+class LocalSource(Frozen):
+    """A component shipped in this repository (a lab stand-in), copied to the host as is."""
+
+    path: str = Field(pattern=r"^[a-z0-9_./-]+$", description="a folder relative to the project")
+
+    @model_validator(mode="after")
+    def _inside(self) -> Self:
+        if self.path.startswith("/") or ".." in self.path.split("/"):
+            raise ValueError(f"path: {self.path!r} leaves the project (rule: a relative folder)")
+        return self
+
+
+Source = GitSource | LocalSource
+
+
 def env_name(text: str) -> str:
     """``ov-qwen2-5-3b`` -> ``OV_QWEN2_5_3B``: the spelling env variable names derive from."""
     return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")

@@ -23,6 +23,8 @@ class Route:
     internal: bool = False
     #: Seed: ov-* and OptiLLM-bound routes read their base and model from OV_*/OPTILLM_* vars.
     env_prefix: str | None = None
+    #: Extra JSON the gateway adds to each request body (OptiLLM's ``proxy_wrap``).
+    extra_body: tuple[tuple[str, str], ...] = ()
 
     @property
     def litellm_model(self) -> str:
@@ -38,6 +40,11 @@ class Route:
             f"{self.env_prefix}_API_BASE": self.api_base,
             f"{self.env_prefix}_MODEL": self.litellm_model,
         }
+
+
+#: mlx_lm.server loads any other model name it is sent (from the hub, if it is not a local
+#: path), dropping the one it serves; this name always means the model it was started with.
+MLX_SERVED_MODEL = "default_model"
 
 
 def url(host: str, port: int, path: str = "/v1") -> str:
@@ -73,7 +80,7 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                 Route(
                     handle=model.model_id,
                     backend=Backend.MLX,
-                    upstream_model=model.source_path,
+                    upstream_model=MLX_SERVED_MODEL,
                     api_base=direct,
                     max_input_tokens=model.context_length,
                     max_output_tokens=max_out,
@@ -106,6 +113,9 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                 upstream_model=opt.selector,
                 api_base=optillm,
                 api_key=gw.optillm_key,
+                # OptiLLM's proxy approach drops technique prefixes from the model name; it
+                # runs the technique named by proxy_wrap through its providers.
+                extra_body=(("proxy_wrap", opt.technique.value),),
                 max_input_tokens=base.context_length,
                 max_output_tokens=base.max_output_tokens or gw.default_max_output_tokens,
                 env_prefix="OPTILLM_" + env_name(opt.handle),
@@ -149,7 +159,7 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                 Route(
                     handle=ROUTER_PREFIX + model.model_id,
                     backend=Backend.MLX,
-                    upstream_model=model.source_path,
+                    upstream_model=MLX_SERVED_MODEL,
                     api_base=url(studio, model.port),
                     max_input_tokens=model.context_length,
                     max_output_tokens=model.max_output_tokens or gw.default_max_output_tokens,

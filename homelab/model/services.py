@@ -12,6 +12,7 @@ from homelab.model.base import (
     Frozen,
     GitSource,
     Listener,
+    Source,
     Name,
     Port,
     SecretRef,
@@ -45,18 +46,50 @@ class Layout(Frozen):
 
 
 class PythonPackage(Frozen):
-    """A service installed from PyPI into its own virtualenv, at a pinned version."""
+    """A service installed from PyPI into its own virtualenv, at a pinned version.
+
+    The deploy installs the lock compiled from these (``deploys/requirements/``), never a
+    fresh resolution, so a rebuild next year installs the same versions.
+    """
 
     requirement: str = Field(description="the top-level requirement, e.g. 'litellm[proxy]'")
     version: str = Field(pattern=r"^\d+(\.\d+)*([a-z0-9.+-]*)$")
+    also: tuple[str, ...] = Field(default=(), description="more top-level requirements")
+    linux_also: tuple[str, ...] = Field(default=(), description="more, on Linux only")
 
     @property
     def pin(self) -> str:
         return f"{self.requirement}=={self.version}"
 
+    def requirements(self, os: str) -> tuple[str, ...]:
+        return (self.pin, *self.also, *(self.linux_also if os == "linux" else ()))
+
     @property
     def distribution(self) -> str:
         return self.requirement.split("[", 1)[0]
+
+
+class Toolchain(Frozen):
+    """How a host builds virtualenvs: uv at a pinned version, the host's own Python."""
+
+    uv: PythonPackage = PythonPackage(requirement="uv", version="0.13.9")
+    python: AbsPath = Field(default="/usr/bin/python3", description="interpreter of every venv")
+    python_version: str = Field(default="3.11", pattern=r"^3\.\d+$")
+    platform: str = Field(
+        default="x86_64-unknown-linux-gnu", description="uv's --python-platform for the locks"
+    )
+    find_links: tuple[str, ...] = Field(
+        default=("https://download.pytorch.org/whl/cpu/torch/",),
+        description="where CPU builds of torch come from (PyPI's are CUDA builds)",
+    )
+    macos_version: str | None = Field(
+        default=None, description="the macOS release wheels must suit (MACOSX_DEPLOYMENT_TARGET)"
+    )
+
+
+#: On Linux, torch comes as its CPU build (found through the toolchain's find_links): the
+#: platform has no CUDA, and PyPI's default build drags in gigabytes of CUDA libraries.
+CPU_TORCH = "torch==2.13.0"
 
 
 class Service(Frozen):
@@ -71,13 +104,36 @@ class Service(Frozen):
 # --- the Mini -------------------------------------------------------------------------------
 
 
+#: LiteLLM 1.110.2's ``[proxy]`` extra, less the packages PyPI does not carry at the versions
+#: that extra names (litellm-proxy; litellm-proxy-extras and litellm-enterprise post-releases):
+#: the proxy itself ships inside the litellm wheel.
+LITELLM_PROXY_EXTRA = (
+    "gunicorn>=23.0.0,<24.0", "uvicorn>=0.33.0,<1.0", "granian>=2.7.4,<3.0",
+    "uvloop>=0.22.1,<1.0", "fastapi>=0.136.3,<1.0", "starlette>=1.0.1,<2.0",
+    "backoff>=2.2.1,<3.0", "pyyaml>=6.0.3,<7.0", "rq>=2.7.0,<3.0", "orjson>=3.11.6,<4.0",
+    "hiredis>=3.0.0,<4.0", "apscheduler>=3.11.2,<4.0", "fastapi-sso>=0.19.0,<1.0",
+    "pyjwt>=2.13.0,<3.0", "python-multipart>=0.0.27,<1.0", "cryptography>=49.0.0,<51.0",
+    "pynacl>=1.6.2,<2.0", "websockets>=15.0.1,<16.0", "boto3>=1.43.117,<2.0",
+    "azure-identity>=1.25.2,<2.0", "azure-storage-blob>=12.28.0,<13.0", "mcp>=2.3.0,<3",
+    "httpx2>=2.10.0,<3", "pydantic>=2.12.0,<3", "restrictedpython>=8.5,<9.0",
+    "rich>=13.9.4,<14.0", "inquirerpy>=0.3.4,<1.0", "tomlkit>=0.13.3,<1.0",
+    "polars>=1.38.1,<2.0", "soundfile>=0.12.1,<1.0", "pyroscope-io>=0.8.16,<1.0",
+    "expression>=5.6.0,<6.0", "backports-zstd>=1.0.0,<2.0", "semver>=3.0.4,<4",
+    "litellm-proxy-extras==0.4.110", "litellm-enterprise==0.1.83",
+    # An optional import LiteLLM retries on every request when it is missing.
+    "opentelemetry-sdk",
+)
+
+
 class LiteLLM(Service):
     kind: ClassVar[str] = "litellm"
     listener: Listener = Listener(
         port=4000, exposure=Exposure.LAN, lan_reason="the one gateway LAN clients use"
     )
     user: Name = "litellm"
-    package: PythonPackage = PythonPackage(requirement="litellm[proxy]", version="1.110.2")
+    package: PythonPackage = PythonPackage(
+        requirement="litellm", version="1.110.2", also=LITELLM_PROXY_EXTRA
+    )
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn workers (--num_workers)")
 
 
@@ -103,7 +159,11 @@ class OvServer(Service):
         port=9000, exposure=Exposure.LAN, lan_reason="maintenance from the LAN (seed)"
     )
     user: Name = "ov-server"
-    source: GitSource
+    source: Source
+    requirements: tuple[str, ...] = Field(
+        default=("fastapi==0.165.0", "uvicorn==0.54.0", "openvino-genai==2026.4.1.0"),
+        description="top-level pins of its virtualenv (its own repository names them)",
+    )
     device: Literal["GPU", "CPU", "AUTO", "MULTI:GPU,CPU"] = "GPU"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     env_file: AbsPath = "/etc/homelab-llm/ov-server.env"
@@ -116,15 +176,32 @@ class OptillmProxy(Service):
     kind: ClassVar[str] = "optillm"
     listener: Listener = Listener(port=4020)
     user: Name = "optillm"
-    package: PythonPackage = PythonPackage(requirement="optillm", version="0.4.0")
+    package: PythonPackage = PythonPackage(
+        requirement="optillm", version="0.4.0", linux_also=(CPU_TORCH,)
+    )
     approach: Literal["proxy"] = "proxy"
+
+
+#: requirements.txt of SearXNG at the ref pinned in group_data/mini.py, plus granian.
+SEARXNG_REQUIREMENTS = (
+    "certifi==2025.11.12", "babel==2.17.0", "flask-babel==4.0.0", "flask==3.1.2",
+    "jinja2==3.1.6", "lxml==6.0.2", "pygments==2.19.2", "python-dateutil==2.9.0.post0",
+    "pyyaml==6.0.3", "httpx[http2]==0.28.1", "httpx-socks[asyncio]==0.10.0", "valkey==6.1.1",
+    "markdown-it-py==3.0.0", "fasttext-predict==0.9.2.4", "msgspec==0.19.0",
+    "typer-slim==0.20.0", "isodate==0.7.2", "whitenoise==6.11.0", "typing-extensions==4.15.0",
+    "httpx_curl_cffi==0.1.4", "granian==2.8.7",
+)
 
 
 class Searxng(Service):
     kind: ClassVar[str] = "searxng"
     listener: Listener = Listener(port=8888)
     user: Name = "searxng"
-    source: GitSource
+    source: Source
+    requirements: tuple[str, ...] = Field(
+        default=SEARXNG_REQUIREMENTS,
+        description="its requirements.txt at the pinned ref, plus the WSGI server",
+    )
     formats: tuple[Literal["html", "json", "csv", "rss"], ...] = ("html", "json")
     limiter: bool = False
     secret_key: SecretRef = SecretRef(env="SEARXNG_SECRET")
@@ -145,7 +222,9 @@ class OpenWebUI(Service):
         port=3000, exposure=Exposure.LAN, lan_reason="the chat UI LAN users open"
     )
     user: Name = "open-webui"
-    package: PythonPackage = PythonPackage(requirement="open-webui", version="0.12.4")
+    package: PythonPackage = PythonPackage(
+        requirement="open-webui", version="0.12.4", linux_also=(CPU_TORCH,)
+    )
     env_file: AbsPath = "/etc/open-webui/env"
     offline: bool = Field(default=True, description="the host has no internet: no hub downloads")
     secret_key: SecretRef = SecretRef(env="WEBUI_SECRET_KEY")
@@ -165,6 +244,7 @@ class MiniHost(Frozen):
 
     os: Literal["linux"] = "linux"
     layout: Layout = Layout()
+    toolchain: Toolchain = Toolchain()
     litellm: LiteLLM = LiteLLM()
     ov_server: OvServer
     optillm: OptillmProxy = OptillmProxy()
@@ -207,6 +287,10 @@ class MlxModel(Frozen):
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
     trust_remote_code: bool = False
     chat_template: str | None = None
+    synthetic: bool = Field(
+        default=False,
+        description="make a tiny random-weight model at source_path (the lab: no hub here)",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
@@ -227,7 +311,9 @@ class MlxModel(Frozen):
 class MlxServers(Frozen):
     """mlx-lm servers: one port, one model, ports immutable."""
 
-    package: PythonPackage = PythonPackage(requirement="mlx-lm", version="0.32.2")
+    package: PythonPackage = PythonPackage(
+        requirement="mlx-lm", version="0.32.2", linux_also=("mlx[cpu]",)
+    )
     registry_path: AbsPath
     models: tuple[MlxModel, ...] = ()
 
@@ -281,12 +367,22 @@ class StudioHost(Frozen):
 
     os: Literal["darwin", "linux"] = "darwin"
     layout: Layout = Layout()
+    toolchain: Toolchain = Toolchain(
+        python="/opt/homebrew/bin/python3.11",
+        platform="aarch64-apple-darwin",
+        find_links=(),
+        macos_version="15.0",
+    )
     run_as: Name = Field(description="the account the Studio's model servers run as")
     hf_home: AbsPath
     mlx: MlxServers
     mlx_listener_reason: str = "the gateway on the Mini calls the MLX servers"
     optillm_local: tuple[OptillmLocal, ...] = ()
-    optillm_local_package: PythonPackage = PythonPackage(requirement="optillm", version="0.4.0")
+    # The seed pins transformers<5 for the router; optillm 0.4 needs transformers 5, so the
+    # local instances stay on the last optillm release that works with transformers 4.
+    optillm_local_package: PythonPackage = PythonPackage(
+        requirement="optillm", version="0.3.20", also=("transformers<5",), linux_also=(CPU_TORCH,)
+    )
     afm: Afm = Afm()
 
     def mlx_listener(self, model: MlxModel) -> Listener:

@@ -9,7 +9,7 @@ from homelab.render.engine import render
 from homelab.render.files import HostFile, env_file
 
 #: Keep start-up off the network: the cost map ships with the package.
-OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true"}
 
 
 def environment(platform: Platform) -> dict[str, str]:

@@ -22,8 +22,24 @@ def environment(platform: Platform, daemon: Daemon) -> dict[str, str]:
         "SCARF_NO_ANALYTICS": "true",
         "DO_NOT_TRACK": "true",
     }
+    search = f"http://{LOOPBACK}:{gateway.port}/v1/search/{platform.gateway.search_tool}"
+    env |= {
+        # Its perplexity_search engine speaks the gateway's search API: {query, max_results}
+        # in, results[].url/title/snippet out.
+        "ENABLE_WEB_SEARCH": "true",
+        "WEB_SEARCH_ENGINE": "perplexity_search",
+        "PERPLEXITY_SEARCH_API_URL": search,
+        "WEB_SEARCH_RESULT_COUNT": str(platform.gateway.search_max_results),
+    }
     if ow.offline:
-        env |= {"OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1"}
+        env |= {
+            "OFFLINE_MODE": "true",
+            "HF_HUB_OFFLINE": "1",
+            # No hub: no embedding model to load, and search results are not fetched.
+            "RAG_EMBEDDING_MODEL": "",
+            "BYPASS_WEB_SEARCH_EMBEDDING_AND_RETRIEVAL": "true",
+            "BYPASS_WEB_SEARCH_WEB_LOADER": "true",
+        }
     return env
 
 

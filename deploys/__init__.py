@@ -1,0 +1,1 @@
+"""pyinfra deploys: ``pyinfra inventory.py deploys/site.py`` converges both hosts."""

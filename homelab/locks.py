@@ -1,0 +1,104 @@
+"""Locked requirements: what each virtualenv installs, resolved once and kept in the repo.
+
+A deploy never resolves: it installs the lock, so a rebuild next year installs the same
+versions. ``homelab lock`` writes the locks (it needs PyPI); ``homelab lock --check`` and the
+fast tests say when one is missing or no longer matches the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from homelab import PROJECT_ROOT
+from homelab.daemons import Daemon, daemons
+from homelab.model import ROLES, Platform
+from homelab.model.services import Toolchain
+
+LOCK_DIR = PROJECT_ROOT / "deploys" / "requirements"
+_FROM = "# from: "
+
+
+@dataclass(frozen=True)
+class Lock:
+    install: str
+    requirements: tuple[str, ...]
+    toolchain: Toolchain
+
+    @property
+    def path(self) -> Path:
+        """Named by what it installs, for where, from which requirements (their hash)."""
+        digest = hashlib.sha256("\n".join(self.requirements).encode()).hexdigest()[:8]
+        return LOCK_DIR / f"{self.install}-{digest}.{self.toolchain.platform}.txt"
+
+    @property
+    def source_line(self) -> str:
+        """The line of the lock's header that records what it was resolved from."""
+        return _FROM + "; ".join(self.requirements)
+
+    def is_current(self) -> bool:
+        return self.path.is_file() and self.source_line in self.path.read_text().splitlines()
+
+    def compile(self, find_links: Iterable[str] = ()) -> None:
+        """Resolve with uv for the host's platform and Python (needs the package index)."""
+        links = [arg for link in find_links for arg in ("--find-links", link)]
+        result = subprocess.run(
+            [
+                "uv", "pip", "compile", "-",
+                "--python-version", self.toolchain.python_version,
+                "--python-platform", self.toolchain.platform,
+                "--no-header", "--quiet", *links,
+            ],
+            input="\n".join(self.requirements) + "\n",
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"uv pip compile for {self.path.name} failed:\n{result.stderr}")
+        header = (
+            f"# {self.install} for {self.toolchain.platform}, Python "
+            f"{self.toolchain.python_version}: written by `homelab lock`, installed by the "
+            "deploys as is.\n"
+            f"{self.source_line}\n"
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(header + result.stdout)
+
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.toolchain.macos_version:
+            env["MACOSX_DEPLOYMENT_TARGET"] = self.toolchain.macos_version
+        return env
+
+
+def lock_for(daemon: Daemon) -> Lock:
+    return Lock(
+        install=daemon.install or daemon.name,
+        requirements=daemon.requirements,
+        toolchain=daemon.toolchain,
+    )
+
+
+def locks(platforms: Iterable[Platform]) -> list[Lock]:
+    """Every distinct lock the platforms' daemons install, enabled or not."""
+    found: dict[Path, Lock] = {}
+    for platform in platforms:
+        for role in ROLES:
+            for daemon in daemons(platform, role):
+                if daemon.requirements:
+                    lock = lock_for(daemon)
+                    found.setdefault(lock.path, lock)
+    return sorted(found.values(), key=lambda lock: lock.path.name)
+
+
+def stale(current: Iterable[Lock]) -> list[Path]:
+    """Lock files no platform installs any more."""
+    keep = {lock.path for lock in current}
+    return sorted(p for p in LOCK_DIR.glob("*.txt") if p not in keep)

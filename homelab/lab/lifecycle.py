@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,9 +146,15 @@ def _start(config: LabConfig, say: Say, ip_forward_before: str | None) -> dict[s
         mirror = aptsources.mirror(aptsources.machine_stanzas(), SUITE)
         rootfs.build_base(config, mirror, config.log_dir / "debootstrap.log", say)
     pubkey = ssh.ensure_client_key(config)
-    for name in HOST_NAMES:
+
+    def prepare(name: str) -> None:
         rootfs.ensure_host_root(config, name, say)
         rootfs.provision_host(config, name, pubkey)
+
+    # The hosts' copies are independent: make them side by side.
+    with ThreadPoolExecutor(max_workers=len(HOST_NAMES)) as pool:
+        for future in [pool.submit(prepare, name) for name in HOST_NAMES]:
+            future.result()
     ssh.write_client_files(config, {n: rootfs.host_public_keys(config, n) for n in HOST_NAMES})
     before = ip_forward_before or network.ip_forward()
     lab = LabState(bridge=config.bridge, subnet=str(config.subnet), ip_forward_before=before)

@@ -128,6 +128,8 @@ def _finish_base(root: Path) -> None:
     (root / "etc/machine-id").write_text("")
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
+    # Done once here, so a host made from the base has nothing to rehash.
+    _sync_cas(root)
     (root / STAMP).write_text(
         f"suite={SUITE}\nlayout={BASE_LAYOUT_VERSION}\npackages={','.join(BASE_PACKAGES)}\n"
     )
@@ -198,8 +200,10 @@ def network_file(config: LabConfig, name: str) -> str:
     )
 
 
+HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
 SSHD_CONFIG = (
     "# The lab's hosts: root logs in with the lab's key only.\n"
+    f"HostKey /{HOST_KEY}\n"
     "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
     "KbdInteractiveAuthentication no\nUseDNS no\n"
 )
@@ -273,8 +277,9 @@ def provision_host(config: LabConfig, name: str, client_pubkey: str) -> None:
     ssh_dir.chmod(0o700)
     _write(ssh_dir / "authorized_keys", client_pubkey.strip() + "\n", 0o600)
     _write(root / "etc/ssh/sshd_config.d/homelab-lab.conf", SSHD_CONFIG)
-    if not list((root / "etc/ssh").glob("ssh_host_*_key")):
-        run(["ssh-keygen", "-A", "-f", str(root)], timeout=120)
+    if not (root / HOST_KEY).exists():
+        # One ed25519 key (the only HostKey sshd is given): fast to make, and paramiko takes it.
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(root / HOST_KEY)])
     env_path = root / "etc/environment"
     current = env_path.read_text() if env_path.exists() else ""
     _write(env_path, environment_file(current))
@@ -286,7 +291,7 @@ def provision_host(config: LabConfig, name: str, client_pubkey: str) -> None:
 def host_public_keys(config: LabConfig, name: str) -> list[str]:
     """The host's SSH host keys (``TYPE BASE64``), for the lab's known_hosts file."""
     keys = []
-    for pub in sorted((config.host_root(name) / "etc/ssh").glob("ssh_host_*_key.pub")):
+    for pub in sorted((config.host_root(name) / "etc/ssh").glob("ssh_host_ed25519_key.pub")):
         parts = pub.read_text().split()
         if len(parts) >= 2:
             keys.append(f"{parts[0]} {parts[1]}")

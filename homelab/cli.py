@@ -52,8 +52,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
     missing = [lock for lock in wanted if not lock.is_current()]
     if args.check:
         for lock in missing:
-            print(f"missing: {lock.path.relative_to(lock.path.parents[2])} "
-                  f"({'; '.join(lock.requirements)})")
+            print(
+                f"missing: {lock.path.relative_to(lock.path.parents[2])} "
+                f"({'; '.join(lock.requirements)})"
+            )
         for path in stale(wanted):
             print(f"stale: {path.name}")
         return 1 if missing else 0
@@ -93,11 +95,18 @@ def parser() -> argparse.ArgumentParser:
 
     lock = sub.add_parser("lock", help="resolve the venvs' requirements into deploys/requirements")
     lock.add_argument(
-        "--inventory", dest="inventories", type=Path, action="append",
+        "--inventory",
+        dest="inventories",
+        type=Path,
+        action="append",
         help="inventory whose platform to lock for (repeatable; default: the real and the lab)",
     )
-    lock.add_argument("--find-links", action="append", default=[],
-                      help="where CPU torch wheels are, for resolving (e.g. /opt/wheels)")
+    lock.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        help="where CPU torch wheels are, for resolving (e.g. /opt/wheels)",
+    )
     lock.add_argument("--all", action="store_true", help="resolve every lock again")
     lock.add_argument("--check", action="store_true", help="only say what is missing")
     lock.set_defaults(func=cmd_lock)

@@ -7,10 +7,11 @@ install and activate it, and the verify suite checks it, all from the same descr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from homelab.model import Listener, Platform, Role, SecretRef
-from homelab.model.base import LOOPBACK, Source
-from homelab.model.services import Layout, Toolchain
+from homelab.model.base import LOOPBACK, DebianPackage, Source
+from homelab.model.services import Layout, MiniHost, Toolchain
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Daemon:
     install: str = ""
     #: Top-level requirements of that virtualenv; the deploy installs their lock.
     requirements: tuple[str, ...] = ()
-    source: Source | None = None
+    source: Source | DebianPackage | None = None
     #: Non-secret settings: env files rendered from the model, and inline variables.
     env_files: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
@@ -110,10 +111,14 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             user=litellm.user,
             argv=(
                 f"{lay.venv(litellm.kind)}/bin/litellm",
-                "--config", f"{lay.config_dir(litellm.kind)}/router.yaml",
-                "--host", litellm.listener.bind,
-                "--port", str(litellm.listener.port),
-                "--num_workers", str(litellm.workers),
+                "--config",
+                f"{lay.config_dir(litellm.kind)}/router.yaml",
+                "--host",
+                litellm.listener.bind,
+                "--port",
+                str(litellm.listener.port),
+                "--num_workers",
+                str(litellm.workers),
             ),
             listener=litellm.listener,
             health="/health/liveliness",
@@ -137,10 +142,14 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             description="OpenVINO model server",
             user=ov.user,
             argv=(
-                f"{lay.venv(ov.kind)}/bin/uvicorn", "main:app",
-                "--host", ov.listener.bind,
-                "--port", str(ov.listener.port),
-                "--workers", "1",
+                f"{lay.venv(ov.kind)}/bin/uvicorn",
+                "main:app",
+                "--host",
+                ov.listener.bind,
+                "--port",
+                str(ov.listener.port),
+                "--workers",
+                "1",
             ),
             listener=ov.listener,
             health="/health",
@@ -163,12 +172,17 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             user=opt.user,
             argv=(
                 f"{lay.venv(opt.kind)}/bin/optillm",
-                "--host", opt.listener.bind,
-                "--port", str(opt.listener.port),
-                "--base-url", gateway_url,
-                "--approach", opt.approach,
+                "--host",
+                opt.listener.bind,
+                "--port",
+                str(opt.listener.port),
+                "--base-url",
+                gateway_url,
+                "--approach",
+                opt.approach,
                 # By flag, not env: OPTILLM_API_KEY in its environment means local inference.
-                "--optillm-api-key", "${OPTILLM_PROXY_KEY}",
+                "--optillm-api-key",
+                "${OPTILLM_PROXY_KEY}",
             ),
             listener=opt.listener,
             health="/health",
@@ -194,30 +208,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
         )
     )
 
-    sx = mini.searxng
-    daemons.append(
-        Daemon(
-            name=sx.kind,
-            description="SearXNG metasearch (loopback only; the gateway's search backend)",
-            user=sx.user,
-            argv=(
-                f"{lay.venv(sx.kind)}/bin/granian", "searx.webapp:app",
-                "--interface", "wsgi",
-                "--host", sx.listener.bind,
-                "--port", str(sx.listener.port),
-            ),
-            listener=sx.listener,
-            health="/healthz",
-            enabled=sx.enabled,
-            source=sx.source,
-            requirements=sx.requirements,
-            environment={"SEARXNG_SETTINGS_PATH": f"{lay.config_dir(sx.kind)}/settings.yml"},
-            # SearXNG reads server.secret_key from SEARXNG_SECRET when it is set.
-            secrets={"SEARXNG_SECRET": sx.secret_key},
-            working_dir=f"{lay.opt}/{sx.kind}/src",
-            **common,
-        )
-    )
+    daemons.append(searxng_daemon(mini, common))
 
     ow = mini.open_webui
     daemons.append(
@@ -226,9 +217,12 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             description="Open WebUI, pointed at the gateway",
             user=ow.user,
             argv=(
-                f"{lay.venv(ow.kind)}/bin/open-webui", "serve",
-                "--host", ow.listener.bind,
-                "--port", str(ow.listener.port),
+                f"{lay.venv(ow.kind)}/bin/open-webui",
+                "serve",
+                "--host",
+                ow.listener.bind,
+                "--port",
+                str(ow.listener.port),
             ),
             listener=ow.listener,
             health="/health",
@@ -250,6 +244,53 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     return tuple(daemons)
 
 
+def searxng_daemon(mini: MiniHost, common: dict[str, Any]) -> Daemon:
+    """SearXNG from its repository under granian; or Debian's searx, its predecessor."""
+    sx = mini.searxng
+    lay = mini.layout
+    settings = f"{lay.config_dir(sx.kind)}/settings.yml"
+    description = "SearXNG metasearch (loopback only; the gateway's search backend)"
+    if isinstance(sx.source, DebianPackage):
+        return Daemon(
+            name=sx.kind,
+            description=f"{description}, as Debian's {sx.source.package}",
+            user=sx.user,
+            argv=("/usr/bin/searx-run",),
+            listener=sx.listener,
+            health="/healthz",
+            enabled=sx.enabled,
+            source=sx.source,
+            environment={"SEARX_SETTINGS_PATH": settings},
+            secrets={"SEARX_SECRET": sx.secret_key},
+            **common,
+        )
+    return Daemon(
+        name=sx.kind,
+        description=description,
+        user=sx.user,
+        argv=(
+            f"{lay.venv(sx.kind)}/bin/granian",
+            "searx.webapp:app",
+            "--interface",
+            "wsgi",
+            "--host",
+            sx.listener.bind,
+            "--port",
+            str(sx.listener.port),
+        ),
+        listener=sx.listener,
+        health="/healthz",
+        enabled=sx.enabled,
+        source=sx.source,
+        requirements=sx.requirements,
+        environment={"SEARXNG_SETTINGS_PATH": settings},
+        # SearXNG reads server.secret_key from SEARXNG_SECRET when it is set.
+        secrets={"SEARXNG_SECRET": sx.secret_key},
+        working_dir=f"{lay.opt}/{sx.kind}/src",
+        **common,
+    )
+
+
 def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
     studio = platform.studio
     lay = studio.layout
@@ -269,9 +310,12 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
         listener = studio.mlx_listener(model)
         argv = [
             f"{mlx_venv}/bin/mlx_lm.server",
-            "--model", model.source_path,
-            "--host", listener.bind,
-            "--port", str(listener.port),
+            "--model",
+            model.source_path,
+            "--host",
+            listener.bind,
+            "--port",
+            str(listener.port),
         ]
         if model.trust_remote_code:
             argv.append("--trust-remote-code")
@@ -301,9 +345,12 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 description=f"OptiLLM local inference ({local.model})",
                 argv=(
                     f"{local_venv}/bin/optillm",
-                    "--host", local.listener.bind,
-                    "--port", str(local.listener.port),
-                    "--model", local.model,
+                    "--host",
+                    local.listener.bind,
+                    "--port",
+                    str(local.listener.port),
+                    "--model",
+                    local.model,
                 ),
                 listener=local.listener,
                 health="/health",
@@ -336,3 +383,10 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
 def daemons(platform: Platform, role: Role) -> tuple[Daemon, ...]:
     """Every daemon of one host, enabled or not (disabled ones are rendered, not started)."""
     return mini_daemons(platform) if role == "mini" else studio_daemons(platform)
+
+
+def daemon_named(platform: Platform, role: Role, name: str) -> Daemon:
+    for daemon in daemons(platform, role):
+        if daemon.name == name:
+            return daemon
+    raise KeyError(f"{role} runs no daemon named {name!r}")

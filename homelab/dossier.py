@@ -72,17 +72,28 @@ def topology(platform: Platform) -> dict[str, object]:
             )
             y += BOX_H + GAP
         hosts.append(
-            {"role": role, "address": platform.addresses[role], "x": x, "y": 80,
-             "w": BOX_W + 40, "h": y - 80 + 10}
+            {
+                "role": role,
+                "address": platform.addresses[role],
+                "x": x,
+                "y": 80,
+                "w": BOX_W + 40,
+                "h": y - 80 + 10,
+            }
         )
-    edges: list[tuple[str, str, str]] = [("clients", "litellm", "LAN clients"),
-                                         ("open-webui", "litellm", "chat")]
+    edges: list[tuple[str, str, str]] = [
+        ("clients", "litellm", "LAN clients"),
+        ("open-webui", "litellm", "chat"),
+    ]
     mode = platform.gateway.route_via_optillm
     for r in routes(platform):
         if r.internal:
             target = next(
-                (d.name for d in daemons(platform, "studio")
-                 if d.listener.port == int(r.api_base.rsplit(":", 1)[1].split("/")[0])),
+                (
+                    d.name
+                    for d in daemons(platform, "studio")
+                    if d.listener.port == int(r.api_base.rsplit(":", 1)[1].split("/")[0])
+                ),
                 None,
             )
             if target:
@@ -103,13 +114,24 @@ def topology(platform: Platform) -> dict[str, object]:
     for src, dst, label in edges:
         merged.setdefault((src, dst), []).append(label)
     arrows = [
-        _arrow(boxes.get(src), boxes[dst], labels[0] if len(labels) == 1 else
-               f"{len(labels)} routes", i)
+        _arrow(
+            boxes.get(src),
+            boxes[dst],
+            labels[0] if len(labels) == 1 else f"{len(labels)} routes",
+            i,
+        )
         for i, ((src, dst), labels) in enumerate(merged.items())
     ]
     height = max(int(str(h["y"])) + int(str(h["h"])) for h in hosts) + 60
-    return {"hosts": hosts, "boxes": boxes, "arrows": arrows, "height": height, "width": WIDTH,
-            "box_w": BOX_W, "box_h": BOX_H}
+    return {
+        "hosts": hosts,
+        "boxes": boxes,
+        "arrows": arrows,
+        "height": height,
+        "width": WIDTH,
+        "box_w": BOX_W,
+        "box_h": BOX_H,
+    }
 
 
 def _arrow(src: Box | None, dst: Box, label: str, index: int) -> dict[str, object]:
@@ -117,23 +139,41 @@ def _arrow(src: Box | None, dst: Box, label: str, index: int) -> dict[str, objec
     if src is None:  # from the clients above the hosts
         x1, y1 = CLIENTS_X, 50
         x2, y2 = dst.x + BOX_W // 2, dst.y
-        return {"d": f"M {x1} {y1} L {x2} {y2}", "label": label, "lx": x1 + 6, "ly": y1 + 22,
-                "src": "clients", "dst": dst.key}
+        return {
+            "d": f"M {x1} {y1} L {x2} {y2}",
+            "label": label,
+            "lx": x1 + 6,
+            "ly": y1 + 22,
+            "src": "clients",
+            "dst": dst.key,
+        }
     if src.x != dst.x:
         x1, y1 = src.x + BOX_W, src.y + BOX_H // 2
         x2, y2 = dst.x, dst.y + BOX_H // 2
         # The label sits near the destination, where the lines have fanned out.
         lx = x2 - 200
         ly = y1 + (y2 - y1) * (lx - x1) // (x2 - x1) - 4
-        return {"d": f"M {x1} {y1} L {x2} {y2}", "label": label, "lx": lx, "ly": ly,
-                "src": src.key, "dst": dst.key}
+        return {
+            "d": f"M {x1} {y1} L {x2} {y2}",
+            "label": label,
+            "lx": lx,
+            "ly": ly,
+            "src": src.key,
+            "dst": dst.key,
+        }
     # Within a host: leave from the right edge and come back in, bowing outwards.
     bow = 50 + 30 * (index % 3)
     x1, y1 = src.x + BOX_W, src.y + BOX_H // 2 + 6
     x2, y2 = dst.x + BOX_W, dst.y + BOX_H // 2 - 6
     d = f"M {x1} {y1} C {x1 + bow} {y1}, {x2 + bow} {y2}, {x2} {y2}"
-    return {"d": d, "label": label, "lx": x1 + bow * 3 // 4 + 4, "ly": (y1 + y2) // 2 + 4,
-            "src": src.key, "dst": dst.key}
+    return {
+        "d": d,
+        "label": label,
+        "lx": x1 + bow * 3 // 4 + 4,
+        "ly": (y1 + y2) // 2 + 4,
+        "src": src.key,
+        "dst": dst.key,
+    }
 
 
 def write_dossier(platform: Platform, out: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 # pyinfra's CLI patches the standard library with gevent on import: do it before anything else
 # imports ssl, as pyinfra's own entry point does.
-import pyinfra_cli.inventory  # noqa: I001
+import pyinfra_cli.inventory
 
 from homelab import PROJECT_ROOT
 from homelab.model import Platform

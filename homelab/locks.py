@@ -48,10 +48,17 @@ class Lock:
         links = [arg for link in find_links for arg in ("--find-links", link)]
         result = subprocess.run(
             [
-                "uv", "pip", "compile", "-",
-                "--python-version", self.toolchain.python_version,
-                "--python-platform", self.toolchain.platform,
-                "--no-header", "--quiet", *links,
+                "uv",
+                "pip",
+                "compile",
+                "-",
+                "--python-version",
+                self.toolchain.python_version,
+                "--python-platform",
+                self.toolchain.platform,
+                "--no-header",
+                "--quiet",
+                *links,
             ],
             input="\n".join(self.requirements) + "\n",
             env=self._env(),
@@ -69,7 +76,6 @@ class Lock:
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(header + result.stdout)
-
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -6,7 +6,6 @@ from homelab.model.naming import Backend, Technique
 from homelab.model.platform import ROLES, Platform, Role
 from homelab.model.routing import Route, routes
 from homelab.model.services import (
-    Toolchain,
     Afm,
     Layout,
     LiteLLM,
@@ -24,6 +23,7 @@ from homelab.model.services import (
     Service,
     StorageRoot,
     StudioHost,
+    Toolchain,
 )
 
 __all__ = [

@@ -136,6 +136,12 @@ class LocalSource(Frozen):
         return self
 
 
+class DebianPackage(Frozen):
+    """A component installed from Debian's archive (the lab's substitute where PyPI has none)."""
+
+    package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
+
+
 Source = GitSource | LocalSource
 
 

@@ -87,7 +87,9 @@ class Platform(Frozen):
 
     def storage_of(self, path: str) -> StorageRoot | None:
         """The most specific declared storage root holding ``path``."""
-        roots = [r for r in self.storage if path == r.path or path.startswith(r.path.rstrip("/") + "/")]
+        roots = [
+            r for r in self.storage if path == r.path or path.startswith(r.path.rstrip("/") + "/")
+        ]
         return max(roots, key=lambda r: len(r.path), default=None)
 
     # -- rules that span fields ------------------------------------------------------------

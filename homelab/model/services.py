@@ -8,14 +8,15 @@ from pydantic import Field, model_validator
 
 from homelab.model.base import (
     AbsPath,
+    DebianPackage,
     Exposure,
     Frozen,
     GitSource,
     Listener,
-    Source,
     Name,
     Port,
     SecretRef,
+    Source,
 )
 from homelab.model.naming import Backend, handle_problems
 
@@ -76,7 +77,8 @@ class Toolchain(Frozen):
     python: AbsPath = Field(default="/usr/bin/python3", description="interpreter of every venv")
     python_version: str = Field(default="3.11", pattern=r"^3\.\d+$")
     platform: str = Field(
-        default="x86_64-unknown-linux-gnu", description="uv's --python-platform for the locks"
+        default="x86_64-manylinux_2_36",
+        description="uv's --python-platform for the locks (Debian 12: glibc 2.36)",
     )
     find_links: tuple[str, ...] = Field(
         default=("https://download.pytorch.org/whl/cpu/torch/",),
@@ -108,18 +110,42 @@ class Service(Frozen):
 #: that extra names (litellm-proxy; litellm-proxy-extras and litellm-enterprise post-releases):
 #: the proxy itself ships inside the litellm wheel.
 LITELLM_PROXY_EXTRA = (
-    "gunicorn>=23.0.0,<24.0", "uvicorn>=0.33.0,<1.0", "granian>=2.7.4,<3.0",
-    "uvloop>=0.22.1,<1.0", "fastapi>=0.136.3,<1.0", "starlette>=1.0.1,<2.0",
-    "backoff>=2.2.1,<3.0", "pyyaml>=6.0.3,<7.0", "rq>=2.7.0,<3.0", "orjson>=3.11.6,<4.0",
-    "hiredis>=3.0.0,<4.0", "apscheduler>=3.11.2,<4.0", "fastapi-sso>=0.19.0,<1.0",
-    "pyjwt>=2.13.0,<3.0", "python-multipart>=0.0.27,<1.0", "cryptography>=49.0.0,<51.0",
-    "pynacl>=1.6.2,<2.0", "websockets>=15.0.1,<16.0", "boto3>=1.43.117,<2.0",
-    "azure-identity>=1.25.2,<2.0", "azure-storage-blob>=12.28.0,<13.0", "mcp>=2.3.0,<3",
-    "httpx2>=2.10.0,<3", "pydantic>=2.12.0,<3", "restrictedpython>=8.5,<9.0",
-    "rich>=13.9.4,<14.0", "inquirerpy>=0.3.4,<1.0", "tomlkit>=0.13.3,<1.0",
-    "polars>=1.38.1,<2.0", "soundfile>=0.12.1,<1.0", "pyroscope-io>=0.8.16,<1.0",
-    "expression>=5.6.0,<6.0", "backports-zstd>=1.0.0,<2.0", "semver>=3.0.4,<4",
-    "litellm-proxy-extras==0.4.110", "litellm-enterprise==0.1.83",
+    "gunicorn>=23.0.0,<24.0",
+    "uvicorn>=0.33.0,<1.0",
+    "granian>=2.7.4,<3.0",
+    "uvloop>=0.22.1,<1.0",
+    "fastapi>=0.136.3,<1.0",
+    "starlette>=1.0.1,<2.0",
+    "backoff>=2.2.1,<3.0",
+    "pyyaml>=6.0.3,<7.0",
+    "rq>=2.7.0,<3.0",
+    "orjson>=3.11.6,<4.0",
+    "hiredis>=3.0.0,<4.0",
+    "apscheduler>=3.11.2,<4.0",
+    "fastapi-sso>=0.19.0,<1.0",
+    "pyjwt>=2.13.0,<3.0",
+    "python-multipart>=0.0.27,<1.0",
+    "cryptography>=49.0.0,<51.0",
+    "pynacl>=1.6.2,<2.0",
+    "websockets>=15.0.1,<16.0",
+    "boto3>=1.43.117,<2.0",
+    "azure-identity>=1.25.2,<2.0",
+    "azure-storage-blob>=12.28.0,<13.0",
+    "mcp>=2.3.0,<3",
+    "httpx2>=2.10.0,<3",
+    "pydantic>=2.12.0,<3",
+    "restrictedpython>=8.5,<9.0",
+    "rich>=13.9.4,<14.0",
+    "inquirerpy>=0.3.4,<1.0",
+    "tomlkit>=0.13.3,<1.0",
+    "polars>=1.38.1,<2.0",
+    "soundfile>=0.12.1,<1.0",
+    "pyroscope-io>=0.8.16,<1.0",
+    "expression>=5.6.0,<6.0",
+    "backports-zstd>=1.0.0,<2.0",
+    "semver>=3.0.4,<4",
+    "litellm-proxy-extras==0.4.110",
+    "litellm-enterprise==0.1.83",
     # An optional import LiteLLM retries on every request when it is missing.
     "opentelemetry-sdk",
 )
@@ -184,12 +210,27 @@ class OptillmProxy(Service):
 
 #: requirements.txt of SearXNG at the ref pinned in group_data/mini.py, plus granian.
 SEARXNG_REQUIREMENTS = (
-    "certifi==2025.11.12", "babel==2.17.0", "flask-babel==4.0.0", "flask==3.1.2",
-    "jinja2==3.1.6", "lxml==6.0.2", "pygments==2.19.2", "python-dateutil==2.9.0.post0",
-    "pyyaml==6.0.3", "httpx[http2]==0.28.1", "httpx-socks[asyncio]==0.10.0", "valkey==6.1.1",
-    "markdown-it-py==3.0.0", "fasttext-predict==0.9.2.4", "msgspec==0.19.0",
-    "typer-slim==0.20.0", "isodate==0.7.2", "whitenoise==6.11.0", "typing-extensions==4.15.0",
-    "httpx_curl_cffi==0.1.4", "granian==2.8.7",
+    "certifi==2025.11.12",
+    "babel==2.17.0",
+    "flask-babel==4.0.0",
+    "flask==3.1.2",
+    "jinja2==3.1.6",
+    "lxml==6.0.2",
+    "pygments==2.19.2",
+    "python-dateutil==2.9.0.post0",
+    "pyyaml==6.0.3",
+    "httpx[http2]==0.28.1",
+    "httpx-socks[asyncio]==0.10.0",
+    "valkey==6.1.1",
+    "markdown-it-py==3.0.0",
+    "fasttext-predict==0.9.2.4",
+    "msgspec==0.19.0",
+    "typer-slim==0.20.0",
+    "isodate==0.7.2",
+    "whitenoise==6.11.0",
+    "typing-extensions==4.15.0",
+    "httpx_curl_cffi==0.1.4",
+    "granian==2.8.7",
 )
 
 
@@ -197,7 +238,8 @@ class Searxng(Service):
     kind: ClassVar[str] = "searxng"
     listener: Listener = Listener(port=8888)
     user: Name = "searxng"
-    source: Source
+    #: Debian's ``searx`` (its predecessor) is the closest substitute a registry carries.
+    source: Source | DebianPackage
     requirements: tuple[str, ...] = Field(
         default=SEARXNG_REQUIREMENTS,
         description="its requirements.txt at the pinned ref, plus the WSGI server",
@@ -255,9 +297,7 @@ class MiniHost(Frozen):
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""
-        return tuple(
-            (name, value) for name, value in self if isinstance(value, Service)
-        )
+        return tuple((name, value) for name, value in self if isinstance(value, Service))
 
 
 # --- the Studio -----------------------------------------------------------------------------

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from homelab.daemons import Daemon
 from homelab.model import Platform
+from homelab.model.base import DebianPackage
 from homelab.render.engine import render
 from homelab.render.files import HostFile
 
 
-def settings_path(daemon: Daemon) -> str:
-    return daemon.environment["SEARXNG_SETTINGS_PATH"]
+def settings_path(platform: Platform) -> str:
+    return f"{platform.mini.layout.config_dir(platform.mini.searxng.kind)}/settings.yml"
 
 
 def files(platform: Platform, daemon: Daemon) -> list[HostFile]:
     sx = platform.mini.searxng
+    # Debian's searx has no defaults to build on: its settings file is complete.
+    template = (
+        "searxng/searx-settings.yml.j2"
+        if isinstance(sx.source, DebianPackage)
+        else "searxng/settings.yml.j2"
+    )
     return [
         HostFile(
-            path=settings_path(daemon),
-            content=render("searxng/settings.yml.j2", searxng=sx, listener=sx.listener),
+            path=settings_path(platform),
+            content=render(template, searxng=sx, listener=sx.listener),
             group=daemon.user,
             mode="0640",
             restarts=(daemon.name,),

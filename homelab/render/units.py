@@ -15,7 +15,9 @@ def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
     out: list[tuple[str, str, str | None]] = []
     for directive, default in RELAXABLE.items():
         relaxed = daemon.relax.get(directive)
-        out.append((directive, relaxed.value, relaxed.why) if relaxed else (directive, default, None))
+        out.append(
+            (directive, relaxed.value, relaxed.why) if relaxed else (directive, default, None)
+        )
     for directive, relaxed in daemon.relax.items():
         if directive not in RELAXABLE:
             out.append((directive, relaxed.value, relaxed.why))
@@ -42,9 +44,7 @@ def launchd_plist(daemon: Daemon) -> HostFile:
         argv=launchd_argv(daemon),
         log_dir=daemon.layout.logs,
     )
-    return HostFile(
-        path=daemon.unit_path, content=content, group="wheel", restarts=(daemon.name,)
-    )
+    return HostFile(path=daemon.unit_path, content=content, group="wheel", restarts=(daemon.name,))
 
 
 def service_file(daemon: Daemon) -> HostFile:

@@ -36,33 +36,70 @@ BROKEN = [
     ("studio.py", "port=8101,", "port=8125,", "team range 8100-8119"),
     ("studio.py", "port=8120,", "port=8105,", "experimental range 8120-8139"),
     ("studio.py", "port=8101,", "port=8100,", "no two services on one host share a port"),
-    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
-     'model_id="mlx-Llama-3.2-3B-Instruct-4bit"', "dash-only"),
-    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
-     'model_id="mlx-mlx-community-llama-3-2-3b"', "no vendor prefixes"),
-    ("studio.py", 'model_id="mlx-llama-3-2-3b-instruct-4bit"',
-     'model_id="mlx-qwen2-5-7b-instruct-4bit"', "handles are unique"),
-    ("studio.py", "context_length=131072,\n                ),\n            ),",
-     "context_length=131072,\n                    port=8103,\n                ),\n            ),",
-     "backroom storage gets no handle"),
-    ("mini.py", 'dict(model_id="ov-qwen2-5-3b-instruct-fp16"',
-     'dict(model_id="qwen2-5-3b-instruct-fp16"', "does not start with 'ov-'"),
-    ("all.py", "opt_handles=(),",
-     'opt_handles=(dict(handle="opt-moa-qwen", technique="moa", '
-     'base="mlx-qwen2-5-7b-instruct-4bit"),),',
-     "technique prefixes belong only in OptiLLM selectors"),
-    ("all.py", "json_logs=True,", 'json_logs=True, proxy_key="sk-live-1234",',
-     "secrets are references"),
-    ("all.py", "json_logs=True,", "json_logs=True, jsonlogs=True,",
-     "Extra inputs are not permitted"),
-    ("mini.py", "searxng=dict(",
-     'searxng=dict(listener=dict(port=8888, exposure="lan"),',
-     "declared so on purpose"),
+    (
+        "studio.py",
+        'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+        'model_id="mlx-Llama-3.2-3B-Instruct-4bit"',
+        "dash-only",
+    ),
+    (
+        "studio.py",
+        'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+        'model_id="mlx-mlx-community-llama-3-2-3b"',
+        "no vendor prefixes",
+    ),
+    (
+        "studio.py",
+        'model_id="mlx-llama-3-2-3b-instruct-4bit"',
+        'model_id="mlx-qwen2-5-7b-instruct-4bit"',
+        "handles are unique",
+    ),
+    (
+        "studio.py",
+        "context_length=131072,\n                ),\n            ),",
+        "context_length=131072,\n                    port=8103,\n"
+        "                ),\n            ),",
+        "backroom storage gets no handle",
+    ),
+    (
+        "mini.py",
+        'dict(model_id="ov-qwen2-5-3b-instruct-fp16"',
+        'dict(model_id="qwen2-5-3b-instruct-fp16"',
+        "does not start with 'ov-'",
+    ),
+    (
+        "all.py",
+        "opt_handles=(),",
+        'opt_handles=(dict(handle="opt-moa-qwen", technique="moa", '
+        'base="mlx-qwen2-5-7b-instruct-4bit"),),',
+        "technique prefixes belong only in OptiLLM selectors",
+    ),
+    (
+        "all.py",
+        "json_logs=True,",
+        'json_logs=True, proxy_key="sk-live-1234",',
+        "secrets are references",
+    ),
+    (
+        "all.py",
+        "json_logs=True,",
+        "json_logs=True, jsonlogs=True,",
+        "Extra inputs are not permitted",
+    ),
+    (
+        "mini.py",
+        "searxng=dict(",
+        'searxng=dict(listener=dict(port=8888, exposure="lan"),',
+        "declared so on purpose",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("file", "old", "new", "rule"), BROKEN,
-                         ids=[b[3].split()[0] + "-" + str(i) for i, b in enumerate(BROKEN)])
+@pytest.mark.parametrize(
+    ("file", "old", "new", "rule"),
+    BROKEN,
+    ids=[b[3].split()[0] + "-" + str(i) for i, b in enumerate(BROKEN)],
+)
 def test_check_names_the_broken_rule(
     data_copy: Path, capsys: pytest.CaptureFixture[str], file: str, old: str, new: str, rule: str
 ) -> None:
@@ -77,8 +114,9 @@ def test_check_names_the_broken_rule(
 
 def test_check_lists_every_problem(data_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = data_copy / "group_data" / "studio.py"
-    path.write_text(path.read_text().replace("port=8101,", "port=8125,")
-                    .replace("port=8120,", "port=8105,"))
+    path.write_text(
+        path.read_text().replace("port=8101,", "port=8125,").replace("port=8120,", "port=8105,")
+    )
     assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
     err = capsys.readouterr().err
     assert "2 problem(s)" in err
@@ -119,9 +157,11 @@ def test_pyinfra_stops_on_bad_data_before_connecting(data_copy: Path) -> None:
     path = data_copy / "group_data" / "studio.py"
     path.write_text(path.read_text().replace("port=8101,", "port=8125,"))
     result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"),
-         "debug-inventory"],
-        cwd=data_copy, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"), "debug-inventory"],
+        cwd=data_copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -151,15 +191,22 @@ def test_dossier(tmp_path: Path, platform: Platform) -> None:
             assert groups[f"svc-{d.name}"] == ("lan" if d.listener.lan else "loopback"), d.name
     routes_drawn = [g for g in svg.iterfind(".//s:g[@class='route']", ns)]
     assert {(g.get("data-from"), g.get("data-to")) for g in routes_drawn} >= {
-        ("clients", "litellm"), ("litellm", "optillm"), ("optillm", "litellm"),
-        ("litellm", "searxng"), ("litellm", "ov-server")}
+        ("clients", "litellm"),
+        ("litellm", "optillm"),
+        ("optillm", "litellm"),
+        ("litellm", "searxng"),
+        ("litellm", "ov-server"),
+    }
 
 
 def test_debug_inventory_serialises_the_platform() -> None:
     """pyinfra's debug-inventory needs to_json() on models kept in group data."""
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", "inventory.py", "debug-inventory"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "mlx-qwen2-5-7b-instruct-4bit" in result.stdout + result.stderr

@@ -108,14 +108,18 @@ def test_opt_handle_refuses_a_technique_prefix() -> None:
 # -- ports -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tier", "port"), [("team", 8100), ("team", 8119),
-                                             ("experimental", 8120), ("experimental", 8139)])
+@pytest.mark.parametrize(
+    ("tier", "port"),
+    [("team", 8100), ("team", 8119), ("experimental", 8120), ("experimental", 8139)],
+)
 def test_mlx_ports_in_their_tier_pass(tier: str, port: int) -> None:
     assert mlx(tier=tier, port=port).port == port
 
 
-@pytest.mark.parametrize(("tier", "port"), [("team", 8120), ("team", 8099),
-                                             ("experimental", 8119), ("experimental", 8140)])
+@pytest.mark.parametrize(
+    ("tier", "port"),
+    [("team", 8120), ("team", 8099), ("experimental", 8119), ("experimental", 8140)],
+)
 def test_mlx_ports_outside_their_tier_fail(tier: str, port: int) -> None:
     with pytest.raises(ValidationError) as excinfo:
         mlx(tier=tier, port=port)
@@ -232,8 +236,10 @@ def test_models_live_on_declared_storage(platform: Platform) -> None:
 
 
 def test_most_specific_storage_root_wins(platform: Platform) -> None:
-    roots = (*platform.storage, StorageRoot(name="cold", path="/Users/thestudio/models/cold",
-                                            showroom=False))
+    roots = (
+        *platform.storage,
+        StorageRoot(name="cold", path="/Users/thestudio/models/cold", showroom=False),
+    )
     nested = platform.evolve(storage=roots)
     root = nested.storage_of("/Users/thestudio/models/cold/x")
     assert root is not None and root.name == "cold"

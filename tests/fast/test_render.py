@@ -76,7 +76,10 @@ def test_ov_routes_read_base_and_model_from_env(platform: Platform) -> None:
     env = parse.env(files_of(platform, "mini")[f"{d.config_dir}/env"].content)
     for ov in platform.mini.ov_server.models:
         prefix = ov.model_id.upper().replace("-", "_")
-        assert env[f"{prefix}_API_BASE"] == f"http://localhost:{platform.mini.ov_server.listener.port}/v1"
+        assert (
+            env[f"{prefix}_API_BASE"]
+            == f"http://localhost:{platform.mini.ov_server.listener.port}/v1"
+        )
         assert env[f"{prefix}_MODEL"] == f"openai/{ov.model_id}"
 
 
@@ -206,13 +209,18 @@ def test_mlx_registry_json(platform: Platform) -> None:
     for m in platform.studio.mlx.models:
         entry = registry[m.model_id]
         assert (entry["source_path"], entry["cache_path"], entry["port"]) == (
-            m.source_path, m.cache_path, m.port)
+            m.source_path,
+            m.cache_path,
+            m.port,
+        )
         assert entry["handle"] == (m.model_id if m.port else None)
 
 
 def test_searxng_settings(platform: Platform) -> None:
     d = daemon(platform, "mini", "searxng")
-    settings = yaml.safe_load(files_of(platform, "mini")[d.environment["SEARXNG_SETTINGS_PATH"]].content)
+    settings = yaml.safe_load(
+        files_of(platform, "mini")[d.environment["SEARXNG_SETTINGS_PATH"]].content
+    )
     assert settings["use_default_settings"] is True
     assert "json" in settings["search"]["formats"]
     assert settings["server"]["limiter"] is False
@@ -238,7 +246,9 @@ def test_open_webui_env(platform: Platform) -> None:
     d = daemon(platform, "mini", "open-webui")
     env = parse.env(files_of(platform, "mini")[ow.env_file].content)
     assert ow.env_file == "/etc/open-webui/env"
-    assert env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
+    assert (
+        env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
+    )
     assert env["DATA_DIR"] == d.state_dir
     assert env["ENABLE_OLLAMA_API"] == "False"
     assert env["ENABLE_PERSISTENT_CONFIG"] == "False"

@@ -1,0 +1,23 @@
+"""OptiLLM local-inference instances on the Studio (off by default): one venv, one daemon each."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+
+from deploys.steps import ServiceDeploy, service_account, virtualenv
+from deploys.toolchain import Tools
+from homelab.daemons import daemons
+from homelab.model import Platform
+
+
+@deploy("OptiLLM local instances")
+def deploy_optillm_local(platform: Platform, tools: Tools) -> None:
+    instances = [d for d in daemons(platform, "studio") if d.install == "optillm-local"]
+    enabled = [d for d in instances if d.enabled]
+    shared: list[OperationMeta] = []
+    if enabled:
+        shared += service_account(enabled[0], home=platform.studio.layout.state)
+        shared += virtualenv(enabled[0], tools)
+    for daemon in instances:
+        ServiceDeploy(platform, daemon, tools, shared=shared).run_configured()

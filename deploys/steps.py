@@ -1,0 +1,338 @@
+"""Building blocks every service deploy uses: install, configure, activate.
+
+A :class:`ServiceDeploy` takes one :class:`~homelab.daemons.Daemon` through the three stages
+and collects the operations whose change calls for a restart, so a converged host restarts
+nothing (``_if=any_changed(...)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import StringIO
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File, Link
+from pyinfra.facts.git import GitLocalCommit
+from pyinfra.operations import files, launchd, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.toolchain import Tools
+from homelab import PROJECT_ROOT
+from homelab.daemons import Daemon
+from homelab.locks import lock_for
+from homelab.model import Platform
+from homelab.model.base import GitSource, LocalSource, SecretRef
+from homelab.render import HostFile, daemon_files
+
+
+def put(f: HostFile, **kwargs: Any) -> OperationMeta:
+    """Place one rendered file with its owner and mode."""
+    return files.put(
+        name=f"Place {f.path}",
+        src=StringIO(f.content),
+        dest=f.path,
+        user=f.owner,
+        group=f.group,
+        mode=f.mode,
+        **kwargs,
+    )
+
+
+def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMeta]:
+    """A system user and group of its own, its home the service's state directory."""
+    if daemon.os == "darwin":
+        return []  # the Studio's daemons run as the account the data names; it exists
+    home = home or daemon.state_dir
+    ops = [server.group(name=f"Group {daemon.user}", group=daemon.user, system=True)]
+    ops.append(
+        server.user(
+            name=f"User {daemon.user}",
+            user=daemon.user,
+            group=daemon.user,
+            groups=list(daemon.supplementary_groups) or None,
+            home=home,
+            shell="/usr/sbin/nologin",
+            system=True,
+            ensure_home=False,
+        )
+    )
+    ops.append(
+        files.directory(
+            name=f"State directory {daemon.state_dir}",
+            path=daemon.state_dir,
+            user=daemon.user,
+            group=daemon.user,
+            mode="0750",
+        )
+    )
+    return ops
+
+
+def source_checkout(daemon: Daemon) -> list[OperationMeta]:
+    """The component's code at its pinned reference, for services no registry carries."""
+    source = daemon.source
+    if source is None:
+        return []
+    dest = f"{daemon.layout.opt}/{daemon.name}/src"
+    if isinstance(source, LocalSource):
+        return [
+            files.sync(
+                name=f"Copy {source.path} to {dest}",
+                src=str(PROJECT_ROOT / source.path),
+                dest=dest,
+                delete=True,
+                exclude=["__pycache__", "*.pyc"],
+            )
+        ]
+    assert isinstance(source, GitSource)
+    head = host.get_fact(GitLocalCommit, repo=dest)
+    wanted = host.get_fact(GitLocalCommit, repo=dest, ref=f"{source.ref}^{{commit}}")
+    if head is not None and head == wanted:
+        return []
+    q = shlex.quote
+    return [
+        server.shell(
+            name=f"Check out {source.url} at {source.ref}",
+            commands=[
+                f"test -d {dest}/.git || git clone --no-checkout {q(source.url)} {dest}",
+                f"git -C {dest} fetch --tags origin {q(source.ref)}",
+                f"git -C {dest} checkout --detach {q(source.ref)}",
+            ],
+        )
+    ]
+
+
+def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
+    """The locked requirements, installed blue/green: a new venv beside the old, then a switch.
+
+    The venv is named by its lock's hash and built completely before the ``venv`` link moves
+    to it, so a failed install leaves the running service on the venv it had.
+    """
+    if not daemon.requirements:
+        return []
+    lock = lock_for(daemon)
+    text = lock.path.read_text()
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    root = f"{daemon.layout.opt}/{daemon.install or daemon.name}"
+    target = f"{root}/venvs/{digest}"
+    link = host.get_fact(Link, path=daemon.venv)
+    if link and link.get("link_target") == target:
+        return []
+    ops: list[OperationMeta] = []
+    if not host.get_fact(File, path=f"{target}/.complete"):
+        ops.append(
+            files.put(
+                name=f"Lock {lock.path.name}",
+                src=StringIO(text),
+                dest=f"{target}.requirements.txt",
+                mode="0644",
+            )
+        )
+        ops.append(
+            server.shell(
+                name=f"Install {lock.path.name} into {target}",
+                commands=[
+                    f"rm -rf {target}",
+                    f"{tools.uv_env} {tools.uv} venv --python {tools.python} {target}",
+                    f"{tools.uv_env} {tools.uv} pip sync --python {target}/bin/python "
+                    f"{tools.find_links_args} {target}.requirements.txt",
+                    f"touch {target}/.complete",
+                ],
+            )
+        )
+    ops.append(
+        files.link(
+            name=f"Switch {daemon.venv} to {digest}",
+            path=daemon.venv,
+            target=target,
+            force=True,
+            force_backup=False,
+        )
+    )
+    ops.append(
+        server.shell(
+            name=f"Keep the two newest venvs of {root}",
+            commands=[
+                f"cd {root}/venvs && ls -1t | grep -v -e '^{digest}' | "
+                "grep -v '.requirements.txt$' | tail -n +2 | xargs -r rm -rf",
+            ],
+        )
+    )
+    return ops
+
+
+def secrets(daemon: Daemon) -> list[OperationMeta]:
+    """The service's 0600 env file of secrets, made on the host from the host's secret store.
+
+    Values never leave the host: they are generated there once (or set by the operator
+    beforehand) and copied into each service's env file by a shell on the host.
+    """
+    if not daemon.secrets_env:
+        return []
+    store = secret_store(daemon)
+    ops = [
+        ensure_secret(store, ref)
+        for ref in sorted(set(daemon.secrets.values()), key=lambda r: r.env)
+    ]
+    spec = "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
+    spec_op = files.put(
+        name=f"Secret names for {daemon.name}",
+        src=StringIO(spec),
+        dest=f"{daemon.secrets_env}.names",
+        mode="0600",
+    )
+    env = daemon.secrets_env
+    lines = " ".join(
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {store}/{ref.env})")"'
+        for var, ref in sorted(daemon.secrets.items())
+    )
+    group = "wheel" if daemon.os == "darwin" else daemon.user
+    command = (
+        f"umask 077 && tmp=$(mktemp {env}.XXXXXX) && printf '%s\\n' {lines} > $tmp"
+        f" && chown {daemon.user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
+    )
+    exists = host.get_fact(File, path=env)
+    extra: dict[str, Any] = {"_if": spec_op.did_change} if exists else {}
+    ops.append(server.shell(name=f"Write {env}", commands=[command], **extra))
+    return [*ops, spec_op]
+
+
+def secret_store(daemon: Daemon) -> str:
+    return f"{daemon.layout.secrets}/store"
+
+
+def ensure_secret(store: str, ref: SecretRef) -> OperationMeta:
+    """A random secret in the store, made once; one the operator put there first is kept."""
+    path = f"{store}/{ref.env}"
+    if host.get_fact(File, path=path):
+        return server.shell(name=f"Secret {ref.env} is kept", commands=[], _if=lambda: False)
+    return server.shell(
+        name=f"Generate secret {ref.env}",
+        commands=[
+            f"umask 077 && mkdir -p {store} && chmod 0700 {store}",
+            f"umask 077 && test -s {path} || head -c 32 /dev/urandom | od -An -tx1 "
+            f"| tr -d ' \\n' > {path}",
+        ],
+    )
+
+
+def activate(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
+    """Start the daemon (or keep it stopped when disabled); restart only on a change."""
+    if daemon.os == "darwin":
+        _activate_launchd(daemon, unit, changes)
+    else:
+        _activate_systemd(daemon, unit, changes)
+
+
+def _activate_systemd(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    if not daemon.enabled:
+        systemd.service(
+            name=f"Keep {daemon.unit} stopped (disabled in the data)",
+            service=daemon.unit,
+            running=False,
+            enabled=False,
+        )
+        return
+    systemd.service(
+        name=f"Restart {daemon.unit} (its files changed)",
+        service=daemon.unit,
+        running=True,
+        restarted=True,
+        _if=any_changed(*changes),
+    )
+    systemd.service(
+        name=f"{daemon.unit} running and enabled at boot",
+        service=daemon.unit,
+        running=True,
+        enabled=True,
+    )
+
+
+def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
+    # pyinfra's launchd.service only starts and stops: loading a plist is launchctl's
+    # bootstrap, and a changed plist is read again only after bootout + bootstrap.
+    target = f"system/{daemon.label}"
+    if not daemon.enabled:
+        server.shell(
+            name=f"Unload {daemon.label} (disabled in the data)",
+            commands=[f"launchctl bootout {target} 2>/dev/null || true"],
+            _if=unit.did_change,
+        )
+        return
+    loaded = daemon.label in host.get_fact_default_empty_launchd()
+    server.shell(
+        name=f"Load {daemon.label} again (its plist changed)",
+        commands=[
+            f"launchctl bootout {target} 2>/dev/null || true",
+            f"launchctl bootstrap system {daemon.unit_path}",
+        ],
+        _if=unit.did_change if loaded else _always,
+    )
+    server.shell(
+        name=f"Restart {daemon.label} (its files changed)",
+        commands=[f"launchctl kickstart -k {target}"],
+        _if=lambda: any_changed(*changes)() and not unit.did_change(),
+    )
+    launchd.service(name=f"{daemon.label} running", service=daemon.label, running=True)
+
+
+def _always() -> bool:
+    return True
+
+
+class ServiceDeploy:
+    """One daemon through install, configure and activate (the shape of every service deploy).
+
+    ``shared`` are changes made once for several daemons (a venv they share): each of them
+    restarts when one of those changed.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        daemon: Daemon,
+        tools: Tools,
+        shared: list[OperationMeta] | None = None,
+    ) -> None:
+        self.platform = platform
+        self.daemon = daemon
+        self.tools = tools
+        self.changes: list[OperationMeta] = list(shared or [])
+        self.unit: OperationMeta | None = None
+
+    def install(self) -> None:
+        if not self.daemon.enabled:
+            return  # rendered and kept stopped; nothing to install until the data enables it
+        self.changes += service_account(self.daemon)
+        self.changes += source_checkout(self.daemon)
+        self.changes += virtualenv(self.daemon, self.tools)
+
+    def configure(self) -> None:
+        unit_file, *config = daemon_files(self.platform, self.daemon)
+        if self.daemon.enabled:
+            for f in config:
+                self.changes.append(self.place(f))
+            self.changes += secrets(self.daemon)
+        self.unit = put(unit_file)
+
+    def place(self, f: HostFile) -> OperationMeta:
+        """Place one config file; a service whose config can be checked overrides this."""
+        return put(f)
+
+    def activate(self) -> None:
+        assert self.unit is not None, "configure() places the unit first"
+        activate(self.daemon, self.unit, [*self.changes, self.unit])
+
+    def run(self) -> None:
+        self.install()
+        self.configure()
+        self.activate()
+
+    def run_configured(self) -> None:
+        """Configure and activate a daemon whose install was shared and is already done."""
+        self.configure()
+        self.activate()

@@ -1,0 +1,80 @@
+"""The host's tools for building virtualenvs: uv at its pinned version, the host's Python."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, brew, files, server
+
+from homelab.model.services import Layout, Toolchain
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Paths and environment every ``uv`` command on the host runs with."""
+
+    uv: str
+    python: str
+    env: dict[str, str]
+    find_links: tuple[str, ...]
+
+    @property
+    def uv_env(self) -> str:
+        return " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
+
+    @property
+    def find_links_args(self) -> str:
+        return " ".join(f"--find-links {shlex.quote(link)}" for link in self.find_links)
+
+
+def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
+    env = {
+        # The host's Python and CA store: no interpreter downloads, and TLS that trusts what
+        # the host trusts (a proxy's CA included).
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NATIVE_TLS": "true",
+        # A shared cache on another file system cannot be hard-linked from.
+        "UV_LINK_MODE": "copy",
+    }
+    cache = host.data.get("uv_cache_dir")
+    if cache:
+        env["UV_CACHE_DIR"] = str(cache)
+    uv = "/opt/homebrew/bin/uv" if os == "darwin" else f"{layout.opt}/uv/bin/uv"
+    return Tools(uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links)
+
+
+@deploy("Toolchain: uv and Python")
+def install_toolchain(layout: Layout, toolchain: Toolchain, os: str, packages: list[str]) -> Tools:
+    tools = tools_for(layout, toolchain, os)
+    if os == "darwin":
+        brew.packages(
+            name="Homebrew packages",
+            packages=["uv", f"python@{toolchain.python_version}", "git", *packages],
+        )
+        return tools
+    apt.packages(
+        name="Debian packages",
+        packages=["python3-venv", "ca-certificates", "git", *packages],
+        update=True,
+        cache_time=24 * 3600,
+    )
+    files.directory(name=f"{layout.opt}", path=layout.opt, mode="0755")
+    marker = f"{layout.opt}/uv/.installed-{toolchain.uv.version}"
+    if not host.get_fact(File, path=marker):
+        venv = f"{layout.opt}/uv"
+        server.shell(
+            name=f"Install {toolchain.uv.pin}",
+            commands=[
+                f"rm -rf {venv}",
+                f"{toolchain.python} -m venv {venv}",
+                # pip's own CA bundle would not trust a TLS-inspecting proxy; the host's does.
+                f"PIP_CERT=/etc/ssl/certs/ca-certificates.crt {venv}/bin/pip install --quiet "
+                f"--disable-pip-version-check {shlex.quote(toolchain.uv.pin)}",
+                f"touch {marker}",
+            ],
+        )
+    return tools

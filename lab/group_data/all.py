@@ -1,0 +1,77 @@
+"""The lab's platform: the real group data, with what the lab has to do differently.
+
+Stated once, here: the Studio runs Linux with systemd; tiny synthetic models stand in for the
+real ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; and the
+two components no registry carries run as a stand-in (ov-server) and as Debian's searx, the
+predecessor of SearXNG. Everything else is the real data, unchanged.
+"""
+
+from pathlib import Path
+
+from homelab.groupdata import siblings, validating
+from homelab.model import Platform
+
+__all__ = ["platform"]
+
+_real: Platform = siblings(
+    str(Path(__file__).resolve().parents[2] / "group_data" / "all.py"), "all"
+)["all"]["platform"]
+
+MODELS = "/var/lib/homelab-llm/models"
+TOOLCHAIN = {"find_links": ("/opt/wheels",)}  # the machine's CPU torch, bind-mounted read-only
+
+
+def _tiny(name: str, port: int, tier: str = "team") -> dict[str, object]:
+    return dict(
+        model_id=f"mlx-{name}",
+        repo=f"lab/{name}",
+        source_path=f"{MODELS}/{name}",
+        cache_path=f"{MODELS}/{name}",
+        context_length=2048,
+        max_output_tokens=32,
+        tier=tier,
+        port=port,
+        synthetic=True,
+    )
+
+
+with validating(top="Platform"):
+    platform = Platform.model_validate(
+        {
+            **_real.model_dump(),
+            "storage": [dict(name="lab", path=MODELS, showroom=True)],
+            "gateway": {
+                **_real.gateway.model_dump(),
+                "opt_handles": [
+                    dict(handle="opt-tiny-best-of", technique="bon", base="mlx-tiny-llama-a")
+                ],
+            },
+            "mini": {
+                **_real.mini.model_dump(),
+                "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
+                "ov_server": {
+                    **_real.mini.ov_server.model_dump(),
+                    "source": dict(path="lab/standins/ov-server"),
+                    "requirements": ("fastapi==0.165.0", "uvicorn==0.54.0"),
+                    "device": "CPU",
+                },
+                "searxng": {**_real.mini.searxng.model_dump(), "source": dict(package="searx")},
+            },
+            "studio": {
+                **_real.studio.model_dump(),
+                "os": "linux",
+                "run_as": "llm",
+                "hf_home": "/var/lib/homelab-llm/hf",
+                "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
+                "mlx": {
+                    **_real.studio.mlx.model_dump(),
+                    "registry_path": f"{MODELS}/registry.json",
+                    "models": [
+                        _tiny("tiny-llama-a", 8100),
+                        _tiny("tiny-llama-b", 8101),
+                        _tiny("tiny-llama-x", 8120, tier="experimental"),
+                    ],
+                },
+            },
+        }
+    )

@@ -1,7 +1,9 @@
 """Lab tests: they need root and a kernel with namespaces; they drive ``homelab lab`` for real.
 
 ``lab`` gives a test the running lab's ``status --json`` (it runs ``homelab lab up`` first,
-which returns at once when the lab is already up).
+which returns at once when the lab is already up). The lab's own tests
+(``test_lab_machine.py``) run first: they take the lab down and rebuild a host, which would
+undo what a deploy test had put there; they end with the lab up.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
+
+LAB_MACHINE_TESTS = "test_lab_machine.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name != LAB_MACHINE_TESTS)
 
 
 def run_lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

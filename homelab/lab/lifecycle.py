@@ -119,6 +119,7 @@ def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
     orphans = [pid for pid in procs.lab_inits(config.hosts_dir) if procs.parent(pid) not in nspawns]
     cleanup.processes = machine.stop(nspawns, orphans)
     cgroups.remove_all()
+    machine.remove_runtime_dirs()
     cleanup.rules = network.remove_tagged_rules()
     cleanup.bridge = network.delete_bridge(config.bridge)
     cleanup.mounts = unmount_under(config.owned_dirs)

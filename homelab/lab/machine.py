@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from homelab.lab import cgroups, procs
-from homelab.lab.config import PROCESS_MARK, UV_CACHE_IN_HOST, LabConfig
+from homelab.lab.config import HOST_NAMES, PROCESS_MARK, UV_CACHE_IN_HOST, LabConfig
 from homelab.lab.errors import LabError
 from homelab.lab.ssh import ssh_run
 from homelab.lab.state import HostRun
@@ -35,6 +37,16 @@ def nspawn_argv(config: LabConfig, name: str) -> list[str]:
         # Marks the container's init, so a lab whose nspawn was killed can still be found.
         f"--setenv={PROCESS_MARK}={root}",
     ]
+
+
+#: nspawn keeps a directory per machine here and cannot remove it when it exits.
+NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
+
+
+def remove_runtime_dirs() -> None:
+    for name in HOST_NAMES:
+        with contextlib.suppress(OSError):
+            (NSPAWN_PROPAGATE / name).rmdir()
 
 
 def log_tail(config: LabConfig, name: str, lines: int = 3) -> str:

@@ -16,6 +16,7 @@ from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File, Link
 from pyinfra.facts.git import GitLocalCommit
+from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import files, launchd, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -263,7 +264,7 @@ def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
             _if=unit.did_change,
         )
         return
-    loaded = daemon.label in host.get_fact_default_empty_launchd()
+    loaded = daemon.label in host.get_fact(LaunchdStatus)
     server.shell(
         name=f"Load {daemon.label} again (its plist changed)",
         commands=[

@@ -1,0 +1,51 @@
+"""Every virtualenv the deploys build has its lock in the repo, resolved from what the model
+names, and pinning the version the model pins."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from homelab.load import load_platform
+from homelab.locks import LOCK_DIR, Lock, locks, stale
+from homelab.model import Platform
+
+LAB = LOCK_DIR.parents[1] / "lab" / "inventory.py"
+
+
+@pytest.fixture(scope="module")
+def wanted(platform: Platform) -> list[Lock]:
+    return locks([platform, load_platform(LAB)])
+
+
+def test_every_lock_is_in_the_repo(wanted: list[Lock]) -> None:
+    missing = [lock.path.name for lock in wanted if not lock.is_current()]
+    assert not missing, f"run `homelab lock --find-links /opt/wheels`: missing {missing}"
+
+
+def test_no_stale_lock(wanted: list[Lock]) -> None:
+    assert stale(wanted) == []
+
+
+def test_locks_pin_the_model_versions(wanted: list[Lock]) -> None:
+    for lock in wanted:
+        text = lock.path.read_text()
+        for requirement in lock.requirements:
+            pin = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?==(\S+)", requirement)
+            if pin:
+                name, _extra, version = pin.groups()
+                pattern = re.sub(r"[-_.]+", "[-_.]+", re.escape(name).replace("\\", ""))
+                line = re.search(rf"^{pattern}==(\S+)", text, re.M | re.I)
+                assert line, f"{lock.path.name} does not pin {name}"
+                assert line.group(1).split("+")[0] == version, (lock.path.name, name)
+
+
+def test_linux_locks_take_cpu_torch(wanted: list[Lock]) -> None:
+    for lock in wanted:
+        text = lock.path.read_text()
+        if "linux" in lock.toolchain.platform or "manylinux" in lock.toolchain.platform:
+            assert not re.search(r"^nvidia-", text, re.M), f"{lock.path.name} pulls CUDA"
+            torch = re.search(r"^torch==(\S+)", text, re.M)
+            if torch:
+                assert torch.group(1).endswith("+cpu"), lock.path.name

@@ -1,0 +1,78 @@
+"""The Studio's macOS path, proven without a Mac: the deploy planned and run against hosts on
+pyinfra's ``@fake`` connector (every command succeeds and nothing runs), with the real group
+data, in which the Studio is Darwin. The commands it sends are read back from ``-vv``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.daemons import daemons
+from homelab.locks import lock_for
+from homelab.model import Platform
+
+FAKE_INVENTORY = """
+mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0})]
+studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
+"""
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder: Path = tmp_path_factory.mktemp("fake")
+    (folder / "inventory.py").write_text(FAKE_INVENTORY)
+    env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(folder / "inventory.py"), "deploys/site.py",
+         "--limit", "studio", "-y", "-vv"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return re.findall(r"\[@fake/studio\] >>> (.*)", output)
+
+
+def test_every_plist_is_placed_root_wheel_0644(commands: list[str], platform: Platform) -> None:
+    for d in daemons(platform, "studio"):
+        assert d.unit_path.startswith("/Library/LaunchDaemons/"), d.unit_path
+        assert f"chown root:wheel {d.unit_path}" in commands, d.name
+        assert f"chmod 644 {d.unit_path}" in commands, d.name
+
+
+def test_enabled_daemons_are_bootstrapped(commands: list[str], platform: Platform) -> None:
+    for d in daemons(platform, "studio"):
+        bootstrap = f"launchctl bootstrap system {d.unit_path}"
+        if d.enabled:
+            assert bootstrap in commands, d.name
+            assert commands.index(f"launchctl bootout system/{d.label} 2>/dev/null || true") < (
+                commands.index(bootstrap)
+            ), "a changed plist is booted out before it is bootstrapped again"
+        else:
+            assert bootstrap not in commands, f"{d.name} is disabled in the data"
+
+
+def test_no_systemd_on_the_mac(commands: list[str]) -> None:
+    assert not [c for c in commands if "systemctl" in c]
+
+
+def test_homebrew_brings_uv_and_python(commands: list[str], platform: Platform) -> None:
+    version = platform.studio.toolchain.python_version
+    assert any(c.startswith("brew install") and "uv" in c and f"python@{version}" in c
+               for c in commands)
+
+
+def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Platform) -> None:
+    mlx = next(d for d in daemons(platform, "studio") if d.install == "mlx")
+    lock = lock_for(mlx)
+    assert lock.path.name.endswith(".aarch64-apple-darwin.txt")
+    digest = hashlib.sha256(lock.path.read_text().encode()).hexdigest()[:16]
+    venv = f"{platform.studio.layout.opt}/mlx/venvs/{digest}"
+    python = platform.studio.toolchain.python
+    assert any(c.endswith(f"uv venv --python {python} {venv}") for c in commands), commands

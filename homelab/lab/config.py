@@ -31,6 +31,9 @@ SSH_USER = "root"
 SSH_PORT = 22
 #: Where the shared uv cache is bind-mounted inside each host (deploys set UV_CACHE_DIR to it).
 UV_CACHE_IN_HOST = "/var/cache/uv-shared"
+#: The machine's folder of prebuilt wheels (a CPU build of torch among them), bind-mounted
+#: read-only at the same path in each host when the machine has it: the lab's find_links.
+WHEELS = "/opt/wheels"
 
 #: Every iptables rule the lab adds carries this comment, so leftovers can be found and removed.
 NAT_TAG = "homelab-lab"

@@ -9,6 +9,7 @@ predecessor of SearXNG. Everything else is the real data, unchanged.
 from pathlib import Path
 
 from homelab.groupdata import siblings, validating
+from homelab.lab.config import WHEELS
 from homelab.model import Platform
 
 __all__ = ["platform"]
@@ -18,7 +19,7 @@ _real: Platform = siblings(
 )["all"]["platform"]
 
 MODELS = "/var/lib/homelab-llm/models"
-TOOLCHAIN = {"find_links": ("/opt/wheels",)}  # the machine's CPU torch, bind-mounted read-only
+TOOLCHAIN = {"find_links": (WHEELS,)}  # the machine's CPU torch, bind-mounted read-only
 
 
 def _tiny(name: str, port: int, tier: str = "team") -> dict[str, object]:

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server
 
-from homelab.model.services import Layout
+from homelab.daemons import daemons
+from homelab.model import Platform, Role
 
 
 @deploy("Platform directories")
-def platform_directories(layout: Layout, os: str) -> None:
-    group = "wheel" if os == "darwin" else "root"
+def platform_directories(platform: Platform, role: Role) -> None:
+    layout = platform.host(role).layout
+    group = "wheel" if platform.host(role).os == "darwin" else "root"
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
-        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0755")
+        files.directory(
+            name=f"Directory {path}", path=path, user="root", group=group, mode="0755"
+        )
     # Secrets: root only. systemd reads the env files as root before it drops privileges.
-    for path in (layout.secrets, f"{layout.secrets}/store"):
-        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0700")
+    for path in (layout.secrets, layout.secret_store):
+        files.directory(
+            name=f"Directory {path}", path=path, user="root", group=group, mode="0700"
+        )
+
+
+@deploy("Secret store")
+def secret_store(platform: Platform, role: Role) -> None:
+    """Each secret the host's services use, generated once; one set beforehand is kept."""
+    refs = {
+        ref.env: ref
+        for daemon in daemons(platform, role)
+        if daemon.enabled
+        for ref in daemon.secrets.values()
+    }
+    store = platform.host(role).layout.secret_store
+    for name in sorted(refs):
+        path = f"{store}/{name}"
+        if host.get_fact(File, path=path):
+            continue  # generated earlier, or set by the operator: never replaced
+        server.shell(
+            name=f"Generate secret {name}",
+            commands=[
+                f"umask 077 && test -s {path} || head -c 32 /dev/urandom | od -An -tx1 "
+                f"| tr -d ' \\n' > {path}"
+            ],
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from deploys.host import platform_directories
+from deploys.host import platform_directories, secret_store
 from deploys.litellm import deploy_litellm
 from deploys.open_webui import deploy_open_webui
 from deploys.optillm import deploy_optillm
@@ -17,7 +17,8 @@ from homelab.model import Platform
 @deploy("The Mini")
 def deploy_mini(platform: Platform) -> None:
     mini = platform.mini
-    platform_directories(mini.layout, mini.os)
+    platform_directories(platform, "mini")
+    secret_store(platform, "mini")
     tools = install_toolchain(mini.layout, mini.toolchain, mini.os, packages=[])
     deploy_searxng(platform, tools)
     deploy_ov_server(platform, tools)

@@ -25,7 +25,7 @@ from homelab import PROJECT_ROOT
 from homelab.daemons import Daemon
 from homelab.locks import lock_for
 from homelab.model import Platform
-from homelab.model.base import GitSource, LocalSource, SecretRef
+from homelab.model.base import DebianPackage, GitSource, LocalSource
 from homelab.render import HostFile, daemon_files
 
 
@@ -75,8 +75,8 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
 def source_checkout(daemon: Daemon) -> list[OperationMeta]:
     """The component's code at its pinned reference, for services no registry carries."""
     source = daemon.source
-    if source is None:
-        return []
+    if source is None or isinstance(source, DebianPackage):
+        return []  # a Debian package is installed by its service's deploy
     dest = f"{daemon.layout.opt}/{daemon.name}/src"
     if isinstance(source, LocalSource):
         return [
@@ -166,18 +166,14 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
 
 
 def secrets(daemon: Daemon) -> list[OperationMeta]:
-    """The service's 0600 env file of secrets, made on the host from the host's secret store.
+    """The service's 0600 env file of secrets, written on the host from the host's secret store.
 
-    Values never leave the host: they are generated there once (or set by the operator
-    beforehand) and copied into each service's env file by a shell on the host.
+    Values never leave the host: the store is filled there (see ``deploys/host.py``) and a shell
+    on the host copies each value into the env files of the services that use it.
     """
     if not daemon.secrets_env:
         return []
-    store = secret_store(daemon)
-    ops = [
-        ensure_secret(store, ref)
-        for ref in sorted(set(daemon.secrets.values()), key=lambda r: r.env)
-    ]
+    store = daemon.layout.secret_store
     spec = "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
     spec_op = files.put(
         name=f"Secret names for {daemon.name}",
@@ -187,7 +183,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     env = daemon.secrets_env
     lines = " ".join(
-        f'"$(printf \'%s=%s\\n\' {var} "$(cat {store}/{ref.env})")"'
+        f"\"$(printf '%s=%s\\n' {var} \"$(cat {store}/{ref.env})\")\""
         for var, ref in sorted(daemon.secrets.items())
     )
     group = "wheel" if daemon.os == "darwin" else daemon.user
@@ -197,27 +193,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     exists = host.get_fact(File, path=env)
     extra: dict[str, Any] = {"_if": spec_op.did_change} if exists else {}
-    ops.append(server.shell(name=f"Write {env}", commands=[command], **extra))
-    return [*ops, spec_op]
-
-
-def secret_store(daemon: Daemon) -> str:
-    return f"{daemon.layout.secrets}/store"
-
-
-def ensure_secret(store: str, ref: SecretRef) -> OperationMeta:
-    """A random secret in the store, made once; one the operator put there first is kept."""
-    path = f"{store}/{ref.env}"
-    if host.get_fact(File, path=path):
-        return server.shell(name=f"Secret {ref.env} is kept", commands=[], _if=lambda: False)
-    return server.shell(
-        name=f"Generate secret {ref.env}",
-        commands=[
-            f"umask 077 && mkdir -p {store} && chmod 0700 {store}",
-            f"umask 077 && test -s {path} || head -c 32 /dev/urandom | od -An -tx1 "
-            f"| tr -d ' \\n' > {path}",
-        ],
-    )
+    return [spec_op, server.shell(name=f"Write {env}", commands=[command], **extra)]
 
 
 def activate(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:

@@ -48,6 +48,9 @@ class Platform(Frozen):
 
     # -- derived views -------------------------------------------------------------------
 
+    def host(self, role: Role) -> MiniHost | StudioHost:
+        return self.mini if role == "mini" else self.studio
+
     def listeners(self, role: Role) -> Iterator[tuple[str, str, Listener]]:
         """(service name, field path, listener) of every enabled listener on a host."""
         if role == "mini":

@@ -45,6 +45,11 @@ class Layout(Frozen):
     def secrets_env(self, service: str) -> str:
         return f"{self.secrets}/{service}.env"
 
+    @property
+    def secret_store(self) -> str:
+        """One root-only file per secret, generated once on the host."""
+        return f"{self.secrets}/store"
+
 
 class PythonPackage(Frozen):
     """A service installed from PyPI into its own virtualenv, at a pinned version.

@@ -214,19 +214,20 @@ def _activate_systemd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
             enabled=False,
         )
         return
-    systemd.service(
+    restart = systemd.service(
         name=f"Restart {daemon.unit} (its files changed)",
         service=daemon.unit,
         running=True,
         restarted=True,
         _if=any_changed(*changes),
     )
-    systemd.service(
+    start = systemd.service(
         name=f"{daemon.unit} running and enabled at boot",
         service=daemon.unit,
         running=True,
         enabled=True,
     )
+    wait_healthy(daemon, any_changed(restart, start))
 
 
 def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
@@ -254,7 +255,24 @@ def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
         commands=[f"launchctl kickstart -k {target}"],
         _if=lambda: any_changed(*changes)() and not unit.did_change(),
     )
-    launchd.service(name=f"{daemon.label} running", service=daemon.label, running=True)
+    start = launchd.service(name=f"{daemon.label} running", service=daemon.label, running=True)
+    wait_healthy(daemon, lambda: any_changed(*changes, unit)() or start.did_change())
+
+
+#: Seconds a (re)started daemon has to answer its health endpoint (Open WebUI takes the most).
+HEALTH_WAIT = 300
+
+
+def wait_healthy(daemon: Daemon, condition: Any) -> OperationMeta:
+    """After a start or restart, wait until the daemon answers: a deploy ends serving."""
+    return server.shell(
+        name=f"Wait for {daemon.name} to answer {daemon.health}",
+        commands=[
+            f"curl -fsS -o /dev/null --max-time 5 --retry {HEALTH_WAIT // 2} --retry-delay 2 "
+            f"--retry-all-errors {daemon.health_url}"
+        ],
+        _if=condition,
+    )
 
 
 def _always() -> bool:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,34 @@ def run_lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
         timeout=timeout,
         check=False,
     )
+
+
+def ssh(host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """One command on a lab host, as root."""
+    return run_lab("ssh", host, command, timeout=timeout)
+
+
+LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
+
+
+def deploy(inventory: Path = LAB_INVENTORY, timeout: float = 3000) -> dict[str, Any]:
+    """``pyinfra INVENTORY deploys/site.py -y``; its JSON results. Fails the test on error."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y", "--json"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"deploy failed:\n{result.stderr[-4000:]}"
+    results: dict[str, Any] = json.loads(result.stdout)["results"]
+    return results
+
+
+def changed(results: dict[str, Any]) -> list[str]:
+    """Names of the operations that changed something on some host."""
+    return [op["name"] for op in results["operations"] if op["success"]]
 
 
 def lab_status() -> dict[str, Any]:

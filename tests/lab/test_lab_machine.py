@@ -21,7 +21,7 @@ import pytest
 from homelab import PROJECT_ROOT
 from homelab.lab import cgroups, procs
 from homelab.lab.config import HOST_NAMES, NAT_TAG, UV_CACHE_IN_HOST, load_config
-from tests.lab.conftest import lab_status, run_lab
+from tests.lab.conftest import lab_status, run_lab, ssh
 
 pytestmark = [
     pytest.mark.lab,
@@ -31,9 +31,6 @@ pytestmark = [
 CONFIG = load_config()
 PYINFRA = (sys.executable, "-m", "pyinfra")
 
-
-def ssh(host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return run_lab("ssh", host, command, timeout=timeout)
 
 
 def leftovers() -> list[str]:

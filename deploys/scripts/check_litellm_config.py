@@ -1,0 +1,69 @@
+"""Check LiteLLM proxy configs with the installed LiteLLM's own loader, before they are used.
+
+LiteLLM is lenient where a gateway should not be: an unset ``os.environ/`` reference becomes
+None and fails only at the first request, a bad model entry is logged and dropped, unknown
+keys are ignored. This loads each config the way the proxy does and refuses all of those.
+
+Usage: ``python check_litellm_config.py CONFIG [CONFIG ...]`` with the variables the config
+references in the environment. Prints one line per problem; exits 1 when there is any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import yaml  # noqa: E402
+from litellm.proxy.proxy_server import ProxyConfig  # noqa: E402
+
+#: Top-level sections the proxy reads; anything else is silently ignored by it.
+SECTIONS = {
+    "model_list", "router_settings", "litellm_settings", "general_settings",
+    "search_tools", "environment_variables", "mcp_servers", "guardrails",
+}
+
+
+def problems(path: Path) -> list[str]:
+    text = path.read_text()
+    raw: dict[str, Any] = yaml.safe_load(text) or {}
+    found = [f"{path}: unknown top-level key {key!r}" for key in raw if key not in SECTIONS]
+    for name in sorted(set(re.findall(r"os\.environ/([A-Za-z0-9_]+)", text))):
+        if not os.environ.get(name):
+            found.append(f"{path}: os.environ/{name} is referenced but not set")
+    if "master_key" in (raw.get("litellm_settings") or {}):
+        found.append(f"{path}: master_key under litellm_settings is ignored (general_settings)")
+    try:
+        router, _deployments, _settings = asyncio.run(
+            ProxyConfig().load_config(router=None, config_file_path=str(path))
+        )
+    except Exception as error:  # the loader's own refusal, whatever its type
+        return [*found, f"{path}: LiteLLM refused it: {type(error).__name__}: {error}"]
+    declared = [entry.get("model_name") for entry in raw.get("model_list") or []]
+    loaded = [m["model_name"] for m in router.get_model_list()] if router else []
+    for name in declared:
+        if name not in loaded:
+            found.append(f"{path}: model {name!r} was dropped by LiteLLM's router")
+    for model in router.get_model_list() if router else []:
+        for key, value in model["litellm_params"].items():
+            if value is None and key in {"model", "api_base", "api_key"}:
+                found.append(f"{path}: {model['model_name']}: litellm_params.{key} is empty")
+    return found
+
+
+def main(paths: list[str]) -> int:
+    found = [p for path in paths for p in problems(Path(path))]
+    for line in found:
+        print(line)
+    if not found:
+        print(f"ok: {len(paths)} config(s) accepted by LiteLLM")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

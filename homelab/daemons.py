@@ -231,6 +231,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             env_files=(ow.env_file,),
             secrets={
                 ow.secret_key.env: ow.secret_key,
+                ow.admin_password.env: ow.admin_password,
                 "OPENAI_API_KEY": gw.proxy_key,
                 # Web search goes through the gateway's search endpoint with the same key.
                 "PERPLEXITY_API_KEY": gw.proxy_key,

@@ -275,6 +275,10 @@ class OpenWebUI(Service):
     env_file: AbsPath = "/etc/open-webui/env"
     offline: bool = Field(default=True, description="the host has no internet: no hub downloads")
     secret_key: SecretRef = SecretRef(env="WEBUI_SECRET_KEY")
+    #: Made at first start when no user exists (headless); signup is closed after it. The
+    #: password is a secret made on the host; the operator reads it there to sign in.
+    admin_email: str = Field(default="admin@homelab.lan", pattern=r"^[^@\s]+@[^@\s]+$")
+    admin_password: SecretRef = SecretRef(env="WEBUI_ADMIN_PASSWORD")
 
 
 class McpTool(Frozen):

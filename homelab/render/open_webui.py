@@ -16,6 +16,7 @@ def environment(platform: Platform, daemon: Daemon) -> dict[str, str]:
         "DATA_DIR": daemon.state_dir,
         "OPENAI_API_BASE_URL": f"http://{LOOPBACK}:{gateway.port}/v1",
         "ENABLE_OLLAMA_API": "False",
+        "WEBUI_ADMIN_EMAIL": ow.admin_email,
         # Settings are stored in its database at first boot; this keeps the env in charge.
         "ENABLE_PERSISTENT_CONFIG": "False",
         "ANONYMIZED_TELEMETRY": "False",

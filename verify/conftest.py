@@ -1,0 +1,147 @@
+"""The verify suite: what an operator runs after every deploy.
+
+``pytest verify`` checks the hosts of ``inventory.py``; ``pytest verify --inventory
+lab/inventory.py`` checks the lab. Hosts come from the pyinfra inventory (``homelab.bridge``),
+every expectation from the typed model. Each check is one test, parametrised per service, per
+port or per handle; a failure says in one line which service, what was expected, what was
+found. A one-line-per-check summary ends the run; JUnit XML goes to verify-report.xml unless
+``--junitxml`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.bridge import testinfra_hosts
+from homelab.daemons import Daemon, daemons
+from homelab.load import load_platform
+from homelab.model import ROLES, Platform, Role, routes
+from verify import probes
+
+DEFAULT_JUNIT = "verify-report.xml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--inventory",
+        default=str(PROJECT_ROOT / "inventory.py"),
+        help="pyinfra inventory of the hosts to verify (default: the real homelab)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = DEFAULT_JUNIT
+
+
+def _platform(config: pytest.Config) -> Platform:
+    cached = getattr(config, "_homelab_platform", None)
+    if cached is None:
+        cached = load_platform(Path(config.getoption("--inventory")))
+        config._homelab_platform = cached  # type: ignore[attr-defined]
+    return cached  # type: ignore[no-any-return]
+
+
+def enabled_daemons(platform: Platform) -> list[Daemon]:
+    return [d for role in ROLES for d in daemons(platform, role) if d.enabled]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise checks from the model: per daemon, per port, per handle, per family."""
+    platform = _platform(metafunc.config)
+    every = enabled_daemons(platform)
+
+    def param(name: str, values: list[Any], ids: list[str]) -> None:
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, values, ids=ids)
+
+    param("daemon", every, [f"{d.role}/{d.name}" for d in every])
+    lan = [d for d in every if d.listener.lan]
+    param("lan_daemon", lan, [f"{d.role}/{d.name}" for d in lan])
+    local = [d for d in every if not d.listener.lan]
+    param("loopback_daemon", local, [f"{d.role}/{d.name}" for d in local])
+    secret = [d for d in every if d.secrets_env]
+    param("secret_daemon", secret, [f"{d.role}/{d.name}" for d in secret])
+    client = [r for r in routes(platform) if not r.internal]
+    families: dict[str, str] = {}
+    for r in client:
+        families.setdefault(r.backend.value, r.handle)
+    param("family_handle", list(families.values()), list(families))
+    mlx = [m.model_id for m in platform.studio.mlx.served]
+    param("mlx_handle", mlx, mlx)
+
+
+@pytest.fixture(scope="session")
+def platform(pytestconfig: pytest.Config) -> Platform:
+    return _platform(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def hosts(pytestconfig: pytest.Config) -> dict[Role, Any]:
+    """testinfra hosts by role, from the same inventory pyinfra deployed with."""
+    return testinfra_hosts(Path(pytestconfig.getoption("--inventory")))
+
+
+@pytest.fixture
+def host(hosts: dict[Role, Any], request: pytest.FixtureRequest) -> Any:
+    """The testinfra host of the daemon a check is about."""
+    for name in ("daemon", "lan_daemon", "loopback_daemon", "secret_daemon"):
+        if name in request.fixturenames:
+            return hosts[request.getfixturevalue(name).role]
+    return hosts["mini"]
+
+
+@pytest.fixture(scope="session")
+def listening(hosts: dict[Role, Any], platform: Platform) -> dict[Role, set[tuple[str, int]]]:
+    """(address, port) of every listening TCP socket, read once per host."""
+    return {role: probes.listening(hosts[role], platform.host(role).os) for role in ROLES}
+
+
+@pytest.fixture(scope="session")
+def gateway_key(hosts: dict[Role, Any], platform: Platform) -> str:
+    """The gateway key, read on the Mini (where it was made); never printed."""
+    ref = platform.gateway.proxy_key
+    key: str = hosts["mini"].file(f"{platform.mini.layout.secret_store}/{ref.env}").content_string
+    return key.strip()
+
+
+@pytest.fixture(scope="session")
+def gateway(platform: Platform, gateway_key: str) -> httpx.Client:
+    """A client of the gateway as LAN clients reach it."""
+    port = platform.mini.litellm.listener.port
+    return httpx.Client(
+        base_url=f"http://{platform.addresses['mini']}:{port}",
+        headers={"Authorization": f"Bearer {gateway_key}"},
+        timeout=120,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per check: outcome, check, and on failure the first line of why."""
+    lines = []
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup") or not hasattr(
+                report, "nodeid"
+            ):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            why = "".join(f"  {k}={v}" for k, v in getattr(report, "user_properties", []))
+            if outcome in ("failed", "error"):
+                text = (
+                    str(report.longrepr.reprcrash.message)
+                    if hasattr(report.longrepr, "reprcrash")
+                    else str(report.longrepr)
+                )
+                why = "  " + text.strip().splitlines()[0][:200]
+            lines.append(f"{outcome.upper():7} {report.nodeid.split('::', 1)[-1]}{why}")
+    terminalreporter.write_sep("-", "verify: one line per check")
+    for line in sorted(lines, key=lambda s: (not s.startswith(("FAILED", "ERROR")), s)):
+        terminalreporter.write_line(line)

@@ -1,0 +1,51 @@
+"""The gateway: exactly the declared models, a chat per backend family and per MLX server, and
+a search, all through LiteLLM as a LAN client calls it."""
+
+from __future__ import annotations
+
+import httpx
+
+from homelab.model import Platform, routes
+
+
+def test_models_are_exactly_the_declared_handles(gateway: httpx.Client, platform: Platform) -> None:
+    response = gateway.get("/v1/models")
+    assert response.status_code == 200, f"litellm: /v1/models answered {response.status_code}"
+    found = {m["id"] for m in response.json()["data"]}
+    expected = {r.handle for r in routes(platform)}
+    assert found == expected, (
+        f"litellm: /v1/models missing {sorted(expected - found)}, unexpected "
+        f"{sorted(found - expected)}"
+    )
+
+
+def chat(gateway: httpx.Client, handle: str) -> httpx.Response:
+    return gateway.post(
+        "/v1/chat/completions",
+        json={"model": handle, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 4},
+    )
+
+
+def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> None:
+    response = chat(gateway, family_handle)
+    assert response.status_code == 200, (
+        f"litellm: chat with {family_handle} answered {response.status_code}: {response.text[:200]}"
+    )
+    assert response.json()["choices"][0]["message"]["content"] is not None
+
+
+def test_chat_reaches_each_mlx_server(gateway: httpx.Client, mlx_handle: str) -> None:
+    response = chat(gateway, mlx_handle)
+    assert response.status_code == 200, (
+        f"litellm: chat with {mlx_handle} answered {response.status_code}: {response.text[:200]}"
+    )
+
+
+def test_search_through_the_gateway(gateway: httpx.Client, platform: Platform) -> None:
+    tool = platform.gateway.search_tool
+    response = gateway.post(f"/v1/search/{tool}", json={"query": "python", "max_results": 3})
+    assert response.status_code == 200, (
+        f"searxng: search through the gateway answered {response.status_code}: "
+        f"{response.text[:200]}"
+    )
+    assert "results" in response.json(), f"searxng: no results list in {response.text[:200]}"

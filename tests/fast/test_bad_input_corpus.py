@@ -1,0 +1,724 @@
+"""A corpus of broken group data: each case stops before any host is contacted, naming the field.
+
+Every case copies ``inventory.py`` and ``group_data/`` into a temporary folder, makes one
+textual edit to one file and runs ``homelab check`` on the copy: it must exit 2 with a problem
+line that starts with the field's path and states the rule. A few representative cases also run
+the real deploy entry point (``pyinfra INVENTORY deploys/site.py -y``) on the broken copy, which
+must stop while loading the inventory, before ``--> Connecting to hosts...``.
+
+The pyinfra runs never get near the real hosts: their copies point at unroutable test addresses
+(10.255.255.0/24) with no connection retries and a one-second connect timeout, and each copy is
+checked with ``homelab check`` (and must fail) before pyinfra is started on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.cli import main
+
+INVENTORY = "inventory.py"
+ALL = "group_data/all.py"
+MINI = "group_data/mini.py"
+STUDIO = "group_data/studio.py"
+
+#: Where a new key goes in each host piece: before a keyword argument the piece always has.
+MINI_KEY = "        searxng=dict("
+STUDIO_KEY = "        optillm_local=("
+
+#: The real hosts' addresses, and the unroutable test addresses the pyinfra copies use instead.
+REAL_ADDRESSES = {"192.168.1.71": "10.255.255.11", "192.168.1.72": "10.255.255.12"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One broken copy: replace ``old`` (once, and it must occur once) by ``new`` in ``file``."""
+
+    id: str
+    file: str
+    old: str
+    new: str
+    field: str  # the path the problem line starts with
+    rule: str  # a fragment of the message, on the same line
+    pyinfra: bool = False  # also run the deploy entry point on it
+    gap: str | None = None  # a validator gap: the case passes today (xfail, strict)
+
+
+CASES: tuple[Case, ...] = (
+    # -- wrong types -------------------------------------------------------------------------
+    Case(
+        "type-port-word",
+        MINI,
+        MINI_KEY,
+        'searxng=dict(listener=dict(port="eighty"),',
+        "mini.searxng.listener.port",
+        "Input should be a valid integer",
+    ),
+    Case(
+        "type-port-fraction",
+        STUDIO,
+        "port=8100,",
+        "port=8100.5,",
+        "studio.mlx.models[0].port",
+        "fractional part",
+    ),
+    Case(
+        "type-context-length-list",
+        MINI,
+        'dict(model_id="ov-qwen2-5-3b-instruct-fp16", context_length=32768)',
+        'dict(model_id="ov-qwen2-5-3b-instruct-fp16", context_length=[32768])',
+        "mini.ov_server.models[0].context_length",
+        "Input should be a valid integer",
+    ),
+    Case(
+        "type-bool-json-logs",
+        ALL,
+        "json_logs=True,",
+        'json_logs="sometimes",',
+        "gateway.json_logs",
+        "Input should be a valid boolean",
+    ),
+    Case(
+        "type-tools-string-not-tuple",
+        MINI,
+        'tools=("web.fetch", "search.web")',
+        'tools="web.fetch"',
+        "mini.mcp_tools[0].tools",
+        "Input should be a valid tuple",
+    ),
+    Case(
+        "type-relative-source-path",
+        STUDIO,
+        'source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit"',
+        'source_path="models/qwen2-5-7b-instruct-4bit"',
+        "studio.mlx.models[0].source_path",
+        "String should match pattern '^/'",
+    ),
+    Case(
+        "type-run-as-not-a-name",
+        STUDIO,
+        'run_as="thestudio"',
+        'run_as="The Studio"',
+        "studio.run_as",
+        "String should match pattern",
+    ),
+    Case(
+        "type-port-bool",
+        MINI,
+        MINI_KEY,
+        "searxng=dict(listener=dict(port=True),",
+        "mini.searxng.listener.port",
+        "valid integer",
+        gap="pydantic's lax mode takes True as the int 1: searxng would listen on port 1",
+    ),
+    # -- out of range ------------------------------------------------------------------------
+    Case(
+        "range-port-0",
+        MINI,
+        MINI_KEY,
+        "searxng=dict(listener=dict(port=0),",
+        "mini.searxng.listener.port",
+        "greater than or equal to 1",
+    ),
+    Case(
+        "range-port-70000",
+        STUDIO,
+        "port=4040,",
+        "port=70000,",
+        "studio.optillm_local[0].listener.port",
+        "less than or equal to 65535",
+    ),
+    Case(
+        "range-negative-context-length",
+        STUDIO,
+        "context_length=32768,\n                    port=8100,",
+        "context_length=-1,\n                    port=8100,",
+        "studio.mlx.models[0].context_length",
+        "greater than 0",
+    ),
+    Case(
+        "range-num-retries-11",
+        ALL,
+        "num_retries=2",
+        "num_retries=11",
+        "gateway.router.num_retries",
+        "less than or equal to 10",
+        pyinfra=True,
+    ),
+    Case(
+        "range-litellm-workers-0",
+        MINI,
+        MINI_KEY,
+        "        litellm=dict(workers=0),\n" + MINI_KEY,
+        "mini.litellm.workers",
+        "greater than or equal to 1",
+    ),
+    Case(
+        "range-mlx-team-port-8125",
+        STUDIO,
+        "port=8102,",
+        "port=8125,",
+        "studio.mlx.models[2].port",
+        "8125 is outside the team range 8100-8119",
+    ),
+    Case(
+        "range-mlx-experimental-port-8105",
+        STUDIO,
+        'tier="experimental",\n                    port=8120,',
+        'tier="experimental",\n                    port=8105,',
+        "studio.mlx.models[3].port",
+        "8105 is outside the experimental range 8120-8139",
+    ),
+    Case(
+        "range-mlx-experimental-port-8140",
+        STUDIO,
+        "port=8120,",
+        "port=8140,",
+        "studio.mlx.models[3].port",
+        "8140 is outside the experimental range 8120-8139",
+    ),
+    Case(
+        "range-optillm-local-port-in-mlx-ranges",
+        STUDIO,
+        "port=4041,",
+        "port=8130,",
+        "studio.optillm_local[1].listener.port",
+        "8130 lies in the MLX ranges (rule: 8100-8139 belong to MLX servers)",
+    ),
+    # -- clashing ports ----------------------------------------------------------------------
+    Case(
+        "clash-mini-searxng-on-4000",
+        MINI,
+        MINI_KEY,
+        "searxng=dict(listener=dict(port=4000),",
+        "mini.searxng.listener.port",
+        "4000 is also used by mini.litellm.listener.port",
+        pyinfra=True,
+    ),
+    Case(
+        "clash-mini-port-as-string-4000",  # "4000" is lax-coerced to 4000: the clash still counts
+        MINI,
+        MINI_KEY,
+        'searxng=dict(listener=dict(port="4000"),',
+        "mini.searxng.listener.port",
+        "no two services on one host share a port",
+    ),
+    Case(
+        "clash-mini-open-webui-on-ov-server",
+        MINI,
+        MINI_KEY,
+        '        open_webui=dict(listener=dict(port=9000, exposure="lan", lan_reason="LAN")),\n'
+        + MINI_KEY,
+        "mini.open_webui.listener.port",
+        "9000 is also used by mini.ov_server.listener.port",
+    ),
+    Case(
+        "clash-studio-optillm-local-on-mlx-port",
+        STUDIO,
+        'listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI),',
+        'listener=dict(port=8101, exposure="lan", lan_reason=FROM_MINI), enabled=True,',
+        "studio.optillm_local[0].listener.port",
+        "8101 is also used by studio.mlx.models[1].port",
+    ),
+    Case(
+        "clash-studio-afm-on-8100",
+        STUDIO,
+        STUDIO_KEY,
+        '        afm=dict(enabled=True, model_ids=("afm-foundation-3b",), '
+        'listener=dict(port=8100, exposure="lan", lan_reason="x")),\n' + STUDIO_KEY,
+        "studio.afm.listener.port",
+        "8100 is also used by studio.mlx.models[0].port",
+        pyinfra=True,
+    ),
+    # -- bad handles -------------------------------------------------------------------------
+    Case(
+        "handle-duplicate-ov",
+        MINI,
+        'dict(model_id="ov-qwen2-5-1-5b-instruct-fp16"',
+        'dict(model_id="ov-qwen2-5-3b-instruct-fp16"',
+        "mini.ov_server.models[1].model_id",
+        "is also declared at mini.ov_server.models[0].model_id (rule: handles are unique)",
+    ),
+    Case(
+        "handle-vendor-prefix-openvino",
+        MINI,
+        'model_id="ov-phi-4-mini-instruct-fp16"',
+        'model_id="ov-openvino-phi-4-mini-instruct-fp16"',
+        "mini.ov_server.models[2].model_id",
+        "no vendor prefixes",
+    ),
+    Case(
+        "handle-vendor-prefix-family",
+        STUDIO,
+        'model_id="mlx-qwen2-5-7b-instruct-4bit"',
+        'model_id="mlx-qwen-qwen2-5-7b-instruct-4bit"',
+        "studio.mlx.models[0].model_id",
+        "vendor prefix 'qwen'",
+    ),
+    Case(
+        "handle-uppercase",
+        STUDIO,
+        'model_id="mlx-qwen2-5-7b-instruct-4bit"',
+        'model_id="mlx-Qwen2-5-7b-instruct-4bit"',
+        "studio.mlx.models[0].model_id",
+        "handles are lowercase",
+    ),
+    Case(
+        "handle-underscore",
+        MINI,
+        'model_id="ov-phi-3-5-mini-instruct-fp16"',
+        'model_id="ov-phi-3_5-mini-instruct-fp16"',
+        "mini.ov_server.models[3].model_id",
+        "is not dash-only",
+    ),
+    Case(
+        "handle-ov-model-with-mlx-prefix",
+        MINI,
+        'model_id="ov-llama-3-2-3b-instruct-fp16"',
+        'model_id="mlx-llama-3-2-3b-instruct-fp16"',
+        "mini.ov_server.models[4].model_id",
+        "does not start with 'ov-'",
+    ),
+    Case(
+        "handle-opt-technique-prefix",
+        STUDIO,
+        'handle="opt-router-high"',
+        'handle="opt-bon-router-high"',
+        "studio.optillm_local[0].handle",
+        "carries the technique prefix 'bon'",
+    ),
+    Case(
+        "handle-afm-without-prefix",
+        STUDIO,
+        STUDIO_KEY,
+        '        afm=dict(enabled=True, model_ids=("apple-foundation",)),\n' + STUDIO_KEY,
+        "studio.afm.model_ids",
+        "does not start with 'afm-'",
+    ),
+    # -- routing across hosts ----------------------------------------------------------------
+    Case(
+        "routing-opt-base-not-served",
+        ALL,
+        "opt_handles=(),",
+        'opt_handles=(dict(handle="opt-reasoner", technique="moa", '
+        'base="mlx-llama-3-3-70b-instruct-4bit"),),',
+        "gateway.opt_handles[0].base",
+        "is not a served MLX handle",
+    ),
+    Case(
+        "routing-fallback-unknown-handle",
+        ALL,
+        "cooldown_time=30)",
+        'cooldown_time=30, fallbacks=(("mlx-qwen2-5-7b-instruct-4bit", ("mlx-gpt-4o",)),))',
+        "gateway.router.fallbacks[0]",
+        "'mlx-gpt-4o' is not a declared handle",
+    ),
+    Case(
+        "routing-optillm-disabled",
+        MINI,
+        MINI_KEY,
+        "        optillm=dict(enabled=False),\n" + MINI_KEY,
+        "mini.optillm.enabled",
+        "need the OptiLLM proxy",
+    ),
+    Case(
+        "routing-afm-without-model-ids",
+        STUDIO,
+        STUDIO_KEY,
+        "        afm=dict(enabled=True),\n" + STUDIO_KEY,
+        "studio.afm.model_ids",
+        "AFM is enabled with no model ids",
+    ),
+    # -- exposure ----------------------------------------------------------------------------
+    Case(
+        "exposure-unknown-value",
+        STUDIO,
+        'listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI)',
+        'listener=dict(port=4040, exposure="public", lan_reason=FROM_MINI)',
+        "studio.optillm_local[0].listener.exposure",
+        "Input should be 'loopback' or 'lan'",
+    ),
+    Case(
+        "exposure-lan-without-reason",
+        STUDIO,
+        'listener=dict(port=4041, exposure="lan", lan_reason=FROM_MINI)',
+        'listener=dict(port=4041, exposure="lan")',
+        "studio.optillm_local[1].listener.exposure",
+        "LAN-exposed without lan_reason",
+    ),
+    Case(
+        "exposure-loopback-with-reason",
+        MINI,
+        MINI_KEY,
+        '        open_webui=dict(listener=dict(port=3000, lan_reason="LAN users")),\n' + MINI_KEY,
+        "mini.open_webui.listener.lan_reason",
+        "lan_reason goes only with exposure 'lan'",
+    ),
+    Case(
+        "enum-unknown-device",
+        MINI,
+        'device="GPU"',
+        'device="gpu"',
+        "mini.ov_server.device",
+        "Input should be 'GPU', 'CPU', 'AUTO' or 'MULTI:GPU,CPU'",
+    ),
+    Case(
+        "enum-unknown-tier",
+        STUDIO,
+        'tier="experimental"',
+        'tier="prod"',
+        "studio.mlx.models[3].tier",
+        "Input should be 'team' or 'experimental'",
+    ),
+    Case(
+        "enum-unknown-os",
+        STUDIO,
+        'os="darwin"',
+        'os="macos"',
+        "studio.os",
+        "Input should be 'darwin' or 'linux'",
+    ),
+    # -- storage and sources -----------------------------------------------------------------
+    Case(
+        "storage-backroom-model-served",
+        STUDIO,
+        'source_path=f"{MODELS}/mlx/llama-3-2-3b-instruct-4bit"',
+        'source_path=f"{SEAGATE}/mlx/llama-3-2-3b-instruct-4bit"',
+        "studio.mlx.models[1].port",
+        "a model stored only on backroom storage gets no handle",
+    ),
+    Case(
+        "storage-source-path-outside-roots",
+        STUDIO,
+        'source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit"',
+        'source_path="/tmp/models/qwen2-5-7b-instruct-4bit"',
+        "studio.mlx.models[0].source_path",
+        "is under no declared storage root",
+    ),
+    Case(
+        "source-moving-ref-main",
+        MINI,
+        'ref="v0.3.0"',
+        'ref="main"',
+        "mini.ov_server.source",
+        "ref: 'main' is a moving branch",
+    ),
+    Case(
+        "source-moving-ref-master",
+        MINI,
+        'ref="a7281c5ed5d04855b4ee4a3d13033996a83444a4"',
+        'ref="master"',
+        "mini.searxng.source",
+        "ref: 'master' is a moving branch",
+    ),
+    Case(
+        "searxng-formats-without-json",
+        MINI,
+        MINI_KEY,
+        'searxng=dict(formats=("html", "rss"),',
+        "mini.searxng.formats",
+        "'json' is missing",
+    ),
+    Case(
+        "searxng-unknown-format",
+        MINI,
+        MINI_KEY,
+        'searxng=dict(formats=("json", "xml"),',
+        "mini.searxng.formats[1]",
+        "Input should be 'html', 'json', 'csv' or 'rss'",
+    ),
+    # -- secrets -----------------------------------------------------------------------------
+    Case(
+        "secret-literal-proxy-key",
+        ALL,
+        "json_logs=True,",
+        'json_logs=True, proxy_key="sk-live-0123456789abcdef",',
+        "gateway.proxy_key",
+        "a secret is given as a literal value",
+        pyinfra=True,
+    ),
+    Case(
+        "secret-literal-webui-key",
+        MINI,
+        MINI_KEY,
+        '        open_webui=dict(secret_key="hunter2"),\n' + MINI_KEY,
+        "mini.open_webui.secret_key",
+        "secrets are references 'env:NAME'",
+    ),
+    Case(
+        "secret-ref-lowercase-env",
+        ALL,
+        "json_logs=True,",
+        'json_logs=True, optillm_key="env:optillm_key",',
+        "gateway.optillm_key.env",
+        "'optillm_key' is not an environment variable name",
+    ),
+    Case(
+        "secret-ref-empty-env",
+        MINI,
+        MINI_KEY,
+        'searxng=dict(secret_key="env:",',
+        "mini.searxng.secret_key.env",
+        "'' is not an environment variable name",
+    ),
+    # -- unknown keys, at each level ---------------------------------------------------------
+    Case(
+        "unknown-key-platform",
+        ALL,
+        "        gateway=dict(",
+        "        storage_roots=(),\n        gateway=dict(",
+        "storage_roots",
+        "Extra inputs are not permitted",
+    ),
+    Case(
+        "unknown-key-gateway-router",
+        ALL,
+        "cooldown_time=30)",
+        "cooldown_time=30, retry=2)",
+        "gateway.router.retry",
+        "Extra inputs are not permitted",
+    ),
+    Case(
+        "unknown-key-mini-host",
+        MINI,
+        MINI_KEY,
+        "        webui=dict(),\n" + MINI_KEY,
+        "mini.webui",
+        "Extra inputs are not permitted",
+    ),
+    Case(
+        "unknown-key-mini-service",
+        MINI,
+        MINI_KEY,
+        "searxng=dict(port=8888,",
+        "mini.searxng.port",
+        "Extra inputs are not permitted",
+    ),
+    Case(
+        "unknown-key-mlx-model",
+        STUDIO,
+        "port=8101,",
+        'port=8101, quantization="4bit",',
+        "studio.mlx.models[1].quantization",
+        "Extra inputs are not permitted",
+    ),
+    # -- the inventory -----------------------------------------------------------------------
+    Case(
+        "inventory-missing-studio",
+        INVENTORY,
+        'studio = [("studio", {"ssh_hostname": "192.168.1.72", "ssh_user": "thestudio"})]',
+        "",
+        "inventory",
+        "no group 'studio'",
+        pyinfra=True,
+    ),
+    Case(
+        "inventory-empty-mini-group",
+        INVENTORY,
+        'mini = [("mini", {"ssh_hostname": "192.168.1.71", "ssh_user": "christopherbailey"})]',
+        "mini = []",
+        "inventory",
+        "no group 'mini'",
+    ),
+    Case(
+        "inventory-two-hosts-in-mini",
+        INVENTORY,
+        '"ssh_user": "christopherbailey"})]',
+        '"ssh_user": "christopherbailey"}), ("mini2", {"ssh_hostname": "10.255.255.13"})]',
+        "inventory.mini",
+        "2 hosts (rule: exactly one host per role)",
+    ),
+    Case(
+        "address-unspecified-mini",
+        INVENTORY,
+        "192.168.1.71",
+        "0.0.0.0",
+        "addresses.mini",
+        "'0.0.0.0' is not reachable from another host",
+    ),
+    Case(
+        "address-loopback-studio",
+        INVENTORY,
+        "192.168.1.72",
+        "127.0.0.1",
+        "addresses.studio",
+        "'127.0.0.1' is not reachable from another host",
+    ),
+    Case(
+        "address-link-local-studio",
+        INVENTORY,
+        "192.168.1.72",
+        "169.254.10.20",
+        "addresses.studio",
+        "is not reachable from another host",
+    ),
+    Case(
+        "address-not-an-address",
+        INVENTORY,
+        "192.168.1.71",
+        "not an address!",
+        "addresses.mini",
+        "'not an address!' is neither an IP address nor a host name",
+    ),
+    Case(
+        "address-same-for-both",
+        INVENTORY,
+        "192.168.1.71",
+        "192.168.1.72",
+        "addresses",
+        "gives two hosts one address (rule: each host has its own address)",
+    ),
+    Case(
+        "address-broadcast",
+        INVENTORY,
+        "192.168.1.72",
+        "255.255.255.255",
+        "addresses.studio",
+        "not reachable from another host",
+        gap="the limited broadcast address (and 240.0.0.0/4, reserved) passes address_problem",
+    ),
+    Case(
+        "address-localhost-name",
+        INVENTORY,
+        "192.168.1.72",
+        "localhost",
+        "addresses.studio",
+        "not reachable from another host",
+        gap="'localhost' passes as a host name, though it names the loopback address",
+    ),
+)
+
+
+def _param(case: Case) -> object:
+    marks = (
+        [pytest.mark.xfail(strict=True, reason=f"validator gap: {case.gap}")] if case.gap else []
+    )
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def broken_copy(case: Case, into: Path) -> Path:
+    """The inventory and group data copied into ``into``, with ``case``'s edit; the inventory."""
+    shutil.copy(PROJECT_ROOT / INVENTORY, into / INVENTORY)
+    shutil.copytree(PROJECT_ROOT / "group_data", into / "group_data")
+    path = into / case.file
+    text = path.read_text()
+    assert text.count(case.old) == 1, f"{case.id}: {case.old!r} is not once in the shipped file"
+    path.write_text(text.replace(case.old, case.new, 1))
+    return into / INVENTORY
+
+
+def check(inventory: Path) -> tuple[int, str]:
+    """``homelab check --inventory INVENTORY``, in process: its exit code and its stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["check", "--inventory", str(inventory)])
+    return code, err.getvalue()
+
+
+def assert_names_the_field(case: Case, output: str) -> None:
+    """One problem line starts with the field's path and states the rule."""
+    lines = [line for line in output.splitlines() if line.startswith(f"  - {case.field}")]
+    assert lines, f"{case.id}: no problem line starts with {case.field!r}:\n{output}"
+    assert any(case.rule in line for line in lines), f"{case.id}: {case.rule!r} not in:\n{output}"
+
+
+def test_the_corpus_is_wide_enough() -> None:
+    failing = [c for c in CASES if c.gap is None]
+    assert len(failing) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert {c.file for c in failing} == {INVENTORY, ALL, MINI, STUDIO}
+    assert {c.file for c in failing if c.pyinfra} == {INVENTORY, ALL, MINI, STUDIO}
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_check_refuses(case: Case, tmp_path: Path) -> None:
+    code, err = check(broken_copy(case, tmp_path))
+    assert code == 2, f"{case.id}: homelab check passed the broken data\n{err}"
+    assert_names_the_field(case, err)
+
+
+# -- the deploy entry point, on a few cases --------------------------------------------------
+
+PYINFRA_CASES = [c for c in CASES if c.pyinfra]
+
+
+@dataclass
+class PyinfraRun:
+    """A broken copy: what ``homelab check`` said first, then the pyinfra run started on it."""
+
+    check_code: int
+    check_err: str
+    process: subprocess.Popen[str] | None
+
+
+def unroutable(inventory: Path) -> None:
+    """Point the copy at test addresses no route leads to; no retries, a short timeout."""
+    text = inventory.read_text()
+    for real, test in REAL_ADDRESSES.items():
+        text = text.replace(real, test)
+    text = text.replace('"ssh_user":', '"ssh_connect_retries": 0, "ssh_user":')
+    inventory.write_text(text)
+    (inventory.parent / "config.py").write_text(
+        "from pyinfra import config\n\nconfig.CONNECT_TIMEOUT = 1\n"
+    )
+    for path in [inventory, *inventory.parent.glob("group_data/*.py")]:
+        assert "192.168." not in path.read_text(), f"{path} still names a real address"
+
+
+@pytest.fixture(scope="module")
+def pyinfra_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PyinfraRun]]:
+    """Every pyinfra case started at once (about a second each), only once check refused it."""
+    runs: dict[str, PyinfraRun] = {}
+    for case in PYINFRA_CASES:
+        inventory = broken_copy(case, tmp_path_factory.mktemp(case.id))
+        unroutable(inventory)
+        code, err = check(inventory)
+        process = None
+        if code == 2:  # never start pyinfra on data that validates: it would connect
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pyinfra",
+                    str(inventory),
+                    "deploys/site.py",
+                    "-y",
+                    "--config",
+                    str(inventory.parent / "config.py"),
+                ],
+                cwd=PROJECT_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        runs[case.id] = PyinfraRun(code, err, process)
+    yield runs
+    for run in runs.values():
+        if run.process is not None and run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+@pytest.mark.parametrize("case", PYINFRA_CASES, ids=[c.id for c in PYINFRA_CASES])
+def test_pyinfra_stops_before_connecting(case: Case, pyinfra_runs: dict[str, PyinfraRun]) -> None:
+    run = pyinfra_runs[case.id]
+    assert run.check_code == 2, (
+        f"{case.id}: homelab check passed it; pyinfra not run\n{run.check_err}"
+    )
+    assert run.process is not None
+    output, _ = run.process.communicate(timeout=120)
+    assert run.process.returncode != 0, output
+    assert "--> Loading inventory..." in output, output
+    assert "Connecting to hosts" not in output, output
+    assert "invalid group data" in output, output
+    assert_names_the_field(case, output)

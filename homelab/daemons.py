@@ -194,12 +194,15 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 "TRANSFORMERS_OFFLINE": "1",
                 # Its fallback client imports LiteLLM, which would fetch a cost map.
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                # When a provider call fails, the proxy plugin retries through its fallback
+                # client: the gateway again, under the bare handle, which routes back here, a
+                # loop. A key the gateway refuses makes that fallback fail at once instead.
+                "OPENAI_API_KEY": "fallback-refused",
             },
             secrets={
                 "OPTILLM_PROXY_KEY": gw.optillm_key,
-                # The gateway key, for proxy_config.yaml and for its fallback client.
+                # The gateway key, for proxy_config.yaml.
                 gw.proxy_key.env: gw.proxy_key,
-                "OPENAI_API_KEY": gw.proxy_key,
             },
             relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
             loopback_only_traffic=True,

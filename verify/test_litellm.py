@@ -4,8 +4,12 @@ a search, all through LiteLLM as a LAN client calls it."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from homelab.model import Platform, routes
+
+#: A chat through the gateway to a tiny model takes well under this.
+CHAT_TIMEOUT = 30
 
 
 def test_models_are_exactly_the_declared_handles(gateway: httpx.Client, platform: Platform) -> None:

@@ -6,9 +6,10 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictInt, Tag, model_validator
 
-Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port")]
+# Strict: a bool (True is 1) or a string is a typo in group data, never a port.
+Port = Annotated[StrictInt, Field(ge=1, le=65535, description="a TCP port")]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", description="lowercase, dash-separated")]
 AbsPath = Annotated[str, Field(pattern=r"^/", description="an absolute path")]
 
@@ -142,7 +143,28 @@ class DebianPackage(Frozen):
     package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
 
 
-Source = GitSource | LocalSource
+def _source_kind(value: Any) -> str | None:
+    """Which kind of source a value is, so an error speaks of that kind alone."""
+    if isinstance(value, dict):
+        for key, kind in (("url", "git"), ("path", "local"), ("package", "debian")):
+            if key in value:
+                return kind
+        return None
+    return {GitSource: "git", LocalSource: "local", DebianPackage: "debian"}.get(type(value))
+
+
+#: Where a component no registry carries comes from: a pinned git reference, or this repo.
+Source = Annotated[
+    Annotated[GitSource, Tag("git")] | Annotated[LocalSource, Tag("local")],
+    Discriminator(_source_kind),
+]
+#: The same, or Debian's archive (a substitute the lab uses).
+SourceOrPackage = Annotated[
+    Annotated[GitSource, Tag("git")]
+    | Annotated[LocalSource, Tag("local")]
+    | Annotated[DebianPackage, Tag("debian")],
+    Discriminator(_source_kind),
+]
 
 
 def env_name(text: str) -> str:

@@ -26,13 +26,23 @@ def address_problem(address: str) -> str | None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        if _HOSTNAME.match(address.lower()) and not address.replace(".", "").isdigit():
+        name = address.lower().rstrip(".")
+        if name == "localhost" or name.startswith(("localhost.", "ip6-")):
+            return f"{address!r} names this host's loopback, which no other host reaches"
+        if _HOSTNAME.match(name) and not name.replace(".", "").isdigit():
             return None
         return f"{address!r} is neither an IP address nor a host name"
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:
+    if (
+        ip.is_unspecified
+        or ip.is_multicast
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or (ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255"))
+    ):
         return (
             f"{address!r} is not reachable from another host "
-            "(unspecified, multicast, loopback or link-local)"
+            "(unspecified, multicast, loopback, link-local, reserved or broadcast)"
         )
     return None
 

@@ -17,6 +17,7 @@ from homelab.model.base import (
     Port,
     SecretRef,
     Source,
+    SourceOrPackage,
 )
 from homelab.model.naming import Backend, handle_problems
 
@@ -244,7 +245,7 @@ class Searxng(Service):
     listener: Listener = Listener(port=8888)
     user: Name = "searxng"
     #: Debian's ``searx`` (its predecessor) is the closest substitute a registry carries.
-    source: Source | DebianPackage
+    source: SourceOrPackage
     requirements: tuple[str, ...] = Field(
         default=SEARXNG_REQUIREMENTS,
         description="its requirements.txt at the pinned ref, plus the WSGI server",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import posixpath
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 

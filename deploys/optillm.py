@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 
 from deploys.steps import ServiceDeploy
 from deploys.toolchain import Tools

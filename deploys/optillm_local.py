@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
 
 from deploys.steps import ServiceDeploy, service_account, virtualenv

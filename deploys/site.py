@@ -4,8 +4,8 @@ Each host takes the platform from its group data (validated before any host was 
 and runs the deploy of its group.
 """
 
-from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import host
 
 from deploys.mini import deploy_mini
 from deploys.studio import deploy_studio
@@ -16,8 +16,8 @@ if not isinstance(platform, Platform):
     raise PyinfraError("group data defines no platform: run from a checkout with group_data/")
 
 if "mini" in host.groups:
-    deploy_mini(platform)
+    deploy_mini(platform=platform)
 elif "studio" in host.groups:
-    deploy_studio(platform)
+    deploy_studio(platform=platform)
 else:
     raise PyinfraError(f"{host.name} is in neither group 'mini' nor 'studio'")

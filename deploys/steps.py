@@ -12,8 +12,8 @@ import shlex
 from io import StringIO
 from typing import Any
 
-from pyinfra import host
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.facts.files import File, Link
 from pyinfra.facts.git import GitLocalCommit
 from pyinfra.facts.launchd import LaunchdStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, brew, files, server
 
@@ -48,14 +48,13 @@ def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
 
 
 @deploy("Toolchain: uv and Python")
-def install_toolchain(layout: Layout, toolchain: Toolchain, os: str, packages: list[str]) -> Tools:
-    tools = tools_for(layout, toolchain, os)
+def install_toolchain(layout: Layout, toolchain: Toolchain, os: str, packages: list[str]) -> None:
     if os == "darwin":
         brew.packages(
             name="Homebrew packages",
             packages=["uv", f"python@{toolchain.python_version}", "git", *packages],
         )
-        return tools
+        return
     apt.packages(
         name="Debian packages",
         packages=["python3-venv", "ca-certificates", "git", *packages],
@@ -77,4 +76,3 @@ def install_toolchain(layout: Layout, toolchain: Toolchain, os: str, packages: l
                 f"touch {marker}",
             ],
         )
-    return tools

@@ -96,7 +96,9 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     mini = platform.mini
     gw = platform.gateway
     lay = mini.layout
-    common = {"role": "mini", "layout": lay, "os": mini.os, "toolchain": mini.toolchain}
+    common: dict[str, Any] = {
+        "role": "mini", "layout": lay, "os": mini.os, "toolchain": mini.toolchain,
+    }
     gateway_url = f"http://{LOOPBACK}:{mini.litellm.listener.port}/v1"
     uses_optillm = gw.route_via_optillm or bool(gw.opt_handles)
 
@@ -298,7 +300,7 @@ def searxng_daemon(mini: MiniHost, common: dict[str, Any]) -> Daemon:
 def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
     studio = platform.studio
     lay = studio.layout
-    common = {
+    common: dict[str, Any] = {
         "role": "studio",
         "layout": lay,
         "os": studio.os,

@@ -112,7 +112,7 @@ def siblings(file: str, *names: str) -> dict[str, dict[str, Any]]:
 
 def inventory_addresses() -> dict[Role, str]:
     """Each role's address in the inventory being loaded (pyinfra's context during group data)."""
-    from pyinfra import inventory  # a context proxy: set while pyinfra loads group data
+    from pyinfra.context import inventory  # a context proxy: set while pyinfra loads group data
 
     addresses: dict[Role, str] = {}
     problems: list[str] = []

@@ -17,14 +17,14 @@ DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
 
 def load_inventory(inventory: Path | str = DEFAULT_INVENTORY):  # type: ignore[no-untyped-def]
     """pyinfra's own inventory, with group data from the project and the inventory's folder."""
-    from pyinfra.api import State
+    from pyinfra.api.state import State
     from pyinfra.context import ctx_state
 
     path = Path(inventory).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"inventory: {path} is not a file")
-    if not ctx_state.isset():
-        ctx_state.set(State())
+    if not ctx_state.isset():  # type: ignore[no-untyped-call]
+        ctx_state.set(State())  # type: ignore[no-untyped-call]
     return pyinfra_cli.inventory.make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
 
 

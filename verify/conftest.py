@@ -45,7 +45,7 @@ def _platform(config: pytest.Config) -> Platform:
     if cached is None:
         cached = load_platform(Path(config.getoption("--inventory")))
         config._homelab_platform = cached  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def enabled_daemons(platform: Platform) -> list[Daemon]:

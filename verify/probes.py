@@ -41,11 +41,11 @@ def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
     if daemon.os == "darwin":
         result = host.run(f"launchctl print system/{daemon.label}")
         text = result.stdout
-        state = re.search(r"^\s*state = (\S+)", text, re.M)
+        running = re.search(r"^\s*state = (\S+)", text, re.M)
         runs = re.search(r"^\s*runs = (\d+)", text, re.M)
         return {
             "LoadState": "loaded" if result.rc == 0 else "not-found",
-            "ActiveState": "active" if state and state.group(1) == "running" else "inactive",
+            "ActiveState": "active" if running and running.group(1) == "running" else "inactive",
             # launchd loads a daemon at boot when its plist is in LaunchDaemons and enabled.
             "UnitFileState": "enabled" if result.rc == 0 else "disabled",
             "NRestarts": str(max(int(runs.group(1)) - 1, 0)) if runs else "0",
@@ -55,7 +55,7 @@ def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
         f"systemctl show -p LoadState -p ActiveState -p UnitFileState -p NRestarts "
         f"-p MemoryCurrent -p ControlGroup {daemon.unit}"
     )
-    state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    state: dict[str, str] = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     if not state.get("MemoryCurrent", "").isdigit() and state.get("ControlGroup"):
         # No memory accounting (a container without the controller): sum its processes' RSS.
         procs = f"/sys/fs/cgroup/unified{state['ControlGroup']}/cgroup.procs"

@@ -4,7 +4,6 @@ a search, all through LiteLLM as a LAN client calls it."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from homelab.model import Platform, routes
 

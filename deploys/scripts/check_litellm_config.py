@@ -19,8 +19,8 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import yaml  # noqa: E402
-from litellm.proxy.proxy_server import ProxyConfig  # noqa: E402
+import yaml
+from litellm.proxy.proxy_server import ProxyConfig
 
 #: Top-level sections the proxy reads; anything else is silently ignored by it.
 SECTIONS = {

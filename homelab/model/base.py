@@ -150,7 +150,8 @@ def _source_kind(value: Any) -> str | None:
             if key in value:
                 return kind
         return None
-    return {GitSource: "git", LocalSource: "local", DebianPackage: "debian"}.get(type(value))
+    kinds: dict[type, str] = {GitSource: "git", LocalSource: "local", DebianPackage: "debian"}
+    return kinds.get(type(value))
 
 
 #: Where a component no registry carries comes from: a pinned git reference, or this repo.

@@ -8,7 +8,6 @@ from pydantic import Field, model_validator
 
 from homelab.model.base import (
     AbsPath,
-    DebianPackage,
     Exposure,
     Frozen,
     GitSource,

@@ -19,7 +19,6 @@ from homelab.load import load_platform
 from homelab.locks import lock_for
 from homelab.model import Platform
 from homelab.render import litellm as litellm_files
-from homelab.render.files import HostFile
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "homelab-llm"
@@ -47,7 +46,9 @@ def rendered(platform: Platform, tmp: Path, name: str) -> tuple[Path, dict[str, 
     return config, env
 
 
-def check(python: Path, configs: list[Path], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def check(
+    python: Path, configs: list[Path], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), str(CHECKER), *map(str, configs)],
         env={"PATH": os.environ["PATH"], "HOME": str(CACHE), **env},

@@ -256,7 +256,7 @@ def test_secret_reference_passes() -> None:
 
 def test_secret_literal_fails() -> None:
     with pytest.raises(ValidationError) as excinfo:
-        Gateway(proxy_key="sk-1234567890")  # type: ignore[arg-type]
+        Gateway(proxy_key="sk-1234567890")
     text = error_text(excinfo)
     assert "proxy_key" in text and "secrets are references" in text
 

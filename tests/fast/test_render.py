@@ -27,7 +27,10 @@ def daemon(platform: Platform, role: Role, name: str) -> Daemon:
 
 def router(platform: Platform) -> dict:  # type: ignore[type-arg]
     d = daemon(platform, "mini", "litellm")
-    return yaml.safe_load(files_of(platform, "mini")[f"{d.config_dir}/router.yaml"].content)
+    loaded: dict = yaml.safe_load(  # type: ignore[type-arg]
+        files_of(platform, "mini")[f"{d.config_dir}/router.yaml"].content
+    )
+    return loaded
 
 
 # -- the gateway ---------------------------------------------------------------------------

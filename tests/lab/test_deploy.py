@@ -40,7 +40,7 @@ def enabled(platform: Platform) -> list[Daemon]:
 
 
 def timestamps(platform: Platform) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for role in ROLES:
         units = " ".join(d.unit for d in daemons(platform, role) if d.enabled)
         result = ssh(role, f"systemctl show -p Id -p ActiveEnterTimestamp {units}")

@@ -111,7 +111,8 @@ FAULTS = [
         on("mini",
            f"mkdir -p {Path(DROPIN).parent} && "
            "printf '[Service]\\nExecStart=\\nExecStart=%s\\n' "
-           "\"$(systemctl show -p ExecStart --value optillm | sed -n 's/.*argv\\[\\]=\\([^;]*\\);.*/\\1/p'"
+           "\"$(systemctl show -p ExecStart --value optillm"
+           " | sed -n 's/.*argv\\[\\]=\\([^;]*\\);.*/\\1/p'"
            " | sed 's/--host 127.0.0.1/--host 0.0.0.0/')\" > " + DROPIN,
            "systemctl daemon-reload", "systemctl restart optillm", WAIT_OPTILLM),
         on("mini", f"rm -f {DROPIN}", "systemctl daemon-reload", "systemctl restart optillm",

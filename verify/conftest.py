@@ -73,8 +73,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for r in client:
         families.setdefault(r.backend.value, r.handle)
     param("family_handle", list(families.values()), list(families))
-    mlx = [m.model_id for m in platform.studio.mlx.served]
-    param("mlx_handle", mlx, mlx)
+    # Each served MLX handle with the daemon behind it, so a failure names that server.
+    by_port = {d.listener.port: d.name for d in every if d.role == "studio"}
+    mlx = [(m.model_id, by_port[m.port]) for m in platform.studio.mlx.served if m.port]
+    param("mlx_handle", mlx, [handle for handle, _ in mlx])
 
 
 @pytest.fixture(scope="session")

@@ -37,10 +37,12 @@ def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> N
     assert response.json()["choices"][0]["message"]["content"] is not None
 
 
-def test_chat_reaches_each_mlx_server(gateway: httpx.Client, mlx_handle: str) -> None:
-    response = chat(gateway, mlx_handle)
+def test_chat_reaches_each_mlx_server(gateway: httpx.Client, mlx_handle: tuple[str, str]) -> None:
+    handle, server = mlx_handle
+    response = chat(gateway, handle)
     assert response.status_code == 200, (
-        f"litellm: chat with {mlx_handle} answered {response.status_code}: {response.text[:200]}"
+        f"{server}: chat with {handle} through the gateway answered {response.status_code}: "
+        f"{response.text[:200]}"
     )
 
 

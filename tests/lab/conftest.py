@@ -8,11 +8,13 @@ undo what a deploy test had put there; they end with the lab up.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +22,10 @@ import pytest
 from homelab import PROJECT_ROOT
 
 LAB_MACHINE_TESTS = "test_lab_machine.py"
+
+#: Held by whoever changes or measures the lab (tests, benchmarks, an operator's
+#: ``flock LAB_LOCK pyinfra ...``), so a deploy elsewhere cannot undo an injected fault.
+LAB_LOCK = Path("/tmp/homelab-lab.lock")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,6 +77,14 @@ def lab_status() -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     status: dict[str, Any] = json.loads(result.stdout)
     return status
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_lock() -> Iterator[None]:
+    """The lab to this test session alone, from its first lab test to its last."""
+    with LAB_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")

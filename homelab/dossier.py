@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from homelab import PROJECT_ROOT
 from homelab.daemons import Daemon, daemons
 from homelab.model import ROLES, Platform, Role, routes
 from homelab.model.naming import ROUTER_PREFIX
@@ -176,6 +178,39 @@ def _arrow(src: Box | None, dst: Box, label: str, index: int) -> dict[str, objec
     }
 
 
+#: The latest figures of ``bench/perf.py``, measured on the lab and committed with the code.
+FIGURES = PROJECT_ROOT / "docs" / "performance.json"
+
+
+@dataclass(frozen=True)
+class DetourCost:
+    """What the OptiLLM detour costs an mlx-* request, as last measured on the lab."""
+
+    measured: str
+    machine: str
+    added_median_ms: float
+    on_median_ms: float
+    off_median_ms: float
+    rps_ratio_c16: float
+
+
+def detour_cost(figures_file: Path = FIGURES) -> DetourCost | None:
+    """The measured cost of the OptiLLM detour, or None when no measurement is committed."""
+    try:
+        data = json.loads(figures_file.read_text())
+        values = {f["name"]: float(f["value"]) for f in data["figures"]}
+        return DetourCost(
+            measured=str(data["measured"]),
+            machine=str(data["machine"]),
+            added_median_ms=values["optillm_detour_c1_added_median"],
+            on_median_ms=values["optillm_c1_on_median"],
+            off_median_ms=values["optillm_c1_off_median"],
+            rps_ratio_c16=values["optillm_detour_c16_rps_ratio"],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_dossier(platform: Platform, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     md = out / "PLATFORM_DOSSIER.md"
@@ -187,6 +222,7 @@ def write_dossier(platform: Platform, out: Path) -> list[Path]:
             rows=rows(platform),
             routes=routes(platform),
             svg_name=svg.name,
+            detour=detour_cost(),
         )
     )
     svg.write_text(render("dossier/topology.svg.j2", **topology(platform)))

@@ -165,7 +165,47 @@ class LiteLLM(Service):
     package: PythonPackage = PythonPackage(
         requirement="litellm", version="1.110.2", also=LITELLM_PROXY_EXTRA
     )
-    workers: int = Field(default=1, ge=1, le=32, description="uvicorn workers (--num_workers)")
+    host_cores: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="CPU cores of the host it runs on; sizes the workers when they are not set",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="uvicorn workers (--num_workers); unset: one per core of host_cores",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING",
+        description="LITELLM_LOG; it also sets uvicorn's level under json_logs, so below INFO "
+        "the per-request access lines are not written (LiteLLM's own default is DEBUG)",
+    )
+    lean: bool = Field(
+        default=True,
+        description="turn off what the platform does not use: spend logs and budget "
+        "reservations (no database), the release check at start-up",
+    )
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else workers_for(self.host_cores)
+
+
+#: A worker is a whole LiteLLM process (~300 MB resident): derived counts stop here.
+MAX_DERIVED_WORKERS = 8
+
+
+def workers_for(cores: int | None) -> int:
+    """One uvicorn worker per core (capped); LiteLLM's own default, one, when cores are unknown.
+
+    The gateway is CPU-bound in Python between the client and the upstream: a second process
+    uses a second core, a third on two cores only adds switching (measured: docs/PERFORMANCE.md).
+    """
+    if cores is None:
+        return 1
+    return max(1, min(cores, MAX_DERIVED_WORKERS))
 
 
 class OvModel(Frozen):

@@ -6,6 +6,7 @@ two components no registry carries run as a stand-in (ov-server) and as Debian's
 predecessor of SearXNG. Everything else is the real data, unchanged.
 """
 
+import os
 from pathlib import Path
 
 from homelab.groupdata import siblings, validating
@@ -50,6 +51,8 @@ with validating(top="Platform"):
             "mini": {
                 **_real.mini.model_dump(),
                 "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
+                # The lab's hosts share this machine's cores: the gateway's workers follow them.
+                "litellm": {**_real.mini.litellm.model_dump(), "host_cores": os.cpu_count()},
                 "ov_server": {
                     **_real.mini.ov_server.model_dump(),
                     "source": dict(path="lab/standins/ov-server"),

@@ -1,0 +1,76 @@
+"""Running commands on the lab's hosts and placing benchmark-only processes there."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from homelab.lab.config import LabConfig, load_config
+from homelab.lab.ssh import ssh_argv
+
+
+@dataclass(frozen=True)
+class Lab:
+    config: LabConfig
+
+    @classmethod
+    def load(cls) -> Lab:
+        return cls(load_config())
+
+    def address(self, host: str) -> str:
+        return self.config.address(host)
+
+    def sh(self, host: str, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
+        """Run a shell line on a lab host as root; raise with its output when it fails."""
+        result = subprocess.run(
+            ssh_argv(self.config, host, [command]),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{host}: {command!r} exited {result.returncode}: "
+                f"{(result.stderr or result.stdout).strip()[-2000:]}"
+            )
+        return result.stdout
+
+    def put(
+        self, host: str, path: str, content: str, mode: str = "0644", owner: str = "root"
+    ) -> None:
+        q = shlex.quote
+        self.sh(
+            host,
+            f"mkdir -p $(dirname {q(path)}) && cat > {q(path)} && chmod {mode} {q(path)}"
+            f" && chown {q(owner)} {q(path)}",
+            stdin=content,
+        )
+
+    def stop_units(self, host: str, *units: str) -> None:
+        """Stop transient or runtime units (no error when one is already gone)."""
+        if units:
+            names = " ".join(shlex.quote(u) for u in units)
+            self.sh(host, f"systemctl stop {names} 2>/dev/null; systemctl reset-failed {names} "
+                    "2>/dev/null; true")
+
+
+def wait_http(url: str, *, timeout: float = 180, headers: dict[str, str] | None = None) -> None:
+    """Wait until ``url`` answers 200 (a service started for the benchmark is ready)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=5, headers=headers)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s ({last})")

@@ -1,0 +1,257 @@
+"""Issue #7's five performance figures on the lab, in one command, each against its target.
+
+    sudo uv run python bench/perf.py [--skip-rebuild] [--no-lock]
+
+1. no-op converge of both hosts; 2. rebuild of the Mini from nothing (destroy, up, deploy,
+verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
+upstream, beside LiteLLM's defaults and the stub itself; 5. an ``mlx-*`` handle with the
+OptiLLM mode on (the deployed gateway) and off. Prints ``name: value unit (target): met``
+lines and writes them, dated, to ``docs/performance.json`` (the dossier reads the OptiLLM
+figures from there). Holds the shared lab lock (/tmp/homelab-lab.lock) throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import platform as host_platform
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from bench import converge  # noqa: E402
+from bench.gateway import (  # noqa: E402
+    STUB_MODEL,
+    Variant,
+    proxy_key,
+    stub_route,
+    stub_upstream,
+    transient_gateways,
+)
+from bench.lab import Lab  # noqa: E402
+from bench.load import chat_body, run_load  # noqa: E402
+from bench.stats import Figure, LoadResult, Target, merge, shares  # noqa: E402
+from homelab.load import load_platform  # noqa: E402
+from homelab.model import Platform  # noqa: E402
+
+LOCK = "/tmp/homelab-lab.lock"
+FIGURES = PROJECT_ROOT / "docs" / "performance.json"
+LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
+
+#: Requests per variant and round, and rounds: variants alternate within each round.
+C1_REQUESTS, C16_REQUESTS, ROUNDS = 100, 400, 3
+MLX_C1_REQUESTS, MLX_C16_REQUESTS = 40, 96
+
+
+@contextlib.contextmanager
+def lab_lock(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    with open(LOCK, "a") as handle:
+        print(f"waiting for {LOCK} ...", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def emit(figures: list[Figure], figure: Figure) -> None:
+    figures.append(figure)
+    print(figure.line(), flush=True)
+
+
+# --- 1-3: converge, rebuild, verify ----------------------------------------------------------
+
+
+def noop_converge(figures: list[Figure]) -> None:
+    run = converge.timed(converge.DEPLOY)
+    if run.returncode != 0:
+        raise SystemExit(f"deploy failed:\n{run.text[-3000:]}")
+    emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 10)))
+    emit(figures, Figure("noop_converge_changed_ops", converge.changed_operations(run.text),
+                         "ops", Target("<=", 0)))
+
+
+def verify(figures: list[Figure]) -> float:
+    run = converge.timed(converge.VERIFY)
+    if run.returncode != 0:
+        raise SystemExit(f"verify failed:\n{run.text[-3000:]}")
+    emit(figures, Figure("verify_wall", run.wall, "s", Target("<", 15),
+                         note=f"{converge.passed_count(run.text)} checks passed"))
+    return run.wall
+
+
+def rebuild_mini(figures: list[Figure]) -> None:
+    for step in (("destroy", "mini"),):
+        run = converge.timed(("uv", "run", "homelab", "lab", *step))
+        if run.returncode != 0:
+            raise SystemExit(f"lab {' '.join(step)} failed:\n{run.text}")
+    up = converge.timed(("uv", "run", "homelab", "lab", "up"))
+    if up.returncode != 0:
+        raise SystemExit(f"lab up failed:\n{up.text}")
+    deploy = converge.timed(converge.DEPLOY)
+    if deploy.returncode != 0:
+        raise SystemExit(f"deploy failed:\n{deploy.text[-3000:]}")
+    check = converge.timed(converge.VERIFY)
+    if check.returncode != 0:
+        raise SystemExit(f"verify after the rebuild failed:\n{check.text[-3000:]}")
+    phases = [("host up", up.wall), *converge.deploy_phases(deploy.lines, deploy.wall).items(),
+              ("verify", check.wall)]
+    total = sum(seconds for _, seconds in phases)
+    emit(figures, Figure("rebuild_mini_wall", total / 60, "min", Target("<", 10)))
+    for name, seconds, percent in shares(phases):
+        emit(figures, Figure(f"rebuild_phase[{name}]", seconds, "s", note=f"{percent:.0f}%"))
+
+
+# --- 4-5: the gateway ------------------------------------------------------------------------
+
+
+def untuned(platform: Platform) -> Platform:
+    """The same platform with LiteLLM's own defaults: one worker, DEBUG level, nothing off."""
+    litellm = platform.mini.litellm.model_copy(
+        update={"workers": 1, "host_cores": None, "log_level": "DEBUG", "lean": False}
+    )
+    return platform.model_copy(
+        update={"mini": platform.mini.model_copy(update={"litellm": litellm})}
+    )
+
+
+def mode(platform: Platform, on: bool) -> Platform:
+    gateway = platform.gateway.model_copy(update={"route_via_optillm": on})
+    return platform.model_copy(update={"gateway": gateway})
+
+
+def rounds(
+    targets: dict[str, tuple[str, dict[str, str]]],
+    body: dict[str, object],
+    concurrency: int,
+    requests: int,
+    n_rounds: int,
+) -> dict[str, LoadResult]:
+    """Each target in turn, ``n_rounds`` times, so drift on the machine hits them alike."""
+    results: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    for _ in range(n_rounds):
+        for name, (url, headers) in targets.items():
+            results[name].append(
+                run_load(url, body, requests=requests, concurrency=concurrency, headers=headers)
+            )
+    return {name: merge(runs) for name, runs in results.items()}
+
+
+def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
+    key = proxy_key(lab, platform)
+    auth = {"Authorization": f"Bearer {key}"}
+    deployed = platform.mini.litellm
+    mini = lab.address("mini")
+    with stub_upstream(lab) as stub:
+        extra = (stub_route(stub),)
+        variants = [
+            Variant("default", 4101, mode(untuned(platform), False), extra),
+            Variant("deployed", 4102, mode(platform, False), extra),
+        ]
+        with transient_gateways(lab, variants) as urls:
+            print(f"gateway: deployed tuning = {deployed.worker_count} workers, "
+                  f"LITELLM_LOG={deployed.log_level}, lean={deployed.lean}; "
+                  f"default = 1 worker, LiteLLM's defaults", flush=True)
+            body = chat_body(STUB_MODEL)
+            targets = {
+                "direct": (f"{stub}/chat/completions", {}),
+                "default": (f"{urls['default']}/v1/chat/completions", auth),
+                "deployed": (f"{urls['deployed']}/v1/chat/completions", auth),
+            }
+            c1 = rounds(targets, body, 1, C1_REQUESTS, ROUNDS)
+            c16 = rounds(targets, body, 16, C16_REQUESTS, ROUNDS)
+            for level, results in (("c1", c1), ("c16", c16)):
+                for name, result in results.items():
+                    print(f"  {level} {name}: {result.describe()}", flush=True)
+                    emit(figures, Figure(f"gateway_{level}_{name}_median", result.median_ms, "ms"))
+                    emit(figures, Figure(f"gateway_{level}_{name}_p95", result.p95_ms, "ms"))
+                    emit(figures, Figure(f"gateway_{level}_{name}_rps", result.rps, "req/s"))
+            added = c1["deployed"].median_ms - c1["direct"].median_ms
+            emit(figures, Figure("gateway_c1_added_median_deployed", added, "ms", Target("<=", 10)))
+            emit(figures, Figure("gateway_c1_added_median_default",
+                                 c1["default"].median_ms - c1["direct"].median_ms, "ms"))
+            ratio = c16["deployed"].rps / c16["default"].rps
+            emit(figures, Figure("gateway_c16_throughput_vs_default", ratio, "x", Target(">=", 2)))
+
+            # 5. The OptiLLM detour: the deployed gateway (mode on) against the transient
+            # "deployed" variant (same tuning, mode off), on the same mlx-* handle.
+            handle = platform.studio.mlx.served[0].model_id
+            mlx_body = chat_body(handle)
+            mlx_targets = {
+                "on": (f"http://{mini}:{deployed.listener.port}/v1/chat/completions", auth),
+                "off": (f"{urls['deployed']}/v1/chat/completions", auth),
+            }
+            m1 = rounds(mlx_targets, mlx_body, 1, MLX_C1_REQUESTS, ROUNDS)
+            m16 = rounds(mlx_targets, mlx_body, 16, MLX_C16_REQUESTS, ROUNDS)
+            for level, results in (("c1", m1), ("c16", m16)):
+                for name, result in results.items():
+                    print(f"  {handle} {level} optillm {name}: {result.describe()}", flush=True)
+                    emit(figures, Figure(f"optillm_{level}_{name}_median", result.median_ms, "ms"))
+                    emit(figures, Figure(f"optillm_{level}_{name}_p95", result.p95_ms, "ms"))
+                    emit(figures, Figure(f"optillm_{level}_{name}_rps", result.rps, "req/s"))
+            emit(figures, Figure("optillm_detour_c1_added_median",
+                                 m1["on"].median_ms - m1["off"].median_ms, "ms",
+                                 note=f"{handle}, max_tokens 1"))
+            emit(figures, Figure("optillm_detour_c16_rps_ratio",
+                                 m16["on"].rps / m16["off"].rps, "x",
+                                 note="mode on / mode off"))
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    with open("/proc/meminfo") as meminfo:
+        kib = int(meminfo.readline().split()[1])
+    return (f"{cores} cores, {kib / 1024 / 1024:.0f} GiB, no GPU; "
+            f"{host_platform.system()} {host_platform.release()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-rebuild", action="store_true",
+                        help="leave out figure 2 (destroys and rebuilds the Mini, minutes)")
+    parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/perf.py needs root (the lab does)")
+        return 1
+    lab = Lab.load()
+    platform = load_platform(LAB_INVENTORY)
+    figures: list[Figure] = []
+    started = datetime.datetime.now(datetime.UTC)
+    with lab_lock(not args.no_lock):
+        print(f"machine: {machine()}", flush=True)
+        noop_converge(figures)
+        if not args.skip_rebuild:
+            rebuild_mini(figures)
+        verify(figures)
+        gateway_figures(figures, lab, platform)
+    FIGURES.write_text(
+        json.dumps(
+            {
+                "measured": started.strftime("%Y-%m-%d %H:%M UTC"),
+                "where": "the local lab (two systemd-nspawn hosts on one machine)",
+                "machine": machine(),
+                "figures": [f.as_dict() for f in figures],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    unmet = [f.name for f in figures if f.met is False]
+    print(f"targets not met: {', '.join(unmet)}" if unmet else "all targets met")
+    print(f"figures written to {FIGURES.relative_to(PROJECT_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

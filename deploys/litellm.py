@@ -1,15 +1,49 @@
-"""The LiteLLM proxy: the platform's one gateway."""
+"""The LiteLLM proxy: the platform's one gateway.
+
+Its router config is checked on the host by the installed LiteLLM's own loader (and every
+``os.environ/`` reference it makes must be set) before it replaces the running one: LiteLLM
+itself would drop a bad model entry with a log line and start anyway.
+"""
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
+import shlex
 
-from deploys.steps import ServiceDeploy
+from pyinfra.api.deploy import deploy
+from pyinfra.operations import files
+
+from deploys.steps import Check, ServiceDeploy
 from deploys.toolchain import Tools
+from homelab import PROJECT_ROOT
 from homelab.daemons import daemon_named
 from homelab.model import Platform
+from homelab.render import HostFile
+
+CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
+
+
+class LiteLLMDeploy(ServiceDeploy):
+    @property
+    def checker(self) -> str:
+        return f"{self.daemon.layout.opt}/{self.daemon.name}/check_litellm_config.py"
+
+    def configure(self) -> None:
+        if self.daemon.enabled:
+            files.put(
+                name="LiteLLM config checker", src=str(CHECKER), dest=self.checker, mode="0644"
+            )
+        super().configure()
+
+    def check(self, f: HostFile) -> Check | None:
+        if not f.path.endswith(".yaml"):
+            return None
+        d = self.daemon
+        env_files = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
+        args = " ".join(f"--env-file {shlex.quote(path)}" for path in env_files)
+        # {path} is filled in with the candidate's place by guarded_put.
+        return f"{d.venv}/bin/python {self.checker} {args} {{path}} >&2"
 
 
 @deploy("LiteLLM gateway")
 def deploy_litellm(platform: Platform, tools: Tools) -> None:
-    ServiceDeploy(platform, daemon_named(platform, "mini", "litellm"), tools).run()
+    LiteLLMDeploy(platform, daemon_named(platform, "mini", "litellm"), tools).run()

@@ -8,13 +8,15 @@ nothing (``_if=any_changed(...)``).
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
+from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.facts.files import File, Link
+from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.git import GitLocalCommit
 from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import files, launchd, server, systemd
@@ -39,6 +41,52 @@ def put(f: HostFile, **kwargs: Any) -> OperationMeta:
         group=f.group,
         mode=f.mode,
         **kwargs,
+    )
+
+
+#: A check command for a candidate file; ``{path}`` is where the candidate was placed.
+Check = str
+
+
+def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None:
+    """Replace a live file only with a candidate its service accepts.
+
+    When the live file differs from the rendered one, the candidate goes to ``staging``, the
+    check runs on it, and only then is it installed in place. A refused candidate stops the
+    host's deploy there: the live file, and the service running on it, stay as they were.
+    Returns None when the live file is already the rendered one (nothing to check, no op).
+    """
+    want = hashlib.sha1(f.content.encode()).hexdigest()
+    if host.get_fact(Sha1File, path=f.path) == want:
+        return None
+    q = shlex.quote
+    candidate = f"{staging}/{posixpath.basename(f.path)}"
+    files.directory(name=f"Staging {staging}", path=staging, mode="0700")
+    files.put(name=f"Candidate {f.path}", src=StringIO(f.content), dest=candidate, mode="0600")
+    owner = f"-o {q(f.owner)} -g {q(f.group)} " if f.owner else ""
+    return server.shell(
+        name=f"Check the candidate {f.path}, then put it in place",
+        commands=[
+            f"{check.replace('{path}', q(candidate))} "
+            f"|| {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {q(candidate)}; exit 1; }}",
+            f"mkdir -p {q(posixpath.dirname(f.path))}",
+            f"install {owner}-m {f.mode or '0644'} {q(candidate)} {q(f.path)}",
+            f"rm -f {q(candidate)}",
+        ],
+    )
+
+
+def unit_check(os: str) -> Check:
+    """The init system's own parser on a unit: systemd-analyze, or plutil for a plist.
+
+    ``systemd-analyze verify`` exits 0 on a directive it cannot parse (it logs "ignoring"
+    and drops it); any line naming the candidate counts as a refusal here.
+    """
+    if os == "darwin":
+        return "plutil -lint {path}"
+    return (
+        "out=$(systemd-analyze verify {path} 2>&1); rc=$?; printf '%s\\n' \"$out\" >&2; "
+        "[ $rc -eq 0 ] && ! printf '%s' \"$out\" | grep -qF {path}"
     )
 
 
@@ -196,16 +244,23 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     return [spec_op, server.shell(name=f"Write {env}", commands=[command], **extra)]
 
 
-def activate(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
-    """Start the daemon (or keep it stopped when disabled); restart only on a change."""
+Changed = Callable[[], bool]
+
+
+def activate(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
+    """Start the daemon (or keep it stopped when disabled); restart only on a change.
+
+    ``unit`` says whether the unit file changed; ``changes`` are the operations whose change
+    calls for a restart.
+    """
     if daemon.os == "darwin":
         _activate_launchd(daemon, unit, changes)
     else:
         _activate_systemd(daemon, unit, changes)
 
 
-def _activate_systemd(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+def _activate_systemd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
+    systemd.daemon_reload(name="Reload systemd units", _if=unit)
     if not daemon.enabled:
         systemd.service(
             name=f"Keep {daemon.unit} stopped (disabled in the data)",
@@ -219,7 +274,7 @@ def _activate_systemd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
         service=daemon.unit,
         running=True,
         restarted=True,
-        _if=any_changed(*changes),
+        _if=lambda: unit() or any_changed(*changes)(),
     )
     start = systemd.service(
         name=f"{daemon.unit} running and enabled at boot",
@@ -230,7 +285,7 @@ def _activate_systemd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
     wait_healthy(daemon, any_changed(restart, start))
 
 
-def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[OperationMeta]) -> None:
+def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
     # pyinfra's launchd.service only starts and stops: loading a plist is launchctl's
     # bootstrap, and a changed plist is read again only after bootout + bootstrap.
     target = f"system/{daemon.label}"
@@ -238,7 +293,7 @@ def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
         server.shell(
             name=f"Unload {daemon.label} (disabled in the data)",
             commands=[f"launchctl bootout {target} 2>/dev/null || true"],
-            _if=unit.did_change,
+            _if=unit,
         )
         return
     loaded = daemon.label in host.get_fact(LaunchdStatus)
@@ -248,15 +303,15 @@ def _activate_launchd(daemon: Daemon, unit: OperationMeta, changes: list[Operati
             f"launchctl bootout {target} 2>/dev/null || true",
             f"launchctl bootstrap system {daemon.unit_path}",
         ],
-        _if=unit.did_change if loaded else _always,
+        _if=unit if loaded else _always,
     )
     server.shell(
         name=f"Restart {daemon.label} (its files changed)",
         commands=[f"launchctl kickstart -k {target}"],
-        _if=lambda: any_changed(*changes)() and not unit.did_change(),
+        _if=lambda: any_changed(*changes)() and not unit(),
     )
     start = launchd.service(name=f"{daemon.label} running", service=daemon.label, running=True)
-    wait_healthy(daemon, lambda: any_changed(*changes, unit)() or start.did_change())
+    wait_healthy(daemon, lambda: unit() or any_changed(*changes)() or start.did_change())
 
 
 #: Seconds a (re)started daemon has to answer its health endpoint (Open WebUI takes the most).
@@ -283,7 +338,8 @@ class ServiceDeploy:
     """One daemon through install, configure and activate (the shape of every service deploy).
 
     ``shared`` are changes made once for several daemons (a venv they share): each of them
-    restarts when one of those changed.
+    restarts when one of those changed. Files a service can check before it runs on them
+    (its unit, and whatever :meth:`check` names) are replaced only once the check accepts them.
     """
 
     def __init__(
@@ -298,6 +354,7 @@ class ServiceDeploy:
         self.tools = tools
         self.changes: list[OperationMeta] = list(shared or [])
         self.unit: OperationMeta | None = None
+        self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
 
     def install(self) -> None:
         if not self.daemon.enabled:
@@ -309,18 +366,34 @@ class ServiceDeploy:
     def configure(self) -> None:
         unit_file, *config = daemon_files(self.platform, self.daemon)
         if self.daemon.enabled:
-            for f in config:
-                self.changes.append(self.place(f))
+            # Secrets first: a config check may need the variables they hold.
             self.changes += secrets(self.daemon)
-        self.unit = put(unit_file)
+            # Unchecked files (env files a check reads) go first, checked ones after them.
+            for f in sorted(config, key=lambda f: self.check(f) is not None):
+                op = self.place(f)
+                if op is not None:
+                    self.changes.append(op)
+            # A disabled daemon's unit names a program not installed yet: nothing to verify.
+            self.unit = guarded_put(unit_file, unit_check(self.daemon.os), self.staging)
+        else:
+            self.unit = put(unit_file)
 
-    def place(self, f: HostFile) -> OperationMeta:
-        """Place one config file; a service whose config can be checked overrides this."""
-        return put(f)
+    def check(self, f: HostFile) -> Check | None:
+        """The command that accepts or refuses a candidate of ``f``; None: not checkable."""
+        return None
+
+    def place(self, f: HostFile) -> OperationMeta | None:
+        """Place one config file, through its check when it has one."""
+        check = self.check(f)
+        if check is None:
+            return put(f)
+        return guarded_put(f, check, self.staging)
+
+    def unit_changed(self) -> bool:
+        return self.unit is not None and self.unit.did_change()
 
     def activate(self) -> None:
-        assert self.unit is not None, "configure() places the unit first"
-        activate(self.daemon, self.unit, [*self.changes, self.unit])
+        activate(self.daemon, self.unit_changed, self.changes)
 
     def run(self) -> None:
         self.install()

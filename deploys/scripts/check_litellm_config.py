@@ -4,8 +4,10 @@ LiteLLM is lenient where a gateway should not be: an unset ``os.environ/`` refer
 None and fails only at the first request, a bad model entry is logged and dropped, unknown
 keys are ignored. This loads each config the way the proxy does and refuses all of those.
 
-Usage: ``python check_litellm_config.py CONFIG [CONFIG ...]`` with the variables the config
-references in the environment. Prints one line per problem; exits 1 when there is any.
+Usage: ``python check_litellm_config.py [--env-file FILE ...] CONFIG [CONFIG ...]`` with the
+variables the config references in the environment or in the env files (systemd's
+``EnvironmentFile=`` lines, as the service gets them). Prints one line per problem; exits 1
+when there is any.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import logging
+
 import yaml
 from litellm.proxy.proxy_server import ProxyConfig
+
+# The loader logs every model it reads; only the problems below matter here.
+for _name in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 #: Top-level sections the proxy reads; anything else is silently ignored by it.
 SECTIONS = {
@@ -56,7 +64,32 @@ def problems(path: Path) -> list[str]:
     return found
 
 
-def main(paths: list[str]) -> int:
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines the way systemd reads them: comments skipped, one quote pair off."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def main(argv: list[str]) -> int:
+    paths: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--env-file":
+            os.environ.update(read_env_file(Path(next(args))))
+        else:
+            paths.append(arg)
+    if not paths:
+        print("usage: check_litellm_config.py [--env-file FILE ...] CONFIG [CONFIG ...]")
+        return 2
     found = [p for path in paths for p in problems(Path(path))]
     for line in found:
         print(line)

@@ -42,8 +42,26 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def test_every_plist_is_placed_root_wheel_0644(commands: list[str], platform: Platform) -> None:
     for d in daemons(platform, "studio"):
         assert d.unit_path.startswith("/Library/LaunchDaemons/"), d.unit_path
-        assert f"chown root:wheel {d.unit_path}" in commands, d.name
-        assert f"chmod 644 {d.unit_path}" in commands, d.name
+        if d.enabled:
+            installed = [c for c in commands if c.startswith("install -o root -g wheel -m 0644 ")
+                         and c.endswith(f" {d.unit_path}")]
+            assert installed, f"{d.name}: its plist is not installed root:wheel 0644"
+        else:
+            assert f"chown root:wheel {d.unit_path}" in commands, d.name
+            assert f"chmod 644 {d.unit_path}" in commands, d.name
+
+
+def test_an_enabled_plist_is_linted_before_it_replaces_the_live_one(
+    commands: list[str], platform: Platform
+) -> None:
+    for d in daemons(platform, "studio"):
+        if not d.enabled:
+            continue
+        lint = next(i for i, c in enumerate(commands)
+                    if c.startswith("plutil -lint ") and d.unit_path in c)
+        install = next(i for i, c in enumerate(commands)
+                       if c.startswith("install ") and c.endswith(f" {d.unit_path}"))
+        assert lint < install, f"{d.name}: installed before plutil accepted it"
 
 
 def test_enabled_daemons_are_bootstrapped(commands: list[str], platform: Platform) -> None:

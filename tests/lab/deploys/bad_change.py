@@ -1,0 +1,57 @@
+"""A deploy that offers one broken file to the Mini through the same guard the real deploys
+use, so a lab test can see it refused. ``--data bad_change=NAME`` picks the change."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import host
+
+from deploys.litellm import LiteLLMDeploy
+from deploys.searxng import SearxngDeploy
+from deploys.steps import ServiceDeploy, guarded_put, unit_check
+from deploys.toolchain import tools_for
+from homelab.daemons import daemon_named
+from homelab.model import Platform
+from homelab.render import HostFile, daemon_files
+
+#: Each change: the service, the file (by name) and how it is broken.
+BREAK: dict[str, tuple[str, Callable[[str], str]]] = {
+    # An operator adds a model whose key names a variable nobody set.
+    "litellm": ("router.yaml", lambda text: text.replace(
+        "model_list:\n",
+        "model_list:\n  - model_name: ov-unset-key\n    litellm_params:\n"
+        "      model: openai/x\n      api_base: http://127.0.0.1:9000/v1\n"
+        "      api_key: os.environ/HOMELAB_NEVER_SET\n", 1)),
+    # An engine module that does not exist.
+    "searxng": ("settings.yml", lambda text: text.replace(
+        "engines:\n", "engines:\n  - name: nowhere\n    engine: no_such_engine\n"
+        "    shortcut: nw\n", 1)),
+    # A directive value systemd cannot parse (it would drop it and start anyway).
+    "unit": ("litellm.service", lambda text: text.replace(
+        "Restart=always", "Restart=sometimes", 1)),
+}
+
+platform = host.data.get("platform")
+assert isinstance(platform, Platform)
+name = str(host.data.get("bad_change"))
+if name not in BREAK:
+    raise PyinfraError(f"bad_change: {name!r} is none of {sorted(BREAK)}")
+target, breaks = BREAK[name]
+service = "litellm" if name == "unit" else name
+daemon = daemon_named(platform, "mini", service)
+mini = platform.mini
+tools = tools_for(mini.layout, mini.toolchain, mini.os)
+kind: type[ServiceDeploy] = {"litellm": LiteLLMDeploy, "searxng": SearxngDeploy}.get(
+    service, ServiceDeploy
+)
+deployer = kind(platform, daemon, tools)
+good = next(f for f in daemon_files(platform, daemon) if f.path.endswith(target))
+bad = dataclasses.replace(good, content=breaks(good.content))
+assert bad.content != good.content, f"{name}: the break did not apply to {good.path}"
+if name == "unit":
+    guarded_put(bad, unit_check(mini.os), deployer.staging)
+else:
+    deployer.place(HostFile(bad.path, bad.content, bad.owner, bad.group, bad.mode))

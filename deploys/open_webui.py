@@ -1,15 +1,99 @@
-"""Open WebUI, pointed at the gateway, its data kept in its own state directory."""
+"""Open WebUI, pointed at the gateway, its data kept in its own state directory.
+
+Its data (the SQLite database and the uploads) is the platform's data whose loss hurts users
+most. Before a deploy changes what Open WebUI runs (its package) or how (its unit, its env
+files), the data is copied on the host with SQLite's online backup API, and only the newest
+copies are kept (``OpenWebUI.backups``). The copy is made first, while the running service is
+still the old one and nothing of the change is in place: a failed copy stops the host's deploy
+before the change. A deploy that changes nothing copies nothing; a host with no database yet
+has nothing to copy.
+
+The copy runs with the host's Python (the toolchain's interpreter, every venv's base): it is
+there before any venv and whatever state the service's venv is in, and its ``sqlite3`` module
+has the backup API. Debian's minimal hosts have no ``sqlite3`` command line tool.
+"""
 
 from __future__ import annotations
 
+import hashlib
+
 from pyinfra.api.deploy import deploy
+from pyinfra.context import host
+from pyinfra.facts.files import File, Link, Sha1File
+from pyinfra.operations import files, server
 
 from deploys.steps import ServiceDeploy
 from deploys.toolchain import Tools
-from homelab.daemons import daemon_named
+from homelab import backup_host
+from homelab.backup import plan_for
+from homelab.daemons import Daemon, daemon_named
+from homelab.locks import lock_for
 from homelab.model import Platform
+from homelab.render import daemon_files
+
+
+def venv_target(daemon: Daemon) -> str:
+    """The venv the lock names; the same rule as ``deploys.steps.virtualenv``."""
+    text = lock_for(daemon).path.read_text()
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{daemon.layout.opt}/{daemon.install or daemon.name}/venvs/{digest}"
+
+
+def secret_names(daemon: Daemon) -> str:
+    """The names file beside the secrets env; the same rule as ``deploys.steps.secrets``."""
+    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
+    """What this deploy is about to change of the service, from the host's facts: its package
+    (the venv the lock names), its unit and env files, its secrets' names."""
+    changes = []
+    if daemon.requirements:
+        link = host.get_fact(Link, path=daemon.venv)
+        if not link or link.get("link_target") != venv_target(daemon):
+            changes.append(f"package {daemon.requirements[0]}")
+    for f in daemon_files(platform, daemon):
+        if host.get_fact(Sha1File, path=f.path) != _sha1(f.content):
+            changes.append(f.path)
+    if daemon.secrets_env:
+        names = f"{daemon.secrets_env}.names"
+        if host.get_fact(Sha1File, path=names) != _sha1(secret_names(daemon)) or not (
+            host.get_fact(File, path=daemon.secrets_env)
+        ):
+            changes.append(daemon.secrets_env)
+    return changes
+
+
+class OpenWebUIDeploy(ServiceDeploy):
+    def install(self) -> None:
+        if self.daemon.enabled:
+            self.backup_before_change()
+        super().install()
+
+    def backup_before_change(self) -> None:
+        plan = plan_for(self.platform)
+        files.put(
+            name="Open WebUI backup program",
+            src=backup_host.__file__,
+            dest=plan.script,
+            user="root",
+            group="root",
+            mode="0700",
+        )
+        if not host.get_fact(File, path=plan.database):
+            return  # a new host: no data yet
+        changes = pending_changes(self.platform, self.daemon)
+        if changes:
+            server.shell(
+                name=f"Back up Open WebUI's data before the change ({', '.join(changes)})",
+                commands=[plan.backup_command("deploy", script=plan.script)],
+            )
 
 
 @deploy("Open WebUI")
 def deploy_open_webui(platform: Platform, tools: Tools) -> None:
-    ServiceDeploy(platform, daemon_named(platform, "mini", "open-webui"), tools).run()
+    OpenWebUIDeploy(platform, daemon_named(platform, "mini", "open-webui"), tools).run()

@@ -14,6 +14,14 @@ from homelab.groupdata import InvalidGroupData
 from homelab.load import DEFAULT_INVENTORY, load_platform
 from homelab.model import ROLES, Platform
 
+#: The platforms ``homelab lock`` locks for by default: the real one, the lab, and the lab with
+#: Open WebUI one release back (the start of the lab's upgrade test).
+LOCKED_INVENTORIES = (
+    DEFAULT_INVENTORY,
+    DEFAULT_INVENTORY.parent / "lab" / "inventory.py",
+    DEFAULT_INVENTORY.parent / "lab" / "previous" / "inventory.py",
+)
+
 
 def _platform(args: argparse.Namespace) -> Platform:
     return load_platform(args.inventory)
@@ -68,6 +76,45 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from homelab.backup import BackupFailed, backup, human, listing
+
+    try:
+        if args.list:
+            found = listing(args.inventory, args.local)
+            for where in ("host", "local"):
+                print(f"{where}: {' '.join(found[where]) or '(none)'}")
+            return 0
+        path, made = backup(args.inventory, args.local)
+    except BackupFailed as error:
+        print(f"error: backup {args.host}: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{n} {t}" for t, n in made["counts"].items())
+    print(f"{made['id']}: {human(made['size'])} ({counts}; Open WebUI {made['version']})")
+    print(f"  on the host: {made['path']}")
+    print(f"  here: {path}")
+    for old in made["pruned"]:
+        print(f"  removed on the host (only the newest are kept): {old}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from homelab.backup import BackupFailed, restore
+
+    try:
+        done = restore(args.inventory, args.copy, args.local)
+    except BackupFailed as error:
+        print(f"error: restore {args.host}: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{n} {t}" for t, n in done["counts"].items())
+    print(f"restored {done['restored']} (Open WebUI {done['version']}; {counts})")
+    if done["before_restore"]:
+        print(f"  what was there is kept on the host as {done['before_restore']}")
+    if done["admin_password_reset"] is False:
+        print("  warning: the copy has no account with the admin e-mail of the data")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="homelab", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -111,6 +158,25 @@ def parser() -> argparse.ArgumentParser:
     lock.add_argument("--check", action="store_true", help="only say what is missing")
     lock.set_defaults(func=cmd_lock)
 
+    data_help = (
+        "Open WebUI's database and uploads: a copy made on the host now, kept there (the "
+        "newest few) and fetched to backups/HOST/ beside the inventory"
+    )
+    bk = with_inventory(sub.add_parser("backup", help=data_help.split(":")[0] + ": back up"))
+    bk.description = data_help
+    bk.add_argument("host", choices=["mini"], help="the host running Open WebUI")
+    bk.add_argument("--local", type=Path, help="where local copies go (default: backups/)")
+    bk.add_argument("--list", action="store_true", help="only list the copies, host and local")
+    bk.set_defaults(func=cmd_backup)
+
+    rs = with_inventory(
+        sub.add_parser("restore", help="put a local copy of Open WebUI's data back on the host")
+    )
+    rs.add_argument("host", choices=["mini"], help="the host running Open WebUI")
+    rs.add_argument("copy", nargs="?", help="a copy id or its unique start (default: newest)")
+    rs.add_argument("--local", type=Path, help="where local copies are (default: backups/)")
+    rs.set_defaults(func=cmd_restore)
+
     from homelab.lab.cli import register
 
     register(sub)
@@ -120,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "inventories", False) is None:
-        args.inventories = [DEFAULT_INVENTORY, DEFAULT_INVENTORY.parent / "lab" / "inventory.py"]
+        args.inventories = list(LOCKED_INVENTORIES)
     try:
         code: int = args.func(args)
     except InvalidGroupData as error:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,7 @@ class Layout(Frozen):
     state: AbsPath = "/var/lib/homelab-llm"
     secrets: AbsPath = "/etc/homelab-llm/secrets"
     logs: AbsPath = "/var/log/homelab-llm"
+    backups: AbsPath = "/var/lib/homelab-llm/backups"
     systemd_units: AbsPath = "/etc/systemd/system"
     launchd_daemons: AbsPath = "/Library/LaunchDaemons"
     launchd_prefix: str = "com.homelab-llm"
@@ -44,6 +45,9 @@ class Layout(Frozen):
 
     def secrets_env(self, service: str) -> str:
         return f"{self.secrets}/{service}.env"
+
+    def backup_dir(self, service: str) -> str:
+        return f"{self.backups}/{service}"
 
     @property
     def secret_store(self) -> str:
@@ -303,6 +307,24 @@ class Searxng(Service):
         return self
 
 
+#: A file or folder name inside a data directory: no path, no leading dot.
+DataName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+
+
+class Backups(Frozen):
+    """Copies of a service's data, made on its host (under ``Layout.backup_dir``) before a
+    deploy changes its package or its config, and on demand (``homelab backup``)."""
+
+    keep: int = Field(default=5, ge=1, le=100, description="copies kept on the host, newest first")
+    database: DataName = Field(
+        default="webui.db",
+        description="the SQLite database in the data directory, copied with SQLite's online backup",
+    )
+    folders: tuple[DataName, ...] = Field(
+        default=("uploads",), description="folders of the data directory, copied as they are"
+    )
+
+
 class OpenWebUI(Service):
     kind: ClassVar[str] = "open-webui"
     listener: Listener = Listener(
@@ -319,6 +341,8 @@ class OpenWebUI(Service):
     #: password is a secret made on the host; the operator reads it there to sign in.
     admin_email: str = Field(default="admin@homelab.lan", pattern=r"^[^@\s]+@[^@\s]+$")
     admin_password: SecretRef = SecretRef(env="WEBUI_ADMIN_PASSWORD")
+    #: Its database and uploads: the platform's data whose loss hurts users most.
+    backups: Backups = Backups()
 
 
 class McpTool(Frozen):

@@ -7,16 +7,25 @@ import re
 
 import pytest
 
+from homelab.cli import LOCKED_INVENTORIES
 from homelab.load import load_platform
-from homelab.locks import LOCK_DIR, Lock, locks, stale
-from homelab.model import Platform
-
-LAB = LOCK_DIR.parents[1] / "lab" / "inventory.py"
+from homelab.locks import Lock, locks, stale
 
 
 @pytest.fixture(scope="module")
-def wanted(platform: Platform) -> list[Lock]:
-    return locks([platform, load_platform(LAB)])
+def wanted() -> list[Lock]:
+    return locks([load_platform(path) for path in LOCKED_INVENTORIES])
+
+
+def test_the_previous_open_webui_is_locked(wanted: list[Lock]) -> None:
+    versions = {
+        line.split("==")[1]
+        for lock in wanted
+        if lock.install == "open-webui"
+        for line in lock.requirements
+        if line.startswith("open-webui==")
+    }
+    assert len(versions) == 2, versions  # the lab's upgrade goes from one to the other
 
 
 def test_every_lock_is_in_the_repo(wanted: list[Lock]) -> None:

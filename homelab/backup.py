@@ -1,0 +1,295 @@
+"""Open WebUI's data, backed up and restored on demand: ``homelab backup`` / ``homelab restore``.
+
+Where the copies live on the host and how many stay there come from the model
+(``Layout.backup_dir``, ``OpenWebUI.backups``); the deploy makes the same copies before a change
+(``deploys/open_webui.py``). A copy kept only on the host is lost with the host, so ``backup``
+also fetches it to the operator's machine, under ``backups/<host>/`` beside the inventory it was
+made through; ``restore`` sends such a copy back.
+
+The work on the host is done by :mod:`homelab.backup_host`, sent over SSH as the host's Python's
+program (standard library only): SQLite's online backup API, never a file copy of a live
+database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homelab import backup_host
+from homelab.backup_host import SUFFIX, ids_in
+from homelab.bridge import HostSpec, host_specs
+from homelab.daemons import Daemon, daemon_named
+from homelab.model import Platform, Role
+from homelab.model.services import Backups
+
+HOST_SCRIPT = Path(backup_host.__file__)
+#: The service whose data this is, and the host it runs on.
+SERVICE = "open-webui"
+ROLE: Role = "mini"
+
+
+class BackupFailed(Exception):
+    """A backup or restore that did not happen; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """Everything the host side needs, derived from the model: paths, owner, unit, retention."""
+
+    daemon: Daemon
+    backups: Backups
+    python: str
+    admin_email: str
+    admin_password_file: str
+
+    @property
+    def data(self) -> str:
+        return self.daemon.state_dir
+
+    @property
+    def dest(self) -> str:
+        return self.daemon.layout.backup_dir(self.daemon.name)
+
+    @property
+    def database(self) -> str:
+        return f"{self.data}/{self.backups.database}"
+
+    @property
+    def script(self) -> str:
+        """Where the deploy places :mod:`homelab.backup_host` on the host."""
+        return f"{self.daemon.layout.opt}/{self.daemon.name}/backup_host.py"
+
+    def _common(self) -> list[str]:
+        args = ["--data", self.data, "--dest", self.dest, "--database", self.backups.database]
+        for folder in self.backups.folders:
+            args += ["--folder", folder]
+        return [*args, "--keep", str(self.backups.keep)]
+
+    def backup_args(self, reason: str) -> list[str]:
+        return ["backup", *self._common(), "--reason", reason, "--venv", self.daemon.venv]
+
+    def restore_args(self, archive: str) -> list[str]:
+        return [
+            "restore",
+            archive,
+            *self._common(),
+            "--owner",
+            self.daemon.user,
+            "--unit",
+            self.daemon.unit,
+            "--admin-email",
+            self.admin_email,
+            "--admin-password-file",
+            self.admin_password_file,
+        ]
+
+    def backup_command(self, reason: str, script: str | None = None) -> str:
+        """Shell command for a copy; ``script`` None: the program comes on stdin."""
+        return _join([self.python, script or "-", *self.backup_args(reason)])
+
+    def restore_command(self, archive: str) -> str:
+        # The service's venv: it has bcrypt, to set the admin's password from the host's store.
+        return _join([f"{self.daemon.venv}/bin/python", "-", *self.restore_args(archive)])
+
+    def list_command(self) -> str:
+        return _join([self.python, "-", "list", "--dest", self.dest])
+
+    def incoming(self, copy_id: str) -> str:
+        """Where a copy sent back for restoring waits (not a name the host's retention counts)."""
+        return f"{self.dest}/.incoming-{copy_id}{SUFFIX}"
+
+
+def plan_for(platform: Platform) -> DataPlan:
+    mini = platform.mini
+    ow = mini.open_webui
+    return DataPlan(
+        daemon=daemon_named(platform, ROLE, SERVICE),
+        backups=ow.backups,
+        python=mini.toolchain.python,
+        admin_email=ow.admin_email,
+        admin_password_file=f"{mini.layout.secret_store}/{ow.admin_password.env}",
+    )
+
+
+def _join(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def ssh_argv(spec: HostSpec, command: str) -> list[str]:
+    """``ssh`` to the host the inventory names, as the deploy reaches it; root via sudo."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-p", str(spec.port)]
+    if spec.key:
+        argv += ["-i", spec.key, "-o", "IdentitiesOnly=yes"]
+    if spec.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={spec.known_hosts}"]
+    if spec.strict:
+        argv += ["-o", f"StrictHostKeyChecking={spec.strict}"]
+    remote = command if spec.user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
+    return [*argv, f"{spec.user}@{spec.address}", remote]
+
+
+# --- copies on the operator's machine --------------------------------------------------------
+
+
+def local_dir(inventory: Path, role: Role, root: Path | None = None) -> Path:
+    """``backups/<host>/`` beside the inventory (the lab's copies never mix with the real)."""
+    return (root or Path(inventory).resolve().parent / "backups") / role
+
+
+def local_copies(folder: Path) -> list[str]:
+    """Copy ids in ``folder``, oldest first."""
+    return ids_in(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def select(ids: Sequence[str], wanted: str | None) -> str:
+    """The copy ``wanted`` names (an id, or the start of exactly one); the newest when None."""
+    if not ids:
+        raise BackupFailed("no copy to restore: make one with `homelab backup HOST`")
+    if wanted is None:
+        return ids[-1]
+    wanted = wanted.removesuffix(SUFFIX)
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if i.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BackupFailed(f"no copy {wanted!r}; copies: {', '.join(ids)}")
+    raise BackupFailed(f"{wanted!r} names {len(matches)} copies: {', '.join(matches)}")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- talking to the host ---------------------------------------------------------------------
+
+
+def _run(
+    spec: HostSpec,
+    command: str,
+    stdin: bytes | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ssh_argv(spec, command), input=stdin, capture_output=True, timeout=timeout, check=False
+    )
+
+
+def _json(result: subprocess.CompletedProcess[bytes], what: str) -> dict[str, Any]:
+    if result.returncode != 0:
+        raise BackupFailed(f"{what} failed on the host: {result.stderr.decode().strip()[-2000:]}")
+    out: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return out
+
+
+def _access(inventory: Path) -> tuple[HostSpec, DataPlan]:
+    from homelab.load import load_platform
+
+    platform = load_platform(inventory)
+    if not platform.mini.open_webui.enabled:
+        raise BackupFailed("Open WebUI is disabled in the data: it has no data to back up")
+    return host_specs(inventory)[ROLE], plan_for(platform)
+
+
+def backup(inventory: Path, local_root: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """A copy made on the host now (kept there with the others) and fetched beside us."""
+    spec, plan = _access(inventory)
+    made = _json(
+        _run(spec, plan.backup_command("manual"), HOST_SCRIPT.read_bytes()), "the backup"
+    )
+    folder = local_dir(inventory, ROLE, local_root)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = folder / f"{made['id']}{SUFFIX}"
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("wb") as out:
+        fetched = subprocess.run(
+            ssh_argv(spec, f"cat {shlex.quote(made['path'])}"),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            timeout=1800,
+            check=False,
+        )
+    if fetched.returncode != 0 or sha256(partial) != made["sha256"]:
+        partial.unlink(missing_ok=True)
+        raise BackupFailed(f"fetching {made['path']} failed: {fetched.stderr.decode().strip()}")
+    partial.chmod(0o600)
+    partial.replace(target)
+    return target, made
+
+
+def restore(
+    inventory: Path, wanted: str | None = None, local_root: Path | None = None
+) -> dict[str, Any]:
+    """Send a local copy back, stop the service, restore into place, start it, wait for it."""
+    spec, plan = _access(inventory)
+    folder = local_dir(inventory, ROLE, local_root)
+    chosen = select(local_copies(folder), wanted)
+    archive = folder / f"{chosen}{SUFFIX}"
+    incoming = plan.incoming(chosen)
+    q = shlex.quote
+    sent = subprocess.run(
+        ssh_argv(
+            spec,
+            f"umask 077 && mkdir -p {q(plan.dest)} && cat > {q(incoming)}.part "
+            f"&& mv {q(incoming)}.part {q(incoming)} && sha256sum {q(incoming)}",
+        ),
+        stdin=archive.open("rb"),
+        capture_output=True,
+        timeout=1800,
+        check=False,
+    )
+    if sent.returncode != 0 or sent.stdout.decode().split()[:1] != [sha256(archive)]:
+        raise BackupFailed(f"sending {archive} failed: {sent.stderr.decode().strip()}")
+    unit = q(plan.daemon.unit)
+    try:
+        stopped = _run(spec, f"systemctl stop {unit}", timeout=180)
+        if stopped.returncode != 0:
+            raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.decode().strip()}")
+        done = _json(
+            _run(spec, plan.restore_command(incoming), HOST_SCRIPT.read_bytes()), "the restore"
+        )
+    finally:
+        started = _run(
+            spec,
+            f"rm -f {q(incoming)}; systemctl start {unit} && "
+            f"curl -fsS -o /dev/null --max-time 5 --retry 150 --retry-delay 2 "
+            f"--retry-all-errors {q(plan.daemon.health_url)}",
+            timeout=600,
+        )
+    if started.returncode != 0:
+        raise BackupFailed(
+            f"{plan.daemon.unit} did not answer {plan.daemon.health} after the restore: "
+            f"{started.stderr.decode().strip()}"
+        )
+    return done
+
+
+def listing(inventory: Path, local_root: Path | None = None) -> dict[str, list[str]]:
+    """Copy ids on the host and on this machine, oldest first."""
+    spec, plan = _access(inventory)
+    on_host = _json(_run(spec, plan.list_command(), HOST_SCRIPT.read_bytes()), "listing")
+    return {
+        "host": [c["id"] for c in on_host["copies"]],
+        "local": local_copies(local_dir(inventory, ROLE, local_root)),
+    }
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover

@@ -1,6 +1,7 @@
 """The ``homelab`` command: check the group data, render host files, write the dossier, run the lab.
 
-None of these contact a host (the lab commands manage the local lab only).
+None of these contact a host (the lab commands manage the local lab only), except ``backup``
+and ``restore``, which reach the host running Open WebUI as the inventory says.
 """
 
 from __future__ import annotations

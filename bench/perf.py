@@ -64,6 +64,13 @@ def lab_lock(enabled: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def fail(what: str, run: converge.Run) -> SystemExit:
+    """Stop with the end of the output; the whole output is kept in a log file to read."""
+    log = Path(f"/tmp/homelab-bench-{what.replace(' ', '-')}.log")
+    log.write_text(run.text)
+    return SystemExit(f"{what} failed (whole output: {log}):\n{run.text[-3000:]}")
+
+
 def emit(figures: list[Figure], figure: Figure) -> None:
     figures.append(figure)
     print(figure.line(), flush=True)
@@ -75,7 +82,7 @@ def emit(figures: list[Figure], figure: Figure) -> None:
 def noop_converge(figures: list[Figure]) -> None:
     run = converge.timed(converge.DEPLOY)
     if run.returncode != 0:
-        raise SystemExit(f"deploy failed:\n{run.text[-3000:]}")
+        raise fail("deploy", run)
     emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 10)))
     emit(figures, Figure("noop_converge_changed_ops", converge.changed_operations(run.text),
                          "ops", Target("<=", 0)))
@@ -84,7 +91,7 @@ def noop_converge(figures: list[Figure]) -> None:
 def verify(figures: list[Figure]) -> float:
     run = converge.timed(converge.VERIFY)
     if run.returncode != 0:
-        raise SystemExit(f"verify failed:\n{run.text[-3000:]}")
+        raise fail("verify", run)
     emit(figures, Figure("verify_wall", run.wall, "s", Target("<", 15),
                          note=f"{converge.passed_count(run.text)} checks passed"))
     return run.wall
@@ -94,16 +101,16 @@ def rebuild_mini(figures: list[Figure]) -> None:
     for step in (("destroy", "mini"),):
         run = converge.timed(("uv", "run", "homelab", "lab", *step))
         if run.returncode != 0:
-            raise SystemExit(f"lab {' '.join(step)} failed:\n{run.text}")
+            raise fail(f"lab {' '.join(step)}", run)
     up = converge.timed(("uv", "run", "homelab", "lab", "up"))
     if up.returncode != 0:
-        raise SystemExit(f"lab up failed:\n{up.text}")
+        raise fail("lab up", up)
     deploy = converge.timed(converge.DEPLOY)
     if deploy.returncode != 0:
-        raise SystemExit(f"deploy failed:\n{deploy.text[-3000:]}")
+        raise fail("rebuild deploy", deploy)
     check = converge.timed(converge.VERIFY)
     if check.returncode != 0:
-        raise SystemExit(f"verify after the rebuild failed:\n{check.text[-3000:]}")
+        raise fail("rebuild verify", check)
     phases = [("host up", up.wall), *converge.deploy_phases(deploy.lines, deploy.wall).items(),
               ("verify", check.wall)]
     total = sum(seconds for _, seconds in phases)
@@ -116,9 +123,10 @@ def rebuild_mini(figures: list[Figure]) -> None:
 
 
 def untuned(platform: Platform) -> Platform:
-    """The same platform with LiteLLM's own defaults: one worker, DEBUG level, nothing off."""
+    """The same platform with LiteLLM's own defaults: one worker, LITELLM_LOG unset (an
+    explicit DEBUG would also turn on the root logger's debug lines), nothing turned off."""
     litellm = platform.mini.litellm.model_copy(
-        update={"workers": 1, "host_cores": None, "log_level": "DEBUG", "lean": False}
+        update={"workers": 1, "host_cores": None, "log_level": None, "lean": False}
     )
     return platform.model_copy(
         update={"mini": platform.mini.model_copy(update={"litellm": litellm})}

@@ -127,7 +127,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             enabled=litellm.enabled,
             requirements=litellm.package.requirements(mini.os),
             env_files=(f"{lay.config_dir(litellm.kind)}/env",),
-            environment={"LITELLM_LOG": litellm.log_level},
+            environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=litellm_secrets,
             **common,
         ),

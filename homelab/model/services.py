@@ -181,10 +181,10 @@ class LiteLLM(Service):
         le=32,
         description="uvicorn workers (--num_workers); unset: one per core of host_cores",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
         default="WARNING",
-        description="LITELLM_LOG; it also sets uvicorn's level under json_logs, so below INFO "
-        "the per-request access lines are not written (LiteLLM's own default is DEBUG)",
+        description="LITELLM_LOG; it also sets uvicorn's level under json_logs, so above INFO "
+        "the per-request access lines are not written; None leaves it unset (LiteLLM's default)",
     )
     lean: bool = Field(
         default=True,

@@ -119,6 +119,10 @@ def test_tuning_reaches_the_unit_and_the_config(platform: Platform) -> None:
     )
     assert set(yaml.safe_load(router_yaml(plain))["general_settings"]) == {"master_key"}
     assert "LITELLM_DISABLE_LATEST_RELEASE_CHECK" not in environment(plain)
+    unset = platform.model_copy(
+        update={"mini": platform.mini.model_copy(update={"litellm": LiteLLM(log_level=None)})}
+    )
+    assert "LITELLM_LOG" not in daemon_named(unset, "mini", "litellm").environment
 
 
 def test_detour_cost_read_from_the_figures(tmp_path: Path) -> None:

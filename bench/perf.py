@@ -1,6 +1,6 @@
 """Issue #7's five performance figures on the lab, in one command, each against its target.
 
-    sudo uv run python bench/perf.py [--skip-rebuild] [--no-lock]
+    sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--no-lock]
 
 1. no-op converge of both hosts; 2. rebuild of the Mini from nothing (destroy, up, deploy,
 verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
@@ -26,7 +26,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench import converge  # noqa: E402
+from bench import converge, recovery  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
@@ -215,6 +215,16 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
                                  note="mode on / mode off"))
 
 
+# --- crash recovery (issue 6's reliability target, timed here rather than in a test) ---------
+
+
+def recovery_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
+    for daemon in recovery.services(platform):
+        result = recovery.kill_and_time(lab, daemon)
+        emit(figures, Figure(f"crash_recovery[{daemon.role}/{daemon.name}]", result.seconds,
+                             "s", Target("<=", recovery.TARGET_SECONDS)))
+
+
 def machine() -> str:
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
@@ -227,6 +237,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-rebuild", action="store_true",
                         help="leave out figure 2 (destroys and rebuilds the Mini, minutes)")
+    parser.add_argument("--skip-recovery", action="store_true",
+                        help="leave out the crash-recovery times (kills each service once)")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -243,6 +255,8 @@ def main() -> int:
             rebuild_mini(figures)
         verify(figures)
         gateway_figures(figures, lab, platform)
+        if not args.skip_recovery:
+            recovery_figures(figures, lab, platform)
     FIGURES.write_text(
         json.dumps(
             {

@@ -22,26 +22,13 @@ from pyinfra.context import host
 from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.operations import files, server
 
-from deploys.steps import ServiceDeploy
+from deploys.steps import ServiceDeploy, secret_names, venv_target
 from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
 from homelab.daemons import Daemon, daemon_named
-from homelab.locks import lock_for
 from homelab.model import Platform
 from homelab.render import daemon_files
-
-
-def venv_target(daemon: Daemon) -> str:
-    """The venv the lock names; the same rule as ``deploys.steps.virtualenv``."""
-    text = lock_for(daemon).path.read_text()
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return f"{daemon.layout.opt}/{daemon.install or daemon.name}/venvs/{digest}"
-
-
-def secret_names(daemon: Daemon) -> str:
-    """The names file beside the secrets env; the same rule as ``deploys.steps.secrets``."""
-    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
 
 
 def _sha1(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from deploys.steps import VENV_RECIPE
 from homelab import PROJECT_ROOT
 from homelab.daemons import daemons
 from homelab.locks import lock_for
@@ -90,7 +91,9 @@ def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Plat
     mlx = next(d for d in daemons(platform, "studio") if d.install == "mlx")
     lock = lock_for(mlx)
     assert lock.path.name.endswith(".aarch64-apple-darwin.txt")
-    digest = hashlib.sha256(lock.path.read_text().encode()).hexdigest()[:16]
-    venv = f"{platform.studio.layout.opt}/mlx/venvs/{digest}"
+    digest = hashlib.sha256(f"{VENV_RECIPE}\n{lock.path.read_text()}".encode()).hexdigest()
+    venv = f"{platform.studio.layout.opt}/mlx/venvs/{digest[:16]}"
     python = platform.studio.toolchain.python
     assert any(c.endswith(f"uv venv --python {python} {venv}") for c in commands), commands
+    sync = [c for c in commands if " pip sync " in c and f"--python {venv}/bin/python" in c]
+    assert sync and all("--compile-bytecode" in c for c in sync), sync

@@ -116,6 +116,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hardening(args: argparse.Namespace) -> int:
+    from homelab.hardening import report, scores
+
+    lines, ok = report(scores(args.inventory))
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="homelab", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -140,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
     dossier = with_inventory(sub.add_parser("dossier", help="write PLATFORM_DOSSIER.md + SVG"))
     dossier.add_argument("--out", type=Path, required=True)
     dossier.set_defaults(func=cmd_dossier)
+
+    hardening = with_inventory(
+        sub.add_parser("hardening", help="each unit's systemd-analyze security score, on the hosts")
+    )
+    hardening.set_defaults(func=cmd_hardening)
 
     lock = sub.add_parser("lock", help="resolve the venvs' requirements into deploys/requirements")
     lock.add_argument(

@@ -92,6 +92,18 @@ _WX_MEMORY = Relax("no", "PyTorch/oneDNN and onnxruntime generate code at run ti
 _PROC_ALL = Relax("all", "reads /proc/cpuinfo and /proc/meminfo to size its thread pools")
 
 
+#: OptiLLM's client key must reach it as --optillm-api-key: OPTILLM_API_KEY in its environment
+#: would switch it to local inference. A flag is in the process's arguments, which every user
+#: of the host can read; so the flag is added inside the process, from a variable of its 0600
+#: secrets file, which is then dropped from its environment.
+OPTILLM_WITH_KEY = (
+    "import os, sys; "
+    "sys.argv = ['optillm', *sys.argv[1:], '--optillm-api-key', "
+    "os.environ.pop('OPTILLM_PROXY_KEY')]; "
+    "from optillm import main; sys.exit(main())"
+)
+
+
 def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     mini = platform.mini
     gw = platform.gateway
@@ -174,7 +186,9 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             description="OptiLLM optimizing proxy (loopback only, calls the gateway back)",
             user=opt.user,
             argv=(
-                f"{lay.venv(opt.kind)}/bin/optillm",
+                f"{lay.venv(opt.kind)}/bin/python",
+                "-c",
+                OPTILLM_WITH_KEY,
                 "--host",
                 opt.listener.bind,
                 "--port",
@@ -183,9 +197,6 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 gateway_url,
                 "--approach",
                 opt.approach,
-                # By flag, not env: OPTILLM_API_KEY in its environment means local inference.
-                "--optillm-api-key",
-                "${OPTILLM_PROXY_KEY}",
             ),
             listener=opt.listener,
             health="/health",

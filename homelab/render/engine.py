@@ -22,7 +22,8 @@ def _systemd_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _systemd_argv(argv: tuple[str, ...]) -> str:
+def systemd_argv(argv: tuple[str, ...]) -> str:
+    """A command line for ExecStart=, each word quoted as systemd reads it."""
     return " ".join(_systemd_quote(a) for a in argv)
 
 
@@ -58,7 +59,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         systemd_quote=_systemd_quote,
-        systemd_argv=_systemd_argv,
+        systemd_argv=systemd_argv,
         state_directory=_state_directory,
         env_value=_env_value,
         json=_json,

@@ -6,6 +6,9 @@ import json
 import plistlib
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -164,9 +167,37 @@ def test_loopback_only_daemons_are_fenced(platform: Platform) -> None:
 
 def test_optillm_key_goes_by_flag_not_by_its_env_name(platform: Platform) -> None:
     d = daemon(platform, "mini", "optillm")
-    assert "--optillm-api-key" in d.argv
     assert "OPTILLM_API_KEY" not in d.secrets, "that variable switches OptiLLM to local inference"
     assert "OPTILLM_API_KEY" not in d.environment
+    assert not [a for a in d.argv if "OPTILLM_PROXY_KEY}" in a], "the key is not in argv"
+
+
+def test_optillm_launcher_adds_the_key_flag_inside_the_process(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """OptiLLM gets --optillm-api-key, the process's visible arguments never hold it, and the
+    variable it came from is gone from its environment."""
+    d = daemon(platform, "mini", "optillm")
+    package = tmp_path / "optillm"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import json, os, sys\n"
+        "def main():\n"
+        "    cmdline = open('/proc/self/cmdline', 'rb').read().decode()\n"
+        "    print(json.dumps({'argv': sys.argv, 'cmdline': cmdline,\n"
+        "                      'env': 'OPTILLM_PROXY_KEY' in os.environ}))\n"
+        "    return 0\n"
+    )
+    code = d.argv[d.argv.index("-c") + 1]
+    rest = list(d.argv[d.argv.index("-c") + 2:])
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "OPTILLM_PROXY_KEY": "s3cret-k"}
+    result = subprocess.run([sys.executable, "-c", code, *rest], env=env, capture_output=True,
+                            text=True, check=True)
+    seen = json.loads(result.stdout)
+    assert seen["argv"][-2:] == ["--optillm-api-key", "s3cret-k"]
+    assert seen["argv"][1:-2] == rest
+    assert "s3cret-k" not in seen["cmdline"]
+    assert seen["env"] is False
 
 
 def test_studio_plists(platform: Platform) -> None:

@@ -5,6 +5,7 @@ once the fault is undone."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.daemons import daemon_named
+from homelab.load import load_platform
+from homelab.render.engine import systemd_argv as render_argv
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [
@@ -81,6 +85,14 @@ DROP_LAST_OV = (
 )
 
 
+def rebound_argv(service: str) -> str:
+    """The service's ExecStart from the model, its loopback bind swapped for all addresses."""
+    daemon = daemon_named(load_platform(LAB_INVENTORY), "mini", service)
+    argv = tuple("0.0.0.0" if a == daemon.listener.bind else a for a in daemon.argv)
+    assert argv != daemon.argv, f"{service}: no {daemon.listener.bind} in its arguments"
+    return render_argv(argv)
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
@@ -109,11 +121,8 @@ FAULTS = [
     Fault(
         "loopback-only service re-bound to all addresses", "optillm",
         on("mini",
-           f"mkdir -p {Path(DROPIN).parent} && "
-           "printf '[Service]\\nExecStart=\\nExecStart=%s\\n' "
-           "\"$(systemctl show -p ExecStart --value optillm"
-           " | sed -n 's/.*argv\\[\\]=\\([^;]*\\);.*/\\1/p'"
-           " | sed 's/--host 127.0.0.1/--host 0.0.0.0/')\" > " + DROPIN,
+           f"mkdir -p {Path(DROPIN).parent} && printf '%s\\n' '[Service]' 'ExecStart=' "
+           f"{shlex.quote('ExecStart=' + rebound_argv('optillm'))} > {DROPIN}",
            "systemctl daemon-reload", "systemctl restart optillm", WAIT_OPTILLM),
         on("mini", f"rm -f {DROPIN}", "systemctl daemon-reload", "systemctl restart optillm",
            WAIT_OPTILLM),

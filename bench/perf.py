@@ -76,6 +76,18 @@ def emit(figures: list[Figure], figure: Figure) -> None:
     print(figure.line(), flush=True)
 
 
+def emit_loads(
+    figures: list[Figure], prefix: str, label: str, levels: dict[str, dict[str, LoadResult]]
+) -> None:
+    """Median, p95 and req/s of each load target at each concurrency level."""
+    for level, results in levels.items():
+        for name, result in results.items():
+            print(f"  {label}{level} {name}: {result.describe()}", flush=True)
+            emit(figures, Figure(f"{prefix}_{level}_{name}_median", result.median_ms, "ms"))
+            emit(figures, Figure(f"{prefix}_{level}_{name}_p95", result.p95_ms, "ms"))
+            emit(figures, Figure(f"{prefix}_{level}_{name}_rps", result.rps, "req/s"))
+
+
 # --- 1-3: converge, rebuild, verify ----------------------------------------------------------
 
 
@@ -178,12 +190,7 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             }
             c1 = rounds(targets, body, 1, C1_REQUESTS, ROUNDS)
             c16 = rounds(targets, body, 16, C16_REQUESTS, ROUNDS)
-            for level, results in (("c1", c1), ("c16", c16)):
-                for name, result in results.items():
-                    print(f"  {level} {name}: {result.describe()}", flush=True)
-                    emit(figures, Figure(f"gateway_{level}_{name}_median", result.median_ms, "ms"))
-                    emit(figures, Figure(f"gateway_{level}_{name}_p95", result.p95_ms, "ms"))
-                    emit(figures, Figure(f"gateway_{level}_{name}_rps", result.rps, "req/s"))
+            emit_loads(figures, "gateway", "", {"c1": c1, "c16": c16})
             added = c1["deployed"].median_ms - c1["direct"].median_ms
             emit(figures, Figure("gateway_c1_added_median_deployed", added, "ms", Target("<=", 10)))
             emit(figures, Figure("gateway_c1_added_median_default",
@@ -201,12 +208,7 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             }
             m1 = rounds(mlx_targets, mlx_body, 1, MLX_C1_REQUESTS, ROUNDS)
             m16 = rounds(mlx_targets, mlx_body, 16, MLX_C16_REQUESTS, ROUNDS)
-            for level, results in (("c1", m1), ("c16", m16)):
-                for name, result in results.items():
-                    print(f"  {handle} {level} optillm {name}: {result.describe()}", flush=True)
-                    emit(figures, Figure(f"optillm_{level}_{name}_median", result.median_ms, "ms"))
-                    emit(figures, Figure(f"optillm_{level}_{name}_p95", result.p95_ms, "ms"))
-                    emit(figures, Figure(f"optillm_{level}_{name}_rps", result.rps, "req/s"))
+            emit_loads(figures, "optillm", f"{handle} optillm ", {"c1": m1, "c16": m16})
             emit(figures, Figure("optillm_detour_c1_added_median",
                                  m1["on"].median_ms - m1["off"].median_ms, "ms",
                                  note=f"{handle}, max_tokens 1"))

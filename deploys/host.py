@@ -7,8 +7,18 @@ from pyinfra.context import host
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from deploys.toolchain import Tools, install_toolchain, tools_for
 from homelab.daemons import daemons
 from homelab.model import Platform, Role
+
+
+def prepare(platform: Platform, role: Role) -> Tools:
+    """The base every service of a host stands on: directories, secrets, uv and Python."""
+    h = platform.host(role)
+    platform_directories(platform=platform, role=role)
+    secret_store(platform=platform, role=role)
+    install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os, packages=[])
+    return tools_for(h.layout, h.toolchain, h.os)
 
 
 @deploy("Platform directories")

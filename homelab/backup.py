@@ -13,7 +13,6 @@ database.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from homelab import backup_host
-from homelab.backup_host import SUFFIX, ids_in
+from homelab.backup_host import SUFFIX, ids_in, sha256
 from homelab.bridge import HostSpec, host_specs
 from homelab.daemons import Daemon, daemon_named
 from homelab.model import Platform, Role
@@ -163,14 +162,6 @@ def select(ids: Sequence[str], wanted: str | None) -> str:
     if not matches:
         raise BackupFailed(f"no copy {wanted!r}; copies: {', '.join(ids)}")
     raise BackupFailed(f"{wanted!r} names {len(matches)} copies: {', '.join(matches)}")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- talking to the host ---------------------------------------------------------------------

@@ -101,7 +101,8 @@ def free_id(when: dt.datetime, reason: str, taken: Iterable[str]) -> str:
 # --- on the host ----------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """A file's SHA-256, read in blocks (a copy can be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -195,7 +196,7 @@ def backup(
             "folders": copied,
             "version": _version(venv),
             "counts": _counts(root / database),
-            "database_sha256": _sha256(root / database),
+            "database_sha256": sha256(root / database),
         }
         (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         partial = work / f"{name}{SUFFIX}"
@@ -215,7 +216,7 @@ def backup(
         **manifest,
         "path": str(final),
         "size": final.stat().st_size,
-        "sha256": _sha256(final),
+        "sha256": sha256(final),
         "pruned": pruned,
     }
 
@@ -302,7 +303,7 @@ def restore(
         root = _extract(archive, work)
         manifest = json.loads((root / "manifest.json").read_text())
         source = root / manifest.get("database", database)
-        if _sha256(source) != manifest["database_sha256"]:
+        if sha256(source) != manifest["database_sha256"]:
             raise BackupError(f"{archive}: the database does not match its manifest")
         if (integrity := _integrity(source)) != "ok":
             raise BackupError(f"{archive}: its database fails the integrity check: {integrity}")

@@ -138,7 +138,8 @@ def untuned(platform: Platform) -> Platform:
     """The same platform with LiteLLM's own defaults: one worker, LITELLM_LOG unset (an
     explicit DEBUG would also turn on the root logger's debug lines), nothing turned off."""
     litellm = platform.mini.litellm.model_copy(
-        update={"workers": 1, "host_cores": None, "log_level": None, "lean": False}
+        update={"workers": 1, "host_cores": None, "log_level": None, "lean": False,
+                "server": "uvicorn"}
     )
     return platform.model_copy(
         update={"mini": platform.mini.model_copy(update={"litellm": litellm})}

@@ -133,6 +133,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 str(litellm.listener.port),
                 "--num_workers",
                 str(litellm.worker_count),
+                *(("--run_gunicorn",) if litellm.preforked else ()),
             ),
             listener=litellm.listener,
             health="/health/liveliness",

@@ -98,6 +98,16 @@ def test_workers_follow_the_cores() -> None:
     assert LiteLLM(host_cores=4, workers=1).worker_count == 1  # an explicit count wins
 
 
+def test_several_workers_are_forked_by_gunicorn_one_runs_in_uvicorn(platform: Platform) -> None:
+    def argv(litellm: LiteLLM) -> tuple[str, ...]:
+        mini = platform.mini.model_copy(update={"litellm": litellm})
+        return daemon_named(platform.model_copy(update={"mini": mini}), "mini", "litellm").argv
+
+    assert "--run_gunicorn" in argv(LiteLLM(workers=2))
+    assert "--run_gunicorn" not in argv(LiteLLM(workers=1))
+    assert "--run_gunicorn" not in argv(LiteLLM(workers=2, server="uvicorn"))
+
+
 def test_tuning_reaches_the_unit_and_the_config(platform: Platform) -> None:
     tuned = platform.model_copy(
         update={

@@ -14,6 +14,9 @@ def environment(platform: Platform, daemon: Daemon) -> dict[str, str]:
     env = {
         # Its default DATA_DIR is inside the installed package: lost on upgrade.
         "DATA_DIR": daemon.state_dir,
+        # At each start it copies its frontend's static files into STATIC_DIR, by default
+        # inside the package, which is read-only to it: every copy failed with an error line.
+        "STATIC_DIR": f"{daemon.state_dir}/static",
         "OPENAI_API_BASE_URL": f"http://{LOOPBACK}:{gateway.port}/v1",
         "ENABLE_OLLAMA_API": "False",
         "WEBUI_ADMIN_EMAIL": ow.admin_email,

@@ -284,6 +284,7 @@ def test_open_webui_env(platform: Platform) -> None:
         env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
     )
     assert env["DATA_DIR"] == d.state_dir
+    assert env["STATIC_DIR"].startswith(d.state_dir + "/"), "the package is read-only to it"
     assert env["ENABLE_OLLAMA_API"] == "False"
     assert env["ENABLE_PERSISTENT_CONFIG"] == "False"
     assert env["OFFLINE_MODE"] == "true" and env["HF_HUB_OFFLINE"] == "1"

@@ -60,7 +60,9 @@ def remove_tree(path: Path) -> None:
             f"cannot delete {path}: {left[0]} is still mounted below it",
             f"unmount it (umount -l {left[0]}) and retry",
         )
-    shutil.rmtree(path)
+    # rm, not shutil.rmtree: a host's tree is deep and wide (venvs), and rmtree's descent
+    # has failed half-way here with EMFILE; rm also stays on this file system.
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=True)
 
 
 # The base root ------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import shlex
 from dataclasses import dataclass
 
 from bench.lab import Lab
-from homelab.daemons import Daemon, daemons
-from homelab.model import ROLES, Platform
+from homelab.daemons import Daemon, enabled_daemons
+from homelab.model import Platform
 
 #: The reliability target: a crashed service answers again within this many seconds.
 TARGET_SECONDS = 10.0
@@ -66,5 +66,5 @@ def kill_and_time(lab: Lab, daemon: Daemon, ceiling: float = CEILING_SECONDS) ->
 
 def services(platform: Platform) -> list[Daemon]:
     """Every enabled systemd service of both hosts (launchd's KeepAlive is not in the lab)."""
-    return [d for role in ROLES for d in daemons(platform, role) if d.enabled and d.os != "darwin"]
+    return [d for d in enabled_daemons(platform) if d.os != "darwin"]
 

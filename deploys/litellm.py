@@ -35,9 +35,9 @@ class LiteLLMDeploy(ServiceDeploy):
         super().configure()
 
     def check(self, f: HostFile) -> Check | None:
-        if not f.path.endswith(".yaml"):
-            return None
         d = self.daemon
+        if f.path != d.config:
+            return None
         env_files = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
         args = " ".join(f"--env-file {shlex.quote(path)}" for path in env_files)
         # {path} is filled in with the candidate's place by guarded_put.

@@ -43,9 +43,9 @@ class SearxngDeploy(ServiceDeploy):
 
     def check(self, f: HostFile) -> Check | None:
         d = self.daemon
-        variables = [k for k, v in d.environment.items() if v == f.path]
-        if not variables:
-            return None  # not the settings file
+        if f.path != d.config:
+            return None
+        variables = [k for k, v in d.environment.items() if v == d.config]
         debian = isinstance(d.source, DebianPackage)
         python = "/usr/bin/python3" if debian else f"{d.venv}/bin/python"
         where = d.working_dir or "/"

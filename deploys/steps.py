@@ -63,14 +63,13 @@ def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None
     candidate = f"{staging}/{posixpath.basename(f.path)}"
     files.directory(name=f"Staging {staging}", path=staging, mode="0700")
     files.put(name=f"Candidate {f.path}", src=StringIO(f.content), dest=candidate, mode="0600")
-    owner = f"-o {q(f.owner)} -g {q(f.group)} " if f.owner else ""
     return server.shell(
         name=f"Check the candidate {f.path}, then put it in place",
         commands=[
             f"{check.replace('{path}', q(candidate))} "
             f"|| {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {q(candidate)}; exit 1; }}",
             f"mkdir -p {q(posixpath.dirname(f.path))}",
-            f"install {owner}-m {f.mode or '0644'} {q(candidate)} {q(f.path)}",
+            f"install -o {q(f.owner)} -g {q(f.group)} -m {f.mode} {q(candidate)} {q(f.path)}",
             f"rm -f {q(candidate)}",
         ],
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from homelab.model import Listener, Platform, Role, SecretRef
+from homelab.model import ROLES, Listener, Platform, Role, SecretRef
 from homelab.model.base import LOOPBACK, DebianPackage, Source
 from homelab.model.services import Layout, MiniHost, Toolchain
 
@@ -46,6 +46,8 @@ class Daemon:
     #: Secret variables, written on the host into a 0600 env file only this service reads.
     secrets: dict[str, SecretRef] = field(default_factory=dict)
     working_dir: str | None = None
+    #: Its main config file, the one a deploy checks before it replaces it.
+    config: str | None = None
     supplementary_groups: tuple[str, ...] = ()
     relax: dict[str, Relax] = field(default_factory=dict)
     #: Loopback-only services that talk to nothing else are fenced at the IP level too.
@@ -90,16 +92,24 @@ class Daemon:
 # Directives that break specific runtimes, said once with the reason.
 _WX_MEMORY = Relax("no", "PyTorch/oneDNN and onnxruntime generate code at run time (W+X pages)")
 _PROC_ALL = Relax("all", "reads /proc/cpuinfo and /proc/meminfo to size its thread pools")
+#: What every Python service relaxes (each says why).
+PYTHON_RUNTIME: dict[str, Relax] = {"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL}
+
+
+def serve_on(listener: Listener) -> tuple[str, ...]:
+    """``--host BIND --port PORT``, the way every server here takes its listener."""
+    return ("--host", listener.bind, "--port", str(listener.port))
 
 
 #: OptiLLM's client key must reach it as --optillm-api-key: OPTILLM_API_KEY in its environment
 #: would switch it to local inference. A flag is in the process's arguments, which every user
 #: of the host can read; so the flag is added inside the process, from a variable of its 0600
 #: secrets file, which is then dropped from its environment.
+OPTILLM_KEY_VAR = "OPTILLM_PROXY_KEY"
 OPTILLM_WITH_KEY = (
     "import os, sys; "
     "sys.argv = ['optillm', *sys.argv[1:], '--optillm-api-key', "
-    "os.environ.pop('OPTILLM_PROXY_KEY')]; "
+    f"os.environ.pop('{OPTILLM_KEY_VAR}')]; "
     "from optillm import main; sys.exit(main())"
 )
 
@@ -115,6 +125,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     uses_optillm = gw.route_via_optillm or bool(gw.opt_handles)
 
     litellm = mini.litellm
+    router = f"{lay.config_dir(litellm.kind)}/router.yaml"
     litellm_secrets = {gw.proxy_key.env: gw.proxy_key}
     if uses_optillm:
         litellm_secrets[gw.optillm_key.env] = gw.optillm_key
@@ -126,11 +137,8 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             argv=(
                 f"{lay.venv(litellm.kind)}/bin/litellm",
                 "--config",
-                f"{lay.config_dir(litellm.kind)}/router.yaml",
-                "--host",
-                litellm.listener.bind,
-                "--port",
-                str(litellm.listener.port),
+                router,
+                *serve_on(litellm.listener),
                 "--num_workers",
                 str(litellm.worker_count),
                 *(("--run_gunicorn",) if litellm.preforked else ()),
@@ -140,6 +148,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             enabled=litellm.enabled,
             requirements=litellm.package.requirements(mini.os),
             env_files=(f"{lay.config_dir(litellm.kind)}/env",),
+            config=router,
             environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=litellm_secrets,
             **common,
@@ -160,10 +169,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             argv=(
                 f"{lay.venv(ov.kind)}/bin/uvicorn",
                 "main:app",
-                "--host",
-                ov.listener.bind,
-                "--port",
-                str(ov.listener.port),
+                *serve_on(ov.listener),
                 "--workers",
                 "1",
             ),
@@ -175,7 +181,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             env_files=(ov.env_file,),
             working_dir=f"{lay.opt}/{ov.kind}/src",
             supplementary_groups=ov.supplementary_groups if gpu else (),
-            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL, **ov_relax},
+            relax={**PYTHON_RUNTIME, **ov_relax},
             **common,
         )
     )
@@ -190,10 +196,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 f"{lay.venv(opt.kind)}/bin/python",
                 "-c",
                 OPTILLM_WITH_KEY,
-                "--host",
-                opt.listener.bind,
-                "--port",
-                str(opt.listener.port),
+                *serve_on(opt.listener),
                 "--base-url",
                 gateway_url,
                 "--approach",
@@ -215,11 +218,11 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 "OPENAI_API_KEY": "fallback-refused",
             },
             secrets={
-                "OPTILLM_PROXY_KEY": gw.optillm_key,
+                OPTILLM_KEY_VAR: gw.optillm_key,
                 # The gateway key, for proxy_config.yaml.
                 gw.proxy_key.env: gw.proxy_key,
             },
-            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+            relax=PYTHON_RUNTIME,
             loopback_only_traffic=True,
             after=(f"{litellm.kind}.service",),
             **common,
@@ -237,10 +240,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
             argv=(
                 f"{lay.venv(ow.kind)}/bin/open-webui",
                 "serve",
-                "--host",
-                ow.listener.bind,
-                "--port",
-                str(ow.listener.port),
+                *serve_on(ow.listener),
             ),
             listener=ow.listener,
             health="/health",
@@ -255,7 +255,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 "PERPLEXITY_API_KEY": gw.proxy_key,
             },
             working_dir=lay.state_dir(ow.kind),
-            relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+            relax=PYTHON_RUNTIME,
             after=(f"{litellm.kind}.service",),
             **common,
         )
@@ -280,6 +280,7 @@ def searxng_daemon(mini: MiniHost, common: dict[str, Any]) -> Daemon:
             enabled=sx.enabled,
             source=sx.source,
             environment={"SEARX_SETTINGS_PATH": settings},
+            config=settings,
             secrets={"SEARX_SECRET": sx.secret_key},
             **common,
         )
@@ -292,10 +293,7 @@ def searxng_daemon(mini: MiniHost, common: dict[str, Any]) -> Daemon:
             "searx.webapp:app",
             "--interface",
             "wsgi",
-            "--host",
-            sx.listener.bind,
-            "--port",
-            str(sx.listener.port),
+            *serve_on(sx.listener),
         ),
         listener=sx.listener,
         health="/healthz",
@@ -303,6 +301,7 @@ def searxng_daemon(mini: MiniHost, common: dict[str, Any]) -> Daemon:
         source=sx.source,
         requirements=sx.requirements,
         environment={"SEARXNG_SETTINGS_PATH": settings},
+        config=settings,
         # SearXNG reads server.secret_key from SEARXNG_SECRET when it is set.
         secrets={"SEARXNG_SECRET": sx.secret_key},
         working_dir=f"{lay.opt}/{sx.kind}/src",
@@ -331,10 +330,7 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
             f"{mlx_venv}/bin/mlx_lm.server",
             "--model",
             model.source_path,
-            "--host",
-            listener.bind,
-            "--port",
-            str(listener.port),
+            *serve_on(listener),
         ]
         if model.trust_remote_code:
             argv.append("--trust-remote-code")
@@ -352,7 +348,7 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 install="mlx",
                 requirements=mlx_requirements,
                 environment=hf,
-                relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+                relax=PYTHON_RUNTIME,
                 **common,
             )
         )
@@ -364,10 +360,7 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 description=f"OptiLLM local inference ({local.model})",
                 argv=(
                     f"{local_venv}/bin/optillm",
-                    "--host",
-                    local.listener.bind,
-                    "--port",
-                    str(local.listener.port),
+                    *serve_on(local.listener),
                     "--model",
                     local.model,
                 ),
@@ -379,7 +372,7 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
                 # OptiLLM serves the model itself when OPTILLM_API_KEY is set in its environment.
                 secrets={platform.gateway.optillm_key.env: platform.gateway.optillm_key},
                 environment=hf,
-                relax={"MemoryDenyWriteExecute": _WX_MEMORY, "ProcSubset": _PROC_ALL},
+                relax=PYTHON_RUNTIME,
                 **common,
             )
         )
@@ -388,7 +381,7 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
         Daemon(
             name="afm",
             description="Apple Foundation Models, OpenAI-compatible (planned)",
-            argv=(afm.executable, "--host", afm.listener.bind, "--port", str(afm.listener.port)),
+            argv=(afm.executable, *serve_on(afm.listener)),
             listener=afm.listener,
             health="/health",
             enabled=afm.enabled,
@@ -402,6 +395,11 @@ def studio_daemons(platform: Platform) -> tuple[Daemon, ...]:
 def daemons(platform: Platform, role: Role) -> tuple[Daemon, ...]:
     """Every daemon of one host, enabled or not (disabled ones are rendered, not started)."""
     return mini_daemons(platform) if role == "mini" else studio_daemons(platform)
+
+
+def enabled_daemons(platform: Platform) -> list[Daemon]:
+    """Every daemon the data turns on, both hosts."""
+    return [d for role in ROLES for d in daemons(platform, role) if d.enabled]
 
 
 def daemon_named(platform: Platform, role: Role, name: str) -> Daemon:

@@ -18,7 +18,7 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.bridge import testinfra_hosts
-from homelab.daemons import Daemon, daemons
+from homelab.daemons import enabled_daemons
 from homelab.load import load_platform
 from homelab.model import ROLES, Platform, Role, routes
 from verify import probes
@@ -46,10 +46,6 @@ def _platform(config: pytest.Config) -> Platform:
         cached = load_platform(Path(config.getoption("--inventory")))
         config._homelab_platform = cached  # type: ignore[attr-defined]
     return cached
-
-
-def enabled_daemons(platform: Platform) -> list[Daemon]:
-    return [d for role in ROLES for d in daemons(platform, role) if d.enabled]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

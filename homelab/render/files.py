@@ -20,6 +20,13 @@ class HostFile:
     restarts: tuple[str, ...] = ()
 
 
+def config_of(daemon: Daemon) -> str:
+    """The path of a daemon's main config file, as its daemon (and its argv) names it."""
+    if daemon.config is None:
+        raise ValueError(f"{daemon.name}: its daemon names no config file")
+    return daemon.config
+
+
 def env_file(
     path: str, title: str, env: dict[str, str], daemon: Daemon, restarts: bool = True
 ) -> HostFile:

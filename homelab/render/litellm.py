@@ -7,7 +7,7 @@ from homelab.model import Platform, routes
 from homelab.model.base import LOOPBACK
 from homelab.model.routing import Route
 from homelab.render.engine import render
-from homelab.render.files import HostFile, env_file
+from homelab.render.files import HostFile, config_of, env_file
 
 #: Keep start-up off the network: the cost map ships with the package.
 OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true"}
@@ -58,7 +58,7 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
 def files(platform: Platform, daemon: Daemon) -> list[HostFile]:
     return [
         HostFile(
-            path=f"{daemon.config_dir}/router.yaml",
+            path=config_of(daemon),
             content=router_yaml(platform),
             group=daemon.user,
             mode="0640",

@@ -6,11 +6,7 @@ from homelab.daemons import Daemon
 from homelab.model import Platform
 from homelab.model.base import DebianPackage
 from homelab.render.engine import render
-from homelab.render.files import HostFile
-
-
-def settings_path(platform: Platform) -> str:
-    return f"{platform.mini.layout.config_dir(platform.mini.searxng.kind)}/settings.yml"
+from homelab.render.files import HostFile, config_of
 
 
 def files(platform: Platform, daemon: Daemon) -> list[HostFile]:
@@ -23,7 +19,7 @@ def files(platform: Platform, daemon: Daemon) -> list[HostFile]:
     )
     return [
         HostFile(
-            path=settings_path(platform),
+            path=config_of(daemon),
             content=render(template, searxng=sx, listener=sx.listener),
             group=daemon.user,
             mode="0640",

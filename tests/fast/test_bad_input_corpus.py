@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,25 @@ STUDIO = "group_data/studio.py"
 MINI_KEY = "        searxng=dict("
 STUDIO_KEY = "        optillm_local=("
 
-#: The real hosts' addresses, and the unroutable test addresses the pyinfra copies use instead.
-REAL_ADDRESSES = {"192.168.1.71": "10.255.255.11", "192.168.1.72": "10.255.255.12"}
+
+def _inventory_lines() -> dict[str, str]:
+    """Each role's line of the real inventory, read as text: the cases edit copies of it."""
+    text = (PROJECT_ROOT / INVENTORY).read_text()
+    return {role: next(line for line in text.splitlines() if line.startswith(f"{role} = ["))
+            for role in ("mini", "studio")}
+
+
+def _address(line: str) -> str:
+    found = re.search(r'"ssh_hostname": "([^"]+)"', line)
+    assert found, f"no ssh_hostname in {line!r}"
+    return found.group(1)
+
+
+INVENTORY_LINES = _inventory_lines()
+#: The real hosts' addresses, from the inventory; never contacted.
+REAL = {role: _address(line) for role, line in INVENTORY_LINES.items()}
+#: The unroutable test addresses the pyinfra copies use instead.
+REAL_ADDRESSES = {REAL["mini"]: "10.255.255.11", REAL["studio"]: "10.255.255.12"}
 
 
 @dataclass(frozen=True)
@@ -515,7 +533,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "inventory-missing-studio",
         INVENTORY,
-        'studio = [("studio", {"ssh_hostname": "192.168.1.72", "ssh_user": "thestudio"})]',
+        INVENTORY_LINES["studio"],
         "",
         "inventory",
         "no group 'studio'",
@@ -524,7 +542,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "inventory-empty-mini-group",
         INVENTORY,
-        'mini = [("mini", {"ssh_hostname": "192.168.1.71", "ssh_user": "christopherbailey"})]',
+        INVENTORY_LINES["mini"],
         "mini = []",
         "inventory",
         "no group 'mini'",
@@ -532,15 +550,15 @@ CASES: tuple[Case, ...] = (
     Case(
         "inventory-two-hosts-in-mini",
         INVENTORY,
-        '"ssh_user": "christopherbailey"})]',
-        '"ssh_user": "christopherbailey"}), ("mini2", {"ssh_hostname": "10.255.255.13"})]',
+        INVENTORY_LINES["mini"],
+        INVENTORY_LINES["mini"].replace("})]", '}), ("mini2", {"ssh_hostname": "10.255.255.13"})]'),
         "inventory.mini",
         "2 hosts (rule: exactly one host per role)",
     ),
     Case(
         "address-unspecified-mini",
         INVENTORY,
-        "192.168.1.71",
+        REAL["mini"],
         "0.0.0.0",
         "addresses.mini",
         "'0.0.0.0' is not reachable from another host",
@@ -548,7 +566,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "address-loopback-studio",
         INVENTORY,
-        "192.168.1.72",
+        REAL["studio"],
         "127.0.0.1",
         "addresses.studio",
         "'127.0.0.1' is not reachable from another host",
@@ -556,7 +574,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "address-link-local-studio",
         INVENTORY,
-        "192.168.1.72",
+        REAL["studio"],
         "169.254.10.20",
         "addresses.studio",
         "is not reachable from another host",
@@ -564,7 +582,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "address-not-an-address",
         INVENTORY,
-        "192.168.1.71",
+        REAL["mini"],
         "not an address!",
         "addresses.mini",
         "'not an address!' is neither an IP address nor a host name",
@@ -572,15 +590,15 @@ CASES: tuple[Case, ...] = (
     Case(
         "address-same-for-both",
         INVENTORY,
-        "192.168.1.71",
-        "192.168.1.72",
+        REAL["mini"],
+        REAL["studio"],
         "addresses",
         "gives two hosts one address (rule: each host has its own address)",
     ),
     Case(
         "address-broadcast",
         INVENTORY,
-        "192.168.1.72",
+        REAL["studio"],
         "255.255.255.255",
         "addresses.studio",
         "not reachable from another host",
@@ -588,7 +606,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "address-localhost-name",
         INVENTORY,
-        "192.168.1.72",
+        REAL["studio"],
         "localhost",
         "addresses.studio",
         "loopback, which no other host reaches",
@@ -669,7 +687,8 @@ def unroutable(inventory: Path) -> None:
         "from pyinfra import config\n\nconfig.CONNECT_TIMEOUT = 1\n"
     )
     for path in [inventory, *inventory.parent.glob("group_data/*.py")]:
-        assert "192.168." not in path.read_text(), f"{path} still names a real address"
+        text = path.read_text()
+        assert not [a for a in REAL.values() if a in text], f"{path} still names a real address"
 
 
 @pytest.fixture(scope="module")

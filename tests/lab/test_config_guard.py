@@ -38,9 +38,9 @@ PLATFORM = load_platform(LAB_INVENTORY)
 LITELLM = daemon_named(PLATFORM, "mini", "litellm")
 SEARXNG = daemon_named(PLATFORM, "mini", "searxng")
 CHANGES = [
-    BadChange("litellm", "litellm", f"{LITELLM.config_dir}/router.yaml",
+    BadChange("litellm", "litellm", str(LITELLM.config),
               "os.environ/HOMELAB_NEVER_SET is referenced but not set"),
-    BadChange("searxng", "searxng", f"{SEARXNG.config_dir}/settings.yml",
+    BadChange("searxng", "searxng", str(SEARXNG.config),
               "engines that did not load: nowhere"),
     BadChange("unit", "litellm", LITELLM.unit_path,
               "Failed to parse service restart specifier"),
@@ -49,7 +49,7 @@ CHANGES = [
 
 def fingerprint(change: BadChange) -> str:
     """The live file's hash and when its service last started."""
-    unit = f"{change.service}.service"
+    unit = daemon_named(PLATFORM, "mini", change.service).unit
     result = ssh("mini", f"sha256sum {change.path} && "
                          f"systemctl show -p ActiveEnterTimestamp -p NRestarts {unit}")
     assert result.returncode == 0, result.stderr

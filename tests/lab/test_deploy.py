@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon, daemons
+from homelab.daemons import Daemon, daemon_named, daemons
 from homelab.load import load_platform
 from homelab.model import ROLES, Platform
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
@@ -48,8 +48,9 @@ def timestamps(platform: Platform) -> dict[str, str]:
     return out
 
 
-def gateway_key() -> str:
-    result = ssh("mini", "cat /etc/homelab-llm/secrets/store/LITELLM_PROXY_KEY")
+def gateway_key(platform: Platform) -> str:
+    store = platform.mini.layout.secret_store
+    result = ssh("mini", f"cat {store}/{platform.gateway.proxy_key.env}")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -58,7 +59,7 @@ def chat(platform: Platform, handle: str) -> dict[str, Any]:
     port = platform.mini.litellm.listener.port
     response = httpx.post(
         f"http://{platform.addresses['mini']}:{port}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {gateway_key()}"},
+        headers={"Authorization": f"Bearer {gateway_key(platform)}"},
         json={"model": handle, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
         timeout=120,
     )
@@ -142,7 +143,7 @@ def test_mlx_handle_with_optillm_mode_off(
         assert "The Mini | LiteLLM gateway | Restart litellm.service (its files changed)" in (
             changed(deploy(tmp_path / "inventory.py"))
         )
-        router = ssh("mini", "cat /etc/homelab-llm/litellm/router.yaml").stdout
+        router = ssh("mini", f"cat {daemon_named(off, 'mini', 'litellm').config}").stdout
         for model in off.studio.mlx.served:
             assert f"http://{off.addresses['studio']}:{model.port}/v1" in router
             body = chat(off, model.model_id)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.bridge import host_specs
 from homelab.daemons import daemons
 from homelab.hardening import LIMIT, parse
 from homelab.load import load_platform
@@ -26,8 +27,8 @@ pytestmark = [
 ]
 
 PLATFORM = load_platform(LAB_INVENTORY)
-#: The hosts' own sshd (how pyinfra and the operator reach them), not a platform service.
-SSH_PORT = 22
+#: Each host's own sshd (how pyinfra and the operator reach them), not a platform service.
+SSH_PORTS = {role: spec.port for role, spec in host_specs(LAB_INVENTORY).items()}
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +114,8 @@ def test_only_declared_lan_ports_accept_the_other_host(converged: None, role: Ro
     )
     seen = ssh(other, probe).stdout.split("\n")
     opened = {int(line.split()[1]) for line in seen if line.startswith("open ")}
-    assert opened == lan | {SSH_PORT}, (
-        f"{role}: from {other}, expected open {sorted(lan | {SSH_PORT})}, found open "
+    assert opened == lan | {SSH_PORTS[role]}, (
+        f"{role}: from {other}, expected open {sorted(lan | {SSH_PORTS[role]})}, found open "
         f"{sorted(opened)} (listening: {sorted(ports)})"
     )
 

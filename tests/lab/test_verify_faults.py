@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import daemon_named
+from homelab.daemons import Daemon, daemon_named, daemons
 from homelab.load import load_platform
 from homelab.render.engine import systemd_argv as render_argv
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
@@ -71,25 +71,39 @@ def on(host: str, *commands: str) -> Callable[[], None]:
     return run
 
 
-WAIT_OPTILLM = "curl -fsS -o /dev/null --retry 60 --retry-delay 2 --retry-all-errors " \
-    "http://127.0.0.1:4020/health"
-WAIT_GATEWAY = "curl -fsS -o /dev/null --retry 60 --retry-delay 2 --retry-all-errors " \
-    "http://127.0.0.1:4000/health/readiness"
-DROPIN = "/etc/systemd/system/optillm.service.d/fault.conf"
-ROUTER = "/etc/homelab-llm/litellm/router.yaml"
+PLATFORM = load_platform(LAB_INVENTORY)
+SEARXNG = daemon_named(PLATFORM, "mini", "searxng")
+OPTILLM = daemon_named(PLATFORM, "mini", "optillm")
+LITELLM = daemon_named(PLATFORM, "mini", "litellm")
+OPEN_WEBUI = daemon_named(PLATFORM, "mini", "open-webui")
+#: The second served MLX model, and the server behind it.
+MLX_MODEL = PLATFORM.studio.mlx.served[1]
+MLX = next(d for d in daemons(PLATFORM, "studio") if d.listener.port == MLX_MODEL.port)
+
+
+def at(daemon: Daemon) -> str:
+    return f"{daemon.role}/{daemon.name}"
+
+
+def wait(daemon: Daemon) -> str:
+    """Until the daemon answers its health endpoint again."""
+    return ("curl -fsS -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors "
+            f"{shlex.quote(daemon.health_url)}")
+
+
+DROPIN = f"{OPTILLM.unit_path}.d/fault.conf"
 DROP_LAST_OV = (
-    "/opt/homelab-llm/litellm/venv/bin/python -c \"import yaml; p='" + ROUTER + "'; "
+    f"{LITELLM.venv}/bin/python -c \"import yaml; p='{LITELLM.config}'; "
     "c=yaml.safe_load(open(p)); i=max(i for i,m in enumerate(c['model_list']) "
     "if m['model_name'].startswith('ov-')); c['model_list'].pop(i); "
     "yaml.safe_dump(c, open(p,'w'))\""
 )
 
 
-def rebound_argv(service: str) -> str:
-    """The service's ExecStart from the model, its loopback bind swapped for all addresses."""
-    daemon = daemon_named(load_platform(LAB_INVENTORY), "mini", service)
+def rebound_argv(daemon: Daemon) -> str:
+    """The daemon's ExecStart from the model, its loopback bind swapped for all addresses."""
     argv = tuple("0.0.0.0" if a == daemon.listener.bind else a for a in daemon.argv)
-    assert argv != daemon.argv, f"{service}: no {daemon.listener.bind} in its arguments"
+    assert argv != daemon.argv, f"{daemon.name}: no {daemon.listener.bind} in its arguments"
     return render_argv(argv)
 
 
@@ -106,63 +120,59 @@ class Fault:
 
 FAULTS = [
     Fault(
-        "stopped unit", "searxng",
-        on("mini", "systemctl stop searxng"),
-        on("mini", "systemctl start searxng",
-           "curl -fsS -o /dev/null --retry 30 --retry-delay 1 --retry-all-errors "
-           "http://127.0.0.1:8888/healthz"),
+        "stopped unit", SEARXNG.name,
+        on("mini", f"systemctl stop {SEARXNG.unit}"),
+        on("mini", f"systemctl start {SEARXNG.unit}", wait(SEARXNG)),
         frozenset({
-            "test_active[mini/searxng]",
-            "test_listens_on_its_declared_bind[mini/searxng]",
-            "test_health_endpoint[mini/searxng]",
+            f"test_active[{at(SEARXNG)}]",
+            f"test_listens_on_its_declared_bind[{at(SEARXNG)}]",
+            f"test_health_endpoint[{at(SEARXNG)}]",
             "test_search_through_the_gateway",
         }),
     ),
     Fault(
-        "loopback-only service re-bound to all addresses", "optillm",
+        "loopback-only service re-bound to all addresses", OPTILLM.name,
         on("mini",
            f"mkdir -p {Path(DROPIN).parent} && printf '%s\\n' '[Service]' 'ExecStart=' "
-           f"{shlex.quote('ExecStart=' + rebound_argv('optillm'))} > {DROPIN}",
-           "systemctl daemon-reload", "systemctl restart optillm", WAIT_OPTILLM),
-        on("mini", f"rm -f {DROPIN}", "systemctl daemon-reload", "systemctl restart optillm",
-           WAIT_OPTILLM),
+           f"{shlex.quote('ExecStart=' + rebound_argv(OPTILLM))} > {DROPIN}",
+           "systemctl daemon-reload", f"systemctl restart {OPTILLM.unit}", wait(OPTILLM)),
+        on("mini", f"rm -f {DROPIN}", "systemctl daemon-reload",
+           f"systemctl restart {OPTILLM.unit}", wait(OPTILLM)),
         # Its unit also fences it to loopback traffic (IPAddressDeny), but the lab's hosts run
         # on a hybrid cgroup tree where systemd's BPF firewall is not available: the other
         # host reaches it, and both checks see the fault.
         frozenset({
-            "test_listens_on_its_declared_bind[mini/optillm]",
-            "test_loopback_service_refuses_the_other_host[mini/optillm]",
+            f"test_listens_on_its_declared_bind[{at(OPTILLM)}]",
+            f"test_loopback_service_refuses_the_other_host[{at(OPTILLM)}]",
         }),
     ),
     Fault(
-        "a handle removed from the running gateway config", "litellm",
-        on("mini", DROP_LAST_OV, "systemctl restart litellm", WAIT_GATEWAY),
+        "a handle removed from the running gateway config", LITELLM.name,
+        on("mini", DROP_LAST_OV, f"systemctl restart {LITELLM.unit}", wait(LITELLM)),
         lambda: None,  # the redeploy below puts the config back
         frozenset({
             "test_models_are_exactly_the_declared_handles",
             "test_open_webui_lists_the_gateway_models",
         }),
-        seen_by=(("test_open_webui_lists_the_gateway_models", "open-webui"),),
+        seen_by=(("test_open_webui_lists_the_gateway_models", OPEN_WEBUI.name),),
     ),
     Fault(
-        "a dead MLX server behind a live gateway", "mlx-8101",
-        on("studio", "systemctl kill -s KILL mlx-8101 && systemctl stop mlx-8101"),
-        on("studio", "systemctl start mlx-8101",
-           "curl -fsS -o /dev/null --retry 30 --retry-delay 1 --retry-all-errors "
-           "http://127.0.0.1:8101/health"),
+        "a dead MLX server behind a live gateway", MLX.name,
+        on("studio", f"systemctl kill -s KILL {MLX.unit} && systemctl stop {MLX.unit}"),
+        on("studio", f"systemctl start {MLX.unit}", wait(MLX)),
         frozenset({
-            "test_active[studio/mlx-8101]",
-            "test_listens_on_its_declared_bind[studio/mlx-8101]",
-            "test_health_endpoint[studio/mlx-8101]",
-            "test_lan_service_answers_the_other_host[studio/mlx-8101]",
-            "test_chat_reaches_each_mlx_server[mlx-tiny-llama-b]",
+            f"test_active[{at(MLX)}]",
+            f"test_listens_on_its_declared_bind[{at(MLX)}]",
+            f"test_health_endpoint[{at(MLX)}]",
+            f"test_lan_service_answers_the_other_host[{at(MLX)}]",
+            f"test_chat_reaches_each_mlx_server[{MLX_MODEL.model_id}]",
         }),
     ),
     Fault(
-        "a secrets file made world-readable", "litellm",
-        on("mini", "chmod 0644 /etc/homelab-llm/secrets/litellm.env"),
-        on("mini", "chmod 0600 /etc/homelab-llm/secrets/litellm.env"),
-        frozenset({"test_secrets_env_is_its_services_alone[mini/litellm]"}),
+        "a secrets file made world-readable", LITELLM.name,
+        on("mini", f"chmod 0644 {LITELLM.secrets_env}"),
+        on("mini", f"chmod 0600 {LITELLM.secrets_env}"),
+        frozenset({f"test_secrets_env_is_its_services_alone[{at(LITELLM)}]"}),
     ),
 ]
 

@@ -15,22 +15,22 @@ from deploys.steps import ServiceDeploy, guarded_put, unit_check
 from deploys.toolchain import tools_for
 from homelab.daemons import daemon_named
 from homelab.model import Platform
-from homelab.render import HostFile, daemon_files
+from homelab.render import daemon_files
 
-#: Each change: the service, the file (by name) and how it is broken.
-BREAK: dict[str, tuple[str, Callable[[str], str]]] = {
+#: Each change: the service, which of its files ("config" or "unit") and how it is broken.
+BREAK: dict[str, tuple[str, str, Callable[[str], str]]] = {
     # An operator adds a model whose key names a variable nobody set.
-    "litellm": ("router.yaml", lambda text: text.replace(
+    "litellm": ("litellm", "config", lambda text: text.replace(
         "model_list:\n",
         "model_list:\n  - model_name: ov-unset-key\n    litellm_params:\n"
         "      model: openai/x\n      api_base: http://127.0.0.1:9000/v1\n"
         "      api_key: os.environ/HOMELAB_NEVER_SET\n", 1)),
     # An engine module that does not exist.
-    "searxng": ("settings.yml", lambda text: text.replace(
+    "searxng": ("searxng", "config", lambda text: text.replace(
         "engines:\n", "engines:\n  - name: nowhere\n    engine: no_such_engine\n"
         "    shortcut: nw\n", 1)),
     # A directive value systemd cannot parse (it would drop it and start anyway).
-    "unit": ("litellm.service", lambda text: text.replace(
+    "unit": ("litellm", "unit", lambda text: text.replace(
         "Restart=always", "Restart=sometimes", 1)),
 }
 
@@ -39,8 +39,7 @@ assert isinstance(platform, Platform)
 name = str(host.data.get("bad_change"))
 if name not in BREAK:
     raise PyinfraError(f"bad_change: {name!r} is none of {sorted(BREAK)}")
-target, breaks = BREAK[name]
-service = "litellm" if name == "unit" else name
+service, which, breaks = BREAK[name]
 daemon = daemon_named(platform, "mini", service)
 mini = platform.mini
 tools = tools_for(mini.layout, mini.toolchain, mini.os)
@@ -48,10 +47,11 @@ kind: type[ServiceDeploy] = {"litellm": LiteLLMDeploy, "searxng": SearxngDeploy}
     service, ServiceDeploy
 )
 deployer = kind(platform, daemon, tools)
-good = next(f for f in daemon_files(platform, daemon) if f.path.endswith(target))
+target = daemon.unit_path if which == "unit" else daemon.config
+good = next(f for f in daemon_files(platform, daemon) if f.path == target)
 bad = dataclasses.replace(good, content=breaks(good.content))
 assert bad.content != good.content, f"{name}: the break did not apply to {good.path}"
-if name == "unit":
+if which == "unit":
     guarded_put(bad, unit_check(mini.os), deployer.staging)
 else:
-    deployer.place(HostFile(bad.path, bad.content, bad.owner, bad.group, bad.mode))
+    deployer.place(bad)

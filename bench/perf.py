@@ -38,10 +38,10 @@ from bench.gateway import (  # noqa: E402
 from bench.lab import Lab  # noqa: E402
 from bench.load import chat_body, run_load  # noqa: E402
 from bench.stats import Figure, LoadResult, Target, merge, shares  # noqa: E402
+from homelab.lab.config import LAB_LOCK  # noqa: E402
 from homelab.load import load_platform  # noqa: E402
 from homelab.model import Platform  # noqa: E402
 
-LOCK = "/tmp/homelab-lab.lock"
 FIGURES = PROJECT_ROOT / "docs" / "performance.json"
 LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
 
@@ -55,8 +55,8 @@ def lab_lock(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with open(LOCK, "a") as handle:
-        print(f"waiting for {LOCK} ...", flush=True)
+    with LAB_LOCK.open("a") as handle:
+        print(f"waiting for {LAB_LOCK} ...", flush=True)
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -15,24 +15,18 @@ has the backup API. Debian's minimal hosts have no ``sqlite3`` command line tool
 
 from __future__ import annotations
 
-import hashlib
-
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.facts.files import File, Link, Sha1File
+from pyinfra.facts.files import File, Link
 from pyinfra.operations import files, server
 
-from deploys.steps import ServiceDeploy, secret_names, venv_target
+from deploys.steps import ServiceDeploy, in_place, secret_names, venv_target
 from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
 from homelab.daemons import Daemon, daemon_named
 from homelab.model import Platform
 from homelab.render import daemon_files
-
-
-def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
@@ -44,12 +38,12 @@ def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
         if not link or link.get("link_target") != venv_target(daemon):
             changes.append(f"package {daemon.requirements[0]}")
     for f in daemon_files(platform, daemon):
-        if host.get_fact(Sha1File, path=f.path) != _sha1(f.content):
+        if not in_place(f.path, f.content):
             changes.append(f.path)
     if daemon.secrets_env:
         names = f"{daemon.secrets_env}.names"
-        if host.get_fact(Sha1File, path=names) != _sha1(secret_names(daemon)) or not (
-            host.get_fact(File, path=daemon.secrets_env)
+        if not in_place(names, secret_names(daemon)) or not host.get_fact(
+            File, path=daemon.secrets_env
         ):
             changes.append(daemon.secrets_env)
     return changes

@@ -48,6 +48,11 @@ def put(f: HostFile, **kwargs: Any) -> OperationMeta:
 Check = str
 
 
+def in_place(path: str, content: str) -> bool:
+    """Whether the host's file at ``path`` already holds ``content`` (pyinfra's sha1 fact)."""
+    return bool(host.get_fact(Sha1File, path=path) == hashlib.sha1(content.encode()).hexdigest())
+
+
 def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None:
     """Replace a live file only with a candidate its service accepts.
 
@@ -56,8 +61,7 @@ def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None
     host's deploy there: the live file, and the service running on it, stay as they were.
     Returns None when the live file is already the rendered one (nothing to check, no op).
     """
-    want = hashlib.sha1(f.content.encode()).hexdigest()
-    if host.get_fact(Sha1File, path=f.path) == want:
+    if in_place(f.path, f.content):
         return None
     q = shlex.quote
     candidate = f"{staging}/{posixpath.basename(f.path)}"

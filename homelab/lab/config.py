@@ -36,6 +36,10 @@ UV_CACHE_IN_HOST = "/var/cache/uv-shared"
 WHEELS = "/opt/wheels"
 
 #: Every iptables rule the lab adds carries this comment, so leftovers can be found and removed.
+#: Held by whoever changes or measures the lab (lab tests, bench/perf.py, an operator's
+#: ``flock /tmp/homelab-lab.lock pyinfra ...``), so one cannot undo what another set up.
+LAB_LOCK = Path("/tmp/homelab-lab.lock")
+
 NAT_TAG = "homelab-lab"
 #: Set in each container's init environment, so a lab's processes can be found without state.
 PROCESS_MARK = "HOMELAB_LAB_ROOT"

@@ -20,12 +20,9 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.lab.config import LAB_LOCK
 
 LAB_MACHINE_TESTS = "test_lab_machine.py"
-
-#: Held by whoever changes or measures the lab (tests, benchmarks, an operator's
-#: ``flock LAB_LOCK pyinfra ...``), so a deploy elsewhere cannot undo an injected fault.
-LAB_LOCK = Path("/tmp/homelab-lab.lock")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

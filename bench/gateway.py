@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.lab import Lab, wait_http
-from homelab.daemons import Daemon, daemon_named
 from homelab.model import Platform
 from homelab.model.naming import Backend
 from homelab.model.routing import Route
 from homelab.render.files import env_file
-from homelab.render.litellm import environment, router_yaml
 from homelab.render.units import systemd_unit
+from homelab.services import Daemon, daemon_named
+from homelab.services.litellm import environment, router_yaml
 
 STUB_PORT = 8190  # outside the MLX (8100-8139) and OptiLLM (4040-4042) ranges
 STUB_MODEL = "bench-stub"

@@ -11,8 +11,8 @@ import shlex
 from dataclasses import dataclass
 
 from bench.lab import Lab
-from homelab.daemons import Daemon, enabled_daemons
 from homelab.model import Platform
+from homelab.services import Daemon, enabled_daemons
 
 #: The reliability target: a crashed service answers again within this many seconds.
 TARGET_SECONDS = 10.0

@@ -8,8 +8,8 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploys.toolchain import Tools, install_toolchain, tools_for
-from homelab.daemons import daemons
 from homelab.model import Platform, Role
+from homelab.services import daemons
 
 
 def prepare(platform: Platform, role: Role) -> Tools:
@@ -17,7 +17,7 @@ def prepare(platform: Platform, role: Role) -> Tools:
     h = platform.host(role)
     platform_directories(platform=platform, role=role)
     secret_store(platform=platform, role=role)
-    install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os, packages=[])
+    install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os)
     return tools_for(h.layout, h.toolchain, h.os)
 
 
@@ -26,14 +26,10 @@ def platform_directories(platform: Platform, role: Role) -> None:
     layout = platform.host(role).layout
     group = "wheel" if platform.host(role).os == "darwin" else "root"
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
-        files.directory(
-            name=f"Directory {path}", path=path, user="root", group=group, mode="0755"
-        )
+        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0755")
     # Secrets: root only. systemd reads the env files as root before it drops privileges.
     for path in (layout.secrets, layout.secret_store):
-        files.directory(
-            name=f"Directory {path}", path=path, user="root", group=group, mode="0700"
-        )
+        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0700")
 
 
 @deploy("Secret store")

@@ -15,9 +15,9 @@ from pyinfra.operations import files
 from deploys.steps import Check, ServiceDeploy
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
-from homelab.daemons import daemon_named
 from homelab.model import Platform
 from homelab.render import HostFile
+from homelab.services import ServiceModule
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 
@@ -25,7 +25,7 @@ CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 class LiteLLMDeploy(ServiceDeploy):
     @property
     def checker(self) -> str:
-        return f"{self.daemon.layout.opt}/{self.daemon.name}/check_litellm_config.py"
+        return f"{self.daemon.install_dir}/{CHECKER.name}"
 
     def configure(self) -> None:
         if self.daemon.enabled:
@@ -45,5 +45,5 @@ class LiteLLMDeploy(ServiceDeploy):
 
 
 @deploy("LiteLLM gateway")
-def deploy_litellm(platform: Platform, tools: Tools) -> None:
-    LiteLLMDeploy(platform, daemon_named(platform, "mini", "litellm"), tools).run()
+def deploy_litellm(platform: Platform, tools: Tools, service: ServiceModule) -> None:
+    LiteLLMDeploy.of(platform, service, tools).run()

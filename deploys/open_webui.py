@@ -24,9 +24,9 @@ from deploys.steps import ServiceDeploy, in_place, secret_names, venv_target
 from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
-from homelab.daemons import Daemon, daemon_named
 from homelab.model import Platform
 from homelab.render import daemon_files
+from homelab.services import Daemon, ServiceModule
 
 
 def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
@@ -76,5 +76,5 @@ class OpenWebUIDeploy(ServiceDeploy):
 
 
 @deploy("Open WebUI")
-def deploy_open_webui(platform: Platform, tools: Tools) -> None:
-    OpenWebUIDeploy(platform, daemon_named(platform, "mini", "open-webui"), tools).run()
+def deploy_open_webui(platform: Platform, tools: Tools, service: ServiceModule) -> None:
+    OpenWebUIDeploy.of(platform, service, tools).run()

@@ -6,10 +6,10 @@ from pyinfra.api.deploy import deploy
 
 from deploys.steps import ServiceDeploy
 from deploys.toolchain import Tools
-from homelab.daemons import daemon_named
 from homelab.model import Platform
+from homelab.services import ServiceModule
 
 
 @deploy("ov-server")
-def deploy_ov_server(platform: Platform, tools: Tools) -> None:
-    ServiceDeploy(platform, daemon_named(platform, "mini", "ov-server"), tools).run()
+def deploy_ov_server(platform: Platform, tools: Tools, service: ServiceModule) -> None:
+    ServiceDeploy.of(platform, service, tools).run()

@@ -12,7 +12,7 @@ import posixpath
 import shlex
 from collections.abc import Callable
 from io import StringIO
-from typing import Any
+from typing import Any, Self
 
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
@@ -23,12 +23,10 @@ from pyinfra.operations import files, launchd, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.toolchain import Tools
-from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon
 from homelab.locks import lock_for
 from homelab.model import Platform
-from homelab.model.base import DebianPackage, GitSource, LocalSource
 from homelab.render import HostFile, daemon_files
+from homelab.services import Daemon, ServiceModule
 
 
 def put(f: HostFile, **kwargs: Any) -> OperationMeta:
@@ -126,20 +124,9 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
 def source_checkout(daemon: Daemon) -> list[OperationMeta]:
     """The component's code at its pinned reference, for services no registry carries."""
     source = daemon.source
-    if source is None or isinstance(source, DebianPackage):
-        return []  # a Debian package is installed by its service's deploy
-    dest = f"{daemon.layout.opt}/{daemon.name}/src"
-    if isinstance(source, LocalSource):
-        return [
-            files.sync(
-                name=f"Copy {source.path} to {dest}",
-                src=str(PROJECT_ROOT / source.path),
-                dest=dest,
-                delete=True,
-                exclude=["__pycache__", "*.pyc"],
-            )
-        ]
-    assert isinstance(source, GitSource)
+    if source is None:
+        return []
+    dest = daemon.source_dir
     head = host.get_fact(GitLocalCommit, repo=dest)
     wanted = host.get_fact(GitLocalCommit, repo=dest, ref=f"{source.ref}^{{commit}}")
     if head is not None and head == wanted:
@@ -157,18 +144,19 @@ def source_checkout(daemon: Daemon) -> list[OperationMeta]:
     ]
 
 
-#: How a venv is built, beyond its lock. Part of the venv's name: a change here builds anew.
-#: Bytecode is compiled at install because the venv is read-only to its service (ProtectSystem):
-#: otherwise every start recompiles every module it imports, in memory, and a restart after
-#: a crash takes seconds longer.
-VENV_RECIPE = "uv pip sync --compile-bytecode"
+#: How a venv is built from its lock: ``uv`` and these arguments. Part of the venv's name, so
+#: a change here builds anew. Bytecode is compiled at install because the venv is read-only to
+#: its service (ProtectSystem): otherwise every start recompiles every module it imports, in
+#: memory, and a restart after a crash takes seconds longer.
+VENV_RECIPE = ("pip", "sync", "--compile-bytecode")
 
 
 def venv_target(daemon: Daemon) -> str:
     """The venv a daemon's lock (and the recipe) names: ``<opt>/<install>/venvs/<hash>``."""
     text = lock_for(daemon).path.read_text()
-    digest = hashlib.sha256(f"{VENV_RECIPE}\n{text}".encode()).hexdigest()[:16]
-    return f"{daemon.layout.opt}/{daemon.install or daemon.name}/venvs/{digest}"
+    recipe = " ".join(("uv", *VENV_RECIPE))
+    digest = hashlib.sha256(f"{recipe}\n{text}".encode()).hexdigest()[:16]
+    return f"{daemon.install_dir}/venvs/{digest}"
 
 
 def secret_names(daemon: Daemon) -> str:
@@ -207,7 +195,7 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
                 commands=[
                     f"rm -rf {target}",
                     f"{tools.uv_env} {tools.uv} venv --python {tools.python} {target}",
-                    f"{tools.uv_env} {tools.uv} pip sync --compile-bytecode "
+                    f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} "
                     f"--python {target}/bin/python "
                     f"{tools.find_links_args} {target}.requirements.txt",
                     f"touch {target}/.complete",
@@ -253,7 +241,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     env = daemon.secrets_env
     lines = " ".join(
-        f"\"$(printf '%s=%s\\n' {var} \"$(cat {store}/{ref.env})\")\""
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {store}/{ref.env})")"'
         for var, ref in sorted(daemon.secrets.items())
     )
     group = "wheel" if daemon.os == "darwin" else daemon.user
@@ -367,16 +355,24 @@ class ServiceDeploy:
     def __init__(
         self,
         platform: Platform,
+        service: ServiceModule,
         daemon: Daemon,
         tools: Tools,
         shared: list[OperationMeta] | None = None,
     ) -> None:
         self.platform = platform
+        self.service = service
         self.daemon = daemon
         self.tools = tools
         self.changes: list[OperationMeta] = list(shared or [])
         self.unit: OperationMeta | None = None
         self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
+
+    @classmethod
+    def of(cls, platform: Platform, service: ServiceModule, tools: Tools) -> Self:
+        """The deploy of a service that runs one daemon."""
+        (daemon,) = service.daemons(platform)
+        return cls(platform, service, daemon, tools)
 
     def install(self) -> None:
         if not self.daemon.enabled:

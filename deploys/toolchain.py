@@ -10,7 +10,7 @@ from pyinfra.context import host
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, brew, files, server
 
-from homelab.model.services import Layout, Toolchain
+from homelab.model.common import Layout, Toolchain
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,16 @@ def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
 
 
 @deploy("Toolchain: uv and Python")
-def install_toolchain(layout: Layout, toolchain: Toolchain, os: str, packages: list[str]) -> None:
+def install_toolchain(layout: Layout, toolchain: Toolchain, os: str) -> None:
     if os == "darwin":
         brew.packages(
             name="Homebrew packages",
-            packages=["uv", f"python@{toolchain.python_version}", "git", *packages],
+            packages=["uv", f"python@{toolchain.python_version}", "git"],
         )
         return
     apt.packages(
         name="Debian packages",
-        packages=["python3-venv", "ca-certificates", "git", *packages],
+        packages=["python3-venv", "ca-certificates", "git"],
         update=True,
         cache_time=24 * 3600,
     )

@@ -12,7 +12,6 @@ from homelab.model import StudioHost
 __all__: list[str] = []
 
 MODELS = "/Users/thestudio/models"
-HUB = f"{MODELS}/hf/hub"
 SEAGATE = "/Volumes/Seagate/models"
 FROM_MINI = "the gateway on the Mini calls it"
 
@@ -23,36 +22,30 @@ with validating("studio", top="StudioHost"):
         hf_home=f"{MODELS}/hf",
         mlx=dict(
             registry_path=f"{MODELS}/registry.json",
+            # Each model's folder under here is named by its id; its hub cache is under hf_home.
+            models_dir=f"{MODELS}/mlx",
             models=(
                 dict(
                     model_id="mlx-qwen2-5-7b-instruct-4bit",
                     repo="mlx-community/Qwen2.5-7B-Instruct-4bit",
-                    source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit",
-                    cache_path=f"{HUB}/models--mlx-community--Qwen2.5-7B-Instruct-4bit",
                     context_length=32768,
                     port=8100,
                 ),
                 dict(
                     model_id="mlx-llama-3-2-3b-instruct-4bit",
                     repo="mlx-community/Llama-3.2-3B-Instruct-4bit",
-                    source_path=f"{MODELS}/mlx/llama-3-2-3b-instruct-4bit",
-                    cache_path=f"{HUB}/models--mlx-community--Llama-3.2-3B-Instruct-4bit",
                     context_length=131072,
                     port=8101,
                 ),
                 dict(
                     model_id="mlx-qwen2-5-coder-14b-instruct-4bit",
                     repo="mlx-community/Qwen2.5-Coder-14B-Instruct-4bit",
-                    source_path=f"{MODELS}/mlx/qwen2-5-coder-14b-instruct-4bit",
-                    cache_path=f"{HUB}/models--mlx-community--Qwen2.5-Coder-14B-Instruct-4bit",
                     context_length=32768,
                     port=8102,
                 ),
                 dict(
                     model_id="mlx-phi-4-mini-instruct-8bit",
                     repo="mlx-community/Phi-4-mini-instruct-8bit",
-                    source_path=f"{MODELS}/mlx/phi-4-mini-instruct-8bit",
-                    cache_path=f"{HUB}/models--mlx-community--Phi-4-mini-instruct-8bit",
                     context_length=131072,
                     tier="experimental",
                     port=8120,

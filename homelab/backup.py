@@ -24,9 +24,9 @@ from typing import Any
 from homelab import backup_host
 from homelab.backup_host import SUFFIX, ids_in, sha256
 from homelab.bridge import HostSpec, host_specs
-from homelab.daemons import Daemon, daemon_named
 from homelab.model import Platform, Role
-from homelab.model.services import Backups
+from homelab.services import Daemon, daemon_named
+from homelab.services.open_webui import Backups
 
 HOST_SCRIPT = Path(backup_host.__file__)
 #: The service whose data this is, and the host it runs on.

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon, daemons
 from homelab.model import ROLES, Platform, Role, routes
 from homelab.model.naming import ROUTER_PREFIX
 from homelab.render import daemon_files
 from homelab.render.engine import render
+from homelab.services import Daemon, daemons
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from homelab.daemons import daemons
 from homelab.load import load_platform
 from homelab.model import ROLES
+from homelab.services import daemons
 
 #: The largest exposure a unit may have (systemd calls 0-2.0 SAFE or OK).
 LIMIT = 2.0

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon, daemons
 from homelab.model import ROLES, Platform
-from homelab.model.services import Toolchain
+from homelab.model.common import Toolchain
+from homelab.services import Daemon, daemons
 
 LOCK_DIR = PROJECT_ROOT / "deploys" / "requirements"
 _FROM = "# from: "

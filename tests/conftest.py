@@ -11,3 +11,11 @@ from homelab.model import Platform
 @pytest.fixture(scope="session")
 def platform() -> Platform:
     return load_platform()
+
+
+@pytest.fixture(scope="session")
+def lab_platform() -> Platform:
+    """The lab's platform (its inventory is never contacted by a fast test)."""
+    from homelab import PROJECT_ROOT
+
+    return load_platform(PROJECT_ROOT / "lab" / "inventory.py")

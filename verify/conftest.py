@@ -18,9 +18,9 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.bridge import testinfra_hosts
-from homelab.daemons import enabled_daemons
 from homelab.load import load_platform
 from homelab.model import ROLES, Platform, Role, routes
+from homelab.services import enabled_daemons
 from verify import probes
 
 DEFAULT_JUNIT = "verify-report.xml"

@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import Any
 
-from homelab.daemons import Daemon
+from homelab.services import Daemon
 
 
 def listening(host: Any, os: str) -> set[tuple[str, int]]:

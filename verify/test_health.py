@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.daemons import Daemon
 from homelab.model.base import LOOPBACK
+from homelab.services import Daemon
 from verify import probes
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.daemons import Daemon
 from homelab.model import Platform, Role
+from homelab.services import Daemon
 from verify import probes
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from homelab.daemons import Daemon
+from homelab.services import Daemon
 from verify import probes
 
 

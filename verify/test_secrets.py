@@ -6,8 +6,8 @@ import subprocess
 from typing import Any
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon
 from homelab.model import Platform, Role
+from homelab.services import Daemon
 
 
 def test_secrets_env_is_its_services_alone(secret_daemon: Daemon, host: Any) -> None:

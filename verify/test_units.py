@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from homelab.daemons import Daemon
+from homelab.services import Daemon
 from verify import probes
 
 

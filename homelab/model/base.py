@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictInt, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 # Strict: a bool (True is 1) or a string is a typo in group data, never a port.
 Port = Annotated[StrictInt, Field(ge=1, le=65535, description="a TCP port")]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", description="lowercase, dash-separated")]
 AbsPath = Annotated[str, Field(pattern=r"^/", description="an absolute path")]
+
+Role = Literal["mini", "studio"]
+ROLES: tuple[Role, ...] = ("mini", "studio")
 
 LOOPBACK = "127.0.0.1"
 ANY_ADDRESS = "0.0.0.0"
@@ -21,6 +24,28 @@ class Frozen(BaseModel):
     """Every model is immutable and refuses unknown keys: a typo is an error, not a no-op."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_defaults(cls, data: Any) -> Any:
+        """A nested model given in part keeps the rest of its default.
+
+        ``litellm=dict(listener=dict(port=4001))`` moves the gateway's port and keeps it on the
+        LAN: an override says what changes, never silently what it drops.
+        """
+        if not isinstance(data, dict):
+            return data
+        merged: dict[str, Any] | None = None
+        for name, field in cls.model_fields.items():
+            given, default = data.get(name), field.default
+            if isinstance(given, dict) and isinstance(default, Frozen):
+                merged = merged if merged is not None else dict(data)
+                merged[name] = default.overridden_by(given)
+        return data if merged is None else merged
+
+    def overridden_by(self, given: dict[str, Any]) -> dict[str, Any]:
+        """This default with the keys ``given`` sets replaced."""
+        return {**dict(self), **given}
 
     def to_json(self) -> dict[str, Any]:
         """What ``pyinfra INVENTORY debug-inventory`` prints for group data holding a model."""
@@ -58,6 +83,12 @@ class Listener(Frozen):
                 "(rule: lan_reason goes only with exposure 'lan')"
             )
         return self
+
+    def overridden_by(self, given: dict[str, Any]) -> dict[str, Any]:
+        # Made loopback on purpose: the default's reason for the LAN no longer applies.
+        if given.get("exposure") in (Exposure.LOOPBACK, "loopback") and "lan_reason" not in given:
+            return {**dict(self), "lan_reason": None, **given}
+        return super().overridden_by(given)
 
     @property
     def bind(self) -> str:
@@ -123,49 +154,6 @@ class GitSource(Frozen):
                 "next year installs the same code)"
             )
         return self
-
-
-class LocalSource(Frozen):
-    """A component shipped in this repository (a lab stand-in), copied to the host as is."""
-
-    path: str = Field(pattern=r"^[a-z0-9_./-]+$", description="a folder relative to the project")
-
-    @model_validator(mode="after")
-    def _inside(self) -> Self:
-        if self.path.startswith("/") or ".." in self.path.split("/"):
-            raise ValueError(f"path: {self.path!r} leaves the project (rule: a relative folder)")
-        return self
-
-
-class DebianPackage(Frozen):
-    """A component installed from Debian's archive (the lab's substitute where PyPI has none)."""
-
-    package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
-
-
-def _source_kind(value: Any) -> str | None:
-    """Which kind of source a value is, so an error speaks of that kind alone."""
-    if isinstance(value, dict):
-        for key, kind in (("url", "git"), ("path", "local"), ("package", "debian")):
-            if key in value:
-                return kind
-        return None
-    kinds: dict[type, str] = {GitSource: "git", LocalSource: "local", DebianPackage: "debian"}
-    return kinds.get(type(value))
-
-
-#: Where a component no registry carries comes from: a pinned git reference, or this repo.
-Source = Annotated[
-    Annotated[GitSource, Tag("git")] | Annotated[LocalSource, Tag("local")],
-    Discriminator(_source_kind),
-]
-#: The same, or Debian's archive (a substitute the lab uses).
-SourceOrPackage = Annotated[
-    Annotated[GitSource, Tag("git")]
-    | Annotated[LocalSource, Tag("local")]
-    | Annotated[DebianPackage, Tag("debian")],
-    Discriminator(_source_kind),
-]
 
 
 def env_name(text: str) -> str:

@@ -59,3 +59,8 @@ class Gateway(Frozen):
     opt_handles: tuple[OptHandle, ...] = ()
     search_tool: Name = "searxng-search"
     search_max_results: int = Field(default=5, ge=1, le=50)
+
+    @property
+    def uses_optillm(self) -> bool:
+        """Whether any route goes through the OptiLLM proxy (the mode, or an opt-* handle)."""
+        return self.route_via_optillm or bool(self.opt_handles)

@@ -6,17 +6,20 @@ import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 
-from homelab.model.base import Frozen, Listener
+from homelab.model.base import ROLES, Frozen, Listener, Role
 from homelab.model.gateway import Gateway
+from homelab.model.hosts import MiniHost, StorageRoot, StudioHost
 from homelab.model.naming import Backend
-from homelab.model.services import MiniHost, StorageRoot, StudioHost
+from homelab.services.mlx import MLX_PORTS, span
 
-Role = Literal["mini", "studio"]
-ROLES: tuple[Role, ...] = ("mini", "studio")
+if TYPE_CHECKING:
+    from homelab.services.base import ServiceModule
+
+__all__ = ["ROLES", "Platform", "Role", "address_problem"]
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
 
@@ -55,6 +58,23 @@ class Platform(Frozen):
     gateway: Gateway
     mini: MiniHost
     studio: StudioHost
+    #: Services that run differently here (the lab's); not data, so never dumped or compared.
+    _substitutes: tuple[ServiceModule, ...] = PrivateAttr(default=())
+
+    @property
+    def substitutes(self) -> tuple[ServiceModule, ...]:
+        return self._substitutes
+
+    def evolve(self, **changes: Any) -> Self:
+        evolved = super().evolve(**changes)
+        evolved._substitutes = self._substitutes
+        return evolved
+
+    def substituting(self, *services: ServiceModule) -> Platform:
+        """This platform with ``services`` in place of the services of the same name."""
+        copy = self.model_copy()
+        copy._substitutes = (*self._substitutes, *services)
+        return copy
 
     # -- derived views -------------------------------------------------------------------
 
@@ -148,10 +168,10 @@ class Platform(Frozen):
                 else:
                     seen[listener.port] = path
         for i, local in enumerate(self.studio.optillm_local):
-            if 8100 <= local.listener.port <= 8139:
+            if local.listener.port in MLX_PORTS:
                 problems.append(
                     f"studio.optillm_local[{i}].listener.port: {local.listener.port} lies in the "
-                    "MLX ranges (rule: 8100-8139 belong to MLX servers)"
+                    f"MLX ranges (rule: {span(MLX_PORTS)} belong to MLX servers)"
                 )
         return problems
 
@@ -194,8 +214,7 @@ class Platform(Frozen):
                     f"gateway.opt_handles[{i}].base: {opt.base!r} is not a served MLX handle "
                     "(rule: an opt-* handle runs on an mlx-* handle that has a port)"
                 )
-        uses_optillm = self.gateway.route_via_optillm or bool(self.gateway.opt_handles)
-        if uses_optillm and not self.mini.optillm.enabled:
+        if self.gateway.uses_optillm and not self.mini.optillm.enabled:
             problems.append(
                 "mini.optillm.enabled: false while the gateway routes through OptiLLM "
                 "(rule: route_via_optillm and opt-* handles need the OptiLLM proxy)"

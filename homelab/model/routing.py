@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homelab.model.base import LOOPBACK, SecretRef, env_name
 from homelab.model.naming import ROUTER_PREFIX, Backend
-from homelab.model.platform import Platform
+
+if TYPE_CHECKING:
+    from homelab.model.platform import Platform
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ def routes(platform: Platform) -> tuple[Route, ...]:
 
     # Loop avoidance: OptiLLM calls the gateway back with router-mlx-* names, which must go
     # straight to the MLX ports, never through OptiLLM again. Needed by opt-* handles too.
-    if gw.route_via_optillm or gw.opt_handles:
+    if gw.uses_optillm:
         for model in platform.studio.mlx.served:
             assert model.port is not None
             out.append(

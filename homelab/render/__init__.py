@@ -1,36 +1,34 @@
-"""Every file a host receives, rendered from the model."""
+"""Rendering: the jinja2 environment, host files, and units/plists from daemon descriptions.
+
+What each service renders lives in its module (``homelab/services/``); these are the entry
+points that gather a host's files.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from homelab.daemons import Daemon, daemons
-from homelab.model import Platform, Role
-from homelab.render import litellm, mcp, mlx, open_webui, optillm, ov_server, searxng
 from homelab.render.files import HostFile
-from homelab.render.units import service_file
 
-_CONFIG = {
-    "litellm": litellm.files,
-    "open-webui": open_webui.files,
-    "ov-server": ov_server.files,
-    "searxng": searxng.files,
-    "optillm": optillm.files,
-}
+if TYPE_CHECKING:
+    from homelab.model.base import Role
+    from homelab.model.platform import Platform
+    from homelab.services.base import Daemon
 
 
 def daemon_files(platform: Platform, daemon: Daemon) -> list[HostFile]:
     """A daemon's unit or plist and its configuration files."""
-    config = _CONFIG.get(daemon.name)
-    return [service_file(daemon), *(config(platform, daemon) if config else [])]
+    from homelab import services
+
+    return services.daemon_files(platform, daemon)
 
 
 def host_files(platform: Platform, role: Role) -> list[HostFile]:
-    out: list[HostFile] = []
-    for daemon in daemons(platform, role):
-        out += daemon_files(platform, daemon)
-    out += mcp.files(platform) if role == "mini" else mlx.files(platform)
-    return out
+    """Every file a host receives."""
+    from homelab import services
+
+    return services.host_files(platform, role)
 
 
 def write_tree(files: list[HostFile], out: Path) -> list[Path]:

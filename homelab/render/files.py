@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from homelab.daemons import Daemon
 from homelab.render.engine import render
+
+if TYPE_CHECKING:
+    from homelab.services.base import Daemon
 
 
 @dataclass(frozen=True)
@@ -18,13 +20,6 @@ class HostFile:
     mode: str = "0644"
     #: Daemons whose restart this file calls for when it changes.
     restarts: tuple[str, ...] = ()
-
-
-def config_of(daemon: Daemon) -> str:
-    """The path of a daemon's main config file, as its daemon (and its argv) names it."""
-    if daemon.config is None:
-        raise ValueError(f"{daemon.name}: its daemon names no config file")
-    return daemon.config
 
 
 def env_file(

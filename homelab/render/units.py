@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from homelab.daemons import Daemon
 from homelab.render.engine import render
 from homelab.render.files import HostFile
+from homelab.services.base import Daemon
 
 #: Directives of the baseline a daemon may relax (with a reason); the rest are fixed.
 RELAXABLE = {"PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes", "ProcSubset": "pid"}

@@ -1,9 +1,10 @@
 """The lab's platform: the real group data, with what the lab has to do differently.
 
-Stated once, here: the Studio runs Linux with systemd; tiny synthetic models stand in for the
-real ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; and the
-two components no registry carries run as a stand-in (ov-server) and as Debian's searx, the
-predecessor of SearXNG. Everything else is the real data, unchanged.
+Stated once, here: the Studio runs Linux with systemd; three tiny models stand in for the real
+ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; ov-server
+has no GPU; and the lab's substitutes (``homelab/lab/substitutes``) run where the lab cannot
+run the real thing: Debian's searx for SearXNG, a stand-in for ov-server, Open WebUI offline,
+tiny models made on the host. Everything else is the real data, unchanged.
 """
 
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from homelab.groupdata import siblings, validating
 from homelab.lab.config import WHEELS
+from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 
 __all__ = ["platform"]
@@ -27,18 +29,15 @@ def _tiny(name: str, port: int, tier: str = "team") -> dict[str, object]:
     return dict(
         model_id=f"mlx-{name}",
         repo=f"lab/{name}",
-        source_path=f"{MODELS}/{name}",
-        cache_path=f"{MODELS}/{name}",
         context_length=2048,
         max_output_tokens=32,
         tier=tier,
         port=port,
-        synthetic=True,
     )
 
 
 with validating(top="Platform"):
-    platform = Platform.model_validate(
+    _platform = Platform.model_validate(
         {
             **_real.model_dump(),
             "storage": [dict(name="lab", path=MODELS, showroom=True)],
@@ -55,11 +54,10 @@ with validating(top="Platform"):
                 "litellm": {**_real.mini.litellm.model_dump(), "host_cores": os.cpu_count()},
                 "ov_server": {
                     **_real.mini.ov_server.model_dump(),
-                    "source": dict(path="lab/standins/ov-server"),
+                    # The stand-in's requirements: it has no OpenVINO to load.
                     "requirements": ("fastapi==0.165.0", "uvicorn==0.54.0"),
                     "device": "CPU",
                 },
-                "searxng": {**_real.mini.searxng.model_dump(), "source": dict(package="searx")},
             },
             "studio": {
                 **_real.studio.model_dump(),
@@ -70,6 +68,7 @@ with validating(top="Platform"):
                 "mlx": {
                     **_real.studio.mlx.model_dump(),
                     "registry_path": f"{MODELS}/registry.json",
+                    "models_dir": MODELS,
                     "models": [
                         _tiny("tiny-llama-a", 8100),
                         _tiny("tiny-llama-b", 8101),
@@ -79,3 +78,4 @@ with validating(top="Platform"):
             },
         }
     )
+    platform = for_lab(_platform)

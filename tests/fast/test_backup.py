@@ -36,7 +36,7 @@ from homelab.backup_host import (
 from homelab.bridge import HostSpec
 from homelab.load import load_platform
 from homelab.model import Platform
-from homelab.model.services import Backups
+from homelab.services.open_webui import Backups
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -117,8 +117,9 @@ CASES: tuple[Case, ...] = (
     Case(
         "type-relative-source-path",
         STUDIO,
-        'source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit"',
-        'source_path="models/qwen2-5-7b-instruct-4bit"',
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",',
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",'
+        ' source_path="models/qwen2-5-7b-instruct-4bit",',
         "studio.mlx.models[0].source_path",
         "String should match pattern '^/'",
     ),
@@ -377,7 +378,8 @@ CASES: tuple[Case, ...] = (
         "exposure-loopback-with-reason",
         MINI,
         MINI_KEY,
-        '        open_webui=dict(listener=dict(port=3000, lan_reason="LAN users")),\n' + MINI_KEY,
+        '        open_webui=dict(listener=dict(port=3000, exposure="loopback",'
+        ' lan_reason="LAN users")),\n' + MINI_KEY,
         "mini.open_webui.listener.lan_reason",
         "lan_reason goes only with exposure 'lan'",
     ),
@@ -409,18 +411,29 @@ CASES: tuple[Case, ...] = (
     Case(
         "storage-backroom-model-served",
         STUDIO,
-        'source_path=f"{MODELS}/mlx/llama-3-2-3b-instruct-4bit"',
-        'source_path=f"{SEAGATE}/mlx/llama-3-2-3b-instruct-4bit"',
+        'repo="mlx-community/Llama-3.2-3B-Instruct-4bit",',
+        'repo="mlx-community/Llama-3.2-3B-Instruct-4bit",'
+        ' source_path=f"{SEAGATE}/mlx/llama-3-2-3b-instruct-4bit",',
         "studio.mlx.models[1].port",
         "a model stored only on backroom storage gets no handle",
     ),
     Case(
         "storage-source-path-outside-roots",
         STUDIO,
-        'source_path=f"{MODELS}/mlx/qwen2-5-7b-instruct-4bit"',
-        'source_path="/tmp/models/qwen2-5-7b-instruct-4bit"',
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",',
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",'
+        ' source_path="/tmp/models/qwen2-5-7b-instruct-4bit",',
         "studio.mlx.models[0].source_path",
         "is under no declared storage root",
+    ),
+    Case(
+        "storage-cache-path-not-the-hubs",
+        STUDIO,
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",',
+        'repo="mlx-community/Qwen2.5-7B-Instruct-4bit",'
+        ' cache_path="/Users/thestudio/models/hf/hub/qwen",',
+        "studio.mlx.models[0].cache_path",
+        "is not the hub's folder for 'mlx-community/Qwen2.5-7B-Instruct-4bit'",
     ),
     Case(
         "source-moving-ref-main",

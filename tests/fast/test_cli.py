@@ -14,9 +14,9 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.cli import main
-from homelab.daemons import daemons
 from homelab.model import ROLES, Platform
 from homelab.render import host_files
+from homelab.services import daemons
 
 
 def test_check_passes_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -> None:

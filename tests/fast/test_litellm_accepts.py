@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import daemon_named
 from homelab.load import load_platform
 from homelab.locks import lock_for
 from homelab.model import Platform
-from homelab.render import litellm as litellm_files
+from homelab.services import daemon_named
+from homelab.services import litellm as litellm_files
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "homelab-llm"

@@ -4,7 +4,6 @@ data, in which the Studio is Darwin. The commands it sends are read back from ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from deploys.steps import VENV_RECIPE
+from deploys.steps import venv_target
 from homelab import PROJECT_ROOT
-from homelab.daemons import daemons
 from homelab.locks import lock_for
 from homelab.model import Platform
+from homelab.services import daemons
 
 FAKE_INVENTORY = """
 mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0})]
@@ -91,8 +90,8 @@ def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Plat
     mlx = next(d for d in daemons(platform, "studio") if d.install == "mlx")
     lock = lock_for(mlx)
     assert lock.path.name.endswith(".aarch64-apple-darwin.txt")
-    digest = hashlib.sha256(f"{VENV_RECIPE}\n{lock.path.read_text()}".encode()).hexdigest()
-    venv = f"{platform.studio.layout.opt}/mlx/venvs/{digest[:16]}"
+    venv = venv_target(mlx)
+    assert venv.startswith(f"{platform.studio.layout.opt}/mlx/venvs/"), venv
     python = platform.studio.toolchain.python
     assert any(c.endswith(f"uv venv --python {python} {venv}") for c in commands), commands
     sync = [c for c in commands if " pip sync " in c and f"--python {venv}/bin/python" in c]

@@ -23,7 +23,7 @@ from homelab.model import (
 from homelab.model.naming import Backend, handle_problems
 
 SRC = "/Users/thestudio/models/mlx/x"
-HUB = "/Users/thestudio/models/hf/hub/x"
+HUB = "/Users/thestudio/models/hf/hub/models--mlx-community--Qwen2.5-7B-Instruct-4bit"
 
 
 def mlx(**kw: Any) -> MlxModel:

@@ -10,11 +10,16 @@ import yaml
 
 from bench.converge import changed_operations, deploy_phases, operation_times, phase_of
 from bench.stats import Figure, LoadResult, Target, merge, percentile, shares
-from homelab.daemons import daemon_named
 from homelab.dossier import detour_cost
 from homelab.model import Platform
-from homelab.model.services import MAX_DERIVED_WORKERS, LiteLLM, workers_for
-from homelab.render.litellm import environment, router_yaml
+from homelab.services import daemon_named
+from homelab.services.litellm import (
+    MAX_DERIVED_WORKERS,
+    LiteLLM,
+    environment,
+    router_yaml,
+    workers_for,
+)
 
 
 def test_percentile_interpolates_between_ranks() -> None:

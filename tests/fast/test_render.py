@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homelab.daemons import Daemon, daemons
 from homelab.model import ROLES, Platform, Role, routes
 from homelab.render import HostFile, daemon_files, host_files
-from homelab.render import litellm as litellm_files
+from homelab.services import Daemon, daemons
+from homelab.services import litellm as litellm_files
 from tests.fast import parse
 
 
@@ -287,8 +287,15 @@ def test_open_webui_env(platform: Platform) -> None:
     assert env["STATIC_DIR"].startswith(d.state_dir + "/"), "the package is read-only to it"
     assert env["ENABLE_OLLAMA_API"] == "False"
     assert env["ENABLE_PERSISTENT_CONFIG"] == "False"
-    assert env["OFFLINE_MODE"] == "true" and env["HF_HUB_OFFLINE"] == "1"
+    assert "OFFLINE_MODE" not in env, "the real Mini reaches its hub: not offline"
     assert {"WEBUI_SECRET_KEY", "OPENAI_API_KEY"} <= set(d.secrets)
+
+
+def test_open_webui_is_offline_in_the_lab_only(lab_platform: Platform) -> None:
+    ow = lab_platform.mini.open_webui
+    env = parse.env(files_of(lab_platform, "mini")[ow.env_file].content)
+    assert env["OFFLINE_MODE"] == "true" and env["HF_HUB_OFFLINE"] == "1", env
+    assert env["RAG_EMBEDDING_MODEL"] == "", "no hub in the lab: no embedding model to load"
 
 
 def test_ov_server_env(platform: Platform) -> None:

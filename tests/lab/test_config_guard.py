@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import daemon_named
 from homelab.load import load_platform
+from homelab.services import daemon_named
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [

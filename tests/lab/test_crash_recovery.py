@@ -11,8 +11,8 @@ import pytest
 
 from bench.lab import Lab
 from bench.recovery import kill_and_time, services
-from homelab.daemons import Daemon
 from homelab.load import load_platform
+from homelab.services import Daemon
 from tests.lab.conftest import LAB_INVENTORY, deploy
 
 pytestmark = [

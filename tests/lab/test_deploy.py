@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon, daemon_named, daemons
 from homelab.load import load_platform
 from homelab.model import ROLES, Platform
+from homelab.services import Daemon, daemon_named, daemons
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
 
 pytestmark = [

@@ -14,11 +14,11 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.bridge import host_specs
-from homelab.daemons import daemons
 from homelab.hardening import LIMIT, parse
 from homelab.load import load_platform
 from homelab.model import ROLES, Role
 from homelab.render import host_files
+from homelab.services import daemons
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.daemons import Daemon, daemon_named, daemons
 from homelab.load import load_platform
 from homelab.render.engine import systemd_argv as render_argv
+from homelab.services import Daemon, daemon_named, daemons
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [

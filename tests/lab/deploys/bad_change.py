@@ -13,9 +13,9 @@ from deploys.litellm import LiteLLMDeploy
 from deploys.searxng import SearxngDeploy
 from deploys.steps import ServiceDeploy, guarded_put, unit_check
 from deploys.toolchain import tools_for
-from homelab.daemons import daemon_named
 from homelab.model import Platform
 from homelab.render import daemon_files
+from homelab.services import service_named
 
 #: Each change: the service, which of its files ("config" or "unit") and how it is broken.
 BREAK: dict[str, tuple[str, str, Callable[[str], str]]] = {
@@ -40,13 +40,14 @@ name = str(host.data.get("bad_change"))
 if name not in BREAK:
     raise PyinfraError(f"bad_change: {name!r} is none of {sorted(BREAK)}")
 service, which, breaks = BREAK[name]
-daemon = daemon_named(platform, "mini", service)
+module = service_named(platform, service)
 mini = platform.mini
 tools = tools_for(mini.layout, mini.toolchain, mini.os)
 kind: type[ServiceDeploy] = {"litellm": LiteLLMDeploy, "searxng": SearxngDeploy}.get(
     service, ServiceDeploy
 )
-deployer = kind(platform, daemon, tools)
+deployer = kind.of(platform, module, tools)
+daemon = deployer.daemon
 target = daemon.unit_path if which == "unit" else daemon.config
 good = next(f for f in daemon_files(platform, daemon) if f.path == target)
 bad = dataclasses.replace(good, content=breaks(good.content))

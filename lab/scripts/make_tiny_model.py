@@ -1,6 +1,6 @@
 """Make a tiny llama model with random weights that mlx_lm can load, with no network.
 
-Run on a host by the MLX deploy for registry entries marked ``synthetic`` (the lab): the
+Run on a lab host by the lab's MLX substitute for each served model (no model hub here): the
 weights are random, so its answers are noise, but the server, the tokenizer, the chat template
 and the gateway's routes are all real. Usage: ``make_tiny_model.py DIR SEED``.
 """

@@ -1,0 +1,241 @@
+"""The LiteLLM proxy on the Mini: the platform's one gateway (options, daemon, files).
+
+Files: ``router.yaml`` (checked by the installed LiteLLM's own loader before it replaces the
+running one, see ``deploys/litellm.py``), its environment, and ``handles.jsonl``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
+
+from homelab.model.base import LOOPBACK, Exposure, Listener, Name
+from homelab.model.common import PythonPackage, Service
+from homelab.model.routing import Route, routes
+from homelab.render.engine import render
+from homelab.render.files import HostFile, env_file
+from homelab.services.base import Daemon, ServiceModule, common, serve_on
+
+if TYPE_CHECKING:
+    from homelab.model.platform import Platform
+
+#: LiteLLM 1.110.2's ``[proxy]`` extra, less the packages PyPI does not carry at the versions
+#: that extra names (litellm-proxy; litellm-proxy-extras and litellm-enterprise post-releases):
+#: the proxy itself ships inside the litellm wheel.
+LITELLM_PROXY_EXTRA = (
+    "gunicorn>=23.0.0,<24.0",
+    "uvicorn>=0.33.0,<1.0",
+    "granian>=2.7.4,<3.0",
+    "uvloop>=0.22.1,<1.0",
+    "fastapi>=0.136.3,<1.0",
+    "starlette>=1.0.1,<2.0",
+    "backoff>=2.2.1,<3.0",
+    "pyyaml>=6.0.3,<7.0",
+    "rq>=2.7.0,<3.0",
+    "orjson>=3.11.6,<4.0",
+    "hiredis>=3.0.0,<4.0",
+    "apscheduler>=3.11.2,<4.0",
+    "fastapi-sso>=0.19.0,<1.0",
+    "pyjwt>=2.13.0,<3.0",
+    "python-multipart>=0.0.27,<1.0",
+    "cryptography>=49.0.0,<51.0",
+    "pynacl>=1.6.2,<2.0",
+    "websockets>=15.0.1,<16.0",
+    "boto3>=1.43.117,<2.0",
+    "azure-identity>=1.25.2,<2.0",
+    "azure-storage-blob>=12.28.0,<13.0",
+    "mcp>=2.3.0,<3",
+    "httpx2>=2.10.0,<3",
+    "pydantic>=2.12.0,<3",
+    "restrictedpython>=8.5,<9.0",
+    "rich>=13.9.4,<14.0",
+    "inquirerpy>=0.3.4,<1.0",
+    "tomlkit>=0.13.3,<1.0",
+    "polars>=1.38.1,<2.0",
+    "soundfile>=0.12.1,<1.0",
+    "pyroscope-io>=0.8.16,<1.0",
+    "expression>=5.6.0,<6.0",
+    "backports-zstd>=1.0.0,<2.0",
+    "semver>=3.0.4,<4",
+    "litellm-proxy-extras==0.4.110",
+    "litellm-enterprise==0.1.83",
+    # An optional import LiteLLM retries on every request when it is missing.
+    "opentelemetry-sdk",
+)
+
+#: A worker is a whole LiteLLM process (~300 MB resident): derived counts stop here.
+MAX_DERIVED_WORKERS = 8
+
+
+def workers_for(cores: int | None) -> int:
+    """One uvicorn worker per core (capped); LiteLLM's own default, one, when cores are unknown.
+
+    The gateway is CPU-bound in Python between the client and the upstream: a second process
+    uses a second core, a third on two cores only adds switching (measured: docs/PERFORMANCE.md).
+    """
+    if cores is None:
+        return 1
+    return max(1, min(cores, MAX_DERIVED_WORKERS))
+
+
+class LiteLLM(Service):
+    kind: ClassVar[str] = "litellm"
+    listener: Listener = Listener(
+        port=4000, exposure=Exposure.LAN, lan_reason="the one gateway LAN clients use"
+    )
+    user: Name = "litellm"
+    package: PythonPackage = PythonPackage(
+        requirement="litellm", version="1.110.2", also=LITELLM_PROXY_EXTRA
+    )
+    host_cores: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="CPU cores of the host it runs on; sizes the workers when they are not set",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="uvicorn workers (--num_workers); unset: one per core of host_cores",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        default="WARNING",
+        description="LITELLM_LOG; it also sets uvicorn's level under json_logs, so above INFO "
+        "the per-request access lines are not written; None leaves it unset (LiteLLM's default)",
+    )
+    lean: bool = Field(
+        default=True,
+        description="turn off what the platform does not use: spend logs and budget "
+        "reservations (no database), the release check at start-up",
+    )
+    server: Literal["uvicorn", "gunicorn"] = Field(
+        default="gunicorn",
+        description="what runs several workers: gunicorn imports LiteLLM once and forks them "
+        "(back in ~6 s after a crash on two cores); uvicorn starts each worker from scratch "
+        "(~10 s). One worker always runs in uvicorn, in-process.",
+    )
+
+    @property
+    def preforked(self) -> bool:
+        """Whether the workers are forked by gunicorn (``--run_gunicorn``)."""
+        return self.server == "gunicorn" and self.worker_count > 1
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else workers_for(self.host_cores)
+
+
+def gateway_url(platform: Platform, path: str = "/v1") -> str:
+    """How services on the Mini reach the gateway: loopback, its port."""
+    return f"http://{LOOPBACK}:{platform.mini.litellm.listener.port}{path}"
+
+
+def search_url(platform: Platform) -> str:
+    """The gateway's web search endpoint (LiteLLM's ``/v1/search/<tool>``)."""
+    return gateway_url(platform, f"/v1/search/{platform.gateway.search_tool}")
+
+
+#: Keep start-up off the network: the cost map ships with the package.
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true"}
+
+#: With ``lean``: no look-up of the latest release at start (the hosts are offline).
+LEAN_ENV = {"LITELLM_DISABLE_LATEST_RELEASE_CHECK": "true"}
+
+#: With ``lean``: ``general_settings`` for features that need a database the platform has not.
+LEAN_GENERAL_SETTINGS = (("disable_spend_logs", True), ("disable_budget_reservation", True))
+
+
+def environment(platform: Platform) -> dict[str, str]:
+    searxng = platform.mini.searxng.listener
+    lean = LEAN_ENV if platform.mini.litellm.lean else {}
+    env = {**OFFLINE, **lean, "SEARXNG_API_BASE": f"http://{LOOPBACK}:{searxng.port}"}
+    for route in routes(platform):
+        env.update(route.env)
+    return env
+
+
+def handles(platform: Platform) -> list[dict[str, object]]:
+    """The client-facing handles (internal router-* names are left out, as in the seed)."""
+    return [
+        {
+            "handle": r.handle,
+            "backend": r.backend.value,
+            "upstream_model": r.upstream_model,
+            "max_input_tokens": r.max_input_tokens,
+            "max_output_tokens": r.max_output_tokens,
+        }
+        for r in routes(platform)
+        if not r.internal
+    ]
+
+
+def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:
+    """The gateway's config; ``extra_routes`` (benchmarks only) are appended to the model's."""
+    gw = platform.gateway
+    return render(
+        "litellm/router.yaml.j2",
+        routes=(*routes(platform), *extra_routes),
+        router=gw.router,
+        gateway=gw,
+        general_settings=LEAN_GENERAL_SETTINGS if platform.mini.litellm.lean else (),
+    )
+
+
+class LiteLLMService(ServiceModule):
+    name = "litellm"
+    role = "mini"
+
+    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
+        mini, gw = platform.mini, platform.gateway
+        litellm = mini.litellm
+        config_dir = mini.layout.config_dir(self.name)
+        router = f"{config_dir}/router.yaml"
+        secrets = {gw.proxy_key.env: gw.proxy_key}
+        if gw.uses_optillm:
+            secrets[gw.optillm_key.env] = gw.optillm_key
+        daemon = Daemon(
+            name=self.name,
+            description="LiteLLM proxy: the platform's one gateway",
+            user=litellm.user,
+            argv=(
+                f"{mini.layout.venv(self.name)}/bin/litellm",
+                "--config",
+                router,
+                *serve_on(litellm.listener),
+                "--num_workers",
+                str(litellm.worker_count),
+                *(("--run_gunicorn",) if litellm.preforked else ()),
+            ),
+            listener=litellm.listener,
+            health="/health/liveliness",
+            enabled=litellm.enabled,
+            requirements=litellm.package.requirements(mini.os),
+            env_files=(f"{config_dir}/env",),
+            config=router,
+            environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
+            secrets=secrets,
+            **common(platform, self.role),
+        )
+        return (daemon,)
+
+    def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
+        assert daemon.config is not None
+        return [
+            HostFile(
+                path=daemon.config,
+                content=router_yaml(platform),
+                group=daemon.user,
+                mode="0640",
+                restarts=(daemon.name,),
+            ),
+            env_file(daemon.env_files[0], "LiteLLM environment", environment(platform), daemon),
+            HostFile(
+                path=f"{daemon.config_dir}/handles.jsonl",
+                content=render("litellm/handles.jsonl.j2", handles=handles(platform)),
+            ),
+        ]
+
+
+SERVICE = LiteLLMService()

@@ -1,0 +1,182 @@
+"""MLX servers on the Studio: one mlx-lm server per served model, one port each, one venv for all.
+
+The registry (``registry.json``) is the canonical link from a model id to its files, its
+context and its port; it belongs to the service, not to any one server.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from homelab.model.base import AbsPath, Frozen, Port
+from homelab.model.common import PythonPackage
+from homelab.model.naming import Backend, handle_problems
+from homelab.render.files import HostFile, json_file
+from homelab.services.base import PYTHON_RUNTIME, Daemon, ServiceModule, common, serve_on
+
+if TYPE_CHECKING:
+    from homelab.model.platform import Platform
+
+TEAM_PORTS = range(8100, 8120)
+EXPERIMENTAL_PORTS = range(8120, 8140)
+#: Every port an MLX server may take; nothing else on the Studio may.
+MLX_PORTS = range(TEAM_PORTS.start, EXPERIMENTAL_PORTS.stop)
+TIERS = {"team": TEAM_PORTS, "experimental": EXPERIMENTAL_PORTS}
+
+
+def span(ports: range) -> str:
+    return f"{ports.start}-{ports.stop - 1}"
+
+
+#: The rule every MLX port breaks in the same words.
+PORT_RULE = f"rule: MLX team ports {span(TEAM_PORTS)}, experimental {span(EXPERIMENTAL_PORTS)}"
+
+
+def hub_folder(repo: str) -> str:
+    """The Hugging Face hub cache's folder name for ``repo`` (``models--org--name``)."""
+    return "models--" + repo.replace("/", "--")
+
+
+class MlxModel(Frozen):
+    """One entry of the MLX registry: the canonical link from model_id to its files and port.
+
+    ``source_path`` defaults to the model's folder under ``mlx.models_dir`` and ``cache_path``
+    to its folder in the hub cache under ``hf_home`` (see :func:`fill_paths`).
+    """
+
+    model_id: str = Field(description="canonical id, also the gateway handle: mlx-*")
+    repo: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="where the weights came from, e.g. mlx-community/...",
+    )
+    source_path: AbsPath
+    cache_path: AbsPath
+    context_length: int = Field(gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    tier: Literal["team", "experimental"] = "team"
+    port: Port | None = Field(default=None, description="None: stored, not served, no handle")
+    trust_remote_code: bool = False
+    chat_template: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.MLX)]
+        if self.port is not None:
+            allowed = TIERS[self.tier]
+            if self.port not in allowed:
+                problems.append(
+                    f"port: {self.port} is outside the {self.tier} range {span(allowed)} "
+                    f"({PORT_RULE})"
+                )
+        folder = hub_folder(self.repo)
+        if posixpath.basename(self.cache_path.rstrip("/")) != folder:
+            problems.append(
+                f"cache_path: {self.cache_path!r} is not the hub's folder for {self.repo!r} "
+                f"(rule: the hub caches {self.repo} in .../hub/{folder})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MlxServers(Frozen):
+    """mlx-lm servers: one port, one model, ports immutable."""
+
+    package: PythonPackage = PythonPackage(
+        requirement="mlx-lm", version="0.32.2", linux_also=("mlx[cpu]",)
+    )
+    registry_path: AbsPath
+    models_dir: AbsPath = Field(description="where each model's folder is, named by its id")
+    models: tuple[MlxModel, ...] = ()
+
+    @property
+    def served(self) -> tuple[MlxModel, ...]:
+        return tuple(m for m in self.models if m.port is not None)
+
+
+def fill_paths(mlx: Any, hf_home: Any) -> Any:
+    """Group data's MLX models with their paths derived where the data leaves them out.
+
+    Runs on the raw data, before validation, so a derived path is checked like a written one.
+    """
+    if not isinstance(mlx, dict) or not isinstance(mlx.get("models"), list | tuple):
+        return mlx
+    models_dir = mlx.get("models_dir")
+    filled = []
+    for model in mlx["models"]:
+        if isinstance(model, dict):
+            model = dict(model)
+            name = str(model.get("model_id", "")).removeprefix(f"{Backend.MLX.value}-")
+            if "source_path" not in model and isinstance(models_dir, str):
+                model["source_path"] = f"{models_dir}/{name}"
+            if "cache_path" not in model and isinstance(hf_home, str) and "repo" in model:
+                model["cache_path"] = f"{hf_home}/hub/{hub_folder(str(model['repo']))}"
+        filled.append(model)
+    return {**mlx, "models": filled}
+
+
+class MlxService(ServiceModule):
+    name = "mlx"
+    role = "studio"
+
+    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
+        studio = platform.studio
+        hf = {"HF_HOME": studio.hf_home, "HF_HUB_OFFLINE": "1", "HOME": studio.layout.state}
+        out = []
+        for model in studio.mlx.served:
+            listener = studio.mlx_listener(model)
+            argv = [
+                f"{studio.layout.venv(self.name)}/bin/mlx_lm.server",
+                "--model",
+                model.source_path,
+                *serve_on(listener),
+            ]
+            if model.trust_remote_code:
+                argv.append("--trust-remote-code")
+            if model.chat_template:
+                argv += ["--chat-template", model.chat_template]
+            if model.max_output_tokens:
+                argv += ["--max-tokens", str(model.max_output_tokens)]
+            out.append(
+                Daemon(
+                    name=f"{self.name}-{listener.port}",
+                    description=f"mlx-lm server for {model.model_id}",
+                    user=studio.run_as,
+                    argv=tuple(argv),
+                    listener=listener,
+                    health="/health",
+                    install=self.name,
+                    requirements=studio.mlx.package.requirements(studio.os),
+                    environment=hf,
+                    relax=PYTHON_RUNTIME,
+                    **common(platform, self.role),
+                )
+            )
+        return tuple(out)
+
+    def registry(self, platform: Platform) -> dict[str, object]:
+        gw = platform.gateway
+        out: dict[str, object] = {}
+        for m in platform.studio.mlx.models:
+            root = platform.storage_of(m.source_path)
+            out[m.model_id] = {
+                "repo": m.repo,
+                "source_path": m.source_path,
+                "cache_path": m.cache_path,
+                "context_length": m.context_length,
+                "max_output_tokens": m.max_output_tokens or gw.default_max_output_tokens,
+                "tier": m.tier,
+                "port": m.port,
+                "storage": root.name if root else None,
+                "handle": m.model_id if m.port is not None else None,
+            }
+        return {"models": out}
+
+    def shared_files(self, platform: Platform) -> list[HostFile]:
+        return [json_file(platform.studio.mlx.registry_path, self.registry(platform))]
+
+
+SERVICE = MlxService()

@@ -1,0 +1,119 @@
+"""Open WebUI on the Mini, pointed at the gateway, its data in its own state directory.
+
+File: its environment (``/etc/open-webui/env``, as in the seed). Its data (the SQLite database
+and the uploads) is what users lose most: ``backups`` says how it is copied before a change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, ClassVar
+
+from pydantic import Field
+
+from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name, SecretRef
+from homelab.model.common import CPU_TORCH, PythonPackage, Service
+from homelab.render.files import HostFile, env_file
+from homelab.services.base import PYTHON_RUNTIME, Daemon, ServiceModule, common, serve_on
+from homelab.services.litellm import gateway_url, search_url
+
+if TYPE_CHECKING:
+    from homelab.model.platform import Platform
+
+#: A file or folder name inside a data directory: no path, no leading dot.
+DataName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+
+
+class Backups(Frozen):
+    """Copies of a service's data, made on its host (under ``Layout.backup_dir``) before a
+    deploy changes its package or its config, and on demand (``homelab backup``)."""
+
+    keep: int = Field(default=5, ge=1, le=100, description="copies kept on the host, newest first")
+    database: DataName = Field(
+        default="webui.db",
+        description="the SQLite database in the data directory, copied with SQLite's online backup",
+    )
+    folders: tuple[DataName, ...] = Field(
+        default=("uploads",), description="folders of the data directory, copied as they are"
+    )
+
+
+class OpenWebUI(Service):
+    kind: ClassVar[str] = "open-webui"
+    listener: Listener = Listener(
+        port=3000, exposure=Exposure.LAN, lan_reason="the chat UI LAN users open"
+    )
+    user: Name = "open-webui"
+    package: PythonPackage = PythonPackage(
+        requirement="open-webui", version="0.12.4", linux_also=(CPU_TORCH,)
+    )
+    env_file: AbsPath = "/etc/open-webui/env"
+    secret_key: SecretRef = SecretRef(env="WEBUI_SECRET_KEY")
+    #: Made at first start when no user exists (headless); signup is closed after it. The
+    #: password is a secret made on the host; the operator reads it there to sign in.
+    admin_email: str = Field(default="admin@homelab.lan", pattern=r"^[^@\s]+@[^@\s]+$")
+    admin_password: SecretRef = SecretRef(env="WEBUI_ADMIN_PASSWORD")
+    #: Its database and uploads: the platform's data whose loss hurts users most.
+    backups: Backups = Backups()
+
+
+class OpenWebUIService(ServiceModule):
+    name = "open-webui"
+    role = "mini"
+
+    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
+        mini, gw = platform.mini, platform.gateway
+        ow = mini.open_webui
+        daemon = Daemon(
+            name=self.name,
+            description="Open WebUI, pointed at the gateway",
+            user=ow.user,
+            argv=(f"{mini.layout.venv(self.name)}/bin/open-webui", "serve", *serve_on(ow.listener)),
+            listener=ow.listener,
+            health="/health",
+            enabled=ow.enabled,
+            requirements=ow.package.requirements(mini.os),
+            env_files=(ow.env_file,),
+            secrets={
+                ow.secret_key.env: ow.secret_key,
+                ow.admin_password.env: ow.admin_password,
+                "OPENAI_API_KEY": gw.proxy_key,
+                # Web search goes through the gateway's search endpoint with the same key.
+                "PERPLEXITY_API_KEY": gw.proxy_key,
+            },
+            working_dir=mini.layout.state_dir(self.name),
+            relax=PYTHON_RUNTIME,
+            after=(f"{mini.litellm.kind}.service",),
+            **common(platform, self.role),
+        )
+        return (daemon,)
+
+    def environment(self, platform: Platform, daemon: Daemon) -> dict[str, str]:
+        ow = platform.mini.open_webui
+        return {
+            # Its default DATA_DIR is inside the installed package: lost on upgrade.
+            "DATA_DIR": daemon.state_dir,
+            # At each start it copies its frontend's static files into STATIC_DIR, by default
+            # inside the package, which is read-only to it: every copy failed with an error line.
+            "STATIC_DIR": f"{daemon.state_dir}/static",
+            "OPENAI_API_BASE_URL": gateway_url(platform),
+            "ENABLE_OLLAMA_API": "False",
+            "WEBUI_ADMIN_EMAIL": ow.admin_email,
+            # Settings are stored in its database at first boot; this keeps the env in charge.
+            "ENABLE_PERSISTENT_CONFIG": "False",
+            "ANONYMIZED_TELEMETRY": "False",
+            "SCARF_NO_ANALYTICS": "true",
+            "DO_NOT_TRACK": "true",
+            # Its perplexity_search engine speaks the gateway's search API: {query, max_results}
+            # in, results[].url/title/snippet out.
+            "ENABLE_WEB_SEARCH": "true",
+            "WEB_SEARCH_ENGINE": "perplexity_search",
+            "PERPLEXITY_SEARCH_API_URL": search_url(platform),
+            "WEB_SEARCH_RESULT_COUNT": str(platform.gateway.search_max_results),
+        }
+
+    def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
+        env = self.environment(platform, daemon)
+        return [env_file(daemon.env_files[0], "Open WebUI environment", env, daemon)]
+
+
+SERVICE = OpenWebUIService()

@@ -12,9 +12,9 @@ from homelab.model import Platform
 from homelab.render import HostFile
 from homelab.services.searxng import SearxngService
 
-#: Loads the settings and every engine they name the way SearXNG (and searx) does at start,
-#: without serving. A bad key or type exits non-zero with searx's own message; an engine that
-#: does not load is only logged and dropped by searx, so that is refused here.
+#: Loads the settings and every engine they name the way SearXNG does at start,
+#: without serving. A bad key or type exits non-zero with its own message; an engine that
+#: does not load is only logged and dropped at start, so that is refused here.
 LOAD_SETTINGS = """\
 import sys
 import searx

@@ -9,7 +9,7 @@ from homelab.model import Platform
 
 __all__ = ["platform"]
 
-_pieces = siblings(__file__, "mini", "studio")
+_pieces = siblings(__file__, "hosts/mini", "hosts/studio")
 
 with validating(top="Platform"):
     platform = Platform(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import runpy
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
-from homelab.model.platform import ROLES, Role
+from homelab.model.base import ROLES, Role
 
 
 class InvalidGroupData(PyinfraError):
@@ -86,23 +87,47 @@ def validating(prefix: str = "", top: str = "") -> Iterator[None]:
         if prefix and not _assembling.get():
             return
         raise InvalidGroupData(problems_of(error, prefix, top)) from None
+    except InvalidGroupData:
+        raise
+    except Exception as error:  # a Python mistake in the data: one line, like the data's
+        if prefix and not _assembling.get():
+            return
+        raise InvalidGroupData([python_problem(error)]) from None
+
+
+def python_problem(error: BaseException) -> str:
+    """``file:line: Kind: message`` for an error raised by group data code (not by pydantic).
+
+    The line is the deepest one of the group data files (a ``group_data`` folder) the error
+    went through, else the deepest of all.
+    """
+    if isinstance(error, SyntaxError):
+        return f"{error.filename}:{error.lineno}: SyntaxError: {error.msg}"
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if "group_data" in Path(f.filename).parts] or frames
+    where = f"{ours[-1].filename}:{ours[-1].lineno}: " if ours else ""
+    return f"{where}{type(error).__name__}: {error}"
 
 
 def siblings(file: str, *names: str) -> dict[str, dict[str, Any]]:
-    """Run sibling group data files and return their names, collecting every file's problems.
+    """Run group data files beside ``file`` (``hosts/mini`` is ``hosts/mini.py`` there) and
+    return their names by file stem, collecting every file's problems.
 
-    They are run, not imported: ``group_data`` is a folder of data files, not a package.
+    They are run, not imported: ``group_data`` is a folder of data files, not a package. A
+    Python mistake in one (a syntax error, an undefined name) is a problem like the others.
     """
     found: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     token = _assembling.set(True)
     try:
         for name in names:
-            path = Path(file).with_name(f"{name}.py")
+            path = Path(file).parent / f"{name}.py"
             try:
-                found[name] = runpy.run_path(str(path))
+                found[path.stem] = runpy.run_path(str(path))
             except InvalidGroupData as error:
                 problems += error.problems
+            except Exception as error:
+                problems.append(python_problem(error))
     finally:
         _assembling.reset(token)
     if problems:

@@ -20,7 +20,7 @@ from homelab.services.base import Daemon, ServiceModule, common, serve_on
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
 
-#: requirements.txt of SearXNG at the ref pinned in group_data/mini.py, plus granian.
+#: requirements.txt of SearXNG at the ref pinned in group_data/hosts/mini.py, plus granian.
 SEARXNG_REQUIREMENTS = (
     "certifi==2025.11.12",
     "babel==2.17.0",

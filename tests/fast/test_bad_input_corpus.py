@@ -30,8 +30,8 @@ from homelab.cli import main
 
 INVENTORY = "inventory.py"
 ALL = "group_data/all.py"
-MINI = "group_data/mini.py"
-STUDIO = "group_data/studio.py"
+MINI = "group_data/hosts/mini.py"
+STUDIO = "group_data/hosts/studio.py"
 
 #: Where a new key goes in each host piece: before a keyword argument the piece always has.
 MINI_KEY = "        searxng=dict("

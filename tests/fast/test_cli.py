@@ -33,36 +33,36 @@ def data_copy(tmp_path: Path) -> Path:
 
 
 BROKEN = [
-    ("studio.py", "port=8101,", "port=8125,", "team range 8100-8119"),
-    ("studio.py", "port=8120,", "port=8105,", "experimental range 8120-8139"),
-    ("studio.py", "port=8101,", "port=8100,", "no two services on one host share a port"),
+    ("hosts/studio.py", "port=8101,", "port=8125,", "team range 8100-8119"),
+    ("hosts/studio.py", "port=8120,", "port=8105,", "experimental range 8120-8139"),
+    ("hosts/studio.py", "port=8101,", "port=8100,", "no two services on one host share a port"),
     (
-        "studio.py",
+        "hosts/studio.py",
         'model_id="mlx-llama-3-2-3b-instruct-4bit"',
         'model_id="mlx-Llama-3.2-3B-Instruct-4bit"',
         "dash-only",
     ),
     (
-        "studio.py",
+        "hosts/studio.py",
         'model_id="mlx-llama-3-2-3b-instruct-4bit"',
         'model_id="mlx-mlx-community-llama-3-2-3b"',
         "no vendor prefixes",
     ),
     (
-        "studio.py",
+        "hosts/studio.py",
         'model_id="mlx-llama-3-2-3b-instruct-4bit"',
         'model_id="mlx-qwen2-5-7b-instruct-4bit"',
         "handles are unique",
     ),
     (
-        "studio.py",
+        "hosts/studio.py",
         "context_length=131072,\n                ),\n            ),",
         "context_length=131072,\n                    port=8103,\n"
         "                ),\n            ),",
         "backroom storage gets no handle",
     ),
     (
-        "mini.py",
+        "hosts/mini.py",
         'dict(model_id="ov-qwen2-5-3b-instruct-fp16"',
         'dict(model_id="qwen2-5-3b-instruct-fp16"',
         "does not start with 'ov-'",
@@ -87,7 +87,7 @@ BROKEN = [
         "Extra inputs are not permitted",
     ),
     (
-        "mini.py",
+        "hosts/mini.py",
         "searxng=dict(",
         'searxng=dict(listener=dict(port=8888, exposure="lan"),',
         "declared so on purpose",
@@ -113,7 +113,7 @@ def test_check_names_the_broken_rule(
 
 
 def test_check_lists_every_problem(data_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = data_copy / "group_data" / "studio.py"
+    path = data_copy / "group_data" / "hosts" / "studio.py"
     path.write_text(
         path.read_text().replace("port=8101,", "port=8125,").replace("port=8120,", "port=8105,")
     )
@@ -127,9 +127,9 @@ def test_check_lists_every_problem(data_copy: Path, capsys: pytest.CaptureFixtur
 def test_check_lists_problems_of_both_hosts(
     data_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    studio = data_copy / "group_data" / "studio.py"
+    studio = data_copy / "group_data" / "hosts" / "studio.py"
     studio.write_text(studio.read_text().replace("port=8101,", "port=8125,"))
-    mini = data_copy / "group_data" / "mini.py"
+    mini = data_copy / "group_data" / "hosts" / "mini.py"
     mini.write_text(mini.read_text().replace('device="GPU"', 'device="TPU"'))
     assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_check_refuses_an_unreachable_address(
 
 def test_pyinfra_stops_on_bad_data_before_connecting(data_copy: Path) -> None:
     """The deploy entry point refuses invalid data while loading the inventory."""
-    path = data_copy / "group_data" / "studio.py"
+    path = data_copy / "group_data" / "hosts" / "studio.py"
     path.write_text(path.read_text().replace("port=8101,", "port=8125,"))
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"), "debug-inventory"],

@@ -4,47 +4,30 @@ data, in which the Studio is Darwin. The commands it sends are read back from ``
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from deploys.steps import venv_target
-from homelab import PROJECT_ROOT
 from homelab.locks import lock_for
 from homelab.model import Platform
 from homelab.services import daemons
-
-FAKE_INVENTORY = """
-mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0})]
-studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
-"""
+from tests.fast.fakeplan import planned_commands
 
 
 @pytest.fixture(scope="module")
 def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    folder: Path = tmp_path_factory.mktemp("fake")
-    (folder / "inventory.py").write_text(FAKE_INVENTORY)
-    env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(folder / "inventory.py"), "deploys/site.py",
-         "--limit", "studio", "-y", "-vv"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    return re.findall(r"\[@fake/studio\] >>> (.*)", output)
+    return planned_commands(tmp_path_factory.mktemp("fake"), "studio")
 
 
 def test_every_plist_is_placed_root_wheel_0644(commands: list[str], platform: Platform) -> None:
     for d in daemons(platform, "studio"):
         assert d.unit_path.startswith("/Library/LaunchDaemons/"), d.unit_path
         if d.enabled:
-            installed = [c for c in commands if c.startswith("install -o root -g wheel -m 0644 ")
-                         and c.endswith(f" {d.unit_path}")]
+            installed = [
+                c
+                for c in commands
+                if c.startswith("install -o root -g wheel -m 0644 ")
+                and c.endswith(f" {d.unit_path}")
+            ]
             assert installed, f"{d.name}: its plist is not installed root:wheel 0644"
         else:
             assert f"chown root:wheel {d.unit_path}" in commands, d.name
@@ -57,10 +40,14 @@ def test_an_enabled_plist_is_linted_before_it_replaces_the_live_one(
     for d in daemons(platform, "studio"):
         if not d.enabled:
             continue
-        lint = next(i for i, c in enumerate(commands)
-                    if c.startswith("plutil -lint ") and d.unit_path in c)
-        install = next(i for i, c in enumerate(commands)
-                       if c.startswith("install ") and c.endswith(f" {d.unit_path}"))
+        lint = next(
+            i for i, c in enumerate(commands) if c.startswith("plutil -lint ") and d.unit_path in c
+        )
+        install = next(
+            i
+            for i, c in enumerate(commands)
+            if c.startswith("install ") and c.endswith(f" {d.unit_path}")
+        )
         assert lint < install, f"{d.name}: installed before plutil accepted it"
 
 
@@ -82,8 +69,9 @@ def test_no_systemd_on_the_mac(commands: list[str]) -> None:
 
 def test_homebrew_brings_uv_and_python(commands: list[str], platform: Platform) -> None:
     version = platform.studio.toolchain.python_version
-    assert any(c.startswith("brew install") and "uv" in c and f"python@{version}" in c
-               for c in commands)
+    assert any(
+        c.startswith("brew install") and "uv" in c and f"python@{version}" in c for c in commands
+    )
 
 
 def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Platform) -> None:

@@ -1,0 +1,79 @@
+"""A Python mistake in the group data is reported like a data problem: one line, file:line.
+
+Both through ``homelab check`` and through pyinfra itself, before any host is contacted.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.cli import main
+
+#: (host piece, text in it, its replacement, the one line expected: a pattern)
+MISTAKES = [
+    ("mini.py", 'device="GPU",', "device=GPU,", r"hosts/mini\.py:\d+: NameError: name 'GPU'"),
+    (
+        "studio.py",
+        'run_as="thestudio",',
+        'run_as="thestudio"',
+        r"hosts/studio\.py:\d+: SyntaxError: ",
+    ),
+    ("mini.py", "models=(", "models=1 + (", r"hosts/mini\.py:\d+: TypeError: "),
+]
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    shutil.copy(PROJECT_ROOT / "inventory.py", tmp_path / "inventory.py")
+    shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    return tmp_path
+
+
+def _break(data_copy: Path, piece: str, old: str, new: str) -> None:
+    path = data_copy / "group_data" / "hosts" / piece
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not once in the shipped {piece}"
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(("piece", "old", "new", "line"), MISTAKES)
+def test_check_reports_a_python_mistake_in_one_line(
+    data_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    piece: str,
+    old: str,
+    new: str,
+    line: str,
+) -> None:
+    _break(data_copy, piece, old, new)
+    assert main(["check", "--inventory", str(data_copy / "inventory.py")]) == 2
+    err = capsys.readouterr().err
+    problems = [p for p in err.splitlines() if p.startswith("  - ")]
+    assert len(problems) == 1, err
+    assert re.search(line, problems[0]), f"expected {line!r}, found {problems[0]!r}"
+    assert "Traceback" not in err
+
+
+def test_pyinfra_reports_both_mistakes_without_a_traceback(data_copy: Path) -> None:
+    for piece, old, new, _line in MISTAKES[:2]:
+        _break(data_copy, piece, old, new)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"), "debug-inventory"],
+        cwd=data_copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    for _piece, _old, _new, line in MISTAKES[:2]:
+        assert re.search(line, output), f"expected {line!r} in:\n{output}"
+    assert "Connecting" not in output

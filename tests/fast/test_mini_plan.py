@@ -1,0 +1,95 @@
+"""The Mini's deploy, planned without root or a host: pyinfra's ``@fake`` connector, the real
+group data, a host with nothing yet. It checks the order the config guard promises: secrets
+first, each checked file checked as a candidate before it is installed, the unit checked and
+installed before the service starts, and the service answering before the deploy goes on."""
+
+from __future__ import annotations
+
+import posixpath
+
+import pytest
+
+from homelab.model import Platform
+from homelab.services import Daemon, daemons
+from tests.fast.fakeplan import first, planned_commands
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return planned_commands(tmp_path_factory.mktemp("fake"), "mini")
+
+
+def enabled(platform: Platform) -> list[Daemon]:
+    return [d for d in daemons(platform, "mini") if d.enabled]
+
+
+def _installed(commands: list[str], path: str) -> int:
+    return first(commands, f"{path} installed", "install -o ", f" {path}")
+
+
+def _started(commands: list[str], d: Daemon) -> int:
+    return first(commands, f"{d.unit} started", f"systemctl start {d.unit}")
+
+
+def test_every_unit_is_verified_before_it_is_installed(
+    commands: list[str], platform: Platform
+) -> None:
+    for d in enabled(platform):
+        candidate = posixpath.basename(d.unit_path)
+        verify = first(commands, f"{d.unit} verified", "systemd-analyze verify", candidate)
+        assert verify < _installed(commands, d.unit_path), f"{d.unit}: installed before verified"
+
+
+def test_every_checked_config_is_checked_before_it_is_installed(
+    commands: list[str], platform: Platform
+) -> None:
+    checked = [d for d in enabled(platform) if d.config]
+    assert {d.name for d in checked} >= {"litellm", "searxng"}
+    for d in checked:
+        assert d.config is not None
+        candidate = posixpath.basename(d.config)
+        check = next(
+            i
+            for i, c in enumerate(commands)
+            if candidate in c and ".staging" in c and not c.startswith(("install ", "!", "mkdir"))
+        )
+        assert check < _installed(commands, d.config), f"{d.name}: config installed unchecked"
+
+
+def test_secrets_are_written_before_the_config_check_reads_them(
+    commands: list[str], platform: Platform
+) -> None:
+    for d in enabled(platform):
+        if not (d.config and d.secrets_env):
+            continue
+        written = first(commands, f"{d.secrets_env} written", f"mktemp {d.secrets_env}.")
+        assert written < _installed(commands, d.config), f"{d.name}: checked without its secrets"
+
+
+def test_each_service_starts_after_its_files_and_answers(
+    commands: list[str], platform: Platform
+) -> None:
+    for d in enabled(platform):
+        start = _started(commands, d)
+        assert _installed(commands, d.unit_path) < start, d.name
+        if d.config:
+            assert _installed(commands, d.config) < start, d.name
+        health = first(commands, f"{d.name} health wait", "curl ", d.health_url)
+        assert start < health, f"{d.name}: no wait for {d.health_url} after its start"
+
+
+def test_the_gateway_starts_before_what_calls_it(commands: list[str], platform: Platform) -> None:
+    by_name = {d.name: d for d in enabled(platform)}
+    gateway = _started(commands, by_name["litellm"])
+    assert _started(commands, by_name["searxng"]) < gateway, "its search backend first"
+    for caller in ("optillm", "open-webui"):
+        assert gateway < _started(commands, by_name[caller]), caller
+
+
+def test_nothing_is_deleted_from_the_data_directories(
+    commands: list[str], platform: Platform
+) -> None:
+    lay = platform.mini.layout
+    for c in commands:
+        if c.startswith("rm "):
+            assert not any(f" {lay.state_dir(d.name)}" in c for d in enabled(platform)), c

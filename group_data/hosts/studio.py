@@ -1,15 +1,14 @@
 """The Studio (macOS, launchd): MLX servers, OptiLLM local instances, AFM.
 
-A piece of the platform: ``group_data/all.py`` assembles it with the Mini's piece and validates the
-whole. It lives in ``hosts/`` so that pyinfra does not run it as group data on its own: hosts
-read ``host.data.platform`` only, and a problem here is reported with all the others.
+A piece of the platform: ``group_data/all.py`` assembles it with the Mini's piece and
+validates the whole. It lives in ``hosts/`` so that pyinfra does not run it as group data on its
+own: hosts read ``host.data.platform`` only, and a problem here is reported with all the others.
 Nested parts are plain dicts so that the host's model validates them all at once and reports
 every problem with its full path (``studio.mlx.models[1].port``).
 """
 
 from homelab.groupdata import validating
 from homelab.model import StudioHost
-
 
 MODELS = "/Users/thestudio/models"
 SEAGATE = "/Volumes/Seagate/models"

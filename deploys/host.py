@@ -41,9 +41,9 @@ def secret_store(platform: Platform, role: Role) -> None:
         if daemon.enabled
         for ref in daemon.secrets.values()
     }
-    store = platform.host(role).layout.secret_store
+    layout = platform.host(role).layout
     for name in sorted(refs):
-        path = f"{store}/{name}"
+        path = layout.secret_file(name)
         if host.get_fact(File, path=path):
             continue  # generated earlier, or set by the operator: never replaced
         server.shell(

@@ -231,7 +231,6 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     """
     if not daemon.secrets_env:
         return []
-    store = daemon.layout.secret_store
     spec = secret_names(daemon)
     spec_op = files.put(
         name=f"Secret names for {daemon.name}",
@@ -241,7 +240,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     env = daemon.secrets_env
     lines = " ".join(
-        f'"$(printf \'%s=%s\\n\' {var} "$(cat {store}/{ref.env})")"'
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {daemon.layout.secret_file(ref.env)})")"'
         for var, ref in sorted(daemon.secrets.items())
     )
     group = "wheel" if daemon.os == "darwin" else daemon.user

@@ -113,7 +113,7 @@ def plan_for(platform: Platform) -> DataPlan:
         backups=ow.backups,
         python=mini.toolchain.python,
         admin_email=ow.admin_email,
-        admin_password_file=f"{mini.layout.secret_store}/{ow.admin_password.env}",
+        admin_password_file=mini.layout.secret_file(ow.admin_password.env),
     )
 
 

@@ -48,7 +48,7 @@ def problems_of(error: ValidationError, prefix: str = "", top: str = "") -> list
         if field and loc and "\n" not in message:
             loc, message = f"{loc}.{field.group(1)}", message[field.end() :]
         if "\n" in message:  # cross-field rules come several at once, each with its own path
-            out.extend(line if not loc else f"{line}" for line in message.splitlines())
+            out.extend(message.splitlines())
             continue
         value = item.get("input")
         shown = ""

@@ -105,7 +105,7 @@ def listening(hosts: dict[Role, Any], platform: Platform) -> dict[Role, set[tupl
 def gateway_key(hosts: dict[Role, Any], platform: Platform) -> str:
     """The gateway key, read on the Mini (where it was made); never printed."""
     ref = platform.gateway.proxy_key
-    key: str = hosts["mini"].file(f"{platform.mini.layout.secret_store}/{ref.env}").content_string
+    key: str = hosts["mini"].file(platform.mini.layout.secret_file(ref.env)).content_string
     return key.strip()
 
 

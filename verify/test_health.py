@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.model.base import LOOPBACK
 from homelab.services import Daemon
+from homelab.services.litellm import gateway_url
 from verify import probes
 
 
@@ -15,6 +15,6 @@ def test_health_endpoint(daemon: Daemon, host: Any) -> None:
 
 
 def test_gateway_readiness(hosts: dict[str, Any], platform: Any) -> None:
-    url = f"http://{LOOPBACK}:{platform.mini.litellm.listener.port}/health/readiness"
+    url = gateway_url(platform, "/health/readiness")
     code = probes.http_code(hosts["mini"], url)
     assert code == "200", f"litellm: expected 200 from {url}, found {code}"

@@ -13,7 +13,7 @@ def test_open_webui_lists_the_gateway_models(hosts: dict[str, Any], platform: Pl
     ow = platform.mini.open_webui
     password = (
         hosts["mini"]
-        .file(f"{platform.mini.layout.secret_store}/{ow.admin_password.env}")
+        .file(platform.mini.layout.secret_file(ow.admin_password.env))
         .content_string.strip()
     )
     base = f"http://{platform.addresses['mini']}:{ow.listener.port}"

@@ -51,6 +51,10 @@ class Layout(Frozen):
         """One root-only file per secret, generated once on the host."""
         return f"{self.secrets}/store"
 
+    def secret_file(self, name: str) -> str:
+        """The store's file of one secret, by its variable's name."""
+        return f"{self.secret_store}/{name}"
+
 
 class PythonPackage(Frozen):
     """A service installed from PyPI into its own virtualenv, at a pinned version.

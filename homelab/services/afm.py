@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from homelab.model.base import AbsPath, Exposure, Frozen, GitSource, Listener
 from homelab.model.naming import Backend, handle_problems
@@ -23,7 +23,9 @@ class Afm(Frozen):
     enabled: bool = False
     model_ids: tuple[str, ...] = ()
     source: GitSource | None = None
-    executable: AbsPath = "/opt/homelab-llm/afm/bin/afm-server"
+    executable: AbsPath | None = Field(
+        default=None, description="its server program; unset: bin/afm-server of its install"
+    )
 
     @model_validator(mode="after")
     def _wired_when_known(self) -> Self:
@@ -49,7 +51,10 @@ class AfmService(ServiceModule):
             name=self.name,
             description="Apple Foundation Models, OpenAI-compatible (planned)",
             user=studio.run_as,
-            argv=(afm.executable, *serve_on(afm.listener)),
+            argv=(
+                afm.executable or f"{studio.layout.install_dir(self.name)}/bin/afm-server",
+                *serve_on(afm.listener),
+            ),
             listener=afm.listener,
             health="/health",
             enabled=afm.enabled,

@@ -34,6 +34,7 @@ import httpcore
 import pytest
 import trafilatura
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.shared.tool_name_validation import ToolNameValidationResult, validate_tool_name
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from web_fetch import guard
@@ -55,7 +56,6 @@ from web_fetch.search import SearchError, search
 from web_fetch.server import FETCH_TOOL, SEARCH_TOOL, Page, fetch_page
 
 from bench.web_fetch import page_of
-from homelab.load import DEFAULT_INVENTORY, load_platform
 
 PAGES = Path(__file__).parent / "pages"
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "web-fetch"
@@ -558,6 +558,16 @@ def test_search_refuses_an_env_file_open_to_others(gateway: Gateway, tmp_path: P
         search("tides", 1, settings)
 
 
+def test_search_says_when_the_gateway_is_not_there() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1/search/searxng-search"
+    settings = Settings.from_env({SEARCH_URL_ENV: url, PROXY_KEY_ENV: KEY})
+    with pytest.raises(SearchError, match=f"cannot reach the gateway at {url}"):
+        search("tides", 1, settings)
+
+
 def test_search_without_key_or_url_says_so(gateway: Gateway, tmp_path: Path) -> None:
     with pytest.raises(SearchError, match=f"{SEARCH_URL_ENV} is not set"):
         search("tides", 1, Settings.from_env({PROXY_KEY_ENV: KEY}))
@@ -598,6 +608,11 @@ async def _session_calls(params: StdioServerParameters, page_url: str) -> dict[s
                 SEARCH_TOOL, {"query": "x", "max_results": 500}
             )
             return out
+
+
+def test_dotted_tool_names_are_valid_mcp_names() -> None:
+    for name in (FETCH_TOOL, SEARCH_TOOL):
+        assert validate_tool_name(name) == ToolNameValidationResult(is_valid=True, warnings=[])
 
 
 COMMAND = Path(sys.executable).parent / "web-fetch"  # the package's console script
@@ -674,6 +689,8 @@ def _lock_script() -> ModuleType:
 
 
 def test_lock_is_current_for_the_minis_toolchain() -> None:
+    from homelab.load import DEFAULT_INVENTORY, load_platform  # pyinfra: imported when needed
+
     toolchain = load_platform(DEFAULT_INVENTORY).mini.toolchain
     lock = _lock_script()
     assert lock.LOCK.read_text().startswith(

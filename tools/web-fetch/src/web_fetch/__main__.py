@@ -1,0 +1,3 @@
+from web_fetch.server import main
+
+main()

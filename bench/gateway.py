@@ -99,6 +99,8 @@ class Variant:
             argv=tuple(argv),
             env_files=(f"{self.dir}/env", *secrets),
             secrets={},
+            # A transient gateway binds its own port: no socket unit is made for it.
+            socket_activated=False,
         )
 
     def files(self) -> dict[str, tuple[str, str]]:
@@ -139,7 +141,8 @@ def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, 
         state = variants[0].deployed().layout.state if variants else ""
         lab.sh(
             "mini",
-            "rm -f " + " ".join(f"{UNIT_DIR}/{u}" for u in units)
+            "rm -f "
+            + " ".join(f"{UNIT_DIR}/{u}" for u in units)
             + f" && rm -rf {RUN_DIR}"
             + "".join(f" {state}/{v.name}" for v in variants)
             + " && systemctl daemon-reload",
@@ -148,7 +151,5 @@ def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, 
 
 def proxy_key(lab: Lab, platform: Platform) -> str:
     """The gateway key the lab's Mini generated (read from its secret store)."""
-    store = platform.mini.layout.secret_store
-    return lab.sh("mini", f"cat {store}/{platform.gateway.proxy_key.env}").strip()
-
-
+    key_file = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
+    return lab.sh("mini", f"cat {key_file}").strip()

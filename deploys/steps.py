@@ -256,20 +256,33 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
 Changed = Callable[[], bool]
 
 
-def activate(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
+def activate(
+    daemon: Daemon,
+    unit: Changed,
+    changes: list[OperationMeta],
+    reloads: list[OperationMeta] | None = None,
+    socket: Changed | None = None,
+) -> None:
     """Start the daemon (or keep it stopped when disabled); restart only on a change.
 
-    ``unit`` says whether the unit file changed; ``changes`` are the operations whose change
-    calls for a restart.
+    ``unit`` says whether the unit file changed, ``socket`` whether its socket unit did;
+    ``changes`` are the operations whose change calls for a restart, ``reloads`` those for
+    which a reload is enough (when the daemon can reload; else they restart it too).
     """
     if daemon.os == "darwin":
-        _activate_launchd(daemon, unit, changes)
+        _activate_launchd(daemon, unit, [*changes, *(reloads or [])])
     else:
-        _activate_systemd(daemon, unit, changes)
+        _activate_systemd(daemon, unit, changes, reloads or [], socket or _never)
 
 
-def _activate_systemd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
-    systemd.daemon_reload(name="Reload systemd units", _if=unit)
+def _activate_systemd(
+    daemon: Daemon,
+    unit: Changed,
+    changes: list[OperationMeta],
+    reloads: list[OperationMeta],
+    socket: Changed,
+) -> None:
+    systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit() or socket())
     if not daemon.enabled:
         systemd.service(
             name=f"Keep {daemon.unit} stopped (disabled in the data)",
@@ -277,13 +290,49 @@ def _activate_systemd(daemon: Daemon, unit: Changed, changes: list[OperationMeta
             running=False,
             enabled=False,
         )
+        if daemon.socket_path:
+            systemd.service(
+                name=f"Keep {daemon.socket_unit} closed (disabled in the data)",
+                service=daemon.socket_unit,
+                running=False,
+                enabled=False,
+            )
         return
+    if not daemon.reloadable:
+        changes, reloads = [*changes, *reloads], []
+    if daemon.socket_path:
+        # A new or changed socket takes the port over: the process holding it stops first.
+        server.shell(
+            name=f"Hand port {daemon.listener.port} to {daemon.socket_unit} (its unit changed)",
+            commands=[
+                f"if systemctl is-active -q {daemon.unit}; then systemctl stop {daemon.unit}; fi",
+                f"systemctl restart {daemon.socket_unit}",
+            ],
+            _if=socket,
+        )
+        systemd.service(
+            name=f"{daemon.socket_unit} listening and enabled at boot",
+            service=daemon.socket_unit,
+            running=True,
+            enabled=True,
+        )
+
+    def restart_needed() -> bool:
+        return unit() or socket() or any_changed(*changes)()
+
     restart = systemd.service(
         name=f"Restart {daemon.unit} (its files changed)",
         service=daemon.unit,
         running=True,
         restarted=True,
-        _if=lambda: unit() or any_changed(*changes)(),
+        _if=restart_needed,
+    )
+    reload = systemd.service(
+        name=f"Reload {daemon.unit} (only its config changed)",
+        service=daemon.unit,
+        running=True,
+        reloaded=True,
+        _if=lambda: not restart_needed() and any_changed(*reloads)(),
     )
     start = systemd.service(
         name=f"{daemon.unit} running and enabled at boot",
@@ -291,7 +340,7 @@ def _activate_systemd(daemon: Daemon, unit: Changed, changes: list[OperationMeta
         running=True,
         enabled=True,
     )
-    wait_healthy(daemon, any_changed(restart, start))
+    wait_healthy(daemon, any_changed(restart, reload, start))
 
 
 def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:
@@ -343,6 +392,10 @@ def _always() -> bool:
     return True
 
 
+def _never() -> bool:
+    return False
+
+
 class ServiceDeploy:
     """One daemon through install, configure and activate (the shape of every service deploy).
 
@@ -364,7 +417,10 @@ class ServiceDeploy:
         self.daemon = daemon
         self.tools = tools
         self.changes: list[OperationMeta] = list(shared or [])
+        #: Changes a reload is enough for (when the daemon can reload).
+        self.reloads: list[OperationMeta] = []
         self.unit: OperationMeta | None = None
+        self.socket: OperationMeta | None = None
         self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
 
     @classmethod
@@ -381,18 +437,25 @@ class ServiceDeploy:
         self.changes += virtualenv(self.daemon, self.tools)
 
     def configure(self) -> None:
-        unit_file, *config = daemon_files(self.platform, self.daemon)
-        if self.daemon.enabled:
+        d = self.daemon
+        unit_file, *rest = daemon_files(self.platform, d)
+        sockets = [f for f in rest if f.path == d.socket_path]
+        config = [f for f in rest if f.path != d.socket_path]
+        if d.enabled:
             # Secrets first: a config check may need the variables they hold.
-            self.changes += secrets(self.daemon)
+            self.changes += secrets(d)
             # Unchecked files (env files a check reads) go first, checked ones after them.
             for f in sorted(config, key=lambda f: self.check(f) is not None):
                 op = self.place(f)
                 if op is not None:
-                    self.changes.append(op)
+                    (self.reloads if f.reloads else self.changes).append(op)
+            for f in sockets:
+                self.socket = guarded_put(f, unit_check(d.os), self.staging)
             # A disabled daemon's unit names a program not installed yet: nothing to verify.
-            self.unit = guarded_put(unit_file, unit_check(self.daemon.os), self.staging)
+            self.unit = guarded_put(unit_file, unit_check(d.os), self.staging)
         else:
+            for f in sockets:
+                self.socket = put(f)
             self.unit = put(unit_file)
 
     def check(self, f: HostFile) -> Check | None:
@@ -409,8 +472,11 @@ class ServiceDeploy:
     def unit_changed(self) -> bool:
         return self.unit is not None and self.unit.did_change()
 
+    def socket_changed(self) -> bool:
+        return self.socket is not None and self.socket.did_change()
+
     def activate(self) -> None:
-        activate(self.daemon, self.unit_changed, self.changes)
+        activate(self.daemon, self.unit_changed, self.changes, self.reloads, self.socket_changed)
 
     def run(self) -> None:
         self.install()

@@ -29,6 +29,13 @@ def systemd_unit(daemon: Daemon) -> HostFile:
     return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
 
 
+def systemd_socket(daemon: Daemon) -> HostFile:
+    """The ``.socket`` unit holding a socket-activated daemon's listener."""
+    assert daemon.socket_path is not None
+    content = render("systemd/socket.j2", daemon=daemon)
+    return HostFile(path=daemon.socket_path, content=content, restarts=(daemon.name,))
+
+
 def launchd_argv(daemon: Daemon) -> tuple[str, ...]:
     """launchd has no EnvironmentFile: a shell reads the secrets file, then becomes the daemon."""
     if not daemon.secrets_env:
@@ -49,3 +56,8 @@ def launchd_plist(daemon: Daemon) -> HostFile:
 
 def service_file(daemon: Daemon) -> HostFile:
     return launchd_plist(daemon) if daemon.os == "darwin" else systemd_unit(daemon)
+
+
+def socket_files(daemon: Daemon) -> list[HostFile]:
+    """Its ``.socket`` unit when it has one (launchd daemons bind for themselves)."""
+    return [systemd_socket(daemon)] if daemon.socket_path else []

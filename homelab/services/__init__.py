@@ -82,10 +82,14 @@ def service_of(platform: Platform, daemon: Daemon) -> ServiceModule:
 
 
 def daemon_files(platform: Platform, daemon: Daemon) -> list[HostFile]:
-    """A daemon's unit or plist, then its configuration files."""
-    from homelab.render.units import service_file
+    """A daemon's unit or plist, its socket unit if it has one, then its configuration files."""
+    from homelab.render.units import service_file, socket_files
 
-    return [service_file(daemon), *service_of(platform, daemon).files(platform, daemon)]
+    return [
+        service_file(daemon),
+        *socket_files(daemon),
+        *service_of(platform, daemon).files(platform, daemon),
+    ]
 
 
 def host_files(platform: Platform, role: Role) -> list[HostFile]:

@@ -58,6 +58,11 @@ class Daemon:
     #: Loopback-only services that talk to nothing else are fenced at the IP level too.
     loopback_only_traffic: bool = False
     after: tuple[str, ...] = ()
+    #: systemd holds its listening socket (a ``.socket`` unit) and passes it in: the socket
+    #: outlives the process, so a restart makes requests wait instead of refusing them.
+    socket_activated: bool = False
+    #: SIGHUP makes it read its config again without dropping a connection.
+    reloadable: bool = False
 
     @property
     def install_name(self) -> str:
@@ -90,6 +95,17 @@ class Daemon:
     @property
     def unit(self) -> str:
         return f"{self.name}.service"
+
+    @property
+    def socket_unit(self) -> str:
+        return f"{self.name}.socket"
+
+    @property
+    def socket_path(self) -> str | None:
+        """Its ``.socket`` unit, on systemd hosts when it is socket-activated."""
+        if not self.socket_activated or self.os == "darwin":
+            return None
+        return f"{self.layout.systemd_units}/{self.socket_unit}"
 
     @property
     def label(self) -> str:

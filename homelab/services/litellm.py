@@ -12,6 +12,7 @@ from pydantic import Field
 
 from homelab.model.base import LOOPBACK, Exposure, Listener, Name
 from homelab.model.common import PythonPackage, Service
+from homelab.model.naming import ROUTER_PREFIX, Backend
 from homelab.model.routing import Route, routes
 from homelab.render.engine import render
 from homelab.render.files import HostFile, env_file
@@ -112,15 +113,16 @@ class LiteLLM(Service):
     )
     server: Literal["uvicorn", "gunicorn"] = Field(
         default="gunicorn",
-        description="what runs several workers: gunicorn imports LiteLLM once and forks them "
-        "(back in ~6 s after a crash on two cores); uvicorn starts each worker from scratch "
-        "(~10 s). One worker always runs in uvicorn, in-process.",
+        description="what runs the workers: gunicorn imports LiteLLM once and forks them (back "
+        "in ~6 s after a crash on two cores), takes its listening socket from systemd (a "
+        "restart drops no request) and reloads its config on SIGHUP; uvicorn starts each "
+        "worker from scratch (~10 s) and binds the port itself",
     )
 
     @property
     def preforked(self) -> bool:
         """Whether the workers are forked by gunicorn (``--run_gunicorn``)."""
-        return self.server == "gunicorn" and self.worker_count > 1
+        return self.server == "gunicorn"
 
     @property
     def worker_count(self) -> int:
@@ -171,6 +173,27 @@ def handles(platform: Platform) -> list[dict[str, object]]:
     ]
 
 
+def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The data's fallbacks, then one per MLX handle routed through OptiLLM: its direct route.
+
+    OptiLLM passes plain MLX requests through unchanged, so while it restarts (or fails) the
+    gateway sends them straight to the MLX server instead of failing them. Handles the data
+    gives fallbacks of its own keep those.
+    """
+    declared = platform.gateway.router.fallbacks
+    mine = {handle for handle, _ in declared}
+    direct = {r.handle for r in routes(platform) if r.internal}
+    derived = tuple(
+        (r.handle, (ROUTER_PREFIX + r.handle,))
+        for r in routes(platform)
+        if r.backend is Backend.MLX
+        and not r.internal
+        and r.handle not in mine
+        and ROUTER_PREFIX + r.handle in direct
+    )
+    return (*declared, *derived)
+
+
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:
     """The gateway's config; ``extra_routes`` (benchmarks only) are appended to the model's."""
     gw = platform.gateway
@@ -178,6 +201,7 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
         "litellm/router.yaml.j2",
         routes=(*routes(platform), *extra_routes),
         router=gw.router,
+        fallbacks=fallbacks(platform),
         gateway=gw,
         general_settings=LEAN_GENERAL_SETTINGS if platform.mini.litellm.lean else (),
     )
@@ -216,6 +240,8 @@ class LiteLLMService(ServiceModule):
             config=router,
             environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=secrets,
+            socket_activated=litellm.preforked,
+            reloadable=litellm.preforked,
             **common(platform, self.role),
         )
         return (daemon,)
@@ -229,6 +255,8 @@ class LiteLLMService(ServiceModule):
                 group=daemon.user,
                 mode="0640",
                 restarts=(daemon.name,),
+                # Read at each worker's start: new workers on SIGHUP take it up.
+                reloads=True,
             ),
             env_file(daemon.env_files[0], "LiteLLM environment", environment(platform), daemon),
             HostFile(

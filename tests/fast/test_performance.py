@@ -12,7 +12,7 @@ from bench.converge import changed_operations, deploy_phases, operation_times, p
 from bench.stats import Figure, LoadResult, Target, merge, percentile, shares
 from homelab.dossier import detour_cost
 from homelab.model import Platform
-from homelab.services import daemon_named
+from homelab.services import Daemon, daemon_named
 from homelab.services.litellm import (
     MAX_DERIVED_WORKERS,
     LiteLLM,
@@ -103,14 +103,19 @@ def test_workers_follow_the_cores() -> None:
     assert LiteLLM(host_cores=4, workers=1).worker_count == 1  # an explicit count wins
 
 
-def test_several_workers_are_forked_by_gunicorn_one_runs_in_uvicorn(platform: Platform) -> None:
-    def argv(litellm: LiteLLM) -> tuple[str, ...]:
+def test_gunicorn_runs_the_workers_and_takes_systemds_socket(platform: Platform) -> None:
+    def gateway(litellm: LiteLLM) -> Daemon:
         mini = platform.mini.model_copy(update={"litellm": litellm})
-        return daemon_named(platform.model_copy(update={"mini": mini}), "mini", "litellm").argv
+        return daemon_named(platform.model_copy(update={"mini": mini}), "mini", "litellm")
 
-    assert "--run_gunicorn" in argv(LiteLLM(workers=2))
-    assert "--run_gunicorn" not in argv(LiteLLM(workers=1))
-    assert "--run_gunicorn" not in argv(LiteLLM(workers=2, server="uvicorn"))
+    for workers in (1, 2):
+        forked = gateway(LiteLLM(workers=workers))
+        assert "--run_gunicorn" in forked.argv, f"{workers} worker(s): not under gunicorn"
+        assert forked.socket_activated and forked.reloadable, workers
+    bound = gateway(LiteLLM(workers=2, server="uvicorn"))
+    assert "--run_gunicorn" not in bound.argv
+    assert not bound.socket_activated, "uvicorn cannot take a passed socket from the CLI"
+    assert not bound.reloadable
 
 
 def test_tuning_reaches_the_unit_and_the_config(platform: Platform) -> None:

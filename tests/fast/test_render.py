@@ -189,10 +189,11 @@ def test_optillm_launcher_adds_the_key_flag_inside_the_process(
         "    return 0\n"
     )
     code = d.argv[d.argv.index("-c") + 1]
-    rest = list(d.argv[d.argv.index("-c") + 2:])
+    rest = list(d.argv[d.argv.index("-c") + 2 :])
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "OPTILLM_PROXY_KEY": "s3cret-k"}
-    result = subprocess.run([sys.executable, "-c", code, *rest], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *rest], env=env, capture_output=True, text=True, check=True
+    )
     seen = json.loads(result.stdout)
     assert seen["argv"][-2:] == ["--optillm-api-key", "s3cret-k"]
     assert seen["argv"][1:-2] == rest
@@ -329,3 +330,32 @@ def test_secret_env_files_are_separate_per_service(platform: Platform) -> None:
     paths = [d.secrets_env for d in all_daemons(platform) if d.secrets_env]
     assert len(paths) == len(set(paths))
     assert all(p.startswith(platform.mini.layout.secrets + "/") for p in paths)
+
+
+def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
+    gw = daemon(platform, "mini", "litellm")
+    files = files_of(platform, "mini")
+    assert gw.socket_path is not None
+    socket = parse.unit(files[gw.socket_path].content)
+    listener = platform.mini.litellm.listener
+    assert socket["Socket"]["ListenStream"] == [f"{listener.bind}:{listener.port}"]
+    assert socket["Socket"]["Service"] == [gw.unit]
+    unit = parse.unit(files[gw.unit_path].content)
+    assert unit["Unit"]["Requires"] == [gw.socket_unit], "a restart keeps the socket open"
+    assert unit["Service"]["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+def test_only_the_gateway_has_a_socket_unit(platform: Platform) -> None:
+    for role in ROLES:
+        for d in daemons(platform, role):
+            if d.name != "litellm":
+                assert d.socket_path is None, d.name
+
+
+def test_mlx_handles_via_optillm_fall_back_to_their_direct_route(platform: Platform) -> None:
+    config = yaml.safe_load(litellm_files.router_yaml(platform))
+    fallbacks = {k: v for item in config["router_settings"]["fallbacks"] for k, v in item.items()}
+    names = {m["model_name"] for m in config["model_list"]}
+    for model in platform.studio.mlx.served:
+        assert fallbacks[model.model_id] == [f"router-{model.model_id}"], model.model_id
+        assert f"router-{model.model_id}" in names

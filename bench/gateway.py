@@ -139,7 +139,8 @@ def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, 
         state = variants[0].deployed().layout.state if variants else ""
         lab.sh(
             "mini",
-            "rm -f " + " ".join(f"{UNIT_DIR}/{u}" for u in units)
+            "rm -f "
+            + " ".join(f"{UNIT_DIR}/{u}" for u in units)
             + f" && rm -rf {RUN_DIR}"
             + "".join(f" {state}/{v.name}" for v in variants)
             + " && systemctl daemon-reload",
@@ -150,5 +151,3 @@ def proxy_key(lab: Lab, platform: Platform) -> str:
     """The gateway key the lab's Mini generated (read from its secret store)."""
     store = platform.mini.layout.secret_store
     return lab.sh("mini", f"cat {store}/{platform.gateway.proxy_key.env}").strip()
-
-

@@ -26,14 +26,10 @@ def platform_directories(platform: Platform, role: Role) -> None:
     layout = platform.host(role).layout
     group = "wheel" if platform.host(role).os == "darwin" else "root"
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
-        files.directory(
-            name=f"Directory {path}", path=path, user="root", group=group, mode="0755"
-        )
+        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0755")
     # Secrets: root only. systemd reads the env files as root before it drops privileges.
     for path in (layout.secrets, layout.secret_store):
-        files.directory(
-            name=f"Directory {path}", path=path, user="root", group=group, mode="0700"
-        )
+        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0700")
 
 
 @deploy("Secret store")

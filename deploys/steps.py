@@ -253,7 +253,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     env = daemon.secrets_env
     lines = " ".join(
-        f"\"$(printf '%s=%s\\n' {var} \"$(cat {store}/{ref.env})\")\""
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {store}/{ref.env})")"'
         for var, ref in sorted(daemon.secrets.items())
     )
     group = "wheel" if daemon.os == "darwin" else daemon.user

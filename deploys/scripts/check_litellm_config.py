@@ -32,8 +32,14 @@ for _name in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router"):
 
 #: Top-level sections the proxy reads; anything else is silently ignored by it.
 SECTIONS = {
-    "model_list", "router_settings", "litellm_settings", "general_settings",
-    "search_tools", "environment_variables", "mcp_servers", "guardrails",
+    "model_list",
+    "router_settings",
+    "litellm_settings",
+    "general_settings",
+    "search_tools",
+    "environment_variables",
+    "mcp_servers",
+    "guardrails",
 }
 
 

@@ -31,9 +31,22 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     (folder / "inventory.py").write_text(FAKE_INVENTORY)
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
     result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(folder / "inventory.py"), "deploys/site.py",
-         "--limit", "studio", "-y", "-vv"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pyinfra",
+            str(folder / "inventory.py"),
+            "deploys/site.py",
+            "--limit",
+            "studio",
+            "-y",
+            "-vv",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -44,8 +57,12 @@ def test_every_plist_is_placed_root_wheel_0644(commands: list[str], platform: Pl
     for d in daemons(platform, "studio"):
         assert d.unit_path.startswith("/Library/LaunchDaemons/"), d.unit_path
         if d.enabled:
-            installed = [c for c in commands if c.startswith("install -o root -g wheel -m 0644 ")
-                         and c.endswith(f" {d.unit_path}")]
+            installed = [
+                c
+                for c in commands
+                if c.startswith("install -o root -g wheel -m 0644 ")
+                and c.endswith(f" {d.unit_path}")
+            ]
             assert installed, f"{d.name}: its plist is not installed root:wheel 0644"
         else:
             assert f"chown root:wheel {d.unit_path}" in commands, d.name
@@ -58,10 +75,14 @@ def test_an_enabled_plist_is_linted_before_it_replaces_the_live_one(
     for d in daemons(platform, "studio"):
         if not d.enabled:
             continue
-        lint = next(i for i, c in enumerate(commands)
-                    if c.startswith("plutil -lint ") and d.unit_path in c)
-        install = next(i for i, c in enumerate(commands)
-                       if c.startswith("install ") and c.endswith(f" {d.unit_path}"))
+        lint = next(
+            i for i, c in enumerate(commands) if c.startswith("plutil -lint ") and d.unit_path in c
+        )
+        install = next(
+            i
+            for i, c in enumerate(commands)
+            if c.startswith("install ") and c.endswith(f" {d.unit_path}")
+        )
         assert lint < install, f"{d.name}: installed before plutil accepted it"
 
 
@@ -83,8 +104,9 @@ def test_no_systemd_on_the_mac(commands: list[str]) -> None:
 
 def test_homebrew_brings_uv_and_python(commands: list[str], platform: Platform) -> None:
     version = platform.studio.toolchain.python_version
-    assert any(c.startswith("brew install") and "uv" in c and f"python@{version}" in c
-               for c in commands)
+    assert any(
+        c.startswith("brew install") and "uv" in c and f"python@{version}" in c for c in commands
+    )
 
 
 def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Platform) -> None:

@@ -189,10 +189,11 @@ def test_optillm_launcher_adds_the_key_flag_inside_the_process(
         "    return 0\n"
     )
     code = d.argv[d.argv.index("-c") + 1]
-    rest = list(d.argv[d.argv.index("-c") + 2:])
+    rest = list(d.argv[d.argv.index("-c") + 2 :])
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "OPTILLM_PROXY_KEY": "s3cret-k"}
-    result = subprocess.run([sys.executable, "-c", code, *rest], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *rest], env=env, capture_output=True, text=True, check=True
+    )
     seen = json.loads(result.stdout)
     assert seen["argv"][-2:] == ["--optillm-api-key", "s3cret-k"]
     assert seen["argv"][1:-2] == rest

@@ -12,8 +12,15 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ("uv", "run", "pyinfra", "lab/inventory.py", "deploys/site.py", "-y")
 VERIFY = (
-    "uv", "run", "pytest", "verify", "--inventory", "lab/inventory.py", "-q",
-    "-p", "no:cacheprovider",
+    "uv",
+    "run",
+    "pytest",
+    "verify",
+    "--inventory",
+    "lab/inventory.py",
+    "-q",
+    "-p",
+    "no:cacheprovider",
 )
 
 _START = re.compile(r"^--> Starting operation: (?P<name>.+?)\s*$")
@@ -85,7 +92,14 @@ def operation_times(lines: Sequence[tuple[float, str]]) -> list[tuple[str, float
 
 #: How an operation's name says which phase of a rebuild it belongs to.
 PACKAGE_WORDS = (
-    "Install ", "Debian package", "Check out ", "Lock ", "Make ", "uv ", "Switch ", "Keep the two",
+    "Install ",
+    "Debian package",
+    "Check out ",
+    "Lock ",
+    "Make ",
+    "uv ",
+    "Switch ",
+    "Keep the two",
 )
 START_WORDS = ("Wait for ", "Restart ", "running and enabled", "Load ", "Reload systemd")
 
@@ -102,8 +116,7 @@ def phase_of(operation: str) -> str:
 
 def deploy_phases(lines: Sequence[tuple[float, str]], wall: float) -> dict[str, float]:
     """A deploy's wall time split into connect/prepare, packages, configure, services starting."""
-    phases = {"connect and plan": 0.0, "packages": 0.0, "configure": 0.0,
-              "services starting": 0.0}
+    phases = {"connect and plan": 0.0, "packages": 0.0, "configure": 0.0, "services starting": 0.0}
     ops = operation_times(lines)
     for name, seconds in ops:
         phases[phase_of(name)] += seconds

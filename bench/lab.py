@@ -56,8 +56,11 @@ class Lab:
         """Stop transient or runtime units (no error when one is already gone)."""
         if units:
             names = " ".join(shlex.quote(u) for u in units)
-            self.sh(host, f"systemctl stop {names} 2>/dev/null; systemctl reset-failed {names} "
-                    "2>/dev/null; true")
+            self.sh(
+                host,
+                f"systemctl stop {names} 2>/dev/null; systemctl reset-failed {names} "
+                "2>/dev/null; true",
+            )
 
 
 def wait_http(url: str, *, timeout: float = 180, headers: dict[str, str] | None = None) -> None:

@@ -96,16 +96,31 @@ def noop_converge(figures: list[Figure]) -> None:
     if run.returncode != 0:
         raise fail("deploy", run)
     emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 10)))
-    emit(figures, Figure("noop_converge_changed_ops", converge.changed_operations(run.text),
-                         "ops", Target("<=", 0)))
+    emit(
+        figures,
+        Figure(
+            "noop_converge_changed_ops",
+            converge.changed_operations(run.text),
+            "ops",
+            Target("<=", 0),
+        ),
+    )
 
 
 def verify(figures: list[Figure]) -> float:
     run = converge.timed(converge.VERIFY)
     if run.returncode != 0:
         raise fail("verify", run)
-    emit(figures, Figure("verify_wall", run.wall, "s", Target("<", 15),
-                         note=f"{converge.passed_count(run.text)} checks passed"))
+    emit(
+        figures,
+        Figure(
+            "verify_wall",
+            run.wall,
+            "s",
+            Target("<", 15),
+            note=f"{converge.passed_count(run.text)} checks passed",
+        ),
+    )
     return run.wall
 
 
@@ -123,8 +138,11 @@ def rebuild_mini(figures: list[Figure]) -> None:
     check = converge.timed(converge.VERIFY)
     if check.returncode != 0:
         raise fail("rebuild verify", check)
-    phases = [("host up", up.wall), *converge.deploy_phases(deploy.lines, deploy.wall).items(),
-              ("verify", check.wall)]
+    phases = [
+        ("host up", up.wall),
+        *converge.deploy_phases(deploy.lines, deploy.wall).items(),
+        ("verify", check.wall),
+    ]
     total = sum(seconds for _, seconds in phases)
     emit(figures, Figure("rebuild_mini_wall", total / 60, "min", Target("<", 10)))
     for name, seconds, percent in shares(phases):
@@ -138,8 +156,13 @@ def untuned(platform: Platform) -> Platform:
     """The same platform with LiteLLM's own defaults: one worker, LITELLM_LOG unset (an
     explicit DEBUG would also turn on the root logger's debug lines), nothing turned off."""
     litellm = platform.mini.litellm.model_copy(
-        update={"workers": 1, "host_cores": None, "log_level": None, "lean": False,
-                "server": "uvicorn"}
+        update={
+            "workers": 1,
+            "host_cores": None,
+            "log_level": None,
+            "lean": False,
+            "server": "uvicorn",
+        }
     )
     return platform.model_copy(
         update={"mini": platform.mini.model_copy(update={"litellm": litellm})}
@@ -180,9 +203,12 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             Variant("deployed", 4102, mode(platform, False), extra),
         ]
         with transient_gateways(lab, variants) as urls:
-            print(f"gateway: deployed tuning = {deployed.worker_count} workers, "
-                  f"LITELLM_LOG={deployed.log_level}, lean={deployed.lean}; "
-                  f"default = 1 worker, LiteLLM's defaults", flush=True)
+            print(
+                f"gateway: deployed tuning = {deployed.worker_count} workers, "
+                f"LITELLM_LOG={deployed.log_level}, lean={deployed.lean}; "
+                f"default = 1 worker, LiteLLM's defaults",
+                flush=True,
+            )
             body = chat_body(STUB_MODEL)
             targets = {
                 "direct": (f"{stub}/chat/completions", {}),
@@ -194,8 +220,14 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             emit_loads(figures, "gateway", "", {"c1": c1, "c16": c16})
             added = c1["deployed"].median_ms - c1["direct"].median_ms
             emit(figures, Figure("gateway_c1_added_median_deployed", added, "ms", Target("<=", 10)))
-            emit(figures, Figure("gateway_c1_added_median_default",
-                                 c1["default"].median_ms - c1["direct"].median_ms, "ms"))
+            emit(
+                figures,
+                Figure(
+                    "gateway_c1_added_median_default",
+                    c1["default"].median_ms - c1["direct"].median_ms,
+                    "ms",
+                ),
+            )
             ratio = c16["deployed"].rps / c16["default"].rps
             emit(figures, Figure("gateway_c16_throughput_vs_default", ratio, "x", Target(">=", 2)))
 
@@ -210,12 +242,24 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             m1 = rounds(mlx_targets, mlx_body, 1, MLX_C1_REQUESTS, ROUNDS)
             m16 = rounds(mlx_targets, mlx_body, 16, MLX_C16_REQUESTS, ROUNDS)
             emit_loads(figures, "optillm", f"{handle} optillm ", {"c1": m1, "c16": m16})
-            emit(figures, Figure("optillm_detour_c1_added_median",
-                                 m1["on"].median_ms - m1["off"].median_ms, "ms",
-                                 note=f"{handle}, max_tokens 1"))
-            emit(figures, Figure("optillm_detour_c16_rps_ratio",
-                                 m16["on"].rps / m16["off"].rps, "x",
-                                 note="mode on / mode off"))
+            emit(
+                figures,
+                Figure(
+                    "optillm_detour_c1_added_median",
+                    m1["on"].median_ms - m1["off"].median_ms,
+                    "ms",
+                    note=f"{handle}, max_tokens 1",
+                ),
+            )
+            emit(
+                figures,
+                Figure(
+                    "optillm_detour_c16_rps_ratio",
+                    m16["on"].rps / m16["off"].rps,
+                    "x",
+                    note="mode on / mode off",
+                ),
+            )
 
 
 # --- crash recovery (issue 6's reliability target, timed here rather than in a test) ---------
@@ -224,24 +268,39 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
 def recovery_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
     for daemon in recovery.services(platform):
         result = recovery.kill_and_time(lab, daemon)
-        emit(figures, Figure(f"crash_recovery[{daemon.role}/{daemon.name}]", result.seconds,
-                             "s", Target("<=", recovery.TARGET_SECONDS)))
+        emit(
+            figures,
+            Figure(
+                f"crash_recovery[{daemon.role}/{daemon.name}]",
+                result.seconds,
+                "s",
+                Target("<=", recovery.TARGET_SECONDS),
+            ),
+        )
 
 
 def machine() -> str:
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
         kib = int(meminfo.readline().split()[1])
-    return (f"{cores} cores, {kib / 1024 / 1024:.0f} GiB, no GPU; "
-            f"{host_platform.system()} {host_platform.release()}")
+    return (
+        f"{cores} cores, {kib / 1024 / 1024:.0f} GiB, no GPU; "
+        f"{host_platform.system()} {host_platform.release()}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-rebuild", action="store_true",
-                        help="leave out figure 2 (destroys and rebuilds the Mini, minutes)")
-    parser.add_argument("--skip-recovery", action="store_true",
-                        help="leave out the crash-recovery times (kills each service once)")
+    parser.add_argument(
+        "--skip-rebuild",
+        action="store_true",
+        help="leave out figure 2 (destroys and rebuilds the Mini, minutes)",
+    )
+    parser.add_argument(
+        "--skip-recovery",
+        action="store_true",
+        help="leave out the crash-recovery times (kills each service once)",
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:

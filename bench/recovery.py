@@ -48,8 +48,8 @@ def kill_and_time(lab: Lab, daemon: Daemon, ceiling: float = CEILING_SECONDS) ->
     # died, until systemd stops them: only an answer once a new main process runs counts.
     script = (
         f"kill -KILL {pid}; start=$(date +%s%N); "
-        f"until pid=$(systemctl show -p MainPID --value {unit}) && [ \"$pid\" != 0 ] "
-        f"&& [ \"$pid\" != {pid} ] && curl -fsS -o /dev/null --max-time 2 {url} 2>/dev/null; do "
+        f'until pid=$(systemctl show -p MainPID --value {unit}) && [ "$pid" != 0 ] '
+        f'&& [ "$pid" != {pid} ] && curl -fsS -o /dev/null --max-time 2 {url} 2>/dev/null; do '
         f"  [ $(( ($(date +%s%N) - start) / 1000000000 )) -ge {int(ceiling)} ] && exit 3; "
         "  sleep 0.1; done; "
         "echo $(( ($(date +%s%N) - start) / 1000000 ))"
@@ -67,4 +67,3 @@ def kill_and_time(lab: Lab, daemon: Daemon, ceiling: float = CEILING_SECONDS) ->
 def services(platform: Platform) -> list[Daemon]:
     """Every enabled systemd service of both hosts (launchd's KeepAlive is not in the lab)."""
     return [d for d in enabled_daemons(platform) if d.os != "darwin"]
-

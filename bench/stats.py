@@ -1,26 +1,27 @@
-"""Pure arithmetic of the benchmarks: percentiles, summaries of a load run, targets."""
+"""Pure arithmetic of the benchmarks: summaries of a load run (percentiles from ``statistics``),
+targets, printed figures."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolating linearly between ranks (numpy's default)."""
+    """The q-th percentile (0-100) by ``statistics.quantiles``' inclusive method (numpy's default:
+    linear between ranks); 0 and 100 are the smallest and the largest value."""
     if not values:
         raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile {q} is outside 0-100")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = math.ceil(rank)
-    if low == high:
-        return ordered[low]
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    if not 0 <= q <= 100 or q != int(q):
+        raise ValueError(f"percentile {q} is not a whole number from 0 to 100")
+    if q == 0 or len(values) == 1:
+        return min(values)
+    if q == 100:
+        return max(values)
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class LoadResult:
 
     @property
     def median_ms(self) -> float:
-        return percentile(self.latencies, 50) * 1000
+        return statistics.median(self.latencies) * 1000
 
     @property
     def p95_ms(self) -> float:

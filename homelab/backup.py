@@ -197,9 +197,7 @@ def _access(inventory: Path) -> tuple[HostSpec, DataPlan]:
 def backup(inventory: Path, local_root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """A copy made on the host now (kept there with the others) and fetched beside us."""
     spec, plan = _access(inventory)
-    made = _json(
-        _run(spec, plan.backup_command("manual"), HOST_SCRIPT.read_bytes()), "the backup"
-    )
+    made = _json(_run(spec, plan.backup_command("manual"), HOST_SCRIPT.read_bytes()), "the backup")
     folder = local_dir(inventory, ROLE, local_root)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = folder / f"{made['id']}{SUFFIX}"

@@ -1,13 +1,25 @@
-"""PLATFORM_DOSSIER.md and the topology picture, generated from the model so they cannot drift."""
+"""PLATFORM_DOSSIER.md and the topology picture, generated from the model so they cannot drift.
+
+The topology is derived once (:func:`topology`: hosts, daemons with their binds and ports, the
+gateway's routes to the daemons behind it, OptiLLM's loop back to the gateway) and drawn twice:
+as a Mermaid flowchart inside the dossier (forges render it) and as an SVG laid out by
+Graphviz's ``dot``, so no label is placed by hand.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import graphviz
 
 from homelab import PROJECT_ROOT
-from homelab.model import ROLES, Platform, Role, routes
+from homelab.model import ROLES, Platform, Role, Route, routes
+from homelab.model.base import LOOPBACK
 from homelab.model.naming import ROUTER_PREFIX
 from homelab.render import daemon_files
 from homelab.render.engine import render
@@ -40,142 +52,242 @@ def rows(platform: Platform) -> list[Row]:
     return out
 
 
+# --- topology ---------------------------------------------------------------------------------
+
+#: The node of the people and programs on the LAN.
+CLIENTS = "clients"
+
+#: Colours of the picture and the flowchart: fill, stroke.
+LAN_COLOURS = ("#fde9d9", "#c0504d")
+LOOPBACK_COLOURS = ("#e3f1e3", "#4f8f4f")
+
+
+class GraphvizMissing(FileNotFoundError):
+    """Graphviz's ``dot`` is not installed; nothing was written."""
+
+
 @dataclass(frozen=True)
-class Box:
+class Node:
+    """One daemon in the picture."""
+
     key: str
+    role: Role
+    daemon: Daemon
+
+    @property
+    def name(self) -> str:
+        return self.daemon.name
+
+    @property
+    def where(self) -> str:
+        """Its bind and port, its exposure, and whether it runs."""
+        listener = self.daemon.listener
+        text = f"{listener.bind}:{listener.port} {listener.exposure.value}"
+        return text if self.daemon.enabled else f"{text} (off)"
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
     label: str
-    sub: str
-    x: int
-    y: int
-    lan: bool
-    enabled: bool
 
 
-BOX_W, BOX_H, GAP = 230, 46, 14
-WIDTH, COLUMN, CLIENTS_X = 1000, 560, 500
+@dataclass(frozen=True)
+class Topology:
+    """What the picture shows: per host its daemons, and the arrows between them."""
+
+    hosts: tuple[tuple[Role, str, tuple[Node, ...]], ...]
+    edges: tuple[Edge, ...]
+
+    def nodes(self) -> Iterator[Node]:
+        for _, _, nodes in self.hosts:
+            yield from nodes
 
 
-def topology(platform: Platform) -> dict[str, object]:
-    """Positions of hosts, services and the routes between them, for the SVG template."""
+def _key(role: Role, daemon: Daemon) -> str:
+    """A node id both Graphviz and Mermaid accept as it is."""
+    return f"{role}_{daemon.name}".replace("-", "_").replace(".", "_")
+
+
+def _family(route: Route) -> str:
+    """``mlx-*``, ``router-mlx-*``: the handles of one backend, as one name."""
+    return f"{ROUTER_PREFIX if route.internal else ''}{route.backend.value}-*"
+
+
+def _label(routes_on_edge: list[Route]) -> str:
+    """One handle by name; several as their count and families."""
+    if len(routes_on_edge) == 1:
+        return routes_on_edge[0].handle
+    families = sorted({_family(r) for r in routes_on_edge})
+    return f"{len(routes_on_edge)} routes: {', '.join(families)}"
+
+
+def topology(platform: Platform) -> Topology:
+    """Hosts, daemons and routes of ``platform``, every name and port read from the model."""
+    nodes: dict[tuple[Role, int], Node] = {}
     hosts = []
-    boxes: dict[str, Box] = {}
-    for col, role in enumerate(ROLES):
-        x = 40 + col * COLUMN
-        y = 120
+    for role in ROLES:
+        mine = []
         for d in daemons(platform, role):
-            boxes[d.name] = Box(
-                key=d.name,
-                label=d.name,
-                sub=f"{d.listener.bind}:{d.listener.port}" + ("" if d.enabled else " (off)"),
-                x=x + 20,
-                y=y,
-                lan=d.listener.lan,
-                enabled=d.enabled,
-            )
-            y += BOX_H + GAP
-        hosts.append(
-            {
-                "role": role,
-                "address": platform.addresses[role],
-                "x": x,
-                "y": 80,
-                "w": BOX_W + 40,
-                "h": y - 80 + 10,
-            }
-        )
-    edges: list[tuple[str, str, str]] = [
-        ("clients", "litellm", "LAN clients"),
-        ("open-webui", "litellm", "chat"),
+            node = Node(key=_key(role, d), role=role, daemon=d)
+            nodes[(role, d.listener.port)] = node
+            mine.append(node)
+        hosts.append((role, platform.addresses[role], tuple(mine)))
+
+    mini = platform.mini
+    gateway = nodes[("mini", mini.litellm.listener.port)]
+    webui = nodes[("mini", mini.open_webui.listener.port)]
+    optillm = nodes[("mini", mini.optillm.listener.port)]
+    search = nodes[("mini", mini.searxng.listener.port)]
+    loopback_names = {LOOPBACK, "localhost"}
+
+    def behind(route: Route) -> Node:
+        """The daemon a route's api_base reaches: loopback is the gateway's own host."""
+        parts = urlsplit(route.api_base)
+        host, port = parts.hostname or "", parts.port
+        role = gateway.role if host in loopback_names else None
+        role = role or next((r for r in ROLES if platform.addresses[r] == host), None)
+        node = nodes.get((role, port)) if role and port else None
+        if node is None:
+            raise ValueError(f"route {route.handle}: no daemon serves {route.api_base}")
+        return node
+
+    gateway_port = gateway.daemon.listener.port
+    edges: list[Edge] = [
+        Edge(CLIENTS, webui.key, f"browser, :{webui.daemon.listener.port}"),
+        Edge(CLIENTS, gateway.key, f"OpenAI API, :{gateway_port}"),
+        Edge(webui.key, gateway.key, "chat"),
     ]
-    mode = platform.gateway.route_via_optillm
-    for r in routes(platform):
-        if r.internal:
-            target = next(
-                (
-                    d.name
-                    for d in daemons(platform, "studio")
-                    if d.listener.port == int(r.api_base.rsplit(":", 1)[1].split("/")[0])
-                ),
-                None,
-            )
-            if target:
-                edges.append(("litellm", target, r.handle))
-        elif r.api_base.endswith(f":{platform.mini.optillm.listener.port}/v1"):
-            edges.append(("litellm", "optillm", r.handle))
-        elif r.backend.value == "ov":
-            edges.append(("litellm", "ov-server", r.handle))
-        else:
-            for d in daemons(platform, "studio"):
-                if r.api_base.endswith(f":{d.listener.port}/v1"):
-                    edges.append(("litellm", d.name, r.handle))
-    if mode or platform.gateway.opt_handles:
-        edges.append(("optillm", "litellm", ROUTER_PREFIX + "mlx-*"))
-    edges.append(("litellm", "searxng", platform.gateway.search_tool))
-    # One arrow per pair; the label lists how many routes it carries.
-    merged: dict[tuple[str, str], list[str]] = {}
-    for src, dst, label in edges:
-        merged.setdefault((src, dst), []).append(label)
-    arrows = [
-        _arrow(
-            boxes.get(src),
-            boxes[dst],
-            labels[0] if len(labels) == 1 else f"{len(labels)} routes",
-            i,
-        )
-        for i, ((src, dst), labels) in enumerate(merged.items())
-    ]
-    height = max(int(str(h["y"])) + int(str(h["h"])) for h in hosts) + 60
-    return {
-        "hosts": hosts,
-        "boxes": boxes,
-        "arrows": arrows,
-        "height": height,
-        "width": WIDTH,
-        "box_w": BOX_W,
-        "box_h": BOX_H,
-    }
+    by_target: dict[str, list[Route]] = {}
+    internal: list[Route] = []
+    for route in routes(platform):
+        by_target.setdefault(behind(route).key, []).append(route)
+        if route.internal:
+            internal.append(route)
+    if internal:  # OptiLLM calls the gateway back with the internal names
+        families = ", ".join(sorted({_family(r) for r in internal}))
+        edges.append(Edge(optillm.key, gateway.key, f"calls back: {families}"))
+    for target, on_edge in by_target.items():
+        edges.append(Edge(gateway.key, target, _label(on_edge)))
+    edges.append(Edge(gateway.key, search.key, platform.gateway.search_tool))
+    return Topology(hosts=tuple(hosts), edges=tuple(edges))
 
 
-def _arrow(src: Box | None, dst: Box, label: str, index: int) -> dict[str, object]:
-    """An SVG path: straight across hosts, a bow along the left edge within one host."""
-    if src is None:  # from the clients above the hosts
-        x1, y1 = CLIENTS_X, 50
-        x2, y2 = dst.x + BOX_W // 2, dst.y
-        return {
-            "d": f"M {x1} {y1} L {x2} {y2}",
-            "label": label,
-            "lx": x1 + 6,
-            "ly": y1 + 22,
-            "src": "clients",
-            "dst": dst.key,
-        }
-    if src.x != dst.x:
-        x1, y1 = src.x + BOX_W, src.y + BOX_H // 2
-        x2, y2 = dst.x, dst.y + BOX_H // 2
-        # The label sits near the destination, where the lines have fanned out.
-        lx = x2 - 200
-        ly = y1 + (y2 - y1) * (lx - x1) // (x2 - x1) - 4
-        return {
-            "d": f"M {x1} {y1} L {x2} {y2}",
-            "label": label,
-            "lx": lx,
-            "ly": ly,
-            "src": src.key,
-            "dst": dst.key,
-        }
-    # Within a host: leave from the right edge and come back in, bowing outwards.
-    bow = 50 + 30 * (index % 3)
-    x1, y1 = src.x + BOX_W, src.y + BOX_H // 2 + 6
-    x2, y2 = dst.x + BOX_W, dst.y + BOX_H // 2 - 6
-    d = f"M {x1} {y1} C {x1 + bow} {y1}, {x2 + bow} {y2}, {x2} {y2}"
-    return {
-        "d": d,
-        "label": label,
-        "lx": x1 + bow * 3 // 4 + 4,
-        "ly": (y1 + y2) // 2 + 4,
-        "src": src.key,
-        "dst": dst.key,
-    }
+def _colours(daemon: Daemon) -> tuple[str, str]:
+    return LAN_COLOURS if daemon.listener.lan else LOOPBACK_COLOURS
+
+
+def _two_lines(title: str, detail: str) -> str:
+    """A node's label: its name in bold over its detail, one cell each so they keep apart."""
+    cell = '<TR><TD CELLPADDING="1">{}</TD></TR>'
+    rows = cell.format(f"<B>{html.escape(title)}</B>") + cell.format(html.escape(detail))
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0">{rows}</TABLE>>'
+
+
+def topology_graph(platform: Platform) -> graphviz.Digraph:
+    """The topology as Graphviz source: clusters per host, ``dot`` places everything."""
+    top = topology(platform)
+    g = graphviz.Digraph("topology", comment="homelab-llm topology, generated from the model")
+    g.attr(
+        rankdir="LR",
+        fontname="DejaVu Sans",
+        fontsize="14",
+        nodesep="0.3",
+        ranksep="0.9",
+        bgcolor="white",
+        tooltip="homelab-llm topology (generated from the platform model)",
+    )
+    g.attr("node", fontname="DejaVu Sans", fontsize="12", shape="box", style="rounded,filled")
+    g.attr("edge", fontname="DejaVu Sans", fontsize="10", color="#444444", fontcolor="#333333")
+    g.node(CLIENTS, "LAN clients", id=CLIENTS, shape="oval", fillcolor="#eeeeff", color="#444466")
+    for role, address, nodes in top.hosts:
+        with g.subgraph(name=f"cluster_{role}") as host:
+            host.attr(
+                label=f"{role} ({address})",
+                id=f"host-{role}",
+                style="rounded,filled",
+                fillcolor="#f7f7f7",
+                color="#333333",
+                fontsize="14",
+                labeljust="l",
+            )
+            for node in nodes:
+                fill, stroke = _colours(node.daemon)
+                style = "rounded,filled" if node.daemon.enabled else "rounded,filled,dashed"
+                host.node(
+                    node.key,
+                    _two_lines(node.name, node.where),
+                    id=f"svc-{node.name}",
+                    **{"class": node.daemon.listener.exposure.value},
+                    fillcolor=fill,
+                    color=stroke,
+                    penwidth="2" if node.daemon.listener.lan else "1",
+                    style=style,
+                    fontcolor="black" if node.daemon.enabled else "#555555",
+                )
+    for i, edge in enumerate(top.edges):
+        g.edge(edge.src, edge.dst, label=edge.label, id=f"route{i}", **{"class": "route"})
+    with g.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="", style="invis")
+        rows = "".join(
+            f'<TR><TD BGCOLOR="{fill}" COLOR="{stroke}" BORDER="2" WIDTH="14"></TD>'
+            f'<TD ALIGN="LEFT">{text}</TD></TR>'
+            for fill, stroke, text in (
+                (*LAN_COLOURS, "LAN-exposed"),
+                (*LOOPBACK_COLOURS, "loopback only"),
+                ("#ffffff", "#999999", "dashed: off (rendered, not started)"),
+            )
+        )
+        legend.node(
+            "legend",
+            f'<<TABLE BORDER="0" CELLSPACING="4">{rows}</TABLE>>',
+            id="legend",
+            shape="plain",
+            style="",
+            fontsize="11",
+        )
+    return g
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def mermaid(platform: Platform) -> str:
+    """The topology as a Mermaid flowchart (the text inside a ```mermaid block)."""
+    top = topology(platform)
+    lines = ["flowchart LR", f'  {CLIENTS}(["LAN clients"])']
+    for role, address, nodes in top.hosts:
+        lines.append(f'  subgraph {role}["{role} ({address})"]')
+        for node in nodes:
+            lines.append(f'    {node.key}["{_mermaid_text(f"{node.name}<br/>{node.where}")}"]')
+        lines.append("  end")
+    for edge in top.edges:
+        lines.append(f'  {edge.src} -->|"{_mermaid_text(edge.label)}"| {edge.dst}')
+    lines.append(f"  classDef lan fill:{LAN_COLOURS[0]},stroke:{LAN_COLOURS[1]},stroke-width:2px")
+    lines.append(f"  classDef loopback fill:{LOOPBACK_COLOURS[0]},stroke:{LOOPBACK_COLOURS[1]}")
+    lines.append("  classDef off stroke-dasharray:4 3,opacity:0.6")
+    for exposure in ("lan", "loopback"):
+        keys = [n.key for n in top.nodes() if n.daemon.listener.exposure.value == exposure]
+        if keys:
+            lines.append(f"  class {','.join(keys)} {exposure}")
+    off = [n.key for n in top.nodes() if not n.daemon.enabled]
+    if off:
+        lines.append(f"  class {','.join(off)} off")
+    return "\n".join(lines)
+
+
+def topology_svg(platform: Platform) -> str:
+    """The picture, laid out by ``dot``; GraphvizMissing names what to install."""
+    try:
+        svg: str = topology_graph(platform).pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(
+            "the topology picture needs Graphviz's dot, which is not installed "
+            "(apt-get install graphviz); nothing was written"
+        ) from None
+    return svg
 
 
 #: The latest figures of ``bench/perf.py``, measured on the lab and committed with the code.
@@ -212,18 +324,20 @@ def detour_cost(figures_file: Path = FIGURES) -> DetourCost | None:
 
 
 def write_dossier(platform: Platform, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the dossier and its picture into ``out``; nothing at all when ``dot`` is missing."""
+    picture = topology_svg(platform)
     md = out / "PLATFORM_DOSSIER.md"
     svg = out / "topology.svg"
-    md.write_text(
-        render(
-            "dossier/PLATFORM_DOSSIER.md.j2",
-            platform=platform,
-            rows=rows(platform),
-            routes=routes(platform),
-            svg_name=svg.name,
-            detour=detour_cost(),
-        )
+    text = render(
+        "dossier/PLATFORM_DOSSIER.md.j2",
+        platform=platform,
+        rows=rows(platform),
+        routes=routes(platform),
+        svg_name=svg.name,
+        mermaid=mermaid(platform),
+        detour=detour_cost(),
     )
-    svg.write_text(render("dossier/topology.svg.j2", **topology(platform)))
+    out.mkdir(parents=True, exist_ok=True)
+    md.write_text(text)
+    svg.write_text(picture)
     return [md, svg]

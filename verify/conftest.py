@@ -4,8 +4,8 @@
 lab/inventory.py`` checks the lab. Hosts come from the pyinfra inventory (``homelab.bridge``),
 every expectation from the typed model. Each check is one test, parametrised per service, per
 port or per handle; a failure says in one line which service, what was expected, what was
-found. A one-line-per-check summary ends the run; JUnit XML goes to verify-report.xml unless
-``--junitxml`` says otherwise.
+found. A one-line-per-check summary ends the run; JUnit XML is written only where
+``--junitxml`` asks.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from homelab.model import ROLES, Platform, Role, routes
 from homelab.services import enabled_daemons
 from verify import probes
 
-DEFAULT_JUNIT = "verify-report.xml"
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -34,10 +32,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)
+#: testinfra's options that pick hosts or how to reach them: the inventory decides both here.
+TESTINFRA_TARGETING = {
+    "hosts": "--hosts",
+    "connection": "--connection",
+    "ssh_config": "--ssh-config",
+    "ssh_extra_args": "--ssh-extra-args",
+    "ssh_identity_file": "--ssh-identity-file",
+    "sudo": "--sudo",
+    "sudo_user": "--sudo-user",
+    "ansible_inventory": "--ansible-inventory",
+    "force_ansible": "--force-ansible",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not getattr(config.option, "xmlpath", None):
-        config.option.xmlpath = DEFAULT_JUNIT
+    """Refuse testinfra's host options rather than ignore them: the inventory names the hosts."""
+    given = [
+        flag for dest, flag in TESTINFRA_TARGETING.items() if getattr(config.option, dest, None)
+    ]
+    if given:
+        raise pytest.UsageError(
+            f"verify takes its hosts and how to reach them from the pyinfra inventory, not from "
+            f"{', '.join(given)}: use --inventory FILE (e.g. --inventory lab/inventory.py)"
+        )
 
 
 def _platform(config: pytest.Config) -> Platform:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from homelab import PROJECT_ROOT
@@ -28,15 +32,85 @@ def test_secret_store_is_root_only(hosts: dict[Role, Any], platform: Platform) -
         assert found == ("root", "0o700"), f"{role}: secret store is {found}, expected root 0o700"
 
 
-def test_no_secret_value_is_in_git(hosts: dict[Role, Any], platform: Platform) -> None:
+#: Where the project's files are: a git checkout, or a copy of its files without git.
+SOURCE = PROJECT_ROOT
+
+
+def _ignored(path: Path, root: Path, patterns: list[str]) -> bool:
+    """A rough reading of .gitignore: name globs, ``dir/`` names, ``/anchored`` paths."""
+    rel = path.relative_to(root).as_posix()
+    for pattern in patterns:
+        if pattern.startswith("/"):
+            if fnmatch.fnmatch(rel, pattern.strip("/")):
+                return True
+        elif fnmatch.fnmatch(path.name, pattern.rstrip("/")):
+            return True
+    return False
+
+
+def _files(root: Path) -> Iterator[Path]:
+    """The working tree's files, skipping .git and what .gitignore names."""
+    ignore = root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.is_file() else []
+    patterns = [x.strip() for x in lines if x.strip() and not x.startswith(("#", "!"))]
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if d != ".git" and not _ignored(here / d, root, patterns)]
+        for name in files:
+            if not _ignored(here / name, root, patterns):
+                yield here / name
+
+
+def found_in_source(values: list[str], root: Path) -> tuple[str, set[str]]:
+    """What was searched, and which of ``values`` it holds.
+
+    In a git checkout, ``git grep`` searches the files git tracks (exit 1: no match; any other
+    non-zero exit is an error, never a match). Where git cannot search (not a checkout, git
+    missing or refusing), every file of the working tree is read instead, and the description
+    says why.
+    """
+    reason = ""
+    try:
+        found: set[str] = set()
+        for value in values:
+            grep = subprocess.run(
+                ["git", "grep", "-F", "-q", "-e", value],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if grep.returncode == 0:
+                found.add(value)
+            elif grep.returncode != 1:
+                reason = (grep.stderr.strip().splitlines() or [f"exit {grep.returncode}"])[0]
+                break
+        else:
+            return f"the files git tracks in {root}", found
+    except FileNotFoundError:
+        reason = "git is not installed"
+    wanted = [v.encode() for v in values]
+    hits: set[str] = set()
+    for path in _files(root):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        hits.update(v.decode() for v in wanted if v in data)
+    return f"every file under {root}, without git ({reason})", hits
+
+
+def test_no_secret_value_is_in_git(
+    hosts: dict[Role, Any], platform: Platform, record_property: Any
+) -> None:
+    secrets: dict[str, list[str]] = {}
     for role, h in hosts.items():
         store = platform.host(role).layout.secret_store
-        names = h.check_output(f"ls -1 {store}").split()
-        for name in names:
+        for name in h.check_output(f"ls -1 {store}").split():
             value = h.file(f"{store}/{name}").content_string.strip()
-            if not value:
-                continue
-            hit = subprocess.run(
-                ["git", "grep", "-F", "-q", "-e", value], cwd=PROJECT_ROOT, check=False
-            )
-            assert hit.returncode == 1, f"{role}: the value of secret {name} is in git"
+            if value:
+                secrets.setdefault(value, []).append(f"{role}:{name}")
+    searched, found = found_in_source(list(secrets), SOURCE)
+    record_property("searched", searched)
+    leaked = sorted(where for value in found for where in secrets[value])
+    assert not leaked, f"secret values found in {searched}: {', '.join(leaked)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import plistlib
+
 from homelab.render.engine import render
 from homelab.render.files import HostFile
 from homelab.services.base import Daemon
@@ -44,13 +46,34 @@ def launchd_argv(daemon: Daemon) -> tuple[str, ...]:
     return ("/bin/sh", "-c", script, daemon.secrets_env, *daemon.argv)
 
 
+#: launchd waits this many seconds before it starts a daemon that exited again.
+THROTTLE_INTERVAL = 5
+
+
 def launchd_plist(daemon: Daemon) -> HostFile:
-    content = render(
-        "launchd/daemon.plist.j2",
-        daemon=daemon,
-        argv=launchd_argv(daemon),
-        log_dir=daemon.layout.logs,
-    )
+    """The daemon's launchd job, written by plistlib; a comment marks it as rendered."""
+    log = f"{daemon.layout.logs}/{daemon.name}.log"
+    job: dict[str, object] = {
+        "Label": daemon.label,
+        "ProgramArguments": list(launchd_argv(daemon)),
+        "UserName": daemon.user,
+    }
+    if daemon.working_dir:
+        job["WorkingDirectory"] = daemon.working_dir
+    if daemon.environment:
+        job["EnvironmentVariables"] = dict(sorted(daemon.environment.items()))
+    job |= {
+        "RunAtLoad": True,
+        "KeepAlive": True,
+        "ThrottleInterval": THROTTLE_INTERVAL,
+        "Disabled": not daemon.enabled,
+        "StandardOutPath": log,
+        "StandardErrorPath": log,
+    }
+    text = plistlib.dumps(job, sort_keys=False).decode()
+    note = f"<!-- {daemon.label}: rendered from the platform model; edits here are overwritten. -->"
+    head, plist, body = text.partition("<plist ")
+    content = f"{head}{note}\n{plist}{body}"
     return HostFile(path=daemon.unit_path, content=content, group="wheel", restarts=(daemon.name,))
 
 

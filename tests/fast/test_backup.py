@@ -189,9 +189,7 @@ def test_previous_lab_differs_only_in_open_webui() -> None:
     lab = load_platform(PROJECT_ROOT / "lab" / "inventory.py")
     previous = load_platform(PROJECT_ROOT / "lab" / "previous" / "inventory.py")
     assert previous.mini.open_webui.package.version != lab.mini.open_webui.package.version
-    reverted = previous.evolve(
-        mini=previous.mini.evolve(open_webui=lab.mini.open_webui)
-    )
+    reverted = previous.evolve(mini=previous.mini.evolve(open_webui=lab.mini.open_webui))
     assert reverted == lab
 
 
@@ -291,12 +289,28 @@ def test_restore_puts_rows_uploads_and_the_admin_password_back(tmp_path: Path) -
 
     with pytest.raises(BackupError, match="is running"):
         restore(
-            Path(made["path"]), data, dest, "webui.db", ["uploads"], 5, getpass.getuser(),
-            "open-webui.service", running=lambda unit: True,
+            Path(made["path"]),
+            data,
+            dest,
+            "webui.db",
+            ["uploads"],
+            5,
+            getpass.getuser(),
+            "open-webui.service",
+            running=lambda unit: True,
         )
     done = restore(
-        Path(made["path"]), data, dest, "webui.db", ["uploads"], 5, getpass.getuser(),
-        "open-webui.service", "ADMIN@homelab.lan", secret, running=lambda unit: False,
+        Path(made["path"]),
+        data,
+        dest,
+        "webui.db",
+        ["uploads"],
+        5,
+        getpass.getuser(),
+        "open-webui.service",
+        "ADMIN@homelab.lan",
+        secret,
+        running=lambda unit: False,
     )
     assert done["restored"] == made["id"]
     assert done["counts"] == {"user": 2, "chat": 1}

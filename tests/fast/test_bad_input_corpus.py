@@ -41,8 +41,10 @@ STUDIO_KEY = "        optillm_local=("
 def _inventory_lines() -> dict[str, str]:
     """Each role's line of the real inventory, read as text: the cases edit copies of it."""
     text = (PROJECT_ROOT / INVENTORY).read_text()
-    return {role: next(line for line in text.splitlines() if line.startswith(f"{role} = ["))
-            for role in ("mini", "studio")}
+    return {
+        role: next(line for line in text.splitlines() if line.startswith(f"{role} = ["))
+        for role in ("mini", "studio")
+    }
 
 
 def _address(line: str) -> str:

@@ -44,7 +44,8 @@ def test_report_fails_when_a_unit_could_not_be_scored() -> None:
 
 
 def test_launchd_units_are_listed_but_not_counted() -> None:
-    lines, ok = report([parse("mini/a.service", OK),
-                        Score("studio/com.x.plist", None, "launchd: not scored")])
+    lines, ok = report(
+        [parse("mini/a.service", OK), Score("studio/com.x.plist", None, "launchd: not scored")]
+    )
     assert ok
     assert "studio/com.x.plist: launchd: not scored" in lines

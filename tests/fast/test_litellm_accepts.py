@@ -31,8 +31,7 @@ def litellm_python(platform: Platform) -> Path:
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
         subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(venv)], check=True)
-        subprocess.run(["uv", "pip", "sync", "-q", "--python", str(python), str(lock)],
-                       check=True)
+        subprocess.run(["uv", "pip", "sync", "-q", "--python", str(python), str(lock)], check=True)
         (venv / ".complete").touch()
     return python
 
@@ -52,7 +51,10 @@ def check(
     return subprocess.run(
         [str(python), str(CHECKER), *map(str, configs)],
         env={"PATH": os.environ["PATH"], "HOME": str(CACHE), **env},
-        capture_output=True, text=True, timeout=180, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 

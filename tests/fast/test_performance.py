@@ -32,6 +32,10 @@ def test_percentile_interpolates_between_ranks() -> None:
         percentile([], 50)
     with pytest.raises(ValueError):
         percentile([1.0], 101)
+    with pytest.raises(ValueError):
+        percentile([1.0, 2.0], 99.5)  # statistics.quantiles cuts whole percents
+    assert percentile([10.0, 20.0], 95) == pytest.approx(19.5)
+    assert percentile([7.0], 95) == 7.0
 
 
 def test_load_result_summary_and_merge() -> None:

@@ -204,8 +204,15 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
     assert changed(converged) == [], "the restore left something for the deploy to change"
     verify = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "verify", "--inventory", str(LAB_INVENTORY),
-            "-q", "-p", "no:cacheprovider",
+            sys.executable,
+            "-m",
+            "pytest",
+            "verify",
+            "--inventory",
+            str(LAB_INVENTORY),
+            "-q",
+            "-p",
+            "no:cacheprovider",
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,

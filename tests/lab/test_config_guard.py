@@ -38,20 +38,24 @@ PLATFORM = load_platform(LAB_INVENTORY)
 LITELLM = daemon_named(PLATFORM, "mini", "litellm")
 SEARXNG = daemon_named(PLATFORM, "mini", "searxng")
 CHANGES = [
-    BadChange("litellm", "litellm", str(LITELLM.config),
-              "os.environ/HOMELAB_NEVER_SET is referenced but not set"),
-    BadChange("searxng", "searxng", str(SEARXNG.config),
-              "engines that did not load: nowhere"),
-    BadChange("unit", "litellm", LITELLM.unit_path,
-              "Failed to parse service restart specifier"),
+    BadChange(
+        "litellm",
+        "litellm",
+        str(LITELLM.config),
+        "os.environ/HOMELAB_NEVER_SET is referenced but not set",
+    ),
+    BadChange("searxng", "searxng", str(SEARXNG.config), "engines that did not load: nowhere"),
+    BadChange("unit", "litellm", LITELLM.unit_path, "Failed to parse service restart specifier"),
 ]
 
 
 def fingerprint(change: BadChange) -> str:
     """The live file's hash and when its service last started."""
     unit = daemon_named(PLATFORM, "mini", change.service).unit
-    result = ssh("mini", f"sha256sum {change.path} && "
-                         f"systemctl show -p ActiveEnterTimestamp -p NRestarts {unit}")
+    result = ssh(
+        "mini",
+        f"sha256sum {change.path} && systemctl show -p ActiveEnterTimestamp -p NRestarts {unit}",
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -93,10 +97,23 @@ def test_a_bad_change_is_refused_and_the_gateway_keeps_answering(
     watch.start()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pyinfra", str(LAB_INVENTORY),
-             "tests/lab/deploys/bad_change.py", "--limit", "mini",
-             "--data", f"bad_change={change.name}", "-y"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pyinfra",
+                str(LAB_INVENTORY),
+                "tests/lab/deploys/bad_change.py",
+                "--limit",
+                "mini",
+                "--data",
+                f"bad_change={change.name}",
+                "-y",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     finally:
         watch.done.set()

@@ -39,14 +39,24 @@ def converged(lab: dict[str, Any]) -> None:
 def test_the_report_scores_every_unit_within_the_limit(converged: None) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "homelab.cli", "hardening", "--inventory", str(LAB_INVENTORY)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     print(result.stdout)
     assert result.returncode == 0, f"over the limit or unscored:\n{result.stdout}"
     for role in ROLES:
         for daemon in daemons(PLATFORM, role):
-            line = next((ln for ln in result.stdout.splitlines()
-                         if ln.startswith(f"{role}/{daemon.unit}: ")), "")
+            line = next(
+                (
+                    ln
+                    for ln in result.stdout.splitlines()
+                    if ln.startswith(f"{role}/{daemon.unit}: ")
+                ),
+                "",
+            )
             score = re.search(r": (\d+\.\d)", line)
             assert score, f"{role}/{daemon.unit}: not in the report"
             assert float(score.group(1)) <= LIMIT, line
@@ -62,9 +72,19 @@ def test_the_real_minis_units_score_within_the_limit(converged: None) -> None:
     for f in host_files(real, "mini"):
         if f.path in units:
             put = subprocess.run(
-                [sys.executable, "-m", "homelab.lab", "ssh", "mini",
-                 f"cat > {folder}/{units[f.path]}"],
-                input=f.content, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+                [
+                    sys.executable,
+                    "-m",
+                    "homelab.lab",
+                    "ssh",
+                    "mini",
+                    f"cat > {folder}/{units[f.path]}",
+                ],
+                input=f.content,
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             assert put.returncode == 0, put.stderr
     for unit in units.values():
@@ -124,5 +144,3 @@ def test_the_report_refuses_an_exposed_unit() -> None:
     """The limit bites: systemd's score of an unhardened unit is read as over it."""
     line = "→ Overall exposure level for bare.service: 9.6 UNSAFE 😨"
     assert not parse("x/bare.service", line).within
-
-

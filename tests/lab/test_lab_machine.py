@@ -32,7 +32,6 @@ CONFIG = load_config()
 PYINFRA = (sys.executable, "-m", "pyinfra")
 
 
-
 def leftovers() -> list[str]:
     """Everything of a lab still on the machine, each found without the lab's state file."""
     found: list[str] = []

@@ -37,9 +37,23 @@ class Outcome:
 def run_verify(tmp: Path) -> Outcome:
     junit = tmp / "verify.xml"
     subprocess.run(
-        [sys.executable, "-m", "pytest", "verify", "--inventory", str(LAB_INVENTORY),
-         "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "verify",
+            "--inventory",
+            str(LAB_INVENTORY),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     failed, passed = {}, set()
     for case in ET.parse(junit).getroot().iter("testcase"):
@@ -68,6 +82,7 @@ def on(host: str, *commands: str) -> Callable[[], None]:
         for command in commands:
             result = ssh(host, command, timeout=300)
             assert result.returncode == 0, f"{host}: {command}: {result.stderr}"
+
     return run
 
 
@@ -87,8 +102,10 @@ def at(daemon: Daemon) -> str:
 
 def wait(daemon: Daemon) -> str:
     """Until the daemon answers its health endpoint again."""
-    return ("curl -fsS -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors "
-            f"{shlex.quote(daemon.health_url)}")
+    return (
+        "curl -fsS -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors "
+        f"{shlex.quote(daemon.health_url)}"
+    )
 
 
 DROPIN = f"{OPTILLM.unit_path}.d/fault.conf"
@@ -120,56 +137,78 @@ class Fault:
 
 FAULTS = [
     Fault(
-        "stopped unit", SEARXNG.name,
+        "stopped unit",
+        SEARXNG.name,
         on("mini", f"systemctl stop {SEARXNG.unit}"),
         on("mini", f"systemctl start {SEARXNG.unit}", wait(SEARXNG)),
-        frozenset({
-            f"test_active[{at(SEARXNG)}]",
-            f"test_listens_on_its_declared_bind[{at(SEARXNG)}]",
-            f"test_health_endpoint[{at(SEARXNG)}]",
-            "test_search_through_the_gateway",
-        }),
+        frozenset(
+            {
+                f"test_active[{at(SEARXNG)}]",
+                f"test_listens_on_its_declared_bind[{at(SEARXNG)}]",
+                f"test_health_endpoint[{at(SEARXNG)}]",
+                "test_search_through_the_gateway",
+            }
+        ),
     ),
     Fault(
-        "loopback-only service re-bound to all addresses", OPTILLM.name,
-        on("mini",
-           f"mkdir -p {Path(DROPIN).parent} && printf '%s\\n' '[Service]' 'ExecStart=' "
-           f"{shlex.quote('ExecStart=' + rebound_argv(OPTILLM))} > {DROPIN}",
-           "systemctl daemon-reload", f"systemctl restart {OPTILLM.unit}", wait(OPTILLM)),
-        on("mini", f"rm -f {DROPIN}", "systemctl daemon-reload",
-           f"systemctl restart {OPTILLM.unit}", wait(OPTILLM)),
+        "loopback-only service re-bound to all addresses",
+        OPTILLM.name,
+        on(
+            "mini",
+            f"mkdir -p {Path(DROPIN).parent} && printf '%s\\n' '[Service]' 'ExecStart=' "
+            f"{shlex.quote('ExecStart=' + rebound_argv(OPTILLM))} > {DROPIN}",
+            "systemctl daemon-reload",
+            f"systemctl restart {OPTILLM.unit}",
+            wait(OPTILLM),
+        ),
+        on(
+            "mini",
+            f"rm -f {DROPIN}",
+            "systemctl daemon-reload",
+            f"systemctl restart {OPTILLM.unit}",
+            wait(OPTILLM),
+        ),
         # Its unit also fences it to loopback traffic (IPAddressDeny), but the lab's hosts run
         # on a hybrid cgroup tree where systemd's BPF firewall is not available: the other
         # host reaches it, and both checks see the fault.
-        frozenset({
-            f"test_listens_on_its_declared_bind[{at(OPTILLM)}]",
-            f"test_loopback_service_refuses_the_other_host[{at(OPTILLM)}]",
-        }),
+        frozenset(
+            {
+                f"test_listens_on_its_declared_bind[{at(OPTILLM)}]",
+                f"test_loopback_service_refuses_the_other_host[{at(OPTILLM)}]",
+            }
+        ),
     ),
     Fault(
-        "a handle removed from the running gateway config", LITELLM.name,
+        "a handle removed from the running gateway config",
+        LITELLM.name,
         on("mini", DROP_LAST_OV, f"systemctl restart {LITELLM.unit}", wait(LITELLM)),
         lambda: None,  # the redeploy below puts the config back
-        frozenset({
-            "test_models_are_exactly_the_declared_handles",
-            "test_open_webui_lists_the_gateway_models",
-        }),
+        frozenset(
+            {
+                "test_models_are_exactly_the_declared_handles",
+                "test_open_webui_lists_the_gateway_models",
+            }
+        ),
         seen_by=(("test_open_webui_lists_the_gateway_models", OPEN_WEBUI.name),),
     ),
     Fault(
-        "a dead MLX server behind a live gateway", MLX.name,
+        "a dead MLX server behind a live gateway",
+        MLX.name,
         on("studio", f"systemctl kill -s KILL {MLX.unit} && systemctl stop {MLX.unit}"),
         on("studio", f"systemctl start {MLX.unit}", wait(MLX)),
-        frozenset({
-            f"test_active[{at(MLX)}]",
-            f"test_listens_on_its_declared_bind[{at(MLX)}]",
-            f"test_health_endpoint[{at(MLX)}]",
-            f"test_lan_service_answers_the_other_host[{at(MLX)}]",
-            f"test_chat_reaches_each_mlx_server[{MLX_MODEL.model_id}]",
-        }),
+        frozenset(
+            {
+                f"test_active[{at(MLX)}]",
+                f"test_listens_on_its_declared_bind[{at(MLX)}]",
+                f"test_health_endpoint[{at(MLX)}]",
+                f"test_lan_service_answers_the_other_host[{at(MLX)}]",
+                f"test_chat_reaches_each_mlx_server[{MLX_MODEL.model_id}]",
+            }
+        ),
     ),
     Fault(
-        "a secrets file made world-readable", LITELLM.name,
+        "a secrets file made world-readable",
+        LITELLM.name,
         on("mini", f"chmod 0644 {LITELLM.secrets_env}"),
         on("mini", f"chmod 0600 {LITELLM.secrets_env}"),
         frozenset({f"test_secrets_env_is_its_services_alone[{at(LITELLM)}]"}),

@@ -20,18 +20,33 @@ from homelab.services import service_named
 #: Each change: the service, which of its files ("config" or "unit") and how it is broken.
 BREAK: dict[str, tuple[str, str, Callable[[str], str]]] = {
     # An operator adds a model whose key names a variable nobody set.
-    "litellm": ("litellm", "config", lambda text: text.replace(
-        "model_list:\n",
-        "model_list:\n  - model_name: ov-unset-key\n    litellm_params:\n"
-        "      model: openai/x\n      api_base: http://127.0.0.1:9000/v1\n"
-        "      api_key: os.environ/HOMELAB_NEVER_SET\n", 1)),
+    "litellm": (
+        "litellm",
+        "config",
+        lambda text: text.replace(
+            "model_list:\n",
+            "model_list:\n  - model_name: ov-unset-key\n    litellm_params:\n"
+            "      model: openai/x\n      api_base: http://127.0.0.1:9000/v1\n"
+            "      api_key: os.environ/HOMELAB_NEVER_SET\n",
+            1,
+        ),
+    ),
     # An engine module that does not exist.
-    "searxng": ("searxng", "config", lambda text: text.replace(
-        "engines:\n", "engines:\n  - name: nowhere\n    engine: no_such_engine\n"
-        "    shortcut: nw\n", 1)),
+    "searxng": (
+        "searxng",
+        "config",
+        lambda text: text.replace(
+            "engines:\n",
+            "engines:\n  - name: nowhere\n    engine: no_such_engine\n    shortcut: nw\n",
+            1,
+        ),
+    ),
     # A directive value systemd cannot parse (it would drop it and start anyway).
-    "unit": ("litellm", "unit", lambda text: text.replace(
-        "Restart=always", "Restart=sometimes", 1)),
+    "unit": (
+        "litellm",
+        "unit",
+        lambda text: text.replace("Restart=always", "Restart=sometimes", 1),
+    ),
 }
 
 platform = host.data.get("platform")

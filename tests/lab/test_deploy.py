@@ -140,7 +140,7 @@ def test_mlx_handle_with_optillm_mode_off(
     off = load_platform(tmp_path / "inventory.py")
     assert not off.gateway.route_via_optillm
     try:
-        assert "The Mini | LiteLLM gateway | Restart litellm.service (its files changed)" in (
+        assert "LiteLLM gateway | Restart litellm.service (its files changed)" in (
             changed(deploy(tmp_path / "inventory.py"))
         )
         router = ssh("mini", f"cat {daemon_named(off, 'mini', 'litellm').config}").stdout

@@ -1,0 +1,113 @@
+"""A good change to the gateway drops no request of a steady client.
+
+A change to router.yaml alone (``num_retries``) reloads LiteLLM (SIGHUP: new workers, the old
+ones finish their requests) and its main process stays; a change that needs a restart (its
+unit: the log level) restarts it while systemd keeps its listening socket open, so requests
+wait rather than fail. A steady client sends chat requests to an ``ov-*`` handle throughout;
+the test prints what it saw (failures, median and p99 latency).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.load import load_platform
+from homelab.model import Platform
+from homelab.services import daemon_named
+from homelab.services.litellm import gateway_url
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
+from tests.lab.steady import SteadyClient
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+VARIANT = """
+from homelab.groupdata import siblings
+
+__all__ = ["platform"]
+
+_lab = siblings({lab!r}, "all")["all"]["platform"]
+_gw = _lab.gateway
+_mini = _lab.mini
+platform = _lab.evolve(
+    gateway=_gw.evolve(router=_gw.router.evolve(num_retries={retries})),
+    mini=_mini.evolve(litellm=_mini.litellm.evolve(log_level={log_level!r})),
+)
+"""
+
+
+def variant(folder: Path, lab: Platform, retries: int, log_level: str | None) -> Path:
+    """The lab's data with the gateway's retries and log level changed; its inventory."""
+    (folder / "group_data").mkdir(parents=True)
+    (folder / "inventory.py").write_text(LAB_INVENTORY.read_text())
+    lab_all = str(PROJECT_ROOT / "lab" / "group_data" / "all.py")
+    text = VARIANT.format(lab=lab_all, retries=retries, log_level=log_level)
+    (folder / "group_data" / "all.py").write_text(textwrap.dedent(text))
+    return folder / "inventory.py"
+
+
+def main_pid(platform: Platform) -> str:
+    unit = daemon_named(platform, "mini", "litellm").unit
+    return ssh("mini", f"systemctl show -p MainPID --value {unit}").stdout.strip()
+
+
+def key(platform: Platform) -> str:
+    path = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
+    return ssh("mini", f"cat {path}").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def lab_platform(lab: dict[str, Any]) -> Platform:
+    deploy()  # the lab as its data says, whatever state it was in
+    return load_platform(LAB_INVENTORY)
+
+
+def client(platform: Platform) -> SteadyClient:
+    local = gateway_url(platform, "/v1/chat/completions")
+    url = local.replace("127.0.0.1", platform.addresses["mini"])
+    return SteadyClient(
+        url=url, key=key(platform), handle=platform.mini.ov_server.models[0].model_id
+    )
+
+
+def test_a_config_change_reloads_and_drops_nothing(lab_platform: Platform, tmp_path: Path) -> None:
+    retries = lab_platform.gateway.router.num_retries + 1
+    level = lab_platform.mini.litellm.log_level
+    inventory = variant(tmp_path / "retries", lab_platform, retries, level)
+    before = main_pid(lab_platform)
+    try:
+        with client(lab_platform) as steady:
+            ops = changed(deploy(inventory))
+        print(f"\nnum_retries change: {steady.summary()}")
+        assert "LiteLLM gateway | Reload litellm.service (only its config changed)" in ops, ops
+        assert not [op for op in ops if "Restart litellm" in op], ops
+        assert main_pid(lab_platform) == before, "a reload keeps the main process"
+        assert steady.failed == [], steady.failed[:3]
+        assert len(steady.outcomes) > 20, steady.summary()
+    finally:
+        deploy()
+
+
+def test_a_restart_keeps_the_socket_and_drops_nothing(
+    lab_platform: Platform, tmp_path: Path
+) -> None:
+    level = "ERROR" if lab_platform.mini.litellm.log_level != "ERROR" else "WARNING"
+    retries = lab_platform.gateway.router.num_retries
+    inventory = variant(tmp_path / "level", lab_platform, retries, level)
+    before = main_pid(lab_platform)
+    with client(lab_platform) as steady:
+        ops = changed(deploy(inventory))
+        assert "LiteLLM gateway | Restart litellm.service (its files changed)" in ops, ops
+        assert main_pid(lab_platform) != before
+        ops = changed(deploy())  # and back
+    print(f"\nrestarted twice: {steady.summary()}")
+    assert steady.failed == [], steady.failed[:3]
+    assert len(steady.outcomes) > 20, steady.summary()

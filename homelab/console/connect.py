@@ -90,7 +90,7 @@ def settings(inventory: Path | str) -> dict[Role, Settings]:
         out[role] = Settings(
             role=role,
             name=host.name,
-            connector=type(host.connector).__name__,
+            connector=host.connector_cls.__name__,
             hostname=str(data.get("ssh_hostname") or host.name),
             user=data.get("ssh_user"),
             port=int(port) if port else None,

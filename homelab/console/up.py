@@ -99,8 +99,15 @@ def up(inventory: Path, say: Say) -> list[str]:
     return where(platform, inventory)
 
 
+def _shown(arg: str) -> str:
+    if arg == sys.executable:
+        return "python"
+    path = Path(arg)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else arg
+
+
 def _step(what: str, argv: list[str], say: Say) -> None:
-    say(f"{what}: {' '.join(Path(a).name if a == sys.executable else a for a in argv)}")
+    say(f"{what}: {' '.join(_shown(a) for a in argv)}")
     code = subprocess.run(argv, cwd=PROJECT_ROOT, check=False).returncode
     if code != 0:
         raise StepFailed(what, code)

@@ -352,7 +352,9 @@ def online_copy_into(source: Path, target: Path) -> None:
 def listing(dest: Path) -> dict[str, Any]:
     names = os.listdir(dest) if dest.is_dir() else []
     return {
-        "copies": [{"id": i, "size": (dest / f"{i}{SUFFIX}").stat().st_size} for i in ids_in(names)]
+        "copies": [
+            {"id": i, "size": (dest / f"{i}{SUFFIX}").stat().st_size} for i in ids_in(names)
+        ]
     }
 
 
@@ -389,26 +391,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.action == "backup":
             out = backup(
-                args.data,
-                args.dest,
-                args.database,
-                args.folders,
-                args.keep,
-                args.reason,
+                args.data, args.dest, args.database, args.folders, args.keep, args.reason,
                 args.venv,
             )
         elif args.action == "restore":
             out = restore(
-                args.archive,
-                args.data,
-                args.dest,
-                args.database,
-                args.folders,
-                args.keep,
-                args.owner,
-                args.unit,
-                args.admin_email,
-                args.admin_password_file,
+                args.archive, args.data, args.dest, args.database, args.folders, args.keep,
+                args.owner, args.unit, args.admin_email, args.admin_password_file,
             )
         else:
             out = listing(args.dest)

@@ -119,10 +119,7 @@ def mini_daemons(platform: Platform) -> tuple[Daemon, ...]:
     gw = platform.gateway
     lay = mini.layout
     common: dict[str, Any] = {
-        "role": "mini",
-        "layout": lay,
-        "os": mini.os,
-        "toolchain": mini.toolchain,
+        "role": "mini", "layout": lay, "os": mini.os, "toolchain": mini.toolchain,
     }
     gateway_url = f"http://{LOOPBACK}:{mini.litellm.listener.port}/v1"
     uses_optillm = gw.route_via_optillm or bool(gw.opt_handles)

@@ -1,6 +1,6 @@
 """Building blocks every service deploy uses: install, configure, activate.
 
-A :class:`ServiceDeploy` takes one :class:`~homelab.daemons.Daemon` through the three stages
+A :class:`ServiceDeploy` takes one :class:`~homelab.services.base.Daemon` through the three stages
 and collects the operations whose change calls for a restart, so a converged host restarts
 nothing (``_if=any_changed(...)``).
 """

@@ -6,24 +6,24 @@ Where the copies live on the host and how many stay there come from the model
 also fetches it to the operator's machine, under ``backups/<host>/`` beside the inventory it was
 made through; ``restore`` sends such a copy back.
 
-The work on the host is done by :mod:`homelab.backup_host`, sent over SSH as the host's Python's
-program (standard library only): SQLite's online backup API, never a file copy of a live
-database.
+The work on the host is done by :mod:`homelab.backup_host`, sent as the host's Python's program
+(standard library only): SQLite's online backup API, never a file copy of a live database. The
+host is reached the way pyinfra reaches it for the inventory (:mod:`homelab.console.connect`).
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from homelab import backup_host
 from homelab.backup_host import SUFFIX, ids_in, sha256
-from homelab.bridge import HostSpec, host_specs
+from homelab.console.connect import Remote, Result, Unreachable, connected
 from homelab.model import Platform, Role
 from homelab.services import Daemon, daemon_named
 from homelab.services.open_webui import Backups
@@ -121,19 +121,6 @@ def _join(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def ssh_argv(spec: HostSpec, command: str) -> list[str]:
-    """``ssh`` to the host the inventory names, as the deploy reaches it; root via sudo."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-p", str(spec.port)]
-    if spec.key:
-        argv += ["-i", spec.key, "-o", "IdentitiesOnly=yes"]
-    if spec.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={spec.known_hosts}"]
-    if spec.strict:
-        argv += ["-o", f"StrictHostKeyChecking={spec.strict}"]
-    remote = command if spec.user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
-    return [*argv, f"{spec.user}@{spec.address}", remote]
-
-
 # --- copies on the operator's machine --------------------------------------------------------
 
 
@@ -166,109 +153,122 @@ def select(ids: Sequence[str], wanted: str | None) -> str:
 
 # --- talking to the host ---------------------------------------------------------------------
 
-
-def _run(
-    spec: HostSpec,
-    command: str,
-    stdin: bytes | None = None,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ssh_argv(spec, command), input=stdin, capture_output=True, timeout=timeout, check=False
-    )
+Say = Callable[[str], None]
 
 
-def _json(result: subprocess.CompletedProcess[bytes], what: str) -> dict[str, Any]:
-    if result.returncode != 0:
-        raise BackupFailed(f"{what} failed on the host: {result.stderr.decode().strip()[-2000:]}")
-    out: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _json(result: Result, what: str) -> dict[str, Any]:
+    if not result.ok:
+        raise BackupFailed(f"{what} failed on the host: {result.stderr.strip()[-2000:]}")
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return out
 
 
-def _access(inventory: Path) -> tuple[HostSpec, DataPlan]:
+def _plan(inventory: Path) -> DataPlan:
     from homelab.load import load_platform
 
     platform = load_platform(inventory)
     if not platform.mini.open_webui.enabled:
         raise BackupFailed("Open WebUI is disabled in the data: it has no data to back up")
-    return host_specs(inventory)[ROLE], plan_for(platform)
+    return plan_for(platform)
 
 
-def backup(inventory: Path, local_root: Path | None = None) -> tuple[Path, dict[str, Any]]:
+@contextmanager
+def _host(inventory: Path, say: Say) -> Iterator[Remote]:
+    """The host running Open WebUI, reached as pyinfra reaches it for this inventory."""
+    try:
+        with connected(inventory, [ROLE], say) as remotes:
+            yield remotes[ROLE]
+    except Unreachable as error:
+        raise BackupFailed(str(error)) from None
+
+
+def backup(
+    inventory: Path, local_root: Path | None = None, say: Say = _quiet
+) -> tuple[Path, dict[str, Any]]:
     """A copy made on the host now (kept there with the others) and fetched beside us."""
-    spec, plan = _access(inventory)
-    made = _json(_run(spec, plan.backup_command("manual"), HOST_SCRIPT.read_bytes()), "the backup")
-    folder = local_dir(inventory, ROLE, local_root)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = folder / f"{made['id']}{SUFFIX}"
-    partial = target.with_name(f".{target.name}.partial")
-    with partial.open("wb") as out:
-        fetched = subprocess.run(
-            ssh_argv(spec, f"cat {shlex.quote(made['path'])}"),
-            stdout=out,
-            stderr=subprocess.PIPE,
-            timeout=1800,
-            check=False,
+    plan = _plan(inventory)
+    with _host(inventory, say) as host:
+        say(f"copying {plan.data} on {ROLE} into {plan.dest} (SQLite's online backup)")
+        made = _json(
+            host.run(plan.backup_command("manual"), stdin=HOST_SCRIPT.read_text()), "the backup"
         )
-    if fetched.returncode != 0 or sha256(partial) != made["sha256"]:
+        folder = local_dir(inventory, ROLE, local_root)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / f"{made['id']}{SUFFIX}"
+        partial = target.with_name(f".{target.name}.partial")
+        say(f"fetching {made['path']} ({human(made['size'])}) to {folder}")
+        try:
+            host.fetch(made["path"], partial)
+        except Unreachable as error:
+            partial.unlink(missing_ok=True)
+            raise BackupFailed(str(error)) from None
+    if sha256(partial) != made["sha256"]:
         partial.unlink(missing_ok=True)
-        raise BackupFailed(f"fetching {made['path']} failed: {fetched.stderr.decode().strip()}")
+        raise BackupFailed(f"fetching {made['path']}: the copy here is not the host's (sha256)")
+    say("checked: the copy here has the host's sha256")
     partial.chmod(0o600)
     partial.replace(target)
     return target, made
 
 
 def restore(
-    inventory: Path, wanted: str | None = None, local_root: Path | None = None
+    inventory: Path, wanted: str | None = None, local_root: Path | None = None, say: Say = _quiet
 ) -> dict[str, Any]:
     """Send a local copy back, stop the service, restore into place, start it, wait for it."""
-    spec, plan = _access(inventory)
+    plan = _plan(inventory)
     folder = local_dir(inventory, ROLE, local_root)
     chosen = select(local_copies(folder), wanted)
     archive = folder / f"{chosen}{SUFFIX}"
     incoming = plan.incoming(chosen)
     q = shlex.quote
-    sent = subprocess.run(
-        ssh_argv(
-            spec,
-            f"umask 077 && mkdir -p {q(plan.dest)} && cat > {q(incoming)}.part "
-            f"&& mv {q(incoming)}.part {q(incoming)} && sha256sum {q(incoming)}",
-        ),
-        stdin=archive.open("rb"),
-        capture_output=True,
-        timeout=1800,
-        check=False,
-    )
-    if sent.returncode != 0 or sent.stdout.decode().split()[:1] != [sha256(archive)]:
-        raise BackupFailed(f"sending {archive} failed: {sent.stderr.decode().strip()}")
     unit = q(plan.daemon.unit)
-    try:
-        stopped = _run(spec, f"systemctl stop {unit}", timeout=180)
-        if stopped.returncode != 0:
-            raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.decode().strip()}")
-        done = _json(
-            _run(spec, plan.restore_command(incoming), HOST_SCRIPT.read_bytes()), "the restore"
-        )
-    finally:
-        started = _run(
-            spec,
-            f"rm -f {q(incoming)}; systemctl start {unit} && "
-            f"curl -fsS -o /dev/null --max-time 5 --retry 150 --retry-delay 2 "
-            f"--retry-all-errors {q(plan.daemon.health_url)}",
-            timeout=600,
-        )
-    if started.returncode != 0:
+    with _host(inventory, say) as host:
+        say(f"sending {archive.name} ({human(archive.stat().st_size)}) to {ROLE}:{plan.dest}")
+        try:
+            host.send(archive, incoming)
+        except Unreachable as error:
+            raise BackupFailed(str(error)) from None
+        sent = host.run(f"sha256sum {q(incoming)}")
+        if not sent.ok or sent.stdout.split()[:1] != [sha256(archive)]:
+            raise BackupFailed(f"sending {archive} failed: {sent.stderr.strip() or 'sha256'}")
+        try:
+            say(f"stopping {plan.daemon.unit}")
+            stopped = host.run(f"systemctl stop {unit}", timeout=180)
+            if not stopped.ok:
+                raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.strip()}")
+            say(f"keeping what is there aside, then restoring {chosen} into {plan.data}")
+            done = _json(
+                host.run(plan.restore_command(incoming), stdin=HOST_SCRIPT.read_text()),
+                "the restore",
+            )
+        finally:
+            say(f"starting {plan.daemon.unit}, waiting for {plan.daemon.health}")
+            started = host.run(
+                f"rm -f {q(incoming)}; systemctl start {unit} && "
+                f"curl -fsS -o /dev/null --max-time 5 --retry 150 --retry-delay 2 "
+                f"--retry-all-errors {q(plan.daemon.health_url)}",
+                timeout=600,
+            )
+    if not started.ok:
         raise BackupFailed(
             f"{plan.daemon.unit} did not answer {plan.daemon.health} after the restore: "
-            f"{started.stderr.decode().strip()}"
+            f"{started.stderr.strip()}"
         )
     return done
 
 
-def listing(inventory: Path, local_root: Path | None = None) -> dict[str, list[str]]:
+def listing(
+    inventory: Path, local_root: Path | None = None, say: Say = _quiet
+) -> dict[str, list[str]]:
     """Copy ids on the host and on this machine, oldest first."""
-    spec, plan = _access(inventory)
-    on_host = _json(_run(spec, plan.list_command(), HOST_SCRIPT.read_bytes()), "listing")
+    plan = _plan(inventory)
+    with _host(inventory, say) as host:
+        say(f"listing the copies in {ROLE}:{plan.dest}")
+        on_host = _json(host.run(plan.list_command(), stdin=HOST_SCRIPT.read_text()), "listing")
     return {
         "host": [c["id"] for c in on_host["copies"]],
         "local": local_copies(local_dir(inventory, ROLE, local_root)),

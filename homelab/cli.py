@@ -1,15 +1,20 @@
-"""The ``homelab`` command: check the group data, render host files, write the dossier, run the lab.
+"""The ``homelab`` command: check the group data, render host files, write the dossier, run the lab;
+and the operator's console: up, status, diff, logs, backup, restore.
 
-None of these contact a host (the lab commands manage the local lab only), except ``backup``
-and ``restore``, which reach the host running Open WebUI as the inventory says.
+check, render, dossier and lock contact no host (the lab commands manage the local lab only);
+the console reaches the inventory's hosts the way pyinfra does, with its connection settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NoReturn, cast
+
+from pyinfra.api.exceptions import PyinfraError
 
 from homelab.groupdata import InvalidGroupData
 from homelab.load import DEFAULT_INVENTORY, load_platform
@@ -24,8 +29,39 @@ LOCKED_INVENTORIES = (
 )
 
 
+class Misuse(Exception):
+    """A command given something it cannot use; said in one line, nothing touched."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its complaints in one line (the usage is one ``-h`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def _platform(args: argparse.Namespace) -> Platform:
     return load_platform(args.inventory)
+
+
+def _out_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise Misuse(f"--out {path}: a file, not a directory")
+    return path
+
+
+def _say(command: str) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        print(f"{command}: {line}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _version() -> str:
+    try:
+        return version("homelab-llm")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -38,8 +74,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from homelab.render import host_files, write_tree
 
+    out = _out_dir(args.out)
     platform = _platform(args)
-    written = write_tree(host_files(platform, args.host), args.out)
+    written = write_tree(host_files(platform, args.host), out)
     for path in written:
         print(path)
     return 0
@@ -48,7 +85,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_dossier(args: argparse.Namespace) -> int:
     from homelab.dossier import write_dossier
 
-    for path in write_dossier(_platform(args), args.out):
+    out = _out_dir(args.out)
+    for path in write_dossier(_platform(args), out):
         print(path)
     return 0
 
@@ -82,11 +120,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     try:
         if args.list:
-            found = listing(args.inventory, args.local)
+            found = listing(args.inventory, args.local, _say("backup"))
             for where in ("host", "local"):
                 print(f"{where}: {' '.join(found[where]) or '(none)'}")
             return 0
-        path, made = backup(args.inventory, args.local)
+        path, made = backup(args.inventory, args.local, _say("backup"))
     except BackupFailed as error:
         print(f"error: backup {args.host}: {error}", file=sys.stderr)
         return 1
@@ -103,7 +141,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from homelab.backup import BackupFailed, restore
 
     try:
-        done = restore(args.inventory, args.copy, args.local)
+        done = restore(args.inventory, args.copy, args.local, _say("restore"))
     except BackupFailed as error:
         print(f"error: restore {args.host}: {error}", file=sys.stderr)
         return 1
@@ -125,8 +163,54 @@ def cmd_hardening(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from homelab.console.status import check
+
+    lines, ok = check(args.inventory)
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from homelab.console.diff import diff
+
+    lines, differing = diff(args.inventory, args.host)
+    sys.stdout.writelines(lines)
+    print(
+        f"{args.host}: {differing} file(s) differ from the model"
+        if differing
+        else f"{args.host}: every file is as the model renders it",
+        file=sys.stderr,
+    )
+    return 1 if differing else 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from homelab.console.logs import show
+
+    if args.lines < 0:
+        raise Misuse(f"-n {args.lines}: a number of lines is 0 or more")
+    show(args.inventory, args.service, args.lines, args.follow)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from homelab.console.up import StepFailed, up
+
+    try:
+        lines = up(args.inventory, _say("up"))
+    except StepFailed as error:
+        print(f"homelab up: error: {error}", file=sys.stderr)
+        return error.code
+    for line in lines:
+        print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="homelab", description=__doc__)
+    top = Parser(prog="homelab", description=__doc__)
+    top.add_argument("--version", action="version", version=f"homelab {_version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     def with_inventory(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -192,9 +276,45 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--local", type=Path, help="where local copies are (default: backups/)")
     rs.set_defaults(func=cmd_restore)
 
+    st = with_inventory(
+        sub.add_parser(
+            "status",
+            help="each daemon running, healthy, its version and bind; drift from the model",
+        )
+    )
+    st.set_defaults(func=cmd_status)
+
+    df = with_inventory(
+        sub.add_parser("diff", help="each live file of a host against what the model renders")
+    )
+    df.add_argument("host", choices=ROLES)
+    df.set_defaults(func=cmd_diff)
+
+    lg = with_inventory(
+        sub.add_parser("logs", help="a service's log (journald on Linux, its files on macOS)")
+    )
+    lg.add_argument("service", help="a daemon of the model: litellm, open-webui, mlx-8100, ...")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing what comes")
+    lg.add_argument("-n", "--lines", type=int, default=50, help="how many (default 50)")
+    lg.set_defaults(func=cmd_logs)
+
+    from homelab.console.up import LAB_INVENTORY
+
+    upp = sub.add_parser(
+        "up",
+        help="the main job: lab up, converge both hosts, verify, then the URLs",
+    )
+    upp.add_argument(
+        "--inventory",
+        type=Path,
+        default=LAB_INVENTORY,
+        help="the hosts to converge and verify (default: the lab, %(default)s)",
+    )
+    upp.set_defaults(func=cmd_up)
+
     from homelab.lab.cli import register
 
-    register(sub)
+    register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub))
     return top
 
 
@@ -202,14 +322,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "inventories", False) is None:
         args.inventories = list(LOCKED_INVENTORIES)
+    from homelab.console.connect import Unreachable
+    from homelab.console.logs import UnknownService
+
     try:
         code: int = args.func(args)
     except InvalidGroupData as error:
         print(f"error: {getattr(args, 'inventory', '')}: {error}", file=sys.stderr)
         return 2
-    except FileNotFoundError as error:
+    except (Misuse, UnknownService, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Unreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (PyinfraError, OSError) as error:
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return code
 
 

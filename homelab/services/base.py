@@ -164,6 +164,10 @@ class ServiceModule:
         """Files of the service that belong to none of its daemons alone (a registry)."""
         return []
 
+    def version_command(self, daemon: Daemon) -> str | None:
+        """A shell command printing the version ``daemon`` runs; None: its venv's package's."""
+        return None
+
 
 class HostFields(TypedDict):
     role: Role

@@ -21,7 +21,6 @@ from homelab.backup import (
     local_dir,
     plan_for,
     select,
-    ssh_argv,
 )
 from homelab.backup_host import (
     BackupError,
@@ -33,7 +32,6 @@ from homelab.backup_host import (
     restore,
     to_prune,
 )
-from homelab.bridge import HostSpec
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.services.open_webui import Backups
@@ -157,19 +155,6 @@ def test_restore_runs_with_the_venv_and_resets_the_admin_from_the_store(
     assert "--owner open-webui --unit open-webui.service" in joined
     assert "--admin-email admin@homelab.lan" in joined
     assert "--admin-password-file /etc/homelab-llm/secrets/store/WEBUI_ADMIN_PASSWORD" in joined
-
-
-def test_ssh_as_root_and_through_sudo() -> None:
-    lab = HostSpec("mini", "10.213.7.11", "root", 22, "/k", "/kh", "yes")
-    argv = ssh_argv(lab, "systemctl stop open-webui.service")
-    assert argv[-2:] == ["root@10.213.7.11", "systemctl stop open-webui.service"]
-    assert argv[argv.index("-i") : argv.index("-i") + 2] == ["-i", "/k"]
-    assert "UserKnownHostsFile=/kh" in argv and "StrictHostKeyChecking=yes" in argv
-    assert "BatchMode=yes" in argv
-    user = HostSpec("mini", "192.0.2.1", "chris", 2222, None, None, None)
-    argv = ssh_argv(user, "cat '/a b'")
-    assert argv[-1] == "sudo -n sh -c 'cat '\"'\"'/a b'\"'\"''"
-    assert "-i" not in argv and argv[argv.index("-p") + 1] == "2222"
 
 
 def test_local_copies_live_beside_their_inventory(tmp_path: Path) -> None:

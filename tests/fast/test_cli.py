@@ -207,3 +207,52 @@ def test_debug_inventory_serialises_the_platform() -> None:
     assert result.returncode == 0, result.stderr
     assert "mlx-qwen2-5-7b-instruct-4bit" in result.stdout + result.stderr
     json.dumps(Platform.model_json_schema())  # the schema itself is serialisable too
+
+
+def _homelab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homelab.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    done = _homelab("--version")
+    assert done.returncode == 0 and done.stdout == f"homelab {version('homelab-llm')}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("dossier", "--out", "{file}"), "a file, not a directory"),
+        (("render", "mini", "--out", "{file}"), "a file, not a directory"),
+        (("render", "laptop", "--out", "{dir}"), "invalid choice: 'laptop'"),
+        (("diff", "laptop"), "invalid choice: 'laptop'"),
+        (("backup", "studio"), "invalid choice: 'studio'"),
+        (("check", "--inventory", "{dir}/nowhere.py"), "nowhere.py is not a file"),
+        (("status", "--inventory", "{dir}/nowhere.py"), "nowhere.py is not a file"),
+        (("logs", "nginx"), "no service 'nginx' in the model"),
+        (("logs", "litellm", "-n", "-1"), "-n -1"),
+        (("logs", "litellm", "-n", "many"), "invalid int value: 'many'"),
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+        ((), "the following arguments are required: command"),
+    ],
+)
+def test_misuse_is_answered_in_one_line(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
+    """Nothing contacted: each is refused before a host would be (the default is the real one)."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    done = _homelab(*(a.format(file=afile, dir=tmp_path) for a in args))
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert afile.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "afile"
+    ]

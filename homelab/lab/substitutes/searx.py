@@ -40,6 +40,9 @@ class SearxFromDebian(SearxngService):
     def python(self, daemon: Daemon) -> str:
         return PYTHON
 
+    def version_command(self, daemon: Daemon) -> str | None:
+        return f"dpkg-query -W -f='${{Version}}\\n' {PACKAGE}"
+
     def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
         return tuple(
             replace(d, argv=(PROGRAM,), source=None, requirements=(), working_dir=None)

@@ -1,0 +1,1 @@
+"""The operator's console: status, diff and logs of the hosts, reached as pyinfra reaches them."""

@@ -1,0 +1,59 @@
+"""``homelab logs SERVICE``: a daemon's log, from the host the model runs it on.
+
+journald on Linux (``journalctl -u UNIT``); on macOS the files its plist sends its output to
+(``StandardOutPath`` / ``StandardErrorPath``, under the layout's logs directory), read with tail.
+"""
+
+from __future__ import annotations
+
+import plistlib
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from homelab.console.connect import Unreachable, connected
+from homelab.console.probe import q
+from homelab.load import load_platform
+from homelab.model import ROLES, Platform
+from homelab.render import daemon_files
+from homelab.services import Daemon, daemons
+
+
+class UnknownService(Exception):
+    """A name no daemon of the model has; the message lists the names it knows."""
+
+
+def find(platform: Platform, name: str) -> Daemon:
+    """The daemon ``name`` names: its name, its unit (``litellm.service``) or its label."""
+    every = [d for role in ROLES for d in daemons(platform, role)]
+    for d in every:
+        if name in (d.name, d.unit, d.label):
+            return d
+    known = ", ".join(d.name for d in every)
+    raise UnknownService(f"no service {name!r} in the model; services: {known}")
+
+
+def log_files(platform: Platform, daemon: Daemon) -> list[str]:
+    """Where launchd writes a daemon's output, as its rendered plist says."""
+    plist = plistlib.loads(daemon_files(platform, daemon)[0].content.encode())
+    paths = [plist.get("StandardOutPath"), plist.get("StandardErrorPath")]
+    return list(dict.fromkeys(p for p in paths if isinstance(p, str)))
+
+
+def command(platform: Platform, daemon: Daemon, lines: int, follow: bool) -> str:
+    if daemon.os == "darwin":
+        files = " ".join(q(p) for p in log_files(platform, daemon))
+        return f"tail -n {lines}{' -f' if follow else ''} {files}"
+    return f"journalctl --no-pager -u {q(daemon.unit)} -n {lines}{' -f' if follow else ''}"
+
+
+def show(
+    inventory: Path | str, name: str, lines: int, follow: bool, out: TextIO = sys.stdout
+) -> None:
+    """Print the last ``lines`` lines of the service's log; with ``follow``, then what comes."""
+    platform = load_platform(inventory)
+    daemon = find(platform, name)
+    with connected(inventory, [daemon.role]) as remotes:
+        ok = remotes[daemon.role].stream(command(platform, daemon, lines, follow), out)
+    if not ok:
+        raise Unreachable(f"{daemon.role}: reading the log of {daemon.name} failed")

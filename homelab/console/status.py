@@ -1,0 +1,315 @@
+"""``homelab status``: is each host as the model says?
+
+Per host, one shell script sent in one round trip (:func:`plan`) reads, for every daemon of
+the model: whether its init system runs it (``systemctl show`` / ``launchctl print``), whether
+it answers its health URL (curl on the host), its package's version (from its venv, or the
+Debian package it comes as), and the sockets listening on its port (``ss`` / ``lsof``). It also
+reads the drift: service files of the platform's naming and marker the data does not name, and
+the sha256 of every file the model renders for the host, compared here with the rendered one.
+(Legacy units active again are not checked yet.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from homelab.console.connect import Unreachable, connected
+from homelab.console.probe import (
+    MARK,
+    expected_files,
+    files_part,
+    platform_marker,
+    q,
+    sections,
+    service_dir,
+    service_glob,
+)
+from homelab.load import load_platform
+from homelab.model import Platform, Role
+from homelab.render import HostFile
+from homelab.services import Daemon, daemons, service_of
+
+#: systemd properties read for each unit.
+UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
+HEALTH_TIMEOUT = 5
+#: Seconds the whole probe of a host may take (every health URL, then the rest).
+SCRIPT_TIMEOUT = 120
+
+
+def distribution(daemon: Daemon) -> str | None:
+    """The distribution of a daemon's first requirement (``litellm[proxy]==1.2`` → ``litellm``)."""
+    if not daemon.requirements:
+        return None
+    found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", daemon.requirements[0])
+    return found.group(1) if found else None
+
+
+def version_command(platform: Platform, daemon: Daemon) -> str | None:
+    """How the host tells the version its daemon runs: its service's say, else its venv's."""
+    own = service_of(platform, daemon).version_command(daemon)
+    if own is not None:
+        return own
+    dist = distribution(daemon)
+    if dist is None:
+        return None
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
+    return f"{q(daemon.venv + '/bin/python')} -c {q(code)}"
+
+
+def state_command(daemon: Daemon) -> str:
+    if daemon.os == "darwin":
+        return f"launchctl print {q('system/' + daemon.label)} 2>&1 | grep -E '^\\s*(state|pid) ='"
+    props = " ".join(f"-p {p}" for p in UNIT_PROPERTIES)
+    return f"systemctl show {props} -- {q(daemon.unit)}"
+
+
+def listen_command(os: str) -> str:
+    return "lsof -nP -iTCP -sTCP:LISTEN" if os == "darwin" else "ss -Hltn"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What status reads on one host, and what it expects there."""
+
+    role: Role
+    os: str
+    daemons: tuple[Daemon, ...]
+    files: tuple[HostFile, ...]
+    unit_dir: str
+    unit_glob: str
+    marker: str
+    script: str
+
+    @property
+    def unit_paths(self) -> set[str]:
+        return {d.unit_path for d in self.daemons}
+
+
+def plan(platform: Platform, role: Role) -> Plan:
+    """The probe of one host, from the model alone."""
+    ds = daemons(platform, role)
+    first = ds[0]
+    os = first.os
+    files = tuple(expected_files(platform, role))
+    marker = platform_marker(platform, first)
+    unit_dir, unit_glob = service_dir(first), service_glob(first)
+    parts: list[str] = []
+    for d in ds:
+        parts.append(f"echo '{MARK} state {d.name}'\n{state_command(d)}\n")
+        if not d.enabled:
+            continue
+        parts.append(
+            f"echo '{MARK} health {d.name}'\n"
+            f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time {HEALTH_TIMEOUT} "
+            f"{q(d.health_url)}\n"
+        )
+        version = version_command(platform, d)
+        if version:
+            parts.append(f"echo '{MARK} version {d.name}'\n{version} 2>/dev/null\n")
+    parts.append(f"echo '{MARK} listen'\n{listen_command(os)}\n")
+    parts.append(
+        f"echo '{MARK} units'\ngrep -lF -- {q(marker)} {q(unit_dir)}/{unit_glob} 2>/dev/null\n"
+    )
+    parts.append(files_part([f.path for f in files], os))
+    return Plan(
+        role=role,
+        os=os,
+        daemons=ds,
+        files=files,
+        unit_dir=unit_dir,
+        unit_glob=unit_glob,
+        marker=marker,
+        script="".join(parts) + "true\n",
+    )
+
+
+# --- reading the answer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    name: str
+    enabled: bool
+    state: str  # running, stopped, failed, ... as the init system says
+    running: bool
+    healthy: bool | None  # None: not asked (disabled)
+    health: str  # the HTTP status, or what went wrong
+    version: str | None
+    bind: str  # the model's host:port
+    listening: tuple[str, ...]
+
+    @property
+    def down(self) -> bool:
+        return self.why_down is not None
+
+    @property
+    def bind_ok(self) -> bool:
+        return not self.enabled or self.bind in self.listening
+
+    @property
+    def why_down(self) -> str | None:
+        if not self.enabled:
+            return None
+        if not self.running:
+            return f"{self.name} is not running ({self.state})"
+        if not self.healthy:
+            return f"{self.name} does not answer its health URL ({self.health})"
+        return None
+
+    @property
+    def drift(self) -> list[str]:
+        out: list[str] = []
+        if not self.enabled and self.running:
+            out.append(f"{self.name} runs though the data disables it")
+        if self.enabled and self.running and not self.bind_ok:
+            shown = ", ".join(self.listening) or "nothing"
+            out.append(f"{self.name} should listen on {self.bind}; on its port: {shown}")
+        return out
+
+
+@dataclass
+class HostStatus:
+    role: Role
+    daemons: list[DaemonStatus] = field(default_factory=list)
+    stray_units: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+
+    @property
+    def drift(self) -> list[str]:
+        out = [f"{p}: the platform's kind of unit, not in the data" for p in self.stray_units]
+        out += [
+            f"{p}: differs from the model (see: homelab diff {self.role})"
+            for p in self.changed_files
+        ]
+        out += [f"{p}: missing" for p in self.missing_files]
+        out += [p for d in self.daemons for p in d.drift]
+        return out
+
+    @property
+    def down(self) -> list[DaemonStatus]:
+        return [d for d in self.daemons if d.down]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift and not self.down
+
+
+def _unit_state(lines: list[str], os: str) -> tuple[str, bool]:
+    props = dict(line.strip().split("=", 1) for line in lines if "=" in line)
+    props = {k.strip(): v.strip() for k, v in props.items()}
+    if os == "darwin":
+        state = props.get("state", "not loaded")
+        return state, state == "running"
+    if props.get("LoadState") == "not-found":
+        return "not installed", False
+    active, sub = props.get("ActiveState", "?"), props.get("SubState", "?")
+    running = active == "active" and sub == "running"
+    return ("running" if running else f"{active}/{sub}"), running
+
+
+def _listening(lines: list[str], os: str) -> list[str]:
+    """Local addresses of listening TCP sockets (``0.0.0.0:3000``, ``[::1]:8100``)."""
+    out: list[str] = []
+    for line in lines:
+        cols = line.split()
+        if os == "darwin":
+            if len(cols) >= 9 and cols[-1] == "(LISTEN)":
+                out.append(cols[-2])
+        elif len(cols) >= 4:
+            out.append(cols[3])
+    return [("0.0.0.0" + a[1:]) if a.startswith("*:") else a for a in out]
+
+
+def read(p: Plan, output: str) -> HostStatus:
+    """The host's status from the probe's output."""
+    state: dict[str, list[str]] = {}
+    health: dict[str, list[str]] = {}
+    version: dict[str, list[str]] = {}
+    listen: list[str] = []
+    units: list[str] = []
+    files: list[str] = []
+    for kind, name, lines in sections(output):
+        {"state": state, "health": health, "version": version}.get(kind, {})[name] = lines
+        if kind == "listen":
+            listen = lines
+        elif kind == "units":
+            units = lines
+        elif kind == "files":
+            files = lines
+    sockets = _listening(listen, p.os)
+    out = HostStatus(p.role)
+    for d in p.daemons:
+        text, running = _unit_state(state.get(d.name, []), p.os)
+        code = "".join(health.get(d.name, [])).strip()
+        healthy = code.startswith("2") if d.enabled else None
+        shown = code if code and code != "000" else "no answer"
+        port = f":{d.listener.port}"
+        found = version.get(d.name, [])
+        out.daemons.append(
+            DaemonStatus(
+                name=d.name,
+                enabled=d.enabled,
+                state=text if (d.enabled or running) else "disabled",
+                running=running,
+                healthy=healthy,
+                health=shown if d.enabled else "-",
+                version=found[0].strip() if found and found[0].strip() else None,
+                bind=f"{d.listener.bind}{port}",
+                listening=tuple(a for a in sockets if a.endswith(port)),
+            )
+        )
+    known = p.unit_paths
+    out.stray_units = sorted(u.strip() for u in units if u.strip() and u.strip() not in known)
+    sums: dict[str, str | None] = {}
+    for line in files:
+        if line.startswith("- "):
+            sums[line[2:]] = None
+        elif line.strip():
+            digest, _, path = line.partition("  ")
+            sums[path] = digest
+    for f in p.files:
+        live = sums.get(f.path)
+        if live is None:
+            out.missing_files.append(f.path)
+        elif live != hashlib.sha256(f.content.encode()).hexdigest():
+            out.changed_files.append(f.path)
+    return out
+
+
+def table(status: HostStatus, title: str) -> list[str]:
+    """A compact table of one host, then its drift."""
+    rows = [("DAEMON", "STATE", "HEALTH", "VERSION", "BIND")]
+    for d in status.daemons:
+        health = "-" if d.healthy is None else ("ok" if d.healthy else d.health)
+        bind = d.bind if d.bind_ok or not d.running else f"{d.bind} (not listening)"
+        rows.append((d.name, d.state, health, d.version or "-", bind))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [title]
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    lines.extend(f"  down: {d.why_down}" for d in status.down)
+    lines.extend(f"  drift: {p}" for p in status.drift)
+    if status.ok:
+        lines.append("  as the model says")
+    return lines
+
+
+def check(inventory: Path | str) -> tuple[list[str], bool]:
+    """Every host of the inventory: the report's lines, and whether all is as the model says."""
+    platform = load_platform(inventory)
+    lines: list[str] = []
+    ok = True
+    with connected(inventory) as remotes:
+        for role, remote in remotes.items():
+            p = plan(platform, role)
+            done = remote.run(p.script, timeout=SCRIPT_TIMEOUT)
+            if not done.ok:
+                raise Unreachable(f"{role}: the status probe failed: {done.stderr.strip()}")
+            found = read(p, done.stdout)
+            lines += table(found, f"{role} ({platform.addresses[role]})")
+            ok = ok and found.ok
+    return lines, ok

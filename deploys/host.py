@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
-from pyinfra.context import host
-from pyinfra.facts.files import File
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
+from deploys.state import directory, exists, gather
 from deploys.toolchain import Tools, install_toolchain, tools_for
 from homelab.model import Platform, Role
 from homelab.services import daemons
@@ -15,6 +14,7 @@ from homelab.services import daemons
 def prepare(platform: Platform, role: Role) -> Tools:
     """The base every service of a host stands on: directories, secrets, uv and Python."""
     h = platform.host(role)
+    gather(platform, role)  # what the host holds, in one round trip: the steps consult it
     platform_directories(platform=platform, role=role)
     secret_store(platform=platform, role=role)
     install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os)
@@ -26,10 +26,10 @@ def platform_directories(platform: Platform, role: Role) -> None:
     layout = platform.host(role).layout
     group = "wheel" if platform.host(role).os == "darwin" else "root"
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
-        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0755")
+        directory(path, "root", group, "0755")
     # Secrets: root only. systemd reads the env files as root before it drops privileges.
     for path in (layout.secrets, layout.secret_store):
-        files.directory(name=f"Directory {path}", path=path, user="root", group=group, mode="0700")
+        directory(path, "root", group, "0700")
 
 
 @deploy("Secret store")
@@ -44,7 +44,7 @@ def secret_store(platform: Platform, role: Role) -> None:
     layout = platform.host(role).layout
     for name in sorted(refs):
         path = layout.secret_file(name)
-        if host.get_fact(File, path=path):
+        if exists(path):
             continue  # generated earlier, or set by the operator: never replaced
         server.shell(
             name=f"Generate secret {name}",

@@ -10,28 +10,34 @@ from __future__ import annotations
 import shlex
 
 from pyinfra.api.deploy import deploy
-from pyinfra.operations import files
 
-from deploys.steps import Check, ServiceDeploy
+from deploys.steps import Check, ServiceDeploy, put
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
 from homelab.model import Platform
 from homelab.render import HostFile
-from homelab.services import ServiceModule
+from homelab.services import Daemon, ServiceModule
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
+
+
+def checker_path(daemon: Daemon) -> str:
+    """Where the checker goes on the host: beside the venvs of the gateway."""
+    return f"{daemon.install_dir}/{CHECKER.name}"
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    return tuple(checker_path(d) for d in service.daemons(platform))
 
 
 class LiteLLMDeploy(ServiceDeploy):
     @property
     def checker(self) -> str:
-        return f"{self.daemon.install_dir}/{CHECKER.name}"
+        return checker_path(self.daemon)
 
     def configure(self) -> None:
         if self.daemon.enabled:
-            files.put(
-                name="LiteLLM config checker", src=str(CHECKER), dest=self.checker, mode="0644"
-            )
+            put(HostFile(path=self.checker, content=CHECKER.read_text()))
         super().configure()
 
     def check(self, f: HostFile) -> Check | None:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
 
+from deploys.state import directory, running
 from deploys.steps import ServiceDeploy, put, service_account, virtualenv
 from deploys.toolchain import Tools
 from homelab.model import Platform
 from homelab.services import Daemon, ServiceModule
+
+
+def hub_dirs(platform: Platform) -> tuple[str, ...]:
+    """The hub cache's folders, which mlx_lm.server's /v1/models needs to exist."""
+    hf_home = platform.studio.hf_home
+    return (hf_home, f"{hf_home}/hub")
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    return hub_dirs(platform)
 
 
 class MlxDeploy:
@@ -35,10 +45,10 @@ class MlxDeploy:
             shared += virtualenv(first, self.tools)
             group = "staff" if studio.os == "darwin" else owner
             # mlx_lm.server's /v1/models scans the hub cache and fails when it is missing.
-            for path in (studio.hf_home, f"{studio.hf_home}/hub"):
-                files.directory(name=f"Directory {path}", path=path, user=owner, group=group)
+            for path in hub_dirs(self.platform):
+                directory(path, owner, group, "0755")
             shared += self.models(first, owner, group)
-        shared += [put(f) for f in self.service.shared_files(self.platform)]
+        shared += running([put(f) for f in self.service.shared_files(self.platform)])
         for daemon in servers:
             ServiceDeploy(
                 self.platform, self.service, daemon, self.tools, shared=shared

@@ -15,17 +15,18 @@ has the backup API. Debian's minimal hosts have no ``sqlite3`` command line tool
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
-from pyinfra.context import host
-from pyinfra.facts.files import File, Link
-from pyinfra.operations import files, server
+from pathlib import Path
 
-from deploys.steps import ServiceDeploy, in_place, secret_names, venv_target
+from pyinfra.api.deploy import deploy
+from pyinfra.operations import server
+
+from deploys.state import exists, in_place, link_target
+from deploys.steps import ServiceDeploy, put, secret_names, venv_target
 from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
 from homelab.model import Platform
-from homelab.render import daemon_files
+from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon, ServiceModule
 
 
@@ -33,20 +34,27 @@ def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
     """What this deploy is about to change of the service, from the host's facts: its package
     (the venv the lock names), its unit and env files, its secrets' names."""
     changes = []
-    if daemon.requirements:
-        link = host.get_fact(Link, path=daemon.venv)
-        if not link or link.get("link_target") != venv_target(daemon):
-            changes.append(f"package {daemon.requirements[0]}")
+    if daemon.requirements and link_target(daemon.venv) != venv_target(daemon):
+        changes.append(f"package {daemon.requirements[0]}")
     for f in daemon_files(platform, daemon):
         if not in_place(f.path, f.content):
             changes.append(f.path)
     if daemon.secrets_env:
         names = f"{daemon.secrets_env}.names"
-        if not in_place(names, secret_names(daemon)) or not host.get_fact(
-            File, path=daemon.secrets_env
-        ):
+        if not in_place(names, secret_names(daemon)) or not exists(daemon.secrets_env):
             changes.append(daemon.secrets_env)
     return changes
+
+
+def backup_program(platform: Platform) -> HostFile:
+    """The program that copies the data on the host (the host's own Python runs it)."""
+    script = Path(backup_host.__file__)
+    return HostFile(path=plan_for(platform).script, content=script.read_text(), mode="0700")
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    plan = plan_for(platform)
+    return (plan.script, plan.database)
 
 
 class OpenWebUIDeploy(ServiceDeploy):
@@ -57,15 +65,8 @@ class OpenWebUIDeploy(ServiceDeploy):
 
     def backup_before_change(self) -> None:
         plan = plan_for(self.platform)
-        files.put(
-            name="Open WebUI backup program",
-            src=backup_host.__file__,
-            dest=plan.script,
-            user="root",
-            group="root",
-            mode="0700",
-        )
-        if not host.get_fact(File, path=plan.database):
+        put(backup_program(self.platform))
+        if not exists(plan.database):
             return  # a new host: no data yet
         changes = pending_changes(self.platform, self.daemon)
         if changes:

@@ -16,12 +16,12 @@ from typing import Any, Self
 
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.git import GitLocalCommit
 from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import files, launchd, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.state import current, directory, exists, in_place, link_target, running
 from deploys.toolchain import Tools
 from homelab.locks import lock_for
 from homelab.model import Platform
@@ -29,8 +29,10 @@ from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon, ServiceModule
 
 
-def put(f: HostFile, **kwargs: Any) -> OperationMeta:
-    """Place one rendered file with its owner and mode."""
+def put(f: HostFile, **kwargs: Any) -> OperationMeta | None:
+    """Place one rendered file with its owner and mode; None when the host has it already."""
+    if current().holds(f):
+        return None
     return files.put(
         name=f"Place {f.path}",
         src=StringIO(f.content),
@@ -44,11 +46,6 @@ def put(f: HostFile, **kwargs: Any) -> OperationMeta:
 
 #: A check command for a candidate file; ``{path}`` is where the candidate was placed.
 Check = str
-
-
-def in_place(path: str, content: str) -> bool:
-    """Whether the host's file at ``path`` already holds ``content`` (pyinfra's sha1 fact)."""
-    return bool(host.get_fact(Sha1File, path=path) == hashlib.sha1(content.encode()).hexdigest())
 
 
 def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None:
@@ -96,29 +93,36 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
     if daemon.os == "darwin":
         return []  # the Studio's daemons run as the account the data names; it exists
     home = home or daemon.state_dir
-    ops = [server.group(name=f"Group {daemon.user}", group=daemon.user, system=True)]
-    ops.append(
-        server.user(
-            name=f"User {daemon.user}",
-            user=daemon.user,
-            group=daemon.user,
-            groups=list(daemon.supplementary_groups) or None,
-            home=home,
-            shell="/usr/sbin/nologin",
-            system=True,
-            ensure_home=False,
+    state = current()
+    ops: list[OperationMeta | None] = []
+    if daemon.user not in state.groups:
+        ops.append(server.group(name=f"Group {daemon.user}", group=daemon.user, system=True))
+    account = state.accounts.get(daemon.user)
+    if not (
+        account is not None
+        and account.group == daemon.user
+        and set(daemon.supplementary_groups) <= account.groups
+        and account.home == home
+        and account.shell == NOLOGIN
+    ):
+        ops.append(
+            server.user(
+                name=f"User {daemon.user}",
+                user=daemon.user,
+                group=daemon.user,
+                groups=list(daemon.supplementary_groups) or None,
+                home=home,
+                shell=NOLOGIN,
+                system=True,
+                ensure_home=False,
+            )
         )
-    )
-    ops.append(
-        files.directory(
-            name=f"State directory {daemon.state_dir}",
-            path=daemon.state_dir,
-            user=daemon.user,
-            group=daemon.user,
-            mode="0750",
-        )
-    )
-    return ops
+    ops.append(directory(daemon.state_dir, daemon.user, daemon.user, "0750"))
+    return running(ops)
+
+
+#: The shell of every service account: none to log in with.
+NOLOGIN = "/usr/sbin/nologin"
 
 
 def source_checkout(daemon: Daemon) -> list[OperationMeta]:
@@ -176,11 +180,10 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
     text = lock.path.read_text()
     target = venv_target(daemon)
     root, digest = target.rsplit("/venvs/", 1)
-    link = host.get_fact(Link, path=daemon.venv)
-    if link and link.get("link_target") == target:
+    if link_target(daemon.venv) == target:
         return []
     ops: list[OperationMeta] = []
-    if not host.get_fact(File, path=f"{target}/.complete"):
+    if not exists(f"{target}/.complete"):
         ops.append(
             files.put(
                 name=f"Lock {lock.path.name}",
@@ -232,12 +235,13 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     if not daemon.secrets_env:
         return []
     spec = secret_names(daemon)
-    spec_op = files.put(
-        name=f"Secret names for {daemon.name}",
-        src=StringIO(spec),
-        dest=f"{daemon.secrets_env}.names",
+    names = HostFile(
+        path=f"{daemon.secrets_env}.names",
+        content=spec,
+        group="wheel" if daemon.os == "darwin" else "root",
         mode="0600",
     )
+    spec_op = put(names)
     env = daemon.secrets_env
     lines = " ".join(
         f'"$(printf \'%s=%s\\n\' {var} "$(cat {daemon.layout.secret_file(ref.env)})")"'
@@ -248,9 +252,10 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
         f"umask 077 && tmp=$(mktemp {env}.XXXXXX) && printf '%s\\n' {lines} > $tmp"
         f" && chown {daemon.user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
     )
-    exists = host.get_fact(File, path=env)
-    extra: dict[str, Any] = {"_if": spec_op.did_change} if exists else {}
-    return [spec_op, server.shell(name=f"Write {env}", commands=[command], **extra)]
+    if spec_op is None and exists(env):
+        return []  # the names are as they were and the file is there: nothing to write
+    write = server.shell(name=f"Write {env}", commands=[command])
+    return running([spec_op, write])
 
 
 Changed = Callable[[], bool]
@@ -310,12 +315,13 @@ def _activate_systemd(
             ],
             _if=socket,
         )
-        systemd.service(
-            name=f"{daemon.socket_unit} listening and enabled at boot",
-            service=daemon.socket_unit,
-            running=True,
-            enabled=True,
-        )
+        if not current().running_and_enabled(daemon.socket_unit):
+            systemd.service(
+                name=f"{daemon.socket_unit} listening and enabled at boot",
+                service=daemon.socket_unit,
+                running=True,
+                enabled=True,
+            )
 
     def restart_needed() -> bool:
         return unit() or socket() or any_changed(*changes)()
@@ -334,13 +340,17 @@ def _activate_systemd(
         reloaded=True,
         _if=lambda: not restart_needed() and any_changed(*reloads)(),
     )
-    start = systemd.service(
-        name=f"{daemon.unit} running and enabled at boot",
-        service=daemon.unit,
-        running=True,
-        enabled=True,
-    )
-    wait_healthy(daemon, any_changed(restart, reload, start))
+    started: list[OperationMeta] = [restart, reload]
+    if not current().running_and_enabled(daemon.unit):
+        started.append(
+            systemd.service(
+                name=f"{daemon.unit} running and enabled at boot",
+                service=daemon.unit,
+                running=True,
+                enabled=True,
+            )
+        )
+    wait_healthy(daemon, any_changed(*started))
 
 
 def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, brew, files, server
+from pyinfra.operations import apt, brew, server
 
+from deploys.state import current
 from homelab.model.common import Layout, Toolchain
 
 
@@ -47,6 +48,10 @@ def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
     return Tools(uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links)
 
 
+#: What every venv needs from Debian: venv itself, the CA store, git for pinned sources.
+DEBIAN_PACKAGES = ("python3-venv", "ca-certificates", "git")
+
+
 @deploy("Toolchain: uv and Python")
 def install_toolchain(layout: Layout, toolchain: Toolchain, os: str) -> None:
     if os == "darwin":
@@ -55,15 +60,19 @@ def install_toolchain(layout: Layout, toolchain: Toolchain, os: str) -> None:
             packages=["uv", f"python@{toolchain.python_version}", "git"],
         )
         return
-    apt.packages(
-        name="Debian packages",
-        packages=["python3-venv", "ca-certificates", "git"],
-        update=True,
-        cache_time=24 * 3600,
-    )
-    files.directory(name=f"{layout.opt}", path=layout.opt, mode="0755")
+    state = current()
+    if not set(DEBIAN_PACKAGES) <= state.packages:
+        apt.packages(
+            name="Debian packages",
+            packages=list(DEBIAN_PACKAGES),
+            update=True,
+            cache_time=24 * 3600,
+        )
     marker = f"{layout.opt}/uv/.installed-{toolchain.uv.version}"
-    if not host.get_fact(File, path=marker):
+    known = state.knows(marker)
+    if (known and state.entry(marker) is None) or (
+        not known and not host.get_fact(File, path=marker)
+    ):
         venv = f"{layout.opt}/uv"
         server.shell(
             name=f"Install {toolchain.uv.pin}",

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.context import host
-from pyinfra.facts.files import File
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from deploys.mlx import MlxDeploy
+from deploys.mlx import snapshot_paths as mlx_paths
+from deploys.state import exists
+from deploys.steps import put
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
+from homelab.render import HostFile
 from homelab.services.base import Daemon
 from homelab.services.mlx import MlxService
 
@@ -36,13 +38,22 @@ class TinyMlx(MlxService):
         return f"{__name__}:deploy_tiny_mlx"
 
 
+def maker_path(platform: Platform) -> str:
+    return f"{platform.studio.layout.install_dir(TinyMlx.name)}/{TINY_MODEL_SCRIPT.name}"
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    made = tuple(f"{m.source_path}/config.json" for m in platform.studio.mlx.served)
+    return (*mlx_paths(platform, service), maker_path(platform), *made)
+
+
 class TinyMlxDeploy(MlxDeploy):
     def models(self, first: Daemon, owner: str, group: str) -> list[OperationMeta]:
         ops: list[OperationMeta] = []
-        script = f"{first.install_dir}/{TINY_MODEL_SCRIPT.name}"
-        files.put(name="Tiny model maker", src=str(TINY_MODEL_SCRIPT), dest=script, mode="0644")
+        script = maker_path(self.platform)
+        put(HostFile(path=script, content=TINY_MODEL_SCRIPT.read_text()))
         for seed, model in enumerate(self.platform.studio.mlx.served):
-            if host.get_fact(File, path=f"{model.source_path}/config.json"):
+            if exists(f"{model.source_path}/config.json"):
                 continue
             parent = posixpath.dirname(model.source_path)
             ops.append(

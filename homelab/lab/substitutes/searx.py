@@ -13,6 +13,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.operations import apt
 
 from deploys.searxng import SearxngDeploy
+from deploys.state import current
 from deploys.toolchain import Tools
 from homelab.lab.substitutes.templates import render_lab
 from homelab.services.base import Daemon
@@ -57,7 +58,7 @@ class SearxFromDebian(SearxngService):
 class SearxDeploy(SearxngDeploy):
     def install(self) -> None:
         super().install()
-        if self.daemon.enabled:
+        if self.daemon.enabled and PACKAGE not in current().packages:
             self.changes.append(apt.packages(name=f"Debian package {PACKAGE}", packages=[PACKAGE]))
 
 

@@ -107,15 +107,13 @@ class Snapshot(FactBase[HostState]):
         q = shlex.quote
         lines = [
             "for p in " + " ".join(q(p) for p in paths) + "; do",
-            '  if [ -L "$p" ]; then',
-            '    printf \'P\\t%s\\tl\\t%s\\n\' "$p" "$(stat -c \'%a\\t%U\\t%G\' "$p")\\t'
-            '$(readlink "$p")";',
-            '  elif [ -d "$p" ]; then',
-            '    printf \'P\\t%s\\td\\t%s\\t\\n\' "$p" "$(stat -c \'%a\\t%U\\t%G\' "$p")";',
-            '  elif [ -f "$p" ]; then',
-            '    printf \'P\\t%s\\tf\\t%s\\t%s\\n\' "$p" "$(stat -c \'%a\\t%U\\t%G\' "$p")" '
-            '"$(sha1sum "$p" | cut -d\' \' -f1)";',
-            "  fi",
+            '  if [ -L "$p" ]; then k=l; d=$(readlink "$p");',
+            '  elif [ -d "$p" ]; then k=d; d=;',
+            '  elif [ -f "$p" ]; then k=f; d=$(sha1sum "$p" | cut -d" " -f1);',
+            "  else continue; fi",
+            '  printf \'P\\t%s\\t%s\\t\' "$p" "$k"',
+            "  stat --printf '%a\\t%U\\t%G\\t' \"$p\"",
+            "  printf '%s\\n' \"$d\"",
             "done",
         ]
         for user in users:

@@ -41,13 +41,13 @@ class Run:
         return "\n".join(line for _, line in self.lines)
 
 
-def timed(argv: Sequence[str], timeout: float = 3600) -> Run:
-    """Run ``argv`` in the project, stamping each output line as it arrives."""
+def timed(argv: Sequence[str], timeout: float = 3600, cwd: Path = PROJECT_ROOT) -> Run:
+    """Run ``argv`` in the project (or another checkout of it), stamping each output line."""
     started = time.monotonic()
     lines: list[tuple[float, str]] = []
     with subprocess.Popen(
         list(argv),
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

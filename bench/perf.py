@@ -26,7 +26,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench import converge, recovery  # noqa: E402
+from bench import converge, daytwo, recovery  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
@@ -262,6 +262,36 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
             )
 
 
+# --- day two: a change to the data, with the platform in use ------------------------------
+
+
+def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
+    change = daytwo.gateway_change(lab, platform)
+    print(f"  gateway num_retries changed and back: {change.summary}", flush=True)
+    emit(
+        figures,
+        Figure(
+            "gateway_change_failed_requests",
+            change.failed,
+            "requests",
+            Target("<=", 0),
+            note=f"of {change.requests}, a steady client on an ov-* handle",
+        ),
+    )
+    emit(figures, Figure("gateway_change_p99", change.p99_ms, "ms"))
+    added = daytwo.model_added(lab, platform)
+    emit(
+        figures,
+        Figure(
+            "model_added_deploy_s",
+            added.seconds,
+            "s",
+            Target("<=", 15),
+            note=f"{added.model}; restarted: {', '.join(added.restarted) or 'none'}",
+        ),
+    )
+
+
 # --- crash recovery (issue 6's reliability target, timed here rather than in a test) ---------
 
 
@@ -301,6 +331,11 @@ def main() -> int:
         action="store_true",
         help="leave out the crash-recovery times (kills each service once)",
     )
+    parser.add_argument(
+        "--skip-daytwo",
+        action="store_true",
+        help="leave out the day-two figures (a gateway change under load, a model added)",
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -317,6 +352,8 @@ def main() -> int:
             rebuild_mini(figures)
         verify(figures)
         gateway_figures(figures, lab, platform)
+        if not args.skip_daytwo:
+            daytwo_figures(figures, lab, platform)
         if not args.skip_recovery:
             recovery_figures(figures, lab, platform)
     FIGURES.write_text(

@@ -10,48 +10,34 @@ the test prints what it saw (failures, median and p99 latency).
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from homelab import PROJECT_ROOT
+from bench.steady import SteadyClient
+from bench.variant import changed_lab
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.services import daemon_named
 from homelab.services.litellm import gateway_url
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
-from tests.lab.steady import SteadyClient
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
 ]
 
-VARIANT = """
-from homelab.groupdata import siblings
 
-__all__ = ["platform"]
-
-_lab = siblings({lab!r}, "all")["all"]["platform"]
-_gw = _lab.gateway
-_mini = _lab.mini
-platform = _lab.evolve(
-    gateway=_gw.evolve(router=_gw.router.evolve(num_retries={retries})),
-    mini=_mini.evolve(litellm=_mini.litellm.evolve(log_level={log_level!r})),
-)
-"""
-
-
-def variant(folder: Path, lab: Platform, retries: int, log_level: str | None) -> Path:
+def variant(folder: Path, retries: int, log_level: str | None) -> Path:
     """The lab's data with the gateway's retries and log level changed; its inventory."""
-    (folder / "group_data").mkdir(parents=True)
-    (folder / "inventory.py").write_text(LAB_INVENTORY.read_text())
-    lab_all = str(PROJECT_ROOT / "lab" / "group_data" / "all.py")
-    text = VARIANT.format(lab=lab_all, retries=retries, log_level=log_level)
-    (folder / "group_data" / "all.py").write_text(textwrap.dedent(text))
-    return folder / "inventory.py"
+    return changed_lab(
+        folder,
+        f"""lab.evolve(
+            gateway=lab.gateway.evolve(router=lab.gateway.router.evolve(num_retries={retries})),
+            mini=lab.mini.evolve(litellm=lab.mini.litellm.evolve(log_level={log_level!r})),
+        )""",
+    )
 
 
 def main_pid(platform: Platform) -> str:
@@ -81,7 +67,7 @@ def client(platform: Platform) -> SteadyClient:
 def test_a_config_change_reloads_and_drops_nothing(lab_platform: Platform, tmp_path: Path) -> None:
     retries = lab_platform.gateway.router.num_retries + 1
     level = lab_platform.mini.litellm.log_level
-    inventory = variant(tmp_path / "retries", lab_platform, retries, level)
+    inventory = variant(tmp_path / "retries", retries, level)
     before = main_pid(lab_platform)
     try:
         with client(lab_platform) as steady:
@@ -101,7 +87,7 @@ def test_a_restart_keeps_the_socket_and_drops_nothing(
 ) -> None:
     level = "ERROR" if lab_platform.mini.litellm.log_level != "ERROR" else "WARNING"
     retries = lab_platform.gateway.router.num_retries
-    inventory = variant(tmp_path / "level", lab_platform, retries, level)
+    inventory = variant(tmp_path / "level", retries, level)
     before = main_pid(lab_platform)
     with client(lab_platform) as steady:
         ops = changed(deploy(inventory))

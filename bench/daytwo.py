@@ -1,0 +1,101 @@
+"""Day-two figures: what a change to the data costs the running platform.
+
+- ``gateway_change``: a steady client sends chat requests to an ``ov-*`` handle while a deploy
+  changes the gateway's ``num_retries`` (and another puts it back): failed requests, latency.
+- ``model_added``: a deploy that adds one MLX model: its wall time, and which daemons restarted
+  (by main PID), which should be the new server alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import converge
+from bench.lab import Lab
+from bench.steady import SteadyClient
+from bench.variant import LAB_INVENTORY, changed_lab
+from homelab.model import ROLES, Platform
+from homelab.services import daemons
+from homelab.services.litellm import gateway_url
+from homelab.services.mlx import TEAM_PORTS
+
+
+def deploy(inventory: Path = LAB_INVENTORY) -> converge.Run:
+    argv = ("uv", "run", "pyinfra", str(inventory), "deploys/site.py", "-y")
+    run = converge.timed(argv)
+    if run.returncode != 0:
+        raise SystemExit(f"deploy of {inventory} failed:\n{run.text[-3000:]}")
+    return run
+
+
+def main_pids(lab: Lab, platform: Platform) -> dict[str, str]:
+    """Each enabled daemon's main PID, both hosts."""
+    out: dict[str, str] = {}
+    for role in ROLES:
+        enabled = [d for d in daemons(platform, role) if d.enabled]
+        units = " ".join(d.unit for d in enabled)
+        pids = lab.sh(role, f"systemctl show -p MainPID --value {units}").split()
+        out.update({f"{role}/{d.name}": pid for d, pid in zip(enabled, pids, strict=True)})
+    return out
+
+
+@dataclass(frozen=True)
+class GatewayChange:
+    failed: int
+    requests: int
+    p99_ms: float
+    summary: str
+
+
+def gateway_change(lab: Lab, platform: Platform) -> GatewayChange:
+    key_file = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
+    url = gateway_url(platform, "/v1/chat/completions").replace("127.0.0.1", lab.address("mini"))
+    handle = platform.mini.ov_server.models[0].model_id
+    retries = platform.gateway.router.num_retries + 1
+    with tempfile.TemporaryDirectory() as folder:
+        changed = changed_lab(
+            Path(folder),
+            f"lab.evolve(gateway=lab.gateway.evolve("
+            f"router=lab.gateway.router.evolve(num_retries={retries})))",
+        )
+        deploy()  # from the lab's own state
+        client = SteadyClient(url=url, key=lab.sh("mini", f"cat {key_file}").strip(), handle=handle)
+        with client:
+            deploy(changed)
+            deploy()
+    ok = client.latencies()
+    p99 = statistics.quantiles(ok, n=100, method="inclusive")[98] * 1000 if len(ok) > 1 else 0.0
+    return GatewayChange(len(client.failed), len(client.outcomes), p99, client.summary())
+
+
+@dataclass(frozen=True)
+class ModelAdded:
+    seconds: float
+    restarted: list[str]
+    model: str
+
+
+def model_added(lab: Lab, platform: Platform) -> ModelAdded:
+    taken = {m.port for m in platform.studio.mlx.models if m.port is not None}
+    port = next(p for p in TEAM_PORTS if p not in taken)
+    model = f"mlx-tiny-llama-p{port}"
+    entry = (
+        f"dict(model_id={model!r}, repo='lab/tiny-llama-p{port}', context_length=2048, "
+        f"max_output_tokens=32, port={port})"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        changed = changed_lab(
+            Path(folder),
+            "lab.evolve(studio=lab.studio.evolve(mlx=lab.studio.mlx.evolve("
+            f"models=(*[m.model_dump() for m in lab.studio.mlx.models], {entry}))))",
+        )
+        deploy()
+        before = main_pids(lab, platform)
+        run = deploy(changed)
+        after = main_pids(lab, platform)
+        deploy()  # and the lab as its data says again
+    restarted = sorted(name for name, pid in before.items() if after.get(name) != pid)
+    return ModelAdded(run.wall, restarted, model)

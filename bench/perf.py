@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import platform as host_platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,10 +93,13 @@ def emit_loads(
 
 
 def noop_converge(figures: list[Figure]) -> None:
+    first = converge.timed(converge.DEPLOY)  # converged from whatever state the lab was in
+    if first.returncode != 0:
+        raise fail("deploy", first)
     run = converge.timed(converge.DEPLOY)
     if run.returncode != 0:
         raise fail("deploy", run)
-    emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 10)))
+    emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 4)))
     emit(
         figures,
         Figure(
@@ -117,36 +121,96 @@ def verify(figures: list[Figure]) -> float:
             "verify_wall",
             run.wall,
             "s",
-            Target("<", 15),
+            Target("<=", 3),
             note=f"{converge.passed_count(run.text)} checks passed",
         ),
     )
     return run.wall
 
 
-def rebuild_mini(figures: list[Figure]) -> None:
+def rebuild_phases(tree: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
+    """Destroy the Mini, bring it up, deploy and verify it with the checkout at ``tree``."""
     for step in (("destroy", "mini"),):
-        run = converge.timed(("uv", "run", "homelab", "lab", *step))
+        run = converge.timed(("uv", "run", "homelab", "lab", *step), cwd=tree)
         if run.returncode != 0:
             raise fail(f"lab {' '.join(step)}", run)
-    up = converge.timed(("uv", "run", "homelab", "lab", "up"))
+    up = converge.timed(("uv", "run", "homelab", "lab", "up"), cwd=tree)
     if up.returncode != 0:
         raise fail("lab up", up)
-    deploy = converge.timed(converge.DEPLOY)
+    deploy = converge.timed(converge.DEPLOY, cwd=tree)
     if deploy.returncode != 0:
         raise fail("rebuild deploy", deploy)
-    check = converge.timed(converge.VERIFY)
+    check = converge.timed(converge.VERIFY, cwd=tree)
     if check.returncode != 0:
         raise fail("rebuild verify", check)
-    phases = [
+    return [
         ("host up", up.wall),
         *converge.deploy_phases(deploy.lines, deploy.wall).items(),
         ("verify", check.wall),
     ]
+
+
+def rebuild_wall(tree: Path) -> float:
+    return sum(seconds for _, seconds in rebuild_phases(tree))
+
+
+def rebuild_mini(figures: list[Figure]) -> None:
+    phases = rebuild_phases()
     total = sum(seconds for _, seconds in phases)
-    emit(figures, Figure("rebuild_mini_wall", total / 60, "min", Target("<", 10)))
+    emit(figures, Figure("rebuild_mini_wall", total / 60, "min", Target("<=", 2)))
     for name, seconds, percent in shares(phases):
         emit(figures, Figure(f"rebuild_phase[{name}]", seconds, "s", note=f"{percent:.0f}%"))
+
+
+# --- the same three figures, for an earlier commit, on the same lab in the same run -------
+
+
+def baseline_figures(figures: list[Figure], lab: Lab, rev: str, rebuild: bool) -> None:
+    """No-op converge, verify (and the rebuild) of ``rev``, from a checkout of it beside this.
+
+    The lab is first converged by ``rev``'s own deploy; the gateway's socket unit, which
+    ``rev`` may not know, is closed first so its gateway can bind the port itself. The lab is
+    converged by this checkout again afterwards.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", rev], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tree = Path(f"/var/tmp/homelab-baseline-{sha[:12]}")
+    if not tree.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), sha], cwd=PROJECT_ROOT, check=True
+        )
+    name = f"baseline[{sha[:7]}]"
+    lab.sh("mini", "systemctl disable --now litellm.socket 2>/dev/null || true")
+    for what, argv in (("sync", ("uv", "sync", "--frozen")), ("converge", converge.DEPLOY)):
+        run = converge.timed(argv, cwd=tree)
+        if run.returncode != 0:
+            raise fail(f"{name} {what}", run)
+    noop = converge.timed(converge.DEPLOY, cwd=tree)
+    check = converge.timed(converge.VERIFY, cwd=tree)
+    for run, what in ((noop, "no-op converge"), (check, "verify")):
+        if run.returncode != 0:
+            raise fail(f"{name} {what}", run)
+    emit(figures, Figure(f"{name}_noop_converge_wall", noop.wall, "s"))
+    emit(figures, Figure(f"{name}_verify_wall", check.wall, "s"))
+    if rebuild:
+        total = rebuild_wall(tree)
+        emit(figures, Figure(f"{name}_rebuild_mini_wall", total / 60, "min"))
+
+
+def side_by_side(figures: list[Figure]) -> None:
+    """Each figure of this checkout beside the baseline's of the same name."""
+    by_name = {f.name: f for f in figures}
+    for f in figures:
+        if not f.name.startswith("baseline["):
+            continue
+        prefix, _, base_name = f.name.partition("]_")
+        mine = by_name.get(base_name)
+        if mine is not None:
+            print(
+                f"  {base_name}: {mine.value:.2f} {mine.unit} now, {f.value:.2f} {f.unit} at "
+                f"{prefix.removeprefix('baseline[')}"
+            )
 
 
 # --- 4-5: the gateway ------------------------------------------------------------------------
@@ -336,6 +400,12 @@ def main() -> int:
         action="store_true",
         help="leave out the day-two figures (a gateway change under load, a model added)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure the no-op converge, verify (and rebuild) of an earlier commit, "
+        "from a checkout of it, in the same run",
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -347,6 +417,8 @@ def main() -> int:
     started = datetime.datetime.now(datetime.UTC)
     with lab_lock(not args.no_lock):
         print(f"machine: {machine()}", flush=True)
+        if args.baseline:
+            baseline_figures(figures, lab, args.baseline, rebuild=not args.skip_rebuild)
         noop_converge(figures)
         if not args.skip_rebuild:
             rebuild_mini(figures)
@@ -368,6 +440,9 @@ def main() -> int:
         )
         + "\n"
     )
+    if args.baseline:
+        print("side by side:")
+        side_by_side(figures)
     unmet = [f.name for f in figures if f.met is False]
     print(f"targets not met: {', '.join(unmet)}" if unmet else "all targets met")
     print(f"figures written to {FIGURES.relative_to(PROJECT_ROOT)}")

@@ -262,30 +262,22 @@ Changed = Callable[[], bool]
 
 
 def activate(
-    daemon: Daemon,
-    unit: Changed,
-    changes: list[OperationMeta],
-    reloads: list[OperationMeta] | None = None,
-    socket: Changed | None = None,
+    daemon: Daemon, unit: Changed, changes: list[OperationMeta], socket: Changed | None = None
 ) -> None:
     """Start the daemon (or keep it stopped when disabled); restart only on a change.
 
     ``unit`` says whether the unit file changed, ``socket`` whether its socket unit did;
-    ``changes`` are the operations whose change calls for a restart, ``reloads`` those for
-    which a reload is enough (when the daemon can reload; else they restart it too).
+    ``changes`` are the operations whose change calls for a restart. A socket-activated
+    daemon restarts behind its socket: requests wait for the new process instead of failing.
     """
     if daemon.os == "darwin":
-        _activate_launchd(daemon, unit, [*changes, *(reloads or [])])
+        _activate_launchd(daemon, unit, changes)
     else:
-        _activate_systemd(daemon, unit, changes, reloads or [], socket or _never)
+        _activate_systemd(daemon, unit, changes, socket or _never)
 
 
 def _activate_systemd(
-    daemon: Daemon,
-    unit: Changed,
-    changes: list[OperationMeta],
-    reloads: list[OperationMeta],
-    socket: Changed,
+    daemon: Daemon, unit: Changed, changes: list[OperationMeta], socket: Changed
 ) -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit() or socket())
     if not daemon.enabled:
@@ -303,8 +295,6 @@ def _activate_systemd(
                 enabled=False,
             )
         return
-    if not daemon.reloadable:
-        changes, reloads = [*changes, *reloads], []
     if daemon.socket_path:
         # A new or changed socket takes the port over: the process holding it stops first.
         server.shell(
@@ -333,14 +323,7 @@ def _activate_systemd(
         restarted=True,
         _if=restart_needed,
     )
-    reload = systemd.service(
-        name=f"Reload {daemon.unit} (only its config changed)",
-        service=daemon.unit,
-        running=True,
-        reloaded=True,
-        _if=lambda: not restart_needed() and any_changed(*reloads)(),
-    )
-    started: list[OperationMeta] = [restart, reload]
+    started: list[OperationMeta] = [restart]
     if not current().running_and_enabled(daemon.unit):
         started.append(
             systemd.service(
@@ -427,8 +410,6 @@ class ServiceDeploy:
         self.daemon = daemon
         self.tools = tools
         self.changes: list[OperationMeta] = list(shared or [])
-        #: Changes a reload is enough for (when the daemon can reload).
-        self.reloads: list[OperationMeta] = []
         self.unit: OperationMeta | None = None
         self.socket: OperationMeta | None = None
         self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
@@ -458,7 +439,7 @@ class ServiceDeploy:
             for f in sorted(config, key=lambda f: self.check(f) is not None):
                 op = self.place(f)
                 if op is not None:
-                    (self.reloads if f.reloads else self.changes).append(op)
+                    self.changes.append(op)
             for f in sockets:
                 self.socket = guarded_put(f, unit_check(d.os), self.staging)
             # A disabled daemon's unit names a program not installed yet: nothing to verify.
@@ -486,7 +467,7 @@ class ServiceDeploy:
         return self.socket is not None and self.socket.did_change()
 
     def activate(self) -> None:
-        activate(self.daemon, self.unit_changed, self.changes, self.reloads, self.socket_changed)
+        activate(self.daemon, self.unit_changed, self.changes, self.socket_changed)
 
     def run(self) -> None:
         self.install()

@@ -20,8 +20,6 @@ class HostFile:
     mode: str = "0644"
     #: Daemons whose restart this file calls for when it changes.
     restarts: tuple[str, ...] = ()
-    #: A reload (not a restart) is enough when it changes, for daemons that can reload.
-    reloads: bool = False
 
 
 def env_file(

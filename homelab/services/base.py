@@ -61,7 +61,8 @@ class Daemon:
     #: systemd holds its listening socket (a ``.socket`` unit) and passes it in: the socket
     #: outlives the process, so a restart makes requests wait instead of refusing them.
     socket_activated: bool = False
-    #: SIGHUP makes it read its config again without dropping a connection.
+    #: SIGHUP makes it read its config again (``systemctl reload``: an operator's quick swap;
+    #: deploys restart behind the socket instead, which drops nothing).
     reloadable: bool = False
 
     @property

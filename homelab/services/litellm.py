@@ -255,8 +255,6 @@ class LiteLLMService(ServiceModule):
                 group=daemon.user,
                 mode="0640",
                 restarts=(daemon.name,),
-                # Read at each worker's start: new workers on SIGHUP take it up.
-                reloads=True,
             ),
             env_file(daemon.env_files[0], "LiteLLM environment", environment(platform), daemon),
             HostFile(

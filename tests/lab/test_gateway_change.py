@@ -1,10 +1,10 @@
 """A good change to the gateway drops no request of a steady client.
 
-A change to router.yaml alone (``num_retries``) reloads LiteLLM (SIGHUP: new workers, the old
-ones finish their requests) and its main process stays; a change that needs a restart (its
-unit: the log level) restarts it while systemd keeps its listening socket open, so requests
-wait rather than fail. A steady client sends chat requests to an ``ov-*`` handle throughout;
-the test prints what it saw (failures, median and p99 latency).
+A change to router.yaml (``num_retries``) or to the unit (the log level) restarts LiteLLM while
+systemd keeps its listening socket open: requests that arrive meanwhile wait in the socket's
+queue for the new process instead of being refused, and the old process finishes those it has.
+A steady client sends chat requests to an ``ov-*`` handle throughout; the test prints what it
+saw (failures, median and p99 latency).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def client(platform: Platform) -> SteadyClient:
     )
 
 
-def test_a_config_change_reloads_and_drops_nothing(lab_platform: Platform, tmp_path: Path) -> None:
+def test_a_config_change_drops_nothing(lab_platform: Platform, tmp_path: Path) -> None:
     retries = lab_platform.gateway.router.num_retries + 1
     level = lab_platform.mini.litellm.log_level
     inventory = variant(tmp_path / "retries", retries, level)
@@ -73,9 +73,8 @@ def test_a_config_change_reloads_and_drops_nothing(lab_platform: Platform, tmp_p
         with client(lab_platform) as steady:
             ops = changed(deploy(inventory))
         print(f"\nnum_retries change: {steady.summary()}")
-        assert "LiteLLM gateway | Reload litellm.service (only its config changed)" in ops, ops
-        assert not [op for op in ops if "Restart litellm" in op], ops
-        assert main_pid(lab_platform) == before, "a reload keeps the main process"
+        assert "LiteLLM gateway | Restart litellm.service (its files changed)" in ops, ops
+        assert main_pid(lab_platform) != before, "the gateway restarted"
         assert steady.failed == [], steady.failed[:3]
         assert len(steady.outcomes) > 20, steady.summary()
     finally:

@@ -21,6 +21,7 @@ from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
 from homelab.model import ROLES, Platform, Role, routes
 from homelab.services import enabled_daemons
+from homelab.services.litellm import gateway_url
 from verify import probes
 
 
@@ -111,6 +112,27 @@ def host(hosts: dict[Role, Any], request: pytest.FixtureRequest) -> Any:
         if name in request.fixturenames:
             return hosts[request.getfixturevalue(name).role]
     return hosts["mini"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefetched(hosts: dict[Role, Any], platform: Platform) -> None:
+    """Each host asked once for what the checks will ask it: units, health, the other host."""
+    every = enabled_daemons(platform)
+    for role in ROLES:
+        mine = [d for d in every if d.role == role]
+        theirs = [d for d in every if d.role != role]
+        urls = [(d.health_url, probes.HEALTH_TIMEOUT) for d in mine]
+        if role == "mini":
+            urls.append((gateway_url(platform, "/health/readiness"), probes.HEALTH_TIMEOUT))
+        urls += [
+            (
+                probes.other_host_url(platform, d),
+                probes.HEALTH_TIMEOUT if d.listener.lan else probes.REFUSED_TIMEOUT,
+            )
+            for d in theirs
+        ]
+        units = [d.unit for d in mine] if platform.host(role).os != "darwin" else []
+        probes.prefetch(hosts[role], units, urls)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,65 @@
-"""Small readers of host state the checks share (systemd and launchd, Linux and macOS)."""
+"""Small readers of host state the checks share (systemd and launchd, Linux and macOS).
+
+:func:`prefetch` asks a host, in one round trip, what the checks will ask of it one by one
+(each daemon's unit state and memory, each URL's status); the readers answer from it when they
+can and ask the host themselves otherwise.
+"""
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from typing import Any
 
 from homelab.services import Daemon
+
+#: (host, url, timeout) -> HTTP status; (host, unit) -> systemd properties. Filled by prefetch.
+_CODES: dict[tuple[int, str, int], str] = {}
+_UNITS: dict[tuple[int, str], dict[str, str]] = {}
+_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState", "NRestarts", "MemoryCurrent")
+
+
+def _curl(url: str, timeout: int) -> str:
+    return f"curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} {shlex.quote(url)}"
+
+
+def prefetch(host: Any, units: Iterable[str], urls: Iterable[tuple[str, int]]) -> None:
+    """Ask ``host`` once for the state of ``units`` (systemd) and the status of ``urls``."""
+    units, urls = list(units), list(dict.fromkeys(urls))
+    lines = []
+    for i, (url, timeout) in enumerate(urls):
+        lines.append(f"printf 'H\\t{i}\\t%s\\n' \"$({_curl(url, timeout)})\" &")
+    lines.append("wait")
+    for unit in units:
+        props = " ".join(f"-p {p}" for p in (*_PROPERTIES, "ControlGroup"))
+        lines.append(
+            f"printf 'U\\t%s\\n' {shlex.quote(unit)}; systemctl show {props} {shlex.quote(unit)}"
+        )
+        # No memory accounting (a container without the controller): its processes' RSS.
+        lines.append(
+            f"cg=$(systemctl show -p ControlGroup --value {shlex.quote(unit)}); "
+            'f="/sys/fs/cgroup/unified$cg/cgroup.procs"; '
+            '[ -n "$cg" ] && [ -r "$f" ] && echo "RSS=$(xargs -r ps -o rss= -p < "$f" '
+            "| awk '{s+=$1} END {print s+0}')\""
+        )
+    result = host.run("\n".join(lines))
+    current: dict[str, str] | None = None
+    for line in result.stdout.splitlines():
+        if line.startswith("H\t"):
+            _, index, code = line.split("\t", 2)
+            url, timeout = urls[int(index)]
+            _CODES[(id(host), url, timeout)] = code.strip() or "000"
+        elif line.startswith("U\t"):
+            current = {}
+            _UNITS[(id(host), line.split("\t", 1)[1])] = current
+        elif current is not None and "=" in line:
+            key, value = line.split("=", 1)
+            current[key] = value
+    for state in _UNITS.values():
+        rss = state.pop("RSS", "")
+        if not state.get("MemoryCurrent", "").isdigit() and rss.isdigit() and int(rss) > 0:
+            state["MemoryCurrent"] = str(int(rss) * 1024)
 
 
 def listening(host: Any, os: str) -> set[tuple[str, int]]:
@@ -30,10 +83,10 @@ def listening(host: Any, os: str) -> set[tuple[str, int]]:
 
 def http_code(host: Any, url: str, timeout: int = 10) -> str:
     """The HTTP status a host gets from ``url`` ("000": no connection)."""
-    result = host.run(
-        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} {shlex.quote(url)}"
-    )
-    return str(result.stdout.strip() or "000")
+    known = _CODES.get((id(host), url, timeout))
+    if known is not None:
+        return known
+    return str(host.run(_curl(url, timeout)).stdout.strip() or "000")
 
 
 def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
@@ -51,6 +104,9 @@ def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
             "NRestarts": str(max(int(runs.group(1)) - 1, 0)) if runs else "0",
             "MemoryCurrent": "[not set]",
         }
+    known = _UNITS.get((id(host), daemon.unit))
+    if known is not None:
+        return dict(known)
     out = host.check_output(
         f"systemctl show -p LoadState -p ActiveState -p UnitFileState -p NRestarts "
         f"-p MemoryCurrent -p ControlGroup {daemon.unit}"
@@ -65,3 +121,13 @@ def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
         if kib.isdigit() and int(kib) > 0:
             state["MemoryCurrent"] = str(int(kib) * 1024)
     return state
+
+
+def other_host_url(platform: Any, daemon: Daemon) -> str:
+    """Its health URL as the other host reaches it (at its host's address)."""
+    return f"http://{platform.addresses[daemon.role]}:{daemon.listener.port}{daemon.health}"
+
+
+#: Seconds the other host waits for a loopback-only port that should not answer.
+REFUSED_TIMEOUT = 3
+HEALTH_TIMEOUT = 10

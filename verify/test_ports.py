@@ -33,7 +33,7 @@ def test_lan_service_answers_the_other_host(
     lan_daemon: Daemon, hosts: dict[Role, Any], platform: Platform
 ) -> None:
     d = lan_daemon
-    url = f"http://{platform.addresses[d.role]}:{d.listener.port}{d.health}"
+    url = probes.other_host_url(platform, d)
     code = probes.http_code(hosts[other(d.role)], url)
     assert code != "000", f"{d.name}: expected {url} to answer {other(d.role)}, found no connection"
 
@@ -42,8 +42,8 @@ def test_loopback_service_refuses_the_other_host(
     loopback_daemon: Daemon, hosts: dict[Role, Any], platform: Platform
 ) -> None:
     d = loopback_daemon
-    url = f"http://{platform.addresses[d.role]}:{d.listener.port}{d.health}"
-    code = probes.http_code(hosts[other(d.role)], url, timeout=3)
+    url = probes.other_host_url(platform, d)
+    code = probes.http_code(hosts[other(d.role)], url, timeout=probes.REFUSED_TIMEOUT)
     assert code == "000", (
         f"{d.name}: expected loopback-only port {d.listener.port} closed to {other(d.role)}, "
         f"found it answering HTTP {code}"

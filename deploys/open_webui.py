@@ -15,6 +15,8 @@ has the backup API. Debian's minimal hosts have no ``sqlite3`` command line tool
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.facts.files import File, Link
@@ -25,6 +27,7 @@ from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
 from homelab.model import Platform
+from homelab.model.takeover import LegacyUnit
 from homelab.render import daemon_files
 from homelab.services import Daemon, ServiceModule
 
@@ -73,6 +76,42 @@ class OpenWebUIDeploy(ServiceDeploy):
                 name=f"Back up Open WebUI's data before the change ({', '.join(changes)})",
                 commands=[plan.backup_command("deploy", script=plan.script)],
             )
+
+    def take_over(self) -> None:
+        super().take_over()
+        if self.daemon.enabled:
+            self.import_legacy_data()
+
+    def import_legacy_data(self) -> None:
+        """The hand-built setup's users and chats, once: its database and uploads into the new
+        data directory, only while that has no database, after a copy of them is made.
+
+        The legacy service is stopped first (the copy is consistent either way; its uploads
+        would not be); its data directory is left as it was.
+        """
+        legacy = self.platform.mini.takeover.open_webui_data
+        if legacy is None:
+            return
+        plan = plan_for(self.platform)
+        if host.get_fact(File, path=plan.database):
+            return  # the new one has its own data: never overwritten
+        if not host.get_fact(File, path=f"{legacy}/{plan.backups.database}"):
+            return  # nothing was there
+        q = shlex.quote
+        stop = [f"systemctl stop {q(u.unit)}" for u in self.legacy_units()]
+        server.shell(
+            name=f"Take over Open WebUI's users and chats from {legacy} (copied first)",
+            commands=[
+                *stop,
+                plan.legacy_backup_command(legacy, script=plan.script),
+                plan.import_command(legacy, script=plan.script),
+            ],
+        )
+
+    def legacy_units(self) -> list[LegacyUnit]:
+        """The legacy units this daemon replaces (a same-name one included)."""
+        units = self.platform.mini.takeover.units
+        return [u for u in units if self.daemon.name in u.replaced_by]
 
 
 @deploy("Open WebUI")

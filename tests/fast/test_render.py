@@ -227,7 +227,8 @@ def test_studio_plists(platform: Platform) -> None:
 
 
 def test_studio_on_linux_gets_units(platform: Platform) -> None:
-    linux = platform.evolve(studio=platform.studio.evolve(os="linux"))
+    # launchd jobs to take over exist only on macOS
+    linux = platform.evolve(studio=platform.studio.evolve(os="linux", takeover={}))
     for d in daemons(linux, "studio"):
         assert d.unit_path == f"/etc/systemd/system/{d.name}.service"
         unit = parse.unit(daemon_files(linux, d)[0].content)

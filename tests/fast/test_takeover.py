@@ -262,3 +262,28 @@ def test_import_never_overwrites_a_database(tmp_path: Path) -> None:
 def test_import_without_legacy_data_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="nothing to import"):
         import_data(tmp_path / "none", tmp_path / "new", "webui.db", [], getpass.getuser())
+
+
+# -- the dossier ------------------------------------------------------------------------------
+
+
+def test_the_dossier_says_where_the_platform_differs_and_why(
+    platform: Platform, tmp_path: Path
+) -> None:
+    from homelab.dossier import WHY_OWN_USER, differences, write_dossier
+
+    found = {(d.legacy, d.what) for d in differences(platform)}
+    assert ("litellm-orch.service", "unit name") in found
+    assert ("litellm-orch.service", "runs as litellm, not christopherbailey") in found
+    assert ("com.bebop.mlx-launch", "one job per port") in found
+    assert not [
+        d for d in differences(platform) if d.legacy == "searxng.service" and d.what == "unit name"
+    ]
+    text = (write_dossier(platform, tmp_path)[0]).read_text()
+    section = text.split("## Differences from the hand-built setup")[1].split("## ")[0]
+    assert WHY_OWN_USER in section
+    assert "`/home/christopherbailey/.open-webui`" in section
+    empty = platform.evolve(
+        mini=platform.mini.evolve(takeover={}), studio=platform.studio.evolve(takeover={})
+    )
+    assert differences(empty) == []

@@ -88,6 +88,9 @@ def legacy_mini(platform: Platform) -> list[str]:
     return [
         f"id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}",
         f"systemctl disable --now {litellm.unit} {optillm.unit} {webui.unit}",
+        # A socket unit holding one of their ports (left by another revision) goes too.
+        f"for s in $(systemctl show -p TriggeredBy --value {litellm.unit} {optillm.unit} "
+        f"{webui.unit}); do systemctl disable --now $s; done",
         # LiteLLM from a venv in the user's home, its config and env (with the keys) there.
         f"mkdir -p {gateway_dir}/config",
         f"ln -sfn $(readlink -f {litellm.venv}) {gateway_dir}/.venv",
@@ -179,16 +182,16 @@ def state(host: str, unit: str) -> tuple[str, str]:
     return active, enabled
 
 
-def gap_seconds(log: str) -> float:
-    """The longest time the port went without a listener, from the probe's ``time up`` lines."""
-    samples = [(float(t), up == "1") for t, up in (line.split() for line in log.splitlines())]
-    longest, last_up = 0.0, None
-    for when, up in samples:
-        if up:
-            if last_up is not None:
-                longest = max(longest, when - last_up)
-            last_up = when
-    return longest
+def gap_seconds(log: str, legacy: str) -> float:
+    """From the probe's ``time holder`` lines: how long the port had no listener between the
+    legacy gateway's last sample and the first of another holder after it."""
+    samples = [(float(t), holder) for t, holder in (line.split() for line in log.splitlines())]
+    legacy_times = [t for t, holder in samples if holder == legacy]
+    assert legacy_times, "the probe never saw the legacy gateway on the port"
+    last = max(legacy_times)
+    after = [t for t, holder in samples if t > last and holder not in (legacy, "none")]
+    assert after, "no listener took the port after the legacy gateway"
+    return min(after) - last
 
 
 def make_user_and_chat(ui: WebUI) -> tuple[str, str, str]:
@@ -238,7 +241,12 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
     legacy_mini_units = [u for u in mini.units if u.unit in legacy_units or u.same_name]
     gateway = daemon_named(platform, "mini", "litellm")
     webui = daemon_named(platform, "mini", "open-webui")
+    optillm = daemon_named(platform, "mini", "optillm")
     began = time.monotonic()
+    sockets = on(
+        "mini",
+        f"systemctl show -p TriggeredBy --value {gateway.unit} {optillm.unit} {webui.unit}",
+    ).split()
     try:
         deploy()  # converged, and Open WebUI with its admin
         email, chat_id, title = make_user_and_chat(ui)
@@ -250,12 +258,16 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
         finds(ui, email, chat_id, title)  # served by the hand-built Open WebUI
         prepared = time.monotonic()
 
+        legacy_uid = on("mini", f"id -u {mini.units[0].user}").strip()
+        holder = on("mini", f"ss -Hltne 'sport = :{gateway.listener.port}'")
+        assert f"uid:{legacy_uid} " in holder, f"the legacy gateway holds no port: {holder}"
         on(
             "mini",
             f"systemd-run --quiet --unit={PROBE} /bin/sh -c "
             + shlex.quote(
-                f"while :; do if ss -Hltn 'sport = :{gateway.listener.port}' | grep -q .; "
-                'then s=1; else s=0; fi; echo "$(date +%s.%N) $s"; sleep 0.05; done '
+                f"while :; do u=$(ss -Hltne 'sport = :{gateway.listener.port}' | "
+                "grep -o 'uid:[0-9]*' | head -n 1); "
+                'echo "$(date +%s.%N) ${u:-none}"; sleep 0.05; done '
                 f"> {PROBE_LOG}"
             ),
         )
@@ -263,9 +275,8 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
         log = on("mini", f"systemctl stop {PROBE}", f"cat {PROBE_LOG}")
         took_over = [op for op in changed(results) if "Take over" in op]
         print("\n".join(["takeover operations:", *took_over]))
-        gap = gap_seconds(log)
-        print(f"gateway port {gateway.listener.port} without a listener: {gap:.1f} s")
-        assert gap > 0, "the probe never saw the legacy gateway give way"
+        gap = gap_seconds(log, f"uid:{legacy_uid}")
+        print(f"gateway port {gateway.listener.port} without a listener: {gap:.2f} s")
 
         for unit in legacy_units:
             assert state("mini", unit) == ("inactive", "disabled"), unit
@@ -315,14 +326,22 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
         )
     finally:
         ssh("mini", f"systemctl stop {PROBE} 2>/dev/null; rm -f {PROBE_LOG}")
-        restore_lab(platform)
+        restore_lab(platform, sockets)
 
 
-def restore_lab(platform: Platform) -> None:
-    """Taken over again, then the legacy units, their files and the login user gone:
-    the lab as the other tests expect it, converged."""
+def restore_lab(platform: Platform, sockets: list[str]) -> None:
+    """Taken over again, then the legacy units, their files and the login user gone, any
+    socket unit found on the way back in charge: the lab as the other tests expect it."""
     mini = platform.mini.takeover
     deploy()
+    litellm = daemon_named(platform, "mini", "litellm")
+    if sockets:
+        on(
+            "mini",
+            f"systemctl stop {litellm.unit}",
+            f"systemctl enable --now {' '.join(sockets)}",
+            f"systemctl start {litellm.unit}",
+        )
     webui = daemon_named(platform, "mini", "open-webui")
     user = mini.units[0].user
     folder = webui.layout.systemd_units

@@ -152,11 +152,23 @@ def test_the_way_back_stops_ours_before_the_legacy_unit_starts(platform: Platfor
     )
 
 
-def test_way_back_without_a_takeover_is_an_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_way_back_of_the_lab_brings_its_legacy_unit_back(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["way-back", "studio", "--inventory", "lab/inventory.py"]) == 0
-    assert "com.bebop.mlx-launch.service" in capsys.readouterr().out
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("if systemctl cat com.bebop.mlx-launch.service ")
+    assert "systemctl enable --now com.bebop.mlx-launch.service" in line
+
+
+def test_way_back_without_a_takeover_is_an_error(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = with_mini_takeover(platform)
+    assert way_back(empty, "mini") == []
+    monkeypatch.setattr("homelab.cli.load_platform", lambda inventory: empty)
+    assert main(["way-back", "mini"]) == 1
+    assert "took over nothing" in capsys.readouterr().err
 
 
 def test_our_units_carry_the_mark_a_takeover_tells_them_by(platform: Platform) -> None:

@@ -15,6 +15,7 @@ has the backup API. Debian's minimal hosts have no ``sqlite3`` command line tool
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from pyinfra.api.deploy import deploy
@@ -26,6 +27,7 @@ from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
 from homelab.model import Platform
+from homelab.model.takeover import LegacyUnit
 from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon, ServiceModule
 
@@ -52,9 +54,16 @@ def backup_program(platform: Platform) -> HostFile:
     return HostFile(path=plan_for(platform).script, content=script.read_text(), mode="0700")
 
 
+def legacy_database(platform: Platform) -> str | None:
+    """The hand-built setup's database, when the data names its folder."""
+    legacy = platform.mini.takeover.open_webui_data
+    return f"{legacy}/{plan_for(platform).backups.database}" if legacy else None
+
+
 def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
     plan = plan_for(platform)
-    return (plan.script, plan.database)
+    legacy = legacy_database(platform)
+    return (plan.script, plan.database, *((legacy,) if legacy else ()))
 
 
 class OpenWebUIDeploy(ServiceDeploy):
@@ -74,6 +83,42 @@ class OpenWebUIDeploy(ServiceDeploy):
                 name=f"Back up Open WebUI's data before the change ({', '.join(changes)})",
                 commands=[plan.backup_command("deploy", script=plan.script)],
             )
+
+    def take_over(self) -> None:
+        super().take_over()
+        if self.daemon.enabled:
+            self.import_legacy_data()
+
+    def import_legacy_data(self) -> None:
+        """The hand-built setup's users and chats, once: its database and uploads into the new
+        data directory, only while that has no database, after a copy of them is made.
+
+        The legacy service is stopped first (the copy is consistent either way; its uploads
+        would not be); its data directory is left as it was.
+        """
+        legacy = self.platform.mini.takeover.open_webui_data
+        if legacy is None:
+            return
+        plan = plan_for(self.platform)
+        if exists(plan.database):
+            return  # the new one has its own data: never overwritten
+        if not exists(legacy_database(self.platform) or ""):
+            return  # nothing was there
+        q = shlex.quote
+        stop = [f"systemctl stop {q(u.unit)}" for u in self.legacy_units()]
+        server.shell(
+            name=f"Take over Open WebUI's users and chats from {legacy} (copied first)",
+            commands=[
+                *stop,
+                plan.legacy_backup_command(legacy, script=plan.script),
+                plan.import_command(legacy, script=plan.script),
+            ],
+        )
+
+    def legacy_units(self) -> list[LegacyUnit]:
+        """The legacy units this daemon replaces (a same-name one included)."""
+        units = self.platform.mini.takeover.units
+        return [u for u in units if self.daemon.name in u.replaced_by]
 
 
 @deploy("Open WebUI")

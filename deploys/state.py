@@ -186,6 +186,10 @@ def wanted(platform: Platform, role: Role) -> Wanted:
         if daemon.requirements:
             target = venv_target(daemon)
             paths.update({target, f"{target}/.complete"})
+    from deploys import takeover  # legacy units the deploy takes over are asked about too
+
+    units.update(takeover.snapshot_units(platform, role))
+    paths.update(takeover.snapshot_paths(platform, role))
     for service in services(platform, role):
         paths.update(f.path for f in service.shared_files(platform))
         # A deploy that consults more of the host says which paths (``snapshot_paths``).

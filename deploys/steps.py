@@ -21,6 +21,7 @@ from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import files, launchd, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys import takeover
 from deploys.state import current, directory, exists, in_place, link_target, running
 from deploys.toolchain import Tools
 from homelab.locks import lock_for
@@ -352,6 +353,8 @@ def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta
         name=f"Load {daemon.label} again (its plist changed)",
         commands=[
             f"launchctl bootout {target} 2>/dev/null || true",
+            # Disabled by the way back to a legacy job (homelab way-back): enabled again.
+            f"launchctl enable {target}",
             f"launchctl bootstrap system {daemon.unit_path}",
         ],
         _if=unit if loaded else _always,
@@ -469,12 +472,17 @@ class ServiceDeploy:
     def activate(self) -> None:
         activate(self.daemon, self.unit_changed, self.changes, self.socket_changed)
 
+    def take_over(self) -> None:
+        """Just before the daemon starts: the legacy units it replaces out of its way."""
+        takeover.stop_legacy(self.platform, self.daemon)
+
     def run(self) -> None:
         self.install()
-        self.configure()
-        self.activate()
+        self.run_configured()
 
     def run_configured(self) -> None:
         """Configure and activate a daemon whose install was shared and is already done."""
+        takeover.save_aside(self.platform, self.daemon)
         self.configure()
+        self.take_over()
         self.activate()

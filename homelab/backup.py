@@ -65,14 +65,35 @@ class DataPlan:
         """Where the deploy places :mod:`homelab.backup_host` on the host."""
         return f"{self.daemon.layout.opt}/{self.daemon.name}/backup_host.py"
 
-    def _common(self) -> list[str]:
-        args = ["--data", self.data, "--dest", self.dest, "--database", self.backups.database]
+    @property
+    def legacy_dest(self) -> str:
+        """Where the copy of a hand-built setup's data is kept: apart, never pruned by the
+        copies the deploys make."""
+        return f"{self.dest}/legacy"
+
+    def _common(self, data: str | None = None, dest: str | None = None) -> list[str]:
+        args = ["--data", data or self.data, "--dest", dest or self.dest]
+        args += ["--database", self.backups.database]
         for folder in self.backups.folders:
             args += ["--folder", folder]
         return [*args, "--keep", str(self.backups.keep)]
 
     def backup_args(self, reason: str) -> list[str]:
         return ["backup", *self._common(), "--reason", reason, "--venv", self.daemon.venv]
+
+    def legacy_backup_command(self, legacy: str, script: str) -> str:
+        """A copy of the hand-built setup's data, before anything of it is imported."""
+        args = ["backup", *self._common(legacy, self.legacy_dest), "--reason", "legacy"]
+        return _join([self.python, script, *args])
+
+    def import_command(self, legacy: str, script: str) -> str:
+        """The hand-built setup's database (online backup) and folders into the service's
+        data directory, owned by the service; refused on the host when it has a database."""
+        args = ["import", "--from", legacy, "--data", self.data]
+        args += ["--database", self.backups.database, "--owner", self.daemon.user]
+        for folder in self.backups.folders:
+            args += ["--folder", folder]
+        return _join([self.python, script, *args])
 
     def restore_args(self, archive: str) -> list[str]:
         return [

@@ -17,6 +17,8 @@ Usage::
         [--folder NAME ...] --keep N --owner USER --unit UNIT
         [--admin-email EMAIL --admin-password-file FILE]
     python3 backup_host.py list --dest DIR
+    python3 backup_host.py import --from DIR --data DIR --database NAME [--folder NAME ...]
+        --owner USER
 
 Each prints one JSON object on stdout; errors go to stderr with exit status 1.
 """
@@ -349,6 +351,44 @@ def online_copy_into(source: Path, target: Path) -> None:
         src.close()
 
 
+def import_data(
+    source: Path, data: Path, database: str, folders: Sequence[str], owner: str
+) -> dict[str, Any]:
+    """Another installation's data (a hand-built one) into an empty data directory, once.
+
+    The database is copied with the backup API (consistent even if the other one still
+    writes), folders as they are; all of it owned by ``owner``, folders 0700, files 0600.
+    Refused when ``data`` already has a database: nothing is ever overwritten.
+    """
+    db = source / database
+    if not db.is_file():
+        raise BackupError(f"no database at {db}: nothing to import")
+    if (data / database).exists():
+        raise BackupError(f"{data / database} exists: nothing imported (only into a new one)")
+    if (integrity := _integrity(db)) != "ok":
+        raise BackupError(f"{db} fails SQLite's integrity check: {integrity}")
+    account = pwd.getpwnam(owner)
+    data.mkdir(parents=True, exist_ok=True)
+    partial = data / f".import-{database}"
+    partial.unlink(missing_ok=True)
+    online_copy(db, partial)
+    imported = []
+    for folder in folders:
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, data / folder, symlinks=True, dirs_exist_ok=True)
+            _chown_tree(data / folder, account.pw_uid, account.pw_gid)
+            imported.append(folder)
+    os.chown(partial, account.pw_uid, account.pw_gid)
+    os.chmod(partial, 0o600)
+    os.replace(partial, data / database)
+    return {
+        "imported": str(db),
+        "into": str(data / database),
+        "folders": imported,
+        "counts": _counts(data / database),
+    }
+
+
 def listing(dest: Path) -> dict[str, Any]:
     names = os.listdir(dest) if dest.is_dir() else []
     return {
@@ -380,6 +420,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--admin-password-file", type=Path)
     li = sub.add_parser("list")
     li.add_argument("--dest", type=Path, required=True)
+    im = sub.add_parser("import")
+    im.add_argument("--from", dest="source", type=Path, required=True)
+    im.add_argument("--data", type=Path, required=True)
+    im.add_argument("--database", required=True)
+    im.add_argument("--folder", dest="folders", action="append", default=[])
+    im.add_argument("--owner", required=True)
     return top
 
 
@@ -410,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.admin_email,
                 args.admin_password_file,
             )
+        elif args.action == "import":
+            out = import_data(args.source, args.data, args.database, args.folders, args.owner)
         else:
             out = listing(args.dest)
     except (BackupError, sqlite3.Error, OSError, KeyError) as error:

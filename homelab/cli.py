@@ -68,6 +68,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     platform = _platform(args)
     handles = sum(1 for _ in platform.handles())
     print(f"ok: {args.inventory}: 2 hosts, {handles} handles, group data valid")
+    from homelab.takeover import summary
+
+    for role in ROLES:
+        print(summary(platform, role))
+    return 0
+
+
+def cmd_way_back(args: argparse.Namespace) -> int:
+    from homelab.takeover import way_back
+
+    commands = way_back(_platform(args), args.host)
+    if not commands:
+        print(
+            f"error: {args.host} took over nothing: there is no way back to take", file=sys.stderr
+        )
+        return 1
+    for command in commands:
+        print(command)
     return 0
 
 
@@ -224,6 +242,20 @@ def parser() -> argparse.ArgumentParser:
 
     check = with_inventory(sub.add_parser("check", help="validate the group data; no host"))
     check.set_defaults(func=cmd_check)
+
+    back = with_inventory(
+        sub.add_parser(
+            "way-back",
+            help="print the shell commands that put HOST's legacy units back in charge",
+        )
+    )
+    back.description = (
+        "The platform's daemons that replaced legacy units stopped and disabled, the legacy "
+        "units (launchd jobs) enabled and started again, their files as they were. Run as root "
+        "on the host: homelab way-back mini | ssh root@MINI sh -ex"
+    )
+    back.add_argument("host", choices=ROLES)
+    back.set_defaults(func=cmd_way_back)
 
     render = with_inventory(sub.add_parser("render", help="write every file a host receives"))
     render.add_argument("host", choices=ROLES)

@@ -290,6 +290,66 @@ def topology_svg(platform: Platform) -> str:
     return svg
 
 
+@dataclass(frozen=True)
+class Difference:
+    """Where the platform runs a legacy unit's service differently, on purpose, and why."""
+
+    role: Role
+    legacy: str
+    ours: str
+    what: str
+    why: str
+
+
+#: Why each kind of difference from the hand-built setup is there (said once).
+WHY_OWN_USER = (
+    "each service runs as its own system user under a hardening baseline (ProtectHome, "
+    "ProtectSystem=strict): no service reads another's secrets or a login user's home"
+)
+WHY_UNIT_NAME = "units are named after the service they run, one name everywhere"
+WHY_ONE_JOB_PER_PORT = (
+    "one launchd job per MLX port: a crash or a change of one model restarts that one alone"
+)
+WHY_DATA_DIR = (
+    "the data lives in the service's state directory, outside any home (ProtectHome=yes), "
+    "and is copied before every change that touches the service"
+)
+
+
+def differences(platform: Platform) -> list[Difference]:
+    """What the platform does differently from the units it takes over, derived from the data."""
+    from homelab.services import daemon_named
+
+    out: list[Difference] = []
+    for role in ROLES:
+        host = platform.host(role)
+        takeover = host.takeover
+        for unit in takeover.units:
+            ours = [daemon_named(platform, role, n) for n in unit.replaced_by]
+            names = ", ".join(d.unit for d in ours)
+            if len(ours) > 1:
+                out.append(
+                    Difference(role, unit.unit, names, "one unit per port", WHY_ONE_JOB_PER_PORT)
+                )
+            elif not unit.same_name:
+                out.append(Difference(role, unit.unit, names, "unit name", WHY_UNIT_NAME))
+            users = sorted({d.user for d in ours})
+            if unit.user is not None and users != [unit.user]:
+                what = f"runs as {', '.join(users)}, not {unit.user}"
+                out.append(Difference(role, unit.unit, names, what, WHY_OWN_USER))
+        for job in takeover.launchd_jobs:
+            ours = [daemon_named(platform, role, n) for n in job.replaced_by]
+            labels = ", ".join(d.label for d in ours)
+            out.append(
+                Difference(role, job.label, labels, "one job per port", WHY_ONE_JOB_PER_PORT)
+            )
+        if takeover.open_webui_data:
+            new = daemon_named(platform, role, "open-webui").state_dir
+            what = f"data in {new}, imported once from {takeover.open_webui_data}"
+            out.append(Difference(role, takeover.open_webui_data, new, what, WHY_DATA_DIR))
+    return out
+
+
 #: The latest figures of ``bench/perf.py``, measured on the lab and committed with the code.
 FIGURES = PROJECT_ROOT / "docs" / "performance.json"
 
@@ -336,6 +396,7 @@ def write_dossier(platform: Platform, out: Path) -> list[Path]:
         svg_name=svg.name,
         mermaid=mermaid(platform),
         detour=detour_cost(),
+        differences=differences(platform),
     )
     out.mkdir(parents=True, exist_ok=True)
     md.write_text(text)

@@ -10,6 +10,9 @@ every problem with its full path (``mini.ov_server.models[0].model_id``).
 from homelab.groupdata import validating
 from homelab.model import MiniHost
 
+#: The hand-built setup's login account: its units ran as it, from its home.
+LEGACY_USER = "christopherbailey"
+
 with validating("mini", top="MiniHost"):
     mini = MiniHost(
         ov_server=dict(
@@ -39,5 +42,33 @@ with validating("mini", top="MiniHost"):
                 command=("/opt/homelab-llm/mcp-tools/web-fetch/venv/bin/web-fetch",),
                 tools=("web.fetch", "search.web"),
             ),
+        ),
+        # What runs today, built by hand (its repository: platform/ops/systemd): the first deploy
+        # stops and disables each before the daemon replacing it starts; three have our names.
+        takeover=dict(
+            units=(
+                dict(unit="litellm-orch.service", replaced_by=("litellm",), user=LEGACY_USER),
+                dict(unit="optillm-proxy.service", replaced_by=("optillm",), user=LEGACY_USER),
+                dict(
+                    unit="searxng.service",
+                    replaced_by=("searxng",),
+                    same_name=True,
+                    user=LEGACY_USER,
+                ),
+                dict(
+                    unit="open-webui.service",
+                    replaced_by=("open-webui",),
+                    same_name=True,
+                    user=LEGACY_USER,
+                ),
+                dict(
+                    unit="ov-server.service",
+                    replaced_by=("ov-server",),
+                    same_name=True,
+                    user=LEGACY_USER,
+                ),
+            ),
+            # Its users, their passwords and chats: imported once into the new data directory.
+            open_webui_data=f"/home/{LEGACY_USER}/.open-webui",
         ),
     )

@@ -77,4 +77,15 @@ with validating("studio", top="StudioHost"):
                 model="Qwen/Qwen2.5-1.5B-Instruct",
             ),
         ),
+        # What runs today, built by hand: one launchd job (/opt/mlx-launch/bin/start.sh) serving
+        # the team MLX ports; booted out and disabled before the first MLX server starts.
+        takeover=dict(
+            launchd_jobs=(
+                dict(
+                    label="com.bebop.mlx-launch",
+                    plist="/Library/LaunchDaemons/com.bebop.mlx-launch.plist",
+                    replaced_by=("mlx-8100", "mlx-8101", "mlx-8102"),
+                ),
+            ),
+        ),
     )

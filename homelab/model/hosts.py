@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name
 from homelab.model.common import CPU_TORCH, Layout, PythonPackage, Service, Toolchain
+from homelab.model.takeover import Takeover
 from homelab.services.afm import Afm
 from homelab.services.litellm import LiteLLM
 from homelab.services.mcp_tools import McpTool
@@ -32,6 +33,8 @@ class MiniHost(Frozen):
     open_webui: OpenWebUI = OpenWebUI()
     mcp_registry_path: AbsPath = "/etc/homelab-llm/mcp-registry.json"
     mcp_tools: tuple[McpTool, ...] = ()
+    #: The hand-built setup this host ran before: what the first deploy takes over.
+    takeover: Takeover = Takeover()
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""
@@ -68,6 +71,8 @@ class StudioHost(Frozen):
         requirement="optillm", version="0.3.20", also=("transformers<5",), linux_also=(CPU_TORCH,)
     )
     afm: Afm = Afm()
+    #: The hand-built setup this host ran before: what the first deploy takes over.
+    takeover: Takeover = Takeover()
 
     @model_validator(mode="before")
     @classmethod

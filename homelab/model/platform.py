@@ -14,6 +14,7 @@ from homelab.model.base import ROLES, Frozen, Listener, Role
 from homelab.model.gateway import Gateway
 from homelab.model.hosts import MiniHost, StorageRoot, StudioHost
 from homelab.model.naming import Backend
+from homelab.model.takeover import LegacyJob, LegacyUnit
 from homelab.services.mlx import MLX_PORTS, span
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Platform(Frozen):
         problems += self._handle_rules()
         problems += self._storage_rules()
         problems += self._routing_rules()
+        problems += self._takeover_rules()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -227,4 +229,82 @@ class Platform(Frozen):
                         f"gateway.router.fallbacks[{i}]: {name!r} is not a declared handle "
                         "(rule: fallbacks name handles the gateway serves)"
                     )
+        return problems
+
+    def _takeover_rules(self) -> list[str]:
+        from homelab.services import daemons
+
+        problems = []
+        for role in ROLES:
+            host = self.host(role)
+            takeover, at = host.takeover, f"{role}.takeover"
+            ours = {d.name: d for d in daemons(self, role)}
+            our_units = {d.unit: d.name for d in ours.values() if host.os != "darwin"}
+            seen: set[str] = set()
+            legacy: list[tuple[str, tuple[LegacyUnit | LegacyJob, ...]]] = [
+                ("units", takeover.units),
+                ("launchd_jobs", takeover.launchd_jobs),
+            ]
+            for kind, items in legacy:
+                for i, item in enumerate(items):
+                    where = f"{at}.{kind}[{i}]"
+                    name = item.unit if isinstance(item, LegacyUnit) else item.label
+                    if name in seen:
+                        problems.append(f"{where}: {name!r} is declared twice (rule: once each)")
+                    seen.add(name)
+                    for daemon in item.replaced_by:
+                        if daemon not in ours:
+                            problems.append(
+                                f"{where}.replaced_by: {daemon!r} is no daemon of {role} "
+                                f"(rule: a legacy unit is replaced by one of {sorted(ours)})"
+                            )
+            init = "launchd" if host.os == "darwin" else "systemd"
+            if host.os == "darwin" and takeover.units:
+                problems.append(
+                    f"{at}.units: {role} runs launchd, not systemd "
+                    "(rule: a host's legacy jobs are of its own init system: launchd_jobs)"
+                )
+            if host.os != "darwin" and takeover.launchd_jobs:
+                problems.append(
+                    f"{at}.launchd_jobs: {role} runs {init}, not launchd "
+                    "(rule: a host's legacy jobs are of its own init system: units)"
+                )
+            for i, unit in enumerate(takeover.units):
+                where = f"{at}.units[{i}]"
+                mine = our_units.get(unit.unit)
+                if mine is not None and not unit.same_name:
+                    problems.append(
+                        f"{where}.unit: {unit.unit!r} is also the platform's unit for {mine} "
+                        "(rule: a legacy unit of the same name as ours says same_name: true, "
+                        "so its file is saved aside before ours replaces it)"
+                    )
+                if unit.same_name and (mine is None or mine not in unit.replaced_by):
+                    problems.append(
+                        f"{where}.same_name: the platform renders no unit {unit.unit!r} among "
+                        f"{list(unit.replaced_by)} (rule: same_name only for a unit of the very "
+                        "name of the daemon replacing it)"
+                    )
+            our_plists = {d.unit_path for d in ours.values()}
+            for i, job in enumerate(takeover.launchd_jobs):
+                if job.plist in our_plists:
+                    problems.append(
+                        f"{at}.launchd_jobs[{i}].plist: {job.plist!r} is the platform's own plist "
+                        "(rule: a legacy job is not one the platform renders)"
+                    )
+            legacy_data = takeover.open_webui_data
+            if legacy_data is None:
+                continue
+            if "open-webui" not in ours:
+                problems.append(
+                    f"{at}.open_webui_data: {role} runs no Open WebUI "
+                    "(rule: legacy data is imported on the host that runs the service)"
+                )
+                continue
+            new = ours["open-webui"].state_dir
+            a, b = legacy_data.rstrip("/") + "/", new.rstrip("/") + "/"
+            if a.startswith(b) or b.startswith(a):
+                problems.append(
+                    f"{at}.open_webui_data: {legacy_data!r} overlaps the platform's data "
+                    f"directory {new!r} (rule: legacy data is imported from elsewhere)"
+                )
         return problems

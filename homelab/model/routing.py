@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from homelab.model.base import LOOPBACK, SecretRef, env_name
 from homelab.model.naming import ROUTER_PREFIX, Backend
+from homelab.services.mlx import max_output_tokens
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -64,7 +65,9 @@ def routes(platform: Platform) -> tuple[Route, ...]:
     for model in platform.studio.mlx.served:
         assert model.port is not None
         direct = url(studio, model.port)
-        max_out = model.max_output_tokens or gw.default_max_output_tokens
+        max_out = max_output_tokens(
+            model.max_output_tokens, model.context_length, gw.default_max_output_tokens
+        )
         if gw.route_via_optillm:
             out.append(
                 Route(
@@ -101,7 +104,9 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                     # ov-server binds all addresses for maintenance; the gateway uses loopback.
                     api_base=url("localhost", ov.listener.port),
                     max_input_tokens=ov_model.context_length,
-                    max_output_tokens=gw.default_max_output_tokens,
+                    max_output_tokens=max_output_tokens(
+                        None, ov_model.context_length, gw.default_max_output_tokens
+                    ),
                     env_prefix=env_name(ov_model.model_id),
                 )
             )
@@ -120,7 +125,9 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                 # runs the technique named by proxy_wrap through its providers.
                 extra_body=(("proxy_wrap", opt.technique.value),),
                 max_input_tokens=base.context_length,
-                max_output_tokens=base.max_output_tokens or gw.default_max_output_tokens,
+                max_output_tokens=max_output_tokens(
+                    base.max_output_tokens, base.context_length, gw.default_max_output_tokens
+                ),
                 env_prefix="OPTILLM_" + env_name(opt.handle),
             )
         )
@@ -165,7 +172,9 @@ def routes(platform: Platform) -> tuple[Route, ...]:
                     upstream_model=MLX_SERVED_MODEL,
                     api_base=url(studio, model.port),
                     max_input_tokens=model.context_length,
-                    max_output_tokens=model.max_output_tokens or gw.default_max_output_tokens,
+                    max_output_tokens=max_output_tokens(
+                        model.max_output_tokens, model.context_length, gw.default_max_output_tokens
+                    ),
                     internal=True,
                 )
             )

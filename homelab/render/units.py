@@ -62,6 +62,9 @@ def launchd_plist(daemon: Daemon) -> HostFile:
         job["WorkingDirectory"] = daemon.working_dir
     if daemon.environment:
         job["EnvironmentVariables"] = dict(sorted(daemon.environment.items()))
+    if daemon.open_files:
+        limit = {"NumberOfFiles": daemon.open_files}
+        job |= {"SoftResourceLimits": limit, "HardResourceLimits": dict(limit)}
     job |= {
         "RunAtLoad": True,
         "KeepAlive": True,

@@ -54,6 +54,8 @@ class Daemon:
     #: Its main config file, the one a deploy checks before it replaces it.
     config: str | None = None
     supplementary_groups: tuple[str, ...] = ()
+    #: Open files it may hold (LimitNOFILE; launchd: NumberOfFiles); None: the init's default.
+    open_files: int | None = None
     relax: dict[str, Relax] = field(default_factory=dict)
     #: Loopback-only services that talk to nothing else are fenced at the IP level too.
     loopback_only_traffic: bool = False

@@ -111,6 +111,13 @@ class LiteLLM(Service):
         description="turn off what the platform does not use: spend logs and budget "
         "reservations (no database), the release check at start-up",
     )
+    open_files: int = Field(
+        default=65536,
+        ge=1024,
+        le=1048576,
+        description="LimitNOFILE: each client and each upstream call holds a socket; the "
+        "default 1024 runs out under a burst of streaming requests",
+    )
     server: Literal["uvicorn", "gunicorn"] = Field(
         default="gunicorn",
         description="what runs the workers: gunicorn imports LiteLLM once and forks them (back "
@@ -158,19 +165,44 @@ def environment(platform: Platform) -> dict[str, str]:
     return env
 
 
+#: ``handles.jsonl`` keeps the schema the operator's other tools read (upstream's
+#: ``scripts/validate_handles.py``): these fields, in this order, and no others.
+HANDLE_FIELDS = ("handle", "kind", "invoke", "managed_by", "endpoint_ref", "selector")
+
+
+def endpoints(platform: Platform) -> dict[str, tuple[str, str]]:
+    """(endpoint_ref, managed_by) of every client handle: where its model is served, and the
+    init system that runs it there; endpoint names as the operator's registry spells them."""
+    mini_init = "systemd"
+    studio_init = "launchd" if platform.studio.os == "darwin" else "systemd"
+    out: dict[str, tuple[str, str]] = {}
+    for model in platform.studio.mlx.served:
+        out[model.model_id] = (f"ep_mlx_slot_{model.port}", studio_init)
+    ov = platform.mini.ov_server
+    for ov_model in ov.models:
+        out[ov_model.model_id] = (f"ep_ov_llm_server_{ov.listener.port}", mini_init)
+    optillm = platform.mini.optillm.listener.port
+    for opt in platform.gateway.opt_handles:
+        out[opt.handle] = (f"ep_optillm_proxy_{optillm}", mini_init)
+    for local in platform.studio.optillm_local:
+        out[local.handle] = (f"ep_optillm_local_{local.listener.port}", studio_init)
+    for model_id in platform.studio.afm.model_ids:
+        out[model_id] = (f"ep_afm_{platform.studio.afm.listener.port}", studio_init)
+    return out
+
+
 def handles(platform: Platform) -> list[dict[str, object]]:
-    """The client-facing handles (internal router-* names are left out, as in the seed)."""
-    return [
-        {
-            "handle": r.handle,
-            "backend": r.backend.value,
-            "upstream_model": r.upstream_model,
-            "max_input_tokens": r.max_input_tokens,
-            "max_output_tokens": r.max_output_tokens,
-        }
-        for r in routes(platform)
-        if not r.internal
-    ]
+    """The client-facing handles, one row each in the operator's registry schema (internal
+    router-* names are left out, as in the seed). A client sends the handle as its model."""
+    where = endpoints(platform)
+    rows: list[dict[str, object]] = []
+    for r in routes(platform):
+        if r.internal:
+            continue
+        endpoint_ref, managed_by = where[r.handle]
+        values = (r.handle, "model", "openai-chat", managed_by, endpoint_ref, {"model": r.handle})
+        rows.append(dict(zip(HANDLE_FIELDS, values, strict=True)))
+    return rows
 
 
 def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -238,6 +270,7 @@ class LiteLLMService(ServiceModule):
             requirements=litellm.package.requirements(mini.os),
             env_files=(f"{config_dir}/env",),
             config=router,
+            open_files=litellm.open_files,
             environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=secrets,
             socket_activated=litellm.preforked,

@@ -40,6 +40,17 @@ def hub_folder(repo: str) -> str:
     return "models--" + repo.replace("/", "--")
 
 
+#: The registry's schema version and the weights' format, as the operator's registry has them.
+REGISTRY_VERSION = 1
+REGISTRY_FORMAT = "mlx"
+
+
+def max_output_tokens(explicit: int | None, context_length: int, default: int) -> int:
+    """A model's output limit: the one it states, else the gateway's default within its context
+    (a reply cannot be longer than the context it is written into)."""
+    return explicit if explicit is not None else min(default, context_length)
+
+
 class MlxModel(Frozen):
     """One entry of the MLX registry: the canonical link from model_id to its files and port.
 
@@ -71,6 +82,11 @@ class MlxModel(Frozen):
                     f"port: {self.port} is outside the {self.tier} range {span(allowed)} "
                     f"({PORT_RULE})"
                 )
+        if self.max_output_tokens is not None and self.max_output_tokens > self.context_length:
+            problems.append(
+                f"max_output_tokens: {self.max_output_tokens} is above the context length "
+                f"{self.context_length} (rule: a model's output fits in its context)"
+            )
         folder = hub_folder(self.repo)
         if posixpath.basename(self.cache_path.rstrip("/")) != folder:
             problems.append(
@@ -158,22 +174,30 @@ class MlxService(ServiceModule):
         return tuple(out)
 
     def registry(self, platform: Platform) -> dict[str, object]:
+        """``registry.json`` in the operator's schema (``version``, ``models`` keyed by id, each
+        with ``repo_id``, ``model_id``, ``cache_path``, ``source_path``, ``format``, ``port``,
+        ``context_length``, ``max_output_tokens``). ``tier``, ``storage`` and ``handle`` are
+        this platform's own: the operator's tools read entries key by key and pass them by."""
         gw = platform.gateway
         out: dict[str, object] = {}
         for m in platform.studio.mlx.models:
             root = platform.storage_of(m.source_path)
             out[m.model_id] = {
-                "repo": m.repo,
-                "source_path": m.source_path,
+                "repo_id": m.repo,
+                "model_id": m.model_id,
                 "cache_path": m.cache_path,
-                "context_length": m.context_length,
-                "max_output_tokens": m.max_output_tokens or gw.default_max_output_tokens,
-                "tier": m.tier,
+                "source_path": m.source_path,
+                "format": REGISTRY_FORMAT,
                 "port": m.port,
+                "context_length": m.context_length,
+                "max_output_tokens": max_output_tokens(
+                    m.max_output_tokens, m.context_length, gw.default_max_output_tokens
+                ),
+                "tier": m.tier,
                 "storage": root.name if root else None,
                 "handle": m.model_id if m.port is not None else None,
             }
-        return {"models": out}
+        return {"version": REGISTRY_VERSION, "models": out}
 
     def shared_files(self, platform: Platform) -> list[HostFile]:
         return [json_file(platform.studio.mlx.registry_path, self.registry(platform))]

@@ -51,8 +51,8 @@ class OvServer(Service):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     env_file: AbsPath = "/etc/homelab-llm/ov-server.env"
     models: tuple[OvModel, ...] = ()
-    #: On the real Mini the GPU runtime needs /dev/dri through the render group.
-    supplementary_groups: tuple[Name, ...] = ("render",)
+    #: On the real Mini the GPU runtime opens /dev/dri: render nodes (render), cards (video).
+    supplementary_groups: tuple[Name, ...] = ("render", "video")
 
 
 def registry_path(daemon: Daemon) -> str:

@@ -1,10 +1,11 @@
 """The lab's platform: the real group data, with what the lab has to do differently.
 
-Stated once, here: the Studio runs Linux with systemd; three tiny models stand in for the real
-ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; ov-server
-has no GPU; and the lab's substitutes (``homelab/lab/substitutes``) run where the lab cannot
-run the real thing: Debian's searx for SearXNG, a stand-in for ov-server, Open WebUI offline,
-tiny models made on the host. Everything else is the real data, unchanged.
+Stated once, here: the Studio runs Linux with systemd (its legacy launchd job becomes a systemd
+unit of the same label); three tiny models stand in for the real ones (no model hub here);
+torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; and the lab's
+substitutes (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's
+searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
+Everything else is the real data, unchanged.
 """
 
 import os
@@ -35,6 +36,28 @@ def _tiny(name: str, port: int, tier: str = "team") -> dict[str, object]:
         port=port,
     )
 
+
+#: The lab's MLX servers: three tiny models.
+_MLX_MODELS = [
+    _tiny("tiny-llama-a", 8100),
+    _tiny("tiny-llama-b", 8101),
+    _tiny("tiny-llama-x", 8120, tier="experimental"),
+]
+
+#: The Studio's hand-built launchd job, as a systemd unit of its label on the lab's Linux
+#: Studio, serving the lab's MLX ports: taken over by the lab's MLX servers.
+_STUDIO_TAKEOVER = {
+    **_real.studio.takeover.model_dump(),
+    "launchd_jobs": [],
+    "units": [
+        dict(
+            unit=f"{job.label}.service",
+            replaced_by=tuple(f"mlx-{m['port']}" for m in _MLX_MODELS),
+            user=job.user,
+        )
+        for job in _real.studio.takeover.launchd_jobs
+    ],
+}
 
 with validating(top="Platform"):
     _platform = Platform.model_validate(
@@ -69,12 +92,9 @@ with validating(top="Platform"):
                     **_real.studio.mlx.model_dump(),
                     "registry_path": f"{MODELS}/registry.json",
                     "models_dir": MODELS,
-                    "models": [
-                        _tiny("tiny-llama-a", 8100),
-                        _tiny("tiny-llama-b", 8101),
-                        _tiny("tiny-llama-x", 8120, tier="experimental"),
-                    ],
+                    "models": _MLX_MODELS,
                 },
+                "takeover": _STUDIO_TAKEOVER,
             },
         }
     )

@@ -22,9 +22,10 @@ studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
 """
 
 
-def planned_commands(folder: Path, role: str) -> list[str]:
-    """The shell commands a deploy of ``role`` sends, in order."""
-    (folder / "inventory.py").write_text(FAKE_INVENTORY)
+def planned_commands(folder: Path, role: str, inventory: str = FAKE_INVENTORY) -> list[str]:
+    """The shell commands a deploy of ``role`` sends, in order (``inventory``: the hosts, with
+    the ``fake_responses`` that make a host look other than empty)."""
+    (folder / "inventory.py").write_text(inventory)
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
     result = subprocess.run(
         [

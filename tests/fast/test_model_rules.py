@@ -21,6 +21,7 @@ from homelab.model import (
     StorageRoot,
 )
 from homelab.model.naming import Backend, handle_problems
+from homelab.model.takeover import Takeover
 
 SRC = "/Users/thestudio/models/mlx/x"
 HUB = "/Users/thestudio/models/hf/hub/models--mlx-community--Qwen2.5-7B-Instruct-4bit"
@@ -39,8 +40,12 @@ def mlx(**kw: Any) -> MlxModel:
 
 
 def with_models(platform: Platform, *models: MlxModel) -> Platform:
+    """The platform serving ``models`` only; no legacy job to take over (it names the
+    shipped MLX servers, which may be gone)."""
     studio = platform.studio
-    return platform.evolve(studio=studio.evolve(mlx=studio.mlx.evolve(models=models)))
+    return platform.evolve(
+        studio=studio.evolve(mlx=studio.mlx.evolve(models=models), takeover=Takeover())
+    )
 
 
 def error_text(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:

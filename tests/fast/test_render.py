@@ -48,9 +48,19 @@ def test_router_context_defaults_come_from_the_registry(platform: Platform) -> N
     info = {e["model_name"]: e["model_info"] for e in router(platform)["model_list"]}
     for model in platform.studio.mlx.served:
         assert info[model.model_id]["max_input_tokens"] == model.context_length
-        assert info[model.model_id]["max_output_tokens"] == (
-            model.max_output_tokens or platform.gateway.default_max_output_tokens
-        )
+        default = min(platform.gateway.default_max_output_tokens, model.context_length)
+        assert info[model.model_id]["max_output_tokens"] == (model.max_output_tokens or default)
+
+
+def test_no_route_promises_more_output_than_its_context(platform: Platform) -> None:
+    """The shipped data has 32768-token models and a 65536 default: the context wins."""
+    short = [m for m in platform.studio.mlx.served if m.context_length < 65536]
+    assert short, "the shipped data serves a model with a context under the default"
+    for r in routes(platform):
+        assert r.max_output_tokens <= r.max_input_tokens, r.handle
+    info = {e["model_name"]: e["model_info"] for e in router(platform)["model_list"]}
+    for model in short:
+        assert info[model.model_id]["max_output_tokens"] == model.context_length
 
 
 def test_router_settings_and_keys(platform: Platform) -> None:
@@ -218,7 +228,8 @@ def test_studio_plists(platform: Platform) -> None:
 
 
 def test_studio_on_linux_gets_units(platform: Platform) -> None:
-    linux = platform.evolve(studio=platform.studio.evolve(os="linux"))
+    # launchd jobs to take over exist only on macOS
+    linux = platform.evolve(studio=platform.studio.evolve(os="linux", takeover={}))
     for d in daemons(linux, "studio"):
         assert d.unit_path == f"/etc/systemd/system/{d.name}.service"
         unit = parse.unit(daemon_files(linux, d)[0].content)
@@ -306,7 +317,7 @@ def test_ov_server_env(platform: Platform) -> None:
     assert env["OV_DEVICE"] == "GPU"
     assert set(env) == {"OV_DEVICE", "OV_REGISTRY_PATH", "OV_MODEL_PATH", "OV_LOG_LEVEL"}
     unit = parse.unit(files_of(platform, "mini")["/etc/systemd/system/ov-server.service"].content)
-    assert unit["Service"]["SupplementaryGroups"] == ["render"]
+    assert unit["Service"]["SupplementaryGroups"] == ["render video"]
 
 
 def test_mcp_registry(platform: Platform) -> None:

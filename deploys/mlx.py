@@ -13,22 +13,30 @@ from homelab.services import Daemon, ServiceModule
 
 
 class MlxDeploy:
-    """The shared install (account, venv, hub cache, registry), then each server."""
+    """The shared install (account, venv, hub cache, registry), then each server.
+
+    A server restarts only on a change of its own inputs: its unit, the shared venv, the
+    account, its own model's files. ``registry.json`` is not one: ``mlx_lm.server`` is given
+    its model's folder and never reads the registry, so adding, moving or dropping one model
+    rewrites the registry and restarts no other server.
+    """
 
     def __init__(self, platform: Platform, service: ServiceModule, tools: Tools) -> None:
         self.platform = platform
         self.service = service
         self.tools = tools
 
-    def models(self, first: Daemon, owner: str, group: str) -> list[OperationMeta]:
-        """Operations that put the served models' files in place: none, the operator does."""
-        return []
+    def models(self, first: Daemon, owner: str, group: str) -> dict[int, list[OperationMeta]]:
+        """Operations that put each served model's files in place, by its port: none here,
+        the operator does."""
+        return {}
 
     def run(self) -> None:
         studio = self.platform.studio
         servers = self.service.daemons(self.platform)
         owner = studio.run_as
         shared: list[OperationMeta] = []
+        own: dict[int, list[OperationMeta]] = {}
         if servers:
             first = servers[0]
             shared += service_account(first, home=studio.layout.state)
@@ -37,11 +45,13 @@ class MlxDeploy:
             # mlx_lm.server's /v1/models scans the hub cache and fails when it is missing.
             for path in (studio.hf_home, f"{studio.hf_home}/hub"):
                 files.directory(name=f"Directory {path}", path=path, user=owner, group=group)
-            shared += self.models(first, owner, group)
-        shared += [put(f) for f in self.service.shared_files(self.platform)]
+            own = self.models(first, owner, group)
+        for f in self.service.shared_files(self.platform):
+            put(f)  # read by the gateway's side and by people, not by any running server
         for daemon in servers:
+            changes = [*shared, *own.get(daemon.listener.port, [])]
             ServiceDeploy(
-                self.platform, self.service, daemon, self.tools, shared=shared
+                self.platform, self.service, daemon, self.tools, shared=changes
             ).run_configured()
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name
+from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name, Port
 from homelab.model.common import CPU_TORCH, Layout, PythonPackage, Service, Toolchain
 from homelab.services.afm import Afm
 from homelab.services.litellm import LiteLLM
@@ -32,6 +32,11 @@ class MiniHost(Frozen):
     open_webui: OpenWebUI = OpenWebUI()
     mcp_registry_path: AbsPath = "/etc/homelab-llm/mcp-registry.json"
     mcp_tools: tuple[McpTool, ...] = ()
+    base_ports: dict[Port, str] = Field(
+        default_factory=dict,
+        description="ports the host's own system listens on besides sshd (the inventory's ssh "
+        "port), each with what serves it: the verify suite counts any other port a leftover",
+    )
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""
@@ -68,6 +73,11 @@ class StudioHost(Frozen):
         requirement="optillm", version="0.3.20", also=("transformers<5",), linux_also=(CPU_TORCH,)
     )
     afm: Afm = Afm()
+    base_ports: dict[Port, str] = Field(
+        default_factory=dict,
+        description="ports the host's own system listens on besides sshd (the inventory's ssh "
+        "port), each with what serves it: the verify suite counts any other port a leftover",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -69,6 +69,9 @@ with validating(top="Platform"):
                     **_real.studio.mlx.model_dump(),
                     "registry_path": f"{MODELS}/registry.json",
                     "models_dir": MODELS,
+                    # A tiny model's weights are 158 kB: room for six, so a day-two test can
+                    # add one; a set of ten would be refused.
+                    "memory_budget_gb": 0.001,
                     "models": [
                         _tiny("tiny-llama-a", 8100),
                         _tiny("tiny-llama-b", 8101),

@@ -37,15 +37,16 @@ class TinyMlx(MlxService):
 
 
 class TinyMlxDeploy(MlxDeploy):
-    def models(self, first: Daemon, owner: str, group: str) -> list[OperationMeta]:
-        ops: list[OperationMeta] = []
+    def models(self, first: Daemon, owner: str, group: str) -> dict[int, list[OperationMeta]]:
+        ops: dict[int, list[OperationMeta]] = {}
         script = f"{first.install_dir}/{TINY_MODEL_SCRIPT.name}"
         files.put(name="Tiny model maker", src=str(TINY_MODEL_SCRIPT), dest=script, mode="0644")
         for seed, model in enumerate(self.platform.studio.mlx.served):
+            assert model.port is not None
             if host.get_fact(File, path=f"{model.source_path}/config.json"):
                 continue
             parent = posixpath.dirname(model.source_path)
-            ops.append(
+            ops[model.port] = [
                 server.shell(
                     name=f"Make the tiny model {model.model_id}",
                     commands=[
@@ -54,7 +55,7 @@ class TinyMlxDeploy(MlxDeploy):
                         f"chown -R {owner}:{group} {model.source_path}",
                     ],
                 )
-            )
+            ]
         return ops
 
 

@@ -236,3 +236,21 @@ def test_dropping_an_mlx_model_leaves_the_other_servers_files_as_they_were(
         assert daemon_files(fewer, daemon_named(fewer, "studio", name)) == daemon_files(
             platform, daemon_named(platform, "studio", name)
         ), name
+
+
+def test_removal_touches_only_units_plists_and_venvs(
+    mini: list[str], studio: list[str], platform: Platform
+) -> None:
+    """Never data: weights, Open WebUI's data, secrets, backups and state stay."""
+    allowed = {
+        "mini": (f"{platform.mini.layout.systemd_units}/", f"{platform.mini.layout.opt}/"),
+        "studio": (f"{platform.studio.layout.launchd_daemons}/", f"{platform.studio.layout.opt}/"),
+    }
+    for role, commands in (("mini", mini), ("studio", studio)):
+        last_up = max(i for i, c in enumerate(commands) if c.startswith("curl -fsS"))
+        for c in commands[last_up + 1 :]:
+            if c.startswith("rm "):
+                target = c.split()[-1]
+                assert target.startswith(allowed[role]), f"{role}: {c}"
+                if target.startswith(allowed[role][1]):
+                    assert "/venvs/" in target, f"{role}: {c}"

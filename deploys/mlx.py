@@ -47,7 +47,7 @@ class MlxDeploy:
                 files.directory(name=f"Directory {path}", path=path, user=owner, group=group)
             own = self.models(first, owner, group)
         for f in self.service.shared_files(self.platform):
-            put(f)  # read by the gateway's side and by people, not by any running server
+            put(f)  # the canonical record, for people and tools: no running server reads it
         for daemon in servers:
             changes = [*shared, *own.get(daemon.listener.port, [])]
             ServiceDeploy(

@@ -60,6 +60,10 @@ class HostState:
     #: unit -> (ActiveState, UnitFileState)
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     packages: frozenset[str] = frozenset()
+    #: Unit files carrying the platform's mark; None: not asked.
+    marked: frozenset[str] | None = None
+    #: Each ``<opt>/<install>/venvs/<hash>`` folder and its mtime; None: not asked.
+    venvs: dict[str, float] | None = None
 
     def knows(self, path: str) -> bool:
         return path in self.asked
@@ -102,8 +106,15 @@ class Snapshot(FactBase[HostState]):
     """Stat and sha1 of paths, accounts, groups, unit states and Debian packages, at once."""
 
     def command(
-        self, paths: tuple[str, ...], users: tuple[str, ...], units: tuple[str, ...]
+        self,
+        paths: tuple[str, ...],
+        users: tuple[str, ...],
+        units: tuple[str, ...],
+        marked: tuple[str, str] | None = None,
+        venvs: str | None = None,
     ) -> str:
+        """``marked``: (a glob of unit files, the line that marks the platform's);
+        ``venvs``: the folder whose ``*/venvs/*`` folders are listed."""
         q = shlex.quote
         lines = [
             "for p in " + " ".join(q(p) for p in paths) + "; do",
@@ -134,6 +145,16 @@ class Snapshot(FactBase[HostState]):
             "command -v dpkg-query >/dev/null && dpkg-query -W -f='D\\t${Package}\\t${Status}\\n'"
             " 2>/dev/null | awk -F'\\t' '$3 ~ / installed$/ {print \"D\\t\" $2}'"
         )
+        if marked is not None:
+            glob, mark = marked
+            lines.append("echo 'M'")  # asked, even when none is found
+            lines.append(f"grep -l -F -- {q(mark)} {glob} 2>/dev/null | sed 's/^/M\\t/'")
+        if venvs is not None:
+            lines.append("echo 'V'")
+            lines.append(
+                f"find {q(venvs)} -mindepth 3 -maxdepth 3 -path '*/venvs/*' -type d "
+                "-printf 'V\\t%T@\\t%p\\n' 2>/dev/null"
+            )
         lines.append("true")
         return "\n".join(lines)
 
@@ -141,8 +162,19 @@ class Snapshot(FactBase[HostState]):
         state = HostState()
         groups: set[str] = set()
         packages: set[str] = set()
+        marked: set[str] | None = None
+        venvs: dict[str, float] | None = None
         for line in output:
             kind, *rest = line.split(_SEP)
+            if kind == "M":
+                marked = marked if marked is not None else set()
+                marked.update(rest[:1])
+                continue
+            if kind == "V":
+                venvs = venvs if venvs is not None else {}
+                if len(rest) == 2:
+                    venvs[rest[1]] = float(rest[0])
+                continue
             if kind == "P" and len(rest) >= 5:
                 path, what, mode, user, group, *detail = rest
                 state.paths[path] = Entry(what, int(mode, 8), user, group, _SEP.join(detail))
@@ -157,6 +189,8 @@ class Snapshot(FactBase[HostState]):
                 packages.add(rest[0])
         state.groups = frozenset(groups)
         state.packages = frozenset(packages)
+        state.marked = frozenset(marked) if marked is not None else None
+        state.venvs = venvs
         return state
 
 
@@ -213,8 +247,18 @@ def gather(platform: Platform, role: Role) -> HostState:
     if platform.host(role).os == "darwin":
         _STATES[host.name] = HostState()
         return _STATES[host.name]
+    from homelab.render.units import unit_naming
+
     paths, users, units = wanted(platform, role)
-    state = host.get_fact(Snapshot, paths=paths, users=users, units=units) or HostState()
+    h = platform.host(role)
+    naming = unit_naming(h.layout, h.os)
+    marked = (f"{naming.directory}/{naming.pattern}", naming.mark) if naming.mark else None
+    state = (
+        host.get_fact(
+            Snapshot, paths=paths, users=users, units=units, marked=marked, venvs=h.layout.opt
+        )
+        or HostState()
+    )
     state.asked = frozenset(paths)
     _STATES[host.name] = state
     return state

@@ -341,14 +341,14 @@ def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta
     # pyinfra's launchd.service only starts and stops: loading a plist is launchctl's
     # bootstrap, and a changed plist is read again only after bootout + bootstrap.
     target = f"system/{daemon.label}"
-    if not daemon.enabled:
-        server.shell(
-            name=f"Unload {daemon.label} (disabled in the data)",
-            commands=[f"launchctl bootout {target} 2>/dev/null || true"],
-            _if=unit,
-        )
-        return
     loaded = daemon.label in host.get_fact(LaunchdStatus)
+    if not daemon.enabled:
+        if loaded:  # switched off in the data: stopped and unloaded, its plist stays
+            server.shell(
+                name=f"Unload {daemon.label} (disabled in the data)",
+                commands=[f"launchctl bootout {target}"],
+            )
+        return
     server.shell(
         name=f"Load {daemon.label} again (its plist changed)",
         commands=[

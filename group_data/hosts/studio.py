@@ -23,6 +23,11 @@ with validating("studio", top="StudioHost"):
             registry_path=f"{MODELS}/registry.json",
             # Each model's folder under here is named by its id; its hub cache is under hf_home.
             models_dir=f"{MODELS}/mlx",
+            # What the served models' weights may hold of the Studio's unified memory, in GB.
+            # Stated, not measured: a 64 GB Studio, less what macOS, the KV caches and the
+            # other services need. The served set below takes about 18 GB. Set it to the
+            # machine's own figure.
+            memory_budget_gb=48,
             models=(
                 dict(
                     model_id="mlx-qwen2-5-7b-instruct-4bit",

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name
+from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name, Port
 from homelab.model.common import CPU_TORCH, Layout, PythonPackage, Service, Toolchain
 from homelab.model.takeover import Takeover
 from homelab.services.afm import Afm
@@ -35,6 +35,11 @@ class MiniHost(Frozen):
     mcp_tools: tuple[McpTool, ...] = ()
     #: The hand-built setup this host ran before: what the first deploy takes over.
     takeover: Takeover = Takeover()
+    base_ports: dict[Port, str] = Field(
+        default_factory=dict,
+        description="ports the host's own system listens on besides sshd (the inventory's ssh "
+        "port), each with what serves it: the verify suite counts any other port a leftover",
+    )
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""
@@ -73,6 +78,11 @@ class StudioHost(Frozen):
     afm: Afm = Afm()
     #: The hand-built setup this host ran before: what the first deploy takes over.
     takeover: Takeover = Takeover()
+    base_ports: dict[Port, str] = Field(
+        default_factory=dict,
+        description="ports the host's own system listens on besides sshd (the inventory's ssh "
+        "port), each with what serves it: the verify suite counts any other port a leftover",
+    )
 
     @model_validator(mode="before")
     @classmethod

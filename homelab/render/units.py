@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import plistlib
+from dataclasses import dataclass
 
+from homelab.model.common import Layout
 from homelab.render.engine import render
 from homelab.render.files import HostFile
 from homelab.services.base import Daemon
+
+#: The line every systemd unit the platform renders carries. Its units have no name prefix of
+#: their own (``litellm.service``), so this line is how a deploy and the verify suite tell them
+#: from the host's own units. Plists need none: their label's prefix is the platform's.
+UNIT_MARK = "rendered from the platform model; edits here are overwritten by the deploy."
+
+
+@dataclass(frozen=True)
+class UnitNaming:
+    """Where a host keeps the platform's units or plists, and how to tell them from others."""
+
+    directory: str
+    #: A ``find -name`` pattern every one of them matches.
+    pattern: str
+    #: A line each one holds, when the name alone does not tell (systemd); None: it does.
+    mark: str | None
+
+    def name_of(self, path: str) -> str:
+        """The unit (``x.service``) or label (``com.homelab-llm.x``) a file at ``path`` loads."""
+        base = path.rsplit("/", 1)[-1]
+        return base.removesuffix(".plist") if self.mark is None else base
+
+
+def unit_naming(layout: Layout, os: str) -> UnitNaming:
+    """The platform's naming rule for units on a host: what it installed, without a manifest."""
+    if os == "darwin":
+        return UnitNaming(layout.launchd_daemons, f"{layout.launchd_prefix}.*.plist", None)
+    return UnitNaming(layout.systemd_units, "*.service", UNIT_MARK)
+
 
 #: Directives of the baseline a daemon may relax (with a reason); the rest are fixed.
 RELAXABLE = {"PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes", "ProcSubset": "pid"}
@@ -27,7 +58,9 @@ def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
 
 
 def systemd_unit(daemon: Daemon) -> HostFile:
-    content = render("systemd/service.j2", daemon=daemon, hardening=hardening(daemon))
+    content = render(
+        "systemd/service.j2", daemon=daemon, hardening=hardening(daemon), mark=UNIT_MARK
+    )
     return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
 
 
@@ -46,8 +79,9 @@ def launchd_argv(daemon: Daemon) -> tuple[str, ...]:
     return ("/bin/sh", "-c", script, daemon.secrets_env, *daemon.argv)
 
 
-#: launchd waits this many seconds before it starts a daemon that exited again.
-THROTTLE_INTERVAL = 5
+#: Seconds launchd waits before it starts a daemon again after it exited. A server that crashes
+#: at load (Metal out of memory) is started at most twice a minute instead of spinning.
+THROTTLE_INTERVAL = 30
 
 
 def launchd_plist(daemon: Daemon) -> HostFile:

@@ -107,6 +107,12 @@ class MlxServers(Frozen):
     registry_path: AbsPath
     models_dir: AbsPath = Field(description="where each model's folder is, named by its id")
     models: tuple[MlxModel, ...] = ()
+    memory_budget_gb: float | None = Field(
+        default=None,
+        gt=0,
+        description="memory the served models' weights may take together, in GB of 2^30 bytes; "
+        "the deploy measures the weights on the host and refuses a set over it (None: no check)",
+    )
 
     @property
     def served(self) -> tuple[MlxModel, ...]:

@@ -92,6 +92,9 @@ with validating(top="Platform"):
                     **_real.studio.mlx.model_dump(),
                     "registry_path": f"{MODELS}/registry.json",
                     "models_dir": MODELS,
+                    # A tiny model's weights are 158 kB: room for six, so a day-two test can
+                    # add one; a set of ten would be refused.
+                    "memory_budget_gb": 0.001,
                     "models": _MLX_MODELS,
                 },
                 "takeover": _STUDIO_TAKEOVER,

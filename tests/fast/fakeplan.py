@@ -1,7 +1,8 @@
 """Plan a host's deploy on pyinfra's ``@fake`` connector and read back the commands it sends.
 
-Every command "succeeds" and nothing runs; every fact comes back empty, so the plan is the one
-of a host that has nothing yet. The real group data is used, addresses aside (never contacted).
+Every command "succeeds" and nothing runs; every fact comes back empty unless a test gives the
+host canned answers (``responses``), so by default the plan is the one of a host that has
+nothing yet. The real group data is used, addresses aside (never contacted).
 """
 
 from __future__ import annotations
@@ -14,20 +15,35 @@ from pathlib import Path
 
 from homelab import PROJECT_ROOT
 
+#: What a fake host answers: a command matcher (a substring, or an ``re.Pattern``) -> its
+#: output lines, or a dict of ``stdout``/``stderr``/``success`` (pyinfra's ``fake_responses``).
+Responses = dict[str | re.Pattern[str], object]
+
 #: The Mini answers as Linux does; every other fact comes back empty (a host with nothing yet).
-FAKE_INVENTORY = """
-LINUX = {"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd"}
-mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0, "fake_responses": LINUX})]
-studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
-"""
+LINUX: Responses = {"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd"}
 
 
-def planned_commands(folder: Path, role: str, inventory: str = FAKE_INVENTORY) -> list[str]:
-    """The shell commands a deploy of ``role`` sends, in order (``inventory``: the hosts, with
-    the ``fake_responses`` that make a host look other than empty)."""
-    (folder / "inventory.py").write_text(inventory)
+def fake_inventory(responses: dict[str, Responses] | None = None) -> str:
+    """The inventory of two fake hosts; ``responses`` by role come first, before LINUX's."""
+    responses = responses or {}
+    mini: Responses = {**responses.get("mini", {}), **LINUX}
+    studio = responses.get("studio", {})
+    return (
+        "import re\n"
+        f"mini = [('@fake/mini', {{'ssh_hostname': '10.99.0.11', 'fake_delay': 0, "
+        f"'fake_responses': {mini!r}}})]\n"
+        f"studio = [('@fake/studio', {{'ssh_hostname': '10.99.0.12', 'fake_delay': 0, "
+        f"'fake_responses': {studio!r}}})]\n"
+    )
+
+
+def plan(
+    folder: Path, role: str, responses: dict[str, Responses] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``pyinfra`` run on the fake hosts, limited to ``role``: its completed process."""
+    (folder / "inventory.py").write_text(fake_inventory(responses))
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
-    result = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -45,6 +61,13 @@ def planned_commands(folder: Path, role: str, inventory: str = FAKE_INVENTORY) -
         text=True,
         timeout=300,
     )
+
+
+def planned_commands(
+    folder: Path, role: str, responses: dict[str, Responses] | None = None
+) -> list[str]:
+    """The shell commands a deploy of ``role`` sends, in order."""
+    result = plan(folder, role, responses)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     return re.findall(rf"\[@fake/{role}\]\s+>>> (.*)", output)

@@ -84,3 +84,9 @@ def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Plat
     assert any(c.endswith(f"uv venv --python {python} {venv}") for c in commands), commands
     sync = [c for c in commands if " pip sync " in c and f"--python {venv}/bin/python" in c]
     assert sync and all("--compile-bytecode" in c for c in sync), sync
+
+
+def test_a_host_with_nothing_stale_has_nothing_removed(commands: list[str]) -> None:
+    """Day two's second run: nothing the data names is booted out for good or removed."""
+    assert not [c for c in commands if c.startswith("rm -f /Library/LaunchDaemons/")]
+    assert not [c for c in commands if c.startswith("launchctl bootout") and "|| true" not in c]

@@ -19,7 +19,7 @@ from homelab.model import Platform
 from homelab.render import daemon_files
 from homelab.services import daemons
 from homelab.takeover import summary, way_back
-from tests.fast.fakeplan import FAKE_INVENTORY, planned_commands
+from tests.fast.fakeplan import Responses, planned_commands
 
 # -- the data ------------------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ def with_mini_takeover(platform: Platform, **takeover: Any) -> Platform:
         ),
         (
             {"units": [{"unit": "x.service", "replaced_by": ["litelm"]}]},
-            "'litelm' is no daemon of mini",
+            "['litelm'] names no daemon of mini",
         ),
         (
             {"units": [{"unit": "open-webui.service", "replaced_by": ["open-webui"]}]},
@@ -179,20 +179,10 @@ def test_our_units_carry_the_mark_a_takeover_tells_them_by(platform: Platform) -
 # -- the Studio's takeover planned on @fake ---------------------------------------------------
 
 
-def studio_answering(responses: dict[str, list[str]]) -> str:
-    """The fake inventory, its Studio answering ``responses`` (command substring: output)."""
-    lines = FAKE_INVENTORY.strip().splitlines()
-    studio = (
-        'studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0, '
-        f'"fake_responses": {responses!r}}})]'
-    )
-    return "\n".join(studio if line.startswith("studio = ") else line for line in lines) + "\n"
-
-
-LEGACY_LOADED = {
+LEGACY_LOADED: Responses = {
     "launchctl list": ["PID\tStatus\tLabel", "4242\t0\tcom.bebop.mlx-launch"],
 }
-LEGACY_GONE = {
+LEGACY_GONE: Responses = {
     "launchctl print-disabled": [
         "disabled services = {",
         '\t"com.bebop.mlx-launch" => disabled',
@@ -203,8 +193,7 @@ LEGACY_GONE = {
 
 @pytest.fixture(scope="module")
 def first_deploy(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    inventory = studio_answering(LEGACY_LOADED)
-    return planned_commands(tmp_path_factory.mktemp("legacy"), "studio", inventory)
+    return planned_commands(tmp_path_factory.mktemp("legacy"), "studio", {"studio": LEGACY_LOADED})
 
 
 def test_the_legacy_job_is_booted_out_and_disabled_before_the_first_mlx_server(
@@ -220,8 +209,7 @@ def test_the_legacy_job_is_booted_out_and_disabled_before_the_first_mlx_server(
 
 
 def test_a_host_taken_over_runs_no_takeover(tmp_path: Path) -> None:
-    inventory = studio_answering(LEGACY_GONE)
-    commands = planned_commands(tmp_path, "studio", inventory)
+    commands = planned_commands(tmp_path, "studio", {"studio": LEGACY_GONE})
     assert not [c for c in commands if "com.bebop.mlx-launch" in c]
 
 

@@ -48,15 +48,16 @@ def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...
 
 
 class TinyMlxDeploy(MlxDeploy):
-    def models(self, first: Daemon, owner: str, group: str) -> list[OperationMeta]:
-        ops: list[OperationMeta] = []
+    def models(self, first: Daemon, owner: str, group: str) -> dict[int, list[OperationMeta]]:
+        ops: dict[int, list[OperationMeta]] = {}
         script = maker_path(self.platform)
         put(HostFile(path=script, content=TINY_MODEL_SCRIPT.read_text()))
         for seed, model in enumerate(self.platform.studio.mlx.served):
+            assert model.port is not None
             if exists(f"{model.source_path}/config.json"):
                 continue
             parent = posixpath.dirname(model.source_path)
-            ops.append(
+            ops[model.port] = [
                 server.shell(
                     name=f"Make the tiny model {model.model_id}",
                     commands=[
@@ -65,7 +66,7 @@ class TinyMlxDeploy(MlxDeploy):
                         f"chown -R {owner}:{group} {model.source_path}",
                     ],
                 )
-            )
+            ]
         return ops
 
 

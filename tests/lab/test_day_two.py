@@ -1,0 +1,281 @@
+"""Day two on the lab: models added, moved and dropped as a user does it, each deploy restarting
+only what the change touches and leaving nothing behind; a set over the Studio's memory budget
+refused with nothing restarted; a leftover unit serving a port named by verify, then removed by
+the next deploy.
+
+Each step deploys a variant of the lab's data (the lab's own group data, changed, in a temporary
+folder, the way ``test_deploy.py`` turns the OptiLLM mode off) and prints its deploy time and
+the daemons it restarted, read from their main PIDs. The lab ends on its own data, verified,
+with nothing left over. The session holds the lab lock (``conftest.lab_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homelab import PROJECT_ROOT
+from homelab.load import load_platform
+from homelab.model import ROLES, Platform
+from homelab.render.units import UNIT_MARK
+from homelab.services import daemons
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
+from tests.lab.test_deploy import answered_by_mlx, chat
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+VARIANT = """
+from homelab.groupdata import siblings
+
+__all__ = ["platform"]
+
+_lab = siblings({lab!r}, "all")["all"]["platform"]
+_mlx = _lab.studio.mlx.model_dump()
+platform = _lab.evolve(studio=_lab.studio.evolve(mlx={{**_mlx, **{mlx!r}}}))
+"""
+
+
+class Variants:
+    """Inventories of the lab with its MLX data changed, each in a folder of its own."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+        #: Whether the lab was last deployed with a variant (and must go back to its data).
+        self.dirty = False
+
+    def __call__(self, **mlx: Any) -> Path:
+        self.count += 1
+        folder = self.root / f"variant-{self.count}"
+        (folder / "group_data").mkdir(parents=True)
+        (folder / "inventory.py").write_text(LAB_INVENTORY.read_text())
+        lab_all = str(PROJECT_ROOT / "lab" / "group_data" / "all.py")
+        text = VARIANT.format(lab=lab_all, mlx=mlx)
+        (folder / "group_data" / "all.py").write_text(textwrap.dedent(text))
+        return folder / "inventory.py"
+
+    def step(self, name: str, inventory: Path) -> tuple[Platform, list[str]]:
+        """Deploy ``inventory``; print the step's time and restarts; the platform, restarted."""
+        platform = load_platform(inventory)
+        before = main_pids(platform)
+        self.dirty = inventory != LAB_INVENTORY
+        start = time.monotonic()
+        results = deploy(inventory)
+        seconds = time.monotonic() - start
+        again = restarted(before, main_pids(platform))
+        print(
+            f"\n{time.strftime('%H:%M:%S')} {name}: deploy {seconds:.1f} s, "
+            f"{len(changed(results))} changed operations, "
+            f"restarted {', '.join(again) or 'nothing'}"
+        )
+        return platform, again
+
+
+@pytest.fixture
+def variants(tmp_path: Path) -> Iterator[Variants]:
+    v = Variants(tmp_path)
+    yield v
+    if v.dirty:  # a step failed on a variant: the lab goes back to its own data
+        deploy()
+
+
+def main_pids(platform: Platform) -> dict[str, str]:
+    """``role/unit`` -> MainPID of every enabled daemon ("0": not running)."""
+    out: dict[str, str] = {}
+    for role in ROLES:
+        units = [d.unit for d in daemons(platform, role) if d.enabled]
+        text = ssh(role, f"systemctl show -p Id -p MainPID {' '.join(units)}").stdout
+        for block in text.strip().split("\n\n"):
+            fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            out[f"{role}/{fields['Id']}"] = fields["MainPID"]
+    return out
+
+
+def restarted(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Daemons whose main process is new (started or restarted) since ``before``."""
+    return sorted(d for d, pid in after.items() if pid != "0" and before.get(d) != pid)
+
+
+def gone(port: int, unit: str) -> None:
+    """Nothing of a retired server is left on the Studio: its unit file, its unit, its port."""
+    path = f"/etc/systemd/system/{unit}"
+    out = ssh(
+        "studio",
+        f"test -e {path} && echo file; systemctl show -p LoadState {unit}; "
+        f"ss -Hltn 'sport = :{port}'",
+    ).stdout.splitlines()
+    assert "file" not in out, f"{path} left over"
+    assert "LoadState=not-found" in out, f"{unit}: expected not-found, found {out}"
+    listening = [line for line in out if f":{port} " in line]
+    assert not listening, f"port {port} still listening after its server left: {listening}"
+
+
+def verify(inventory: Path, tmp_path: Path, *only: str) -> subprocess.CompletedProcess[str]:
+    """The verify suite (or the checks ``only`` names), run against ``inventory``."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *(only or ("verify",)),
+            "--inventory",
+            str(inventory),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={tmp_path / 'verify.xml'}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def green(inventory: Path, tmp_path: Path, *only: str) -> None:
+    """The verify suite, leftovers included, against the data just deployed: green."""
+    start = time.monotonic()
+    result = verify(inventory, tmp_path, *only)
+    print(f"verify: {time.monotonic() - start:.1f} s")
+    failed = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    assert result.returncode == 0, "verify failed:\n" + "\n".join(failed or [result.stdout[-3000:]])
+
+
+def answers(platform: Platform, model_id: str) -> None:
+    body = chat(platform, model_id)
+    assert answered_by_mlx(body, platform), body
+
+
+def test_add_move_drop_restart_only_what_they_touch(
+    lab: dict[str, Any], variants: Variants, tmp_path: Path
+) -> None:
+    lab_platform = load_platform(LAB_INVENTORY)
+    models = [m.model_dump() for m in lab_platform.studio.mlx.models]
+    by_id = {m["model_id"]: m for m in models}
+    a, b, x = "mlx-tiny-llama-a", "mlx-tiny-llama-b", "mlx-tiny-llama-x"
+    new = dict(by_id[a], model_id="mlx-tiny-llama-c", repo="lab/tiny-llama-c", port=8102)
+    for path in ("source_path", "cache_path"):
+        del new[path]  # derived from the id and the repo, as a user's data leaves them
+    variants.step("converge on the lab's data", LAB_INVENTORY)
+
+    # Add a model: its server starts; no other MLX server restarts.
+    added, again = variants.step("add mlx-tiny-llama-c on 8102", variants(models=[*models, new]))
+    assert "studio/mlx-8102.service" in again
+    untouched = {f"studio/mlx-{by_id[m]['port']}.service" for m in (a, b, x)}
+    assert not untouched & set(again), f"untouched MLX servers restarted: {again}"
+    answers(added, "mlx-tiny-llama-c")
+
+    # Move it to another port: the new server answers, the old one is gone.
+    moved, again = variants.step(
+        "move mlx-tiny-llama-c to 8103", variants(models=[*models, dict(new, port=8103)])
+    )
+    assert "studio/mlx-8103.service" in again
+    assert not untouched & set(again), f"untouched MLX servers restarted: {again}"
+    gone(8102, "mlx-8102.service")
+    answers(moved, "mlx-tiny-llama-c")
+
+    # Drop a model of the lab's own: its server and port go; verify is green.
+    kept = [m for m in models if m["model_id"] != b]
+    dropped_inventory = variants(models=[*kept, dict(new, port=8103)])
+    _, again = variants.step("drop mlx-tiny-llama-b (8101)", dropped_inventory)
+    assert not (untouched - {"studio/mlx-8101.service"}) & set(again), again
+    gone(8101, "mlx-8101.service")
+    green(dropped_inventory, tmp_path)
+
+    # Back to the lab's own data: b again on 8101, c gone, nothing left over.
+    _, again = variants.step("back to the lab's data", LAB_INVENTORY)
+    assert "studio/mlx-8101.service" in again
+    assert not (untouched - {"studio/mlx-8101.service"}) & set(again), again
+    gone(8103, "mlx-8103.service")
+    green(LAB_INVENTORY, tmp_path)
+    answers(lab_platform, b)
+
+    # A second run changes nothing and restarts nothing.
+    _, again = variants.step("second run", LAB_INVENTORY)
+    assert again == []
+
+
+def test_a_set_over_the_budget_is_refused_with_nothing_restarted(
+    lab: dict[str, Any], variants: Variants
+) -> None:
+    platform = load_platform(LAB_INVENTORY)
+    before = main_pids(platform)
+    budget = 0.0003  # GB: less than the lab's three tiny models take (3 x 158 kB)
+    inventory = variants(memory_budget_gb=budget)
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "a set over the budget was deployed"
+    (line,) = [line for line in output.splitlines() if "over the memory budget" in line]
+    print(f"\nrefused in {seconds:.1f} s: {line.strip()}")
+    for m in platform.studio.mlx.served:
+        assert m.model_id in line, line
+    assert f"memory_budget_gb = {budget:g}" in line, line
+    assert "Starting operation" not in output, "operations ran on a refused set"
+    assert restarted(before, main_pids(platform)) == [], "a refused deploy restarted something"
+
+
+STALE_UNIT = """# {unit}: {mark}
+[Unit]
+Description=a server the data no longer names
+[Service]
+ExecStart=/usr/bin/python3 -m http.server {port} --bind 0.0.0.0
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_verify_names_a_leftover_and_the_deploy_removes_it(
+    lab: dict[str, Any], tmp_path: Path
+) -> None:
+    """A unit of the platform's naming that the data does not name, serving a port: verify
+    fails naming both; the next deploy stops and removes it; verify is green again."""
+    port, unit = 8119, "mlx-8119.service"
+    text = STALE_UNIT.format(unit=unit, mark=UNIT_MARK, port=port)
+    placed = ssh(
+        "studio",
+        f"cat > /etc/systemd/system/{unit} <<'EOF'\n{text}EOF\n"
+        f"systemctl daemon-reload && systemctl enable --now {unit} && "
+        f"for i in $(seq 50); do ss -Hltn 'sport = :{port}' | grep -q . && break; sleep 0.2; done",
+    )
+    assert placed.returncode == 0, placed.stderr
+    try:
+        result = verify(LAB_INVENTORY, tmp_path, "verify/test_leftovers.py")
+        assert result.returncode != 0, "verify missed a leftover unit and its port"
+        failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+        print("\n" + "\n".join(failed))
+        assert any(f"{unit} left over" in line for line in failed), failed
+        assert any(f"port {port} on 0.0.0.0" in line for line in failed), failed
+        results = deploy()
+        stop = f"Remove what the data no longer names | Stop and disable {unit} "
+        assert any(
+            name.endswith(f"{stop}(the data no longer names it)") for name in changed(results)
+        )
+        gone(port, unit)
+        green(LAB_INVENTORY, tmp_path, "verify/test_leftovers.py")
+    finally:
+        ssh(
+            "studio",
+            f"systemctl disable --now {unit}; rm -f /etc/systemd/system/{unit}; "
+            "systemctl daemon-reload",
+        )

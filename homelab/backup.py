@@ -217,7 +217,20 @@ def backup(inventory: Path, local_root: Path | None = None) -> tuple[Path, dict[
         raise BackupFailed(f"fetching {made['path']} failed: {fetched.stderr.decode().strip()}")
     partial.chmod(0o600)
     partial.replace(target)
+    made["secrets"] = _fetch_secrets(inventory, plan, folder, made["id"])
     return target, made
+
+
+def _fetch_secrets(inventory: Path, plan: DataPlan, folder: Path, copy_id: str) -> dict[str, Any]:
+    """The host's secret store, fetched beside the copy (``<id>.secrets.tar.gz``, 0600)."""
+    from homelab.secrets import SecretsFailed, fetch_store, store_copy
+
+    target = store_copy(folder, copy_id)
+    try:
+        names = fetch_store(inventory, ROLE, plan.daemon.layout.secret_store, target)
+    except SecretsFailed as error:
+        raise BackupFailed(str(error)) from error
+    return {"path": str(target), "names": names}
 
 
 def restore(
@@ -248,9 +261,11 @@ def restore(
         stopped = _run(spec, f"systemctl stop {unit}", timeout=180)
         if stopped.returncode != 0:
             raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.decode().strip()}")
+        secrets = _put_back_secrets(inventory, folder, chosen)
         done = _json(
             _run(spec, plan.restore_command(incoming), HOST_SCRIPT.read_bytes()), "the restore"
         )
+        done["secrets"] = secrets
     finally:
         started = _run(
             spec,
@@ -265,6 +280,25 @@ def restore(
             f"{started.stderr.decode().strip()}"
         )
     return done
+
+
+def _put_back_secrets(inventory: Path, folder: Path, copy_id: str) -> dict[str, Any] | None:
+    """The store copy made with ``copy_id`` put back, before Open WebUI starts again: the env
+    files rewritten from it and the other running services that read a changed one restarted.
+    None: that copy has no store copy beside it (the host's secrets stay as they are)."""
+    from dataclasses import asdict
+
+    from homelab.load import load_platform
+    from homelab.secrets import SecretsFailed, put_back_store, store_copy
+
+    archive = store_copy(folder, copy_id)
+    if not archive.is_file():
+        return None
+    try:
+        done = put_back_store(inventory, ROLE, load_platform(inventory), archive, copy_id)
+    except SecretsFailed as error:
+        raise BackupFailed(str(error)) from error
+    return asdict(done)
 
 
 def listing(inventory: Path, local_root: Path | None = None) -> dict[str, list[str]]:

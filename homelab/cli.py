@@ -1,7 +1,8 @@
 """The ``homelab`` command: check the group data, render host files, write the dossier, run the lab.
 
 None of these contact a host (the lab commands manage the local lab only), except ``backup``
-and ``restore``, which reach the host running Open WebUI as the inventory says.
+and ``restore``, which reach the host running Open WebUI as the inventory says, and ``rotate``,
+which reaches the host it names.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"{made['id']}: {human(made['size'])} ({counts}; Open WebUI {made['version']})")
     print(f"  on the host: {made['path']}")
     print(f"  here: {path}")
+    print(f"  secrets ({len(made['secrets']['names'])}, 0600): {made['secrets']['path']}")
     for old in made["pruned"]:
         print(f"  removed on the host (only the newest are kept): {old}")
     return 0
@@ -111,6 +113,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored {done['restored']} (Open WebUI {done['version']}; {counts})")
     if done["before_restore"]:
         print(f"  what was there is kept on the host as {done['before_restore']}")
+    secrets = done["secrets"]
+    if secrets is None:
+        print("  no secret store copy beside it: the host's secrets stay as they are")
+    else:
+        print(f"  secrets put back; changed: {', '.join(secrets['changed']) or 'none'}")
+        print(f"  env files rewritten: {', '.join(secrets['rewritten']) or 'none'}")
+        print(f"  restarted: {', '.join(secrets['restarted']) or 'none'}")
+        print(f"  the store that was there is kept on the host: {secrets['aside']}")
     if done["admin_password_reset"] is False:
         print("  warning: the copy has no account with the admin e-mail of the data")
     return 0
@@ -193,7 +203,9 @@ def parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=cmd_restore)
 
     from homelab.lab.cli import register
+    from homelab.secrets import register_rotate
 
+    register_rotate(with_inventory(sub.add_parser("rotate", help="replace one secret on purpose")))
     register(sub)
     return top
 

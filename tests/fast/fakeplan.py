@@ -15,16 +15,33 @@ from pathlib import Path
 from homelab import PROJECT_ROOT
 
 #: The Mini answers as Linux does; every other fact comes back empty (a host with nothing yet).
+#: ``{responses}``: more of the Mini's answers (Python source: ``"matcher": answer, ...``),
+#: tried before these.
 FAKE_INVENTORY = """
-LINUX = {"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd"}
-mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0, "fake_responses": LINUX})]
-studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
+import re
+LINUX = {{{responses}"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd"}}
+mini = [("@fake/mini", {{"ssh_hostname": "10.99.0.11", "fake_delay": 0, "fake_responses": LINUX}})]
+studio = [("@fake/studio", {{"ssh_hostname": "10.99.0.12", "fake_delay": 0}})]
 """
 
 
 def planned_commands(folder: Path, role: str) -> list[str]:
     """The shell commands a deploy of ``role`` sends, in order."""
-    (folder / "inventory.py").write_text(FAKE_INVENTORY)
+    result = plan(folder, role)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return sent(output, role)
+
+
+def sent(output: str, role: str) -> list[str]:
+    """The commands a plan's output shows sent to ``role`` (facts' and operations')."""
+    return re.findall(rf"\[@fake/{role}\]\s+>>> (.*)", output)
+
+
+def plan(folder: Path, role: str, responses: str = "") -> subprocess.CompletedProcess[str]:
+    """``pyinfra INVENTORY deploys/site.py --limit ROLE -y -vv`` on @fake; ``responses`` as
+    in :data:`FAKE_INVENTORY`."""
+    (folder / "inventory.py").write_text(FAKE_INVENTORY.format(responses=responses))
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
     result = subprocess.run(
         [
@@ -44,9 +61,7 @@ def planned_commands(folder: Path, role: str) -> list[str]:
         text=True,
         timeout=300,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    return re.findall(rf"\[@fake/{role}\]\s+>>> (.*)", output)
+    return result
 
 
 def first(commands: list[str], what: str, *needles: str) -> int:

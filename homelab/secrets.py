@@ -123,12 +123,25 @@ def _refresh(readers: Sequence[Daemon]) -> str:
     return " && ".join(parts) if parts else "true"
 
 
-def _restart(readers: Sequence[Daemon], os_: str) -> str:
-    """Shell: restart the readers ``$rewritten`` names that run now, and wait until each answers.
+def waves(readers: Sequence[Daemon]) -> list[list[Daemon]]:
+    """The readers in restart order, by their units' ``After=``: first those ordered after no
+    other reader (the gateway), then those ordered after them (its clients), and so on."""
+    left, out = list(readers), []
+    while left:
+        units = {d.unit for d in left}
+        wave = [d for d in left if not set(d.after) & (units - {d.unit})] or left
+        out.append(wave)
+        left = [d for d in left if d not in wave]
+    return out
 
-    Prints ``restarted NAME ...`` first. On Linux one ``systemctl try-restart`` takes them all:
-    systemd orders the jobs by the units' ``After=`` (the gateway's clients are ordered after
-    it), so the gateway starts first and its clients right after it.
+
+def _restart(readers: Sequence[Daemon], os_: str) -> str:
+    """Shell: restart the readers ``$rewritten`` names that run now, wave by wave (see
+    :func:`waves`), each wave answering its health check before the next one restarts.
+
+    Prints ``restarted NAME ...`` first. The gateway restarts alone, so it comes back as fast
+    as it can (its clients' starts would compete with it for the CPU), then its clients
+    restart together.
     """
     if not readers:
         return "true"
@@ -136,27 +149,28 @@ def _restart(readers: Sequence[Daemon], os_: str) -> str:
     def picked(d: Daemon) -> str:
         return f'echo "$rewritten" | grep -qx "rewritten {d.name}" && {_running(d)}'
 
+    def member(d: Daemon) -> str:
+        return f"echo \" $chosen \" | grep -q ' {d.name} '"
+
+    def wave_script(wave: list[Daemon]) -> str:
+        if os_ == "darwin":
+            restart = " && ".join(
+                f"{{ ! {member(d)} || launchctl kickstart -k system/{d.label}; }}" for d in wave
+            )
+        else:
+            units = " ".join(f"$({member(d)} && echo {d.unit} || true)" for d in wave)
+            restart = f'units="{units}"; [ -z "$(echo $units)" ] || systemctl try-restart $units'
+        waits = " && ".join(
+            f"{{ ! {member(d)} || curl -fsS -o /dev/null --max-time 5 --retry {HEALTH_WAIT} "
+            f"--retry-delay 1 --retry-all-errors {shlex.quote(d.health_url)}; }}"
+            for d in wave
+        )
+        return f"{{ {restart}; }} && {waits}"
+
     chosen = " ".join(f"$({picked(d)} && echo {d.name} || true)" for d in readers)
-    waits = " && ".join(
-        f"{{ ! echo \" $chosen \" | grep -q ' {d.name} ' || curl -fsS -o /dev/null --max-time 5 "
-        f"--retry {HEALTH_WAIT} --retry-delay 1 --retry-all-errors {shlex.quote(d.health_url)}; }}"
-        for d in readers
-    )
-    if os_ == "darwin":
-        kicks = " && ".join(
-            f"{{ ! echo \" $chosen \" | grep -q ' {d.name} ' || "
-            f"launchctl kickstart -k system/{d.label}; }}"
-            for d in readers
-        )
-        restart = kicks
-    else:
-        units = " ".join(
-            f"$(echo \" $chosen \" | grep -q ' {d.name} ' && echo {d.unit} || true)"
-            for d in readers
-        )
-        restart = f'units="{units}"; [ -z "$(echo $units)" ] || systemctl try-restart $units'
     report = 'echo "restarted $(echo $chosen)"'
-    return f'chosen="{chosen}" && {report} && {{ {restart}; }} && {waits}'
+    steps = " && ".join(wave_script(w) for w in waves(readers))
+    return f'chosen="{chosen}" && {report} && {steps}'
 
 
 def _running(d: Daemon) -> str:
@@ -246,14 +260,18 @@ def rotate(inventory: Path, role: Role, name: str) -> Rotation:
     """Replace secret ``name`` on ``role``'s host on purpose and bring every reader onto it.
 
     Order and window: the gateway key is checked by LiteLLM and presented by its clients
-    (Open WebUI, OptiLLM, the MCP tools' clients, LAN clients). There is one value at a time
-    (LiteLLM takes one master key), so no order drops nothing: from the gateway's restart on,
-    a client still holding the old key is refused (401) until it has the new one. The store and
-    every env file are written first (nothing reads them until a restart), then one
-    ``systemctl try-restart`` restarts the gateway and, ordered right after it, the clients on
-    the host; the window is the gateway's own restart (requests refused at the socket) plus
-    the time each client takes to start again. ``tests/lab/test_secrets_rotation.py`` measures
-    it with a steady client that reads the key again on 401, as a restarted client does.
+    (Open WebUI, OptiLLM, the MCP tools' clients, LAN clients). LiteLLM takes one master key,
+    so there is no order that drops nothing: once the gateway runs on the new key, a client
+    still holding the old one is refused until it has the new one, and a client that gets the
+    new key first is refused until the gateway has it. So the store and every env file are
+    written first (nothing reads them until a restart), then the gateway restarts alone and is
+    waited for (while it restarts, its port refuses connections: every client fails, whatever
+    the order), then its clients on the host restart together right after it (ordered by the
+    units' ``After=``, see :func:`waves`). The window: the gateway's own restart for every
+    client; for Open WebUI and OptiLLM, that plus their own restart (they answer nothing
+    while they restart anyway); for clients off the host, until they read the new key.
+    ``tests/lab/test_secrets_rotation.py`` measures it with a steady client that reads the key
+    again when refused, as a restarted client does.
     """
     from homelab.load import load_platform
 

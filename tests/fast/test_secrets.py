@@ -23,6 +23,7 @@ from homelab.secrets import (
     rotation_script,
     store_copy,
     store_names,
+    waves,
 )
 from homelab.services import daemon_named, daemons
 from tests.fast.fakeplan import plan, sent
@@ -140,13 +141,22 @@ def test_rotation_writes_the_store_atomically_then_every_reader_then_restarts(
     for d in readers:
         assert d.secrets_env
         assert new < script.index(f"mv $tmp {d.secrets_env}") < script.index("try-restart")
-    assert script.count("systemctl try-restart") == 1, "one transaction: ordered by After="
     litellm = daemon_named(platform, "mini", "litellm")
+    assert [[d.name for d in w] for w in waves(readers)] == [
+        ["litellm"],
+        [d.name for d in readers if d.name != "litellm"],
+    ]
+    # The gateway restarts alone and answers before its clients restart, together.
+    gateway = script.index("try-restart")
+    clients = script.index("try-restart", gateway + 1)
+    assert script.count("systemctl try-restart") == 2
+    assert gateway < script.index(litellm.health_url) < clients
+    assert litellm.unit in script[gateway - 200 : script.index(litellm.health_url)]
     for d in readers:
         if d.name != "litellm":
             assert litellm.unit in d.after, f"{d.name} is not ordered after the gateway"
-        assert d.health_url in script, f"no wait for {d.name}"
-    assert script.index("try-restart") < script.index(litellm.health_url)
+            assert d.unit in script[clients - 300 : clients], f"{d.name} not in the second wave"
+            assert clients < script.index(d.health_url), f"no wait for {d.name}"
 
 
 def test_rotation_script_runs_in_sh(platform: Platform, tmp_path: Path) -> None:

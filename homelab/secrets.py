@@ -196,11 +196,12 @@ def on_host(
     return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
 
 
-def _checked(result: subprocess.CompletedProcess[bytes], what: str) -> str:
+def _checked(result: subprocess.CompletedProcess[bytes], what: str) -> bytes:
+    """The command's output; a failure raised as one line (the last its stderr says)."""
     if result.returncode != 0:
-        last = (result.stderr.decode().strip().splitlines() or ["(no message)"])[-1]
-        raise SecretsFailed(f"{what} failed on the host: {last}")
-    return result.stdout.decode()
+        last = result.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"]
+        raise SecretsFailed(f"{what} failed on the host: {last[-1]}")
+    return result.stdout
 
 
 # --- rotation --------------------------------------------------------------------------------
@@ -285,7 +286,8 @@ def rotate(inventory: Path, role: Role, name: str) -> Rotation:
             f"no service on {role} reads {name}; its secrets: {', '.join(used) or 'none'}"
         )
     began = time.monotonic()
-    out = _checked(on_host(inventory, role, rotation_script(platform, role, name)), "rotate")
+    script = rotation_script(platform, role, name)
+    out = _checked(on_host(inventory, role, script), "rotate").decode()
     seconds = time.monotonic() - began
     lines = out.splitlines()
     return Rotation(
@@ -386,7 +388,7 @@ def put_back_store(
     result = on_host(
         inventory, role, put_back_script(platform, role, aside), stdin=archive.read_bytes()
     )
-    out = _checked(result, "restoring the secret store").splitlines()
+    out = _checked(result, "restoring the secret store").decode().splitlines()
     return PutBack(
         changed=tuple(_said(out, "changed")),
         rewritten=tuple(_said(out, "rewritten")),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -260,3 +261,43 @@ def test_rotate_refuses_bad_arguments_in_one_line(args: tuple[str, ...], problem
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and problem in errors[0], result.stderr
     assert result.stdout == ""
+
+
+def test_fetch_store_writes_0600_and_names_what_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import homelab.secrets as secrets
+
+    archive = tmp_path / "sent.tar.gz"
+    _archive(archive, {"LITELLM_PROXY_KEY": b"k" * 64, "WEBUI_SECRET_KEY": b"w" * 64})
+    asked: list[str] = []
+
+    def host(inventory: Path, role: str, command: str, **_: object) -> Any:
+        asked.append(command)
+        return subprocess.CompletedProcess([command], 0, archive.read_bytes(), b"")
+
+    monkeypatch.setattr(secrets, "on_host", host)
+    target = tmp_path / "copies" / f"c{STORE_SUFFIX}"
+    target.parent.mkdir()
+    names = secrets.fetch_store(tmp_path / "inventory.py", "mini", "/etc/x/store", target)
+    assert names == ["LITELLM_PROXY_KEY", "WEBUI_SECRET_KEY"]
+    assert asked == ["tar -C /etc/x/store -czf - ."]
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert not list(target.parent.glob(".*partial"))
+
+
+def test_fetch_store_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import homelab.secrets as secrets
+
+    def host(inventory: Path, role: str, command: str, **_: object) -> Any:
+        return subprocess.CompletedProcess([command], 2, b"", b"tar: x\ntar: /etc/x/store: No such")
+
+    monkeypatch.setattr(secrets, "on_host", host)
+    with pytest.raises(secrets.SecretsFailed) as error:
+        secrets.fetch_store(
+            tmp_path / "i.py", "mini", "/etc/x/store", tmp_path / f"c{STORE_SUFFIX}"
+        )
+    assert str(error.value) == (
+        "copying the secret store failed on the host: tar: /etc/x/store: No such"
+    )
+    assert not list(tmp_path.iterdir())

@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 PREVIOUS_INVENTORY = PROJECT_ROOT / "lab" / "previous" / "inventory.py"
-BACKUP_OP = "The Mini | Open WebUI | Back up Open WebUI's data before the change"
+BACKUP_OP = "Open WebUI | Back up Open WebUI's data before the change"
 PASSWORD = "a-long-test-passphrase-1"
 
 
@@ -178,7 +178,7 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         made = [op for op in upgrade if op.startswith(BACKUP_OP)]
         assert made and f"open-webui=={new}" in made[0], upgrade
         assert upgrade.index(made[0]) < upgrade.index(
-            f"The Mini | Open WebUI | Restart {unit} (its files changed)"
+            f"Open WebUI | Restart {unit} (its files changed)"
         )
         (copy,) = [c for c in host_copies(platform) if c not in copies]
         assert copy.endswith("-deploy")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import host
+from pyinfra.facts.files import FindFiles
 from pyinfra.operations import server
 
 from deploys.state import directory, exists, gather
 from deploys.toolchain import Tools, install_toolchain, tools_for
-from homelab.model import Platform, Role
+from homelab.model import Layout, Platform, Role
+from homelab.secrets import GENERATE, refusal
 from homelab.services import daemons
 
 
@@ -15,10 +21,40 @@ def prepare(platform: Platform, role: Role) -> Tools:
     """The base every service of a host stands on: directories, secrets, uv and Python."""
     h = platform.host(role)
     gather(platform, role)  # what the host holds, in one round trip: the steps consult it
+    refuse_unknown_secrets(platform, role)
     platform_directories(platform=platform, role=role)
     secret_store(platform=platform, role=role)
     install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os)
     return tools_for(h.layout, h.toolchain, h.os)
+
+
+def stored(layout: Layout) -> set[str]:
+    """The names in the host's secret store (a plan-time fact; empty on a new host)."""
+    found = host.get_fact(FindFiles, path=layout.secret_store, maxdepth=1)
+    return {posixpath.basename(path) for path in found}
+
+
+class SecretRefused(PyinfraError):
+    """The data names a secret the host never had, for a service that has its secrets."""
+
+
+def refuse_unknown_secrets(platform: Platform, role: Role) -> None:
+    """Stop the host's deploy, before any operation, on a secret a running service never had.
+
+    A service whose secrets env file is on the host already runs on its secrets; a name the
+    store lacks is a rename or a typo, and generating it would replace the secret its clients
+    hold. New services (no env file yet) get their secrets generated as before. The facts are
+    the store's names and the env files, gathered at plan time.
+    """
+    have = stored(platform.host(role).layout)
+    settled = {
+        daemon.name: {ref.env for ref in daemon.secrets.values()}
+        for daemon in daemons(platform, role)
+        if daemon.enabled and daemon.secrets_env and exists(daemon.secrets_env)
+    }
+    message = refusal(settled, have)
+    if message:
+        raise SecretRefused(message)
 
 
 @deploy("Platform directories")
@@ -42,14 +78,12 @@ def secret_store(platform: Platform, role: Role) -> None:
         for ref in daemon.secrets.values()
     }
     layout = platform.host(role).layout
+    have = stored(layout)
     for name in sorted(refs):
         path = layout.secret_file(name)
-        if exists(path):
+        if name in have:
             continue  # generated earlier, or set by the operator: never replaced
         server.shell(
             name=f"Generate secret {name}",
-            commands=[
-                f"umask 077 && test -s {path} || head -c 32 /dev/urandom | od -An -tx1 "
-                f"| tr -d ' \\n' > {path}"
-            ],
+            commands=[f"umask 077 && test -s {path} || {GENERATE} > {path}"],
         )

@@ -27,6 +27,8 @@ from deploys.toolchain import Tools
 from homelab.locks import lock_for
 from homelab.model import Platform
 from homelab.render import HostFile, daemon_files
+from homelab.secrets import secret_names as secret_names
+from homelab.secrets import write_env
 from homelab.services import Daemon, ServiceModule
 
 
@@ -164,11 +166,6 @@ def venv_target(daemon: Daemon) -> str:
     return f"{daemon.install_dir}/venvs/{digest}"
 
 
-def secret_names(daemon: Daemon) -> str:
-    """The names file beside a secrets env: which store entry each variable takes."""
-    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
-
-
 def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
     """The locked requirements, installed blue/green: a new venv beside the old, then a switch.
 
@@ -231,7 +228,8 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     """The service's 0600 env file of secrets, written on the host from the host's secret store.
 
     Values never leave the host: the store is filled there (see ``deploys/host.py``) and a shell
-    on the host copies each value into the env files of the services that use it.
+    on the host copies each value into the env files of the services that use it
+    (``homelab.secrets.write_env``, which ``homelab rotate`` and ``restore`` use too).
     """
     if not daemon.secrets_env:
         return []
@@ -244,15 +242,7 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     )
     spec_op = put(names)
     env = daemon.secrets_env
-    lines = " ".join(
-        f'"$(printf \'%s=%s\\n\' {var} "$(cat {daemon.layout.secret_file(ref.env)})")"'
-        for var, ref in sorted(daemon.secrets.items())
-    )
-    group = "wheel" if daemon.os == "darwin" else daemon.user
-    command = (
-        f"umask 077 && tmp=$(mktemp {env}.XXXXXX) && printf '%s\\n' {lines} > $tmp"
-        f" && chown {daemon.user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
-    )
+    command = write_env(daemon)
     if spec_op is None and exists(env):
         return []  # the names are as they were and the file is there: nothing to write
     write = server.shell(name=f"Write {env}", commands=[command])

@@ -233,7 +233,21 @@ def backup(
     say("checked: the copy here has the host's sha256")
     partial.chmod(0o600)
     partial.replace(target)
+    say(f"fetching {ROLE}'s secret store beside it")
+    made["secrets"] = _fetch_secrets(inventory, plan, folder, made["id"])
     return target, made
+
+
+def _fetch_secrets(inventory: Path, plan: DataPlan, folder: Path, copy_id: str) -> dict[str, Any]:
+    """The host's secret store, fetched beside the copy (``<id>.secrets.tar.gz``, 0600)."""
+    from homelab.secrets import SecretsFailed, fetch_store, store_copy
+
+    target = store_copy(folder, copy_id)
+    try:
+        names = fetch_store(inventory, ROLE, plan.daemon.layout.secret_store, target)
+    except SecretsFailed as error:
+        raise BackupFailed(str(error)) from error
+    return {"path": str(target), "names": names}
 
 
 def restore(
@@ -261,11 +275,14 @@ def restore(
             stopped = host.run(f"systemctl stop {unit}", timeout=180)
             if not stopped.ok:
                 raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.strip()}")
+            say(f"putting {chosen}'s secret store back, if it has one")
+            secrets = _put_back_secrets(inventory, folder, chosen)
             say(f"keeping what is there aside, then restoring {chosen} into {plan.data}")
             done = _json(
                 host.run(plan.restore_command(incoming), stdin=HOST_SCRIPT.read_text()),
                 "the restore",
             )
+            done["secrets"] = secrets
         finally:
             say(f"starting {plan.daemon.unit}, waiting for {plan.daemon.health}")
             started = host.run(
@@ -280,6 +297,25 @@ def restore(
             f"{started.stderr.strip()}"
         )
     return done
+
+
+def _put_back_secrets(inventory: Path, folder: Path, copy_id: str) -> dict[str, Any] | None:
+    """The store copy made with ``copy_id`` put back, before Open WebUI starts again: the env
+    files rewritten from it and the other running services that read a changed one restarted.
+    None: that copy has no store copy beside it (the host's secrets stay as they are)."""
+    from dataclasses import asdict
+
+    from homelab.load import load_platform
+    from homelab.secrets import SecretsFailed, put_back_store, store_copy
+
+    archive = store_copy(folder, copy_id)
+    if not archive.is_file():
+        return None
+    try:
+        done = put_back_store(inventory, ROLE, load_platform(inventory), archive, copy_id)
+    except SecretsFailed as error:
+        raise BackupFailed(str(error)) from error
+    return asdict(done)
 
 
 def listing(

@@ -2,7 +2,8 @@
 and the operator's console: up, status, diff, logs, backup, restore.
 
 check, render, dossier and lock contact no host (the lab commands manage the local lab only);
-the console reaches the inventory's hosts the way pyinfra does, with its connection settings.
+the console (and ``rotate``) reaches the inventory's hosts the way pyinfra does, with its
+connection settings.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"{made['id']}: {human(made['size'])} ({counts}; Open WebUI {made['version']})")
     print(f"  on the host: {made['path']}")
     print(f"  here: {path}")
+    print(f"  secrets ({len(made['secrets']['names'])}, 0600): {made['secrets']['path']}")
     for old in made["pruned"]:
         print(f"  removed on the host (only the newest are kept): {old}")
     return 0
@@ -167,6 +169,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored {done['restored']} (Open WebUI {done['version']}; {counts})")
     if done["before_restore"]:
         print(f"  what was there is kept on the host as {done['before_restore']}")
+    secrets = done["secrets"]
+    if secrets is None:
+        print("  no secret store copy beside it: the host's secrets stay as they are")
+    else:
+        print(f"  secrets put back; changed: {', '.join(secrets['changed']) or 'none'}")
+        print(f"  env files rewritten: {', '.join(secrets['rewritten']) or 'none'}")
+        print(f"  restarted: {', '.join(secrets['restarted']) or 'none'}")
+        print(f"  the store that was there is kept on the host: {secrets['aside']}")
     if done["admin_password_reset"] is False:
         print("  warning: the copy has no account with the admin e-mail of the data")
     return 0
@@ -345,7 +355,9 @@ def parser() -> argparse.ArgumentParser:
     upp.set_defaults(func=cmd_up)
 
     from homelab.lab.cli import register
+    from homelab.secrets import register_rotate
 
+    register_rotate(with_inventory(sub.add_parser("rotate", help="replace one secret on purpose")))
     register(cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub))
     return top
 

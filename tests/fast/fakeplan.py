@@ -79,3 +79,8 @@ def first(commands: list[str], what: str, *needles: str) -> int:
         if all(n in command for n in needles):
             return i
     raise AssertionError(f"expected {what} in the plan, found none holding {needles}")
+
+
+def sent(output: str, role: str) -> list[str]:
+    """The commands a plan's output shows sent to ``role`` (facts' and operations')."""
+    return re.findall(rf"\[@fake/{role}\]\s+>>> (.*)", output)

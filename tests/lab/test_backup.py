@@ -24,6 +24,7 @@ from homelab.backup import plan_for
 from homelab.backup_host import ids_in
 from homelab.load import load_platform
 from homelab.model import Platform
+from homelab.secrets import STORE_SUFFIX
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, run_lab, ssh
 
 pytestmark = [
@@ -109,6 +110,17 @@ def homelab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
     )
 
 
+def gateway_key(platform: Platform) -> str:
+    path = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
+    return ssh("mini", f"cat {path}").stdout.strip()
+
+
+def gateway_models(platform: Platform, key: str) -> int:
+    port = platform.mini.litellm.listener.port
+    url = f"http://{platform.addresses['mini']}:{port}/v1/models"
+    return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code
+
+
 def started_at(unit: str) -> str:
     return ssh("mini", f"systemctl show -p ActiveEnterTimestamp {unit}").stdout.strip()
 
@@ -179,8 +191,15 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         fetched = homelab("backup", "mini", "--local", str(local))
         assert fetched.returncode == 0, fetched.stderr
         print(fetched.stdout)
-        (archive,) = (local / "mini").iterdir()
+        (archive,) = [
+            p
+            for p in (local / "mini").iterdir()
+            if p.name.endswith(".tar.gz") and not p.name.endswith(STORE_SUFFIX)
+        ]
         assert archive.stat().st_size > 0
+        # The gateway key and Open WebUI's signing key go with the copy (the store, 0600).
+        key = gateway_key(platform)
+        assert (local / "mini" / f"{archive.name.removesuffix('.tar.gz')}{STORE_SUFFIX}").is_file()
         destroyed = run_lab("destroy", "mini")
         assert destroyed.returncode == 0, destroyed.stderr
         up = run_lab("up")
@@ -196,6 +215,10 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert archive.name.removesuffix(".tar.gz") in restored.stdout
         finds(ui, email, chat["id"], title)
         ui.admin()
+        # The old gateway key answers again; the session signed in before the rebuild too.
+        assert gateway_key(platform) == key
+        assert gateway_models(platform, key) == 200
+        ui.call("GET", "/api/v1/auths/", token)
         owner = ssh("mini", f"stat -c '%U %a' {plan_for(platform).database}").stdout.split()
         assert owner == [plan_for(platform).daemon.user, "600"]
     finally:

@@ -396,6 +396,11 @@ def main() -> int:
         help="leave out the crash-recovery times (kills each service once)",
     )
     parser.add_argument(
+        "--skip-gateway",
+        action="store_true",
+        help="leave out figures 4-5 (the gateway and the OptiLLM detour under load, minutes)",
+    )
+    parser.add_argument(
         "--skip-daytwo",
         action="store_true",
         help="leave out the day-two figures (a gateway change under load, a model added)",
@@ -423,7 +428,8 @@ def main() -> int:
         if not args.skip_rebuild:
             rebuild_mini(figures)
         verify(figures)
-        gateway_figures(figures, lab, platform)
+        if not args.skip_gateway:
+            gateway_figures(figures, lab, platform)
         if not args.skip_daytwo:
             daytwo_figures(figures, lab, platform)
         if not args.skip_recovery:

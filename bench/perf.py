@@ -411,6 +411,13 @@ def main() -> int:
         help="also measure the no-op converge, verify (and rebuild) of an earlier commit, "
         "from a checkout of it, in the same run",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=FIGURES,
+        help="where the figures go (default: docs/performance.json, which the dossier reads; "
+        "give another file for a partial run)",
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -434,7 +441,7 @@ def main() -> int:
             daytwo_figures(figures, lab, platform)
         if not args.skip_recovery:
             recovery_figures(figures, lab, platform)
-    FIGURES.write_text(
+    args.out.write_text(
         json.dumps(
             {
                 "measured": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -451,7 +458,7 @@ def main() -> int:
         side_by_side(figures)
     unmet = [f.name for f in figures if f.met is False]
     print(f"targets not met: {', '.join(unmet)}" if unmet else "all targets met")
-    print(f"figures written to {FIGURES.relative_to(PROJECT_ROOT)}")
+    print(f"figures written to {args.out}")
     return 0
 
 

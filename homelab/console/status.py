@@ -82,6 +82,8 @@ class Plan:
     unit_glob: str
     marker: str
     script: str
+    #: The hand-built setup's units and jobs the data says were taken over.
+    legacy: tuple[str, ...] = ()
 
     @property
     def unit_paths(self) -> set[str]:
@@ -114,6 +116,18 @@ def plan(platform: Platform, role: Role) -> Plan:
         f"echo '{MARK} units'\ngrep -lF -- {q(marker)} {q(unit_dir)}/{unit_glob} 2>/dev/null\n"
     )
     parts.append(files_part([f.path for f in files], os))
+    takeover = platform.host(role).takeover
+    legacy = tuple(u.unit for u in takeover.units if not u.same_name) + tuple(
+        j.label for j in takeover.launchd_jobs
+    )
+    parts.append(f"echo '{MARK} legacy'\n")
+    for name in legacy:
+        running = (
+            f"launchctl print system/{q(name)} >/dev/null 2>&1"
+            if os == "darwin"
+            else f"systemctl is-active -q {q(name)}"
+        )
+        parts.append(f"{running} && echo {q(name)}\n")
     return Plan(
         role=role,
         os=os,
@@ -123,6 +137,7 @@ def plan(platform: Platform, role: Role) -> Plan:
         unit_glob=unit_glob,
         marker=marker,
         script="".join(parts) + "true\n",
+        legacy=legacy,
     )
 
 
@@ -177,6 +192,7 @@ class HostStatus:
     stray_units: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
+    legacy_running: list[str] = field(default_factory=list)
 
     @property
     def drift(self) -> list[str]:
@@ -186,6 +202,10 @@ class HostStatus:
             for p in self.changed_files
         ]
         out += [f"{p}: missing" for p in self.missing_files]
+        out += [
+            f"{u}: the hand-built setup's, taken over, is running again"
+            for u in self.legacy_running
+        ]
         out += [p for d in self.daemons for p in d.drift]
         return out
 
@@ -232,6 +252,7 @@ def read(p: Plan, output: str) -> HostStatus:
     listen: list[str] = []
     units: list[str] = []
     files: list[str] = []
+    legacy: list[str] = []
     for kind, name, lines in sections(output):
         {"state": state, "health": health, "version": version}.get(kind, {})[name] = lines
         if kind == "listen":
@@ -240,6 +261,8 @@ def read(p: Plan, output: str) -> HostStatus:
             units = lines
         elif kind == "files":
             files = lines
+        elif kind == "legacy":
+            legacy = lines
     sockets = _listening(listen, p.os)
     out = HostStatus(p.role)
     for d in p.daemons:
@@ -262,6 +285,7 @@ def read(p: Plan, output: str) -> HostStatus:
                 listening=tuple(a for a in sockets if a.endswith(port)),
             )
         )
+    out.legacy_running = sorted({line.strip() for line in legacy} & set(p.legacy))
     known = p.unit_paths
     out.stray_units = sorted(u.strip() for u in units if u.strip() and u.strip() not in known)
     sums: dict[str, str | None] = {}

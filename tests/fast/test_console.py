@@ -341,3 +341,15 @@ def test_up_ends_with_the_urls_and_where_the_key_is_never_the_key() -> None:
     real = load_platform(REAL)
     s = connect.settings(REAL)["mini"]
     assert up.where(real, REAL)[2].endswith(f"ssh {s.user}@{s.hostname} sudo cat {key}")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_status_names_a_legacy_unit_running_again(real: Platform, role: Role) -> None:
+    p = status.plan(real, role)
+    assert p.legacy, f"the real {role} takes over a hand-built setup"
+    again = p.legacy[0]
+    assert again in p.script, "the probe asks whether it runs"
+    found = status.read(p, _healthy_output(p) + f"@@ legacy\n{again}\n")
+    assert found.legacy_running == [again]
+    assert f"{again}: the hand-built setup's, taken over, is running again" in found.drift
+    assert status.read(p, _healthy_output(p) + "@@ legacy\n").ok

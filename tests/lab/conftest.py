@@ -59,7 +59,20 @@ def deploy(inventory: Path = LAB_INVENTORY, timeout: float = 3000) -> dict[str, 
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"deploy failed:\n{result.stderr[-4000:]}"
+    if result.returncode != 0:
+        log = Path(f"/tmp/homelab-deploy-failed-{inventory.parent.name}.log")
+        log.write_text(result.stdout + result.stderr)
+        # The first failure is far above the tail of a long run: show it first.
+        errors = [
+            line
+            for line in result.stderr.splitlines()
+            if "Error" in line or "error" in line or "refused" in line or "Traceback" in line
+        ]
+        raise AssertionError(
+            f"deploy of {inventory} failed (whole output: {log}); first errors:\n"
+            + "\n".join(errors[:15])
+            + f"\n... its end:\n{result.stderr[-2500:]}"
+        )
     results: dict[str, Any] = json.loads(result.stdout)["results"]
     return results
 

@@ -12,6 +12,7 @@ import posixpath
 import shlex
 from collections.abc import Callable
 from io import StringIO
+from pathlib import Path
 from typing import Any, Self
 
 from pyinfra.api.operation import OperationMeta
@@ -23,8 +24,10 @@ from pyinfra.operations import files, launchd, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.toolchain import Tools
-from homelab.locks import lock_for
+from homelab.locks import Lock, lock_for
 from homelab.model import Platform
+from homelab.model.base import SecretRef
+from homelab.model.common import Layout
 from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon, ServiceModule
 
@@ -96,19 +99,7 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
     if daemon.os == "darwin":
         return []  # the Studio's daemons run as the account the data names; it exists
     home = home or daemon.state_dir
-    ops = [server.group(name=f"Group {daemon.user}", group=daemon.user, system=True)]
-    ops.append(
-        server.user(
-            name=f"User {daemon.user}",
-            user=daemon.user,
-            group=daemon.user,
-            groups=list(daemon.supplementary_groups) or None,
-            home=home,
-            shell="/usr/sbin/nologin",
-            system=True,
-            ensure_home=False,
-        )
-    )
+    ops = system_user(daemon.user, home, daemon.supplementary_groups)
     ops.append(
         files.directory(
             name=f"State directory {daemon.state_dir}",
@@ -119,6 +110,23 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
         )
     )
     return ops
+
+
+def system_user(user: str, home: str, groups: tuple[str, ...] = ()) -> list[OperationMeta]:
+    """A Linux system user with a group of its own and no login shell."""
+    return [
+        server.group(name=f"Group {user}", group=user, system=True),
+        server.user(
+            name=f"User {user}",
+            user=user,
+            group=user,
+            groups=list(groups) or None,
+            home=home,
+            shell="/usr/sbin/nologin",
+            system=True,
+            ensure_home=False,
+        ),
+    ]
 
 
 def source_checkout(daemon: Daemon) -> list[OperationMeta]:
@@ -153,15 +161,25 @@ VENV_RECIPE = ("pip", "sync", "--compile-bytecode")
 
 def venv_target(daemon: Daemon) -> str:
     """The venv a daemon's lock (and the recipe) names: ``<opt>/<install>/venvs/<hash>``."""
-    text = lock_for(daemon).path.read_text()
+    return locked_venv_target(lock_for(daemon), daemon.install_dir)
+
+
+def locked_venv_target(lock: Lock, install_dir: str, package: Path | None = None) -> str:
+    """``<install_dir>/venvs/<hash>``: the hash of the recipe, the lock and the package."""
+    text = lock.path.read_text()
     recipe = " ".join(("uv", *VENV_RECIPE))
-    digest = hashlib.sha256(f"{recipe}\n{text}".encode()).hexdigest()[:16]
-    return f"{daemon.install_dir}/venvs/{digest}"
+    extra = f"\n{hashlib.sha256(package.read_bytes()).hexdigest()}" if package else ""
+    digest = hashlib.sha256(f"{recipe}\n{text}{extra}".encode()).hexdigest()[:16]
+    return f"{install_dir}/venvs/{digest}"
 
 
 def secret_names(daemon: Daemon) -> str:
     """The names file beside a secrets env: which store entry each variable takes."""
-    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
+    return names_of(daemon.secrets)
+
+
+def names_of(refs: dict[str, SecretRef]) -> str:
+    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(refs.items()))
 
 
 def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
@@ -172,11 +190,21 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
     """
     if not daemon.requirements:
         return []
-    lock = lock_for(daemon)
+    return locked_venv(lock_for(daemon), daemon.install_dir, daemon.venv, tools)
+
+
+def locked_venv(
+    lock: Lock, install_dir: str, venv: str, tools: Tools, package: Path | None = None
+) -> list[OperationMeta]:
+    """A lock installed blue/green into ``<install_dir>/venvs/<hash>``, ``venv`` linked to it.
+
+    ``package``, a wheel, goes in after the lock with ``--no-deps`` (the lock holds its
+    dependencies); its hash is part of the venv's name, so a changed package builds anew.
+    """
     text = lock.path.read_text()
-    target = venv_target(daemon)
+    target = locked_venv_target(lock, install_dir, package)
     root, digest = target.rsplit("/venvs/", 1)
-    link = host.get_fact(Link, path=daemon.venv)
+    link = host.get_fact(Link, path=venv)
     if link and link.get("link_target") == target:
         return []
     ops: list[OperationMeta] = []
@@ -189,6 +217,15 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
                 mode="0644",
             )
         )
+        install_package: list[str] = []
+        if package is not None:
+            wheel = f"{root}/venvs/{package.name}"
+            ops.append(files.put(name=f"Package {package.name}", src=str(package), dest=wheel))
+            install_package = [
+                f"{tools.uv_env} {tools.uv} pip install --no-deps --no-index --compile-bytecode "
+                f"--python {target}/bin/python {wheel}",
+                f"rm -f {wheel}",
+            ]
         ops.append(
             server.shell(
                 name=f"Install {lock.path.name} into {target}",
@@ -198,14 +235,15 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
                     f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} "
                     f"--python {target}/bin/python "
                     f"{tools.find_links_args} {target}.requirements.txt",
+                    *install_package,
                     f"touch {target}/.complete",
                 ],
             )
         )
     ops.append(
         files.link(
-            name=f"Switch {daemon.venv} to {digest}",
-            path=daemon.venv,
+            name=f"Switch {venv} to {digest}",
+            path=venv,
             target=target,
             force=True,
             force_backup=False,
@@ -231,22 +269,30 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     """
     if not daemon.secrets_env:
         return []
-    spec = secret_names(daemon)
+    group = "wheel" if daemon.os == "darwin" else daemon.user
+    return secrets_file(
+        daemon.secrets_env, daemon.secrets, daemon.layout, daemon.user, group, daemon.name
+    )
+
+
+def secrets_file(
+    env: str, refs: dict[str, SecretRef], layout: Layout, user: str, group: str, title: str
+) -> list[OperationMeta]:
+    """A 0600 env file of ``user``'s alone: each variable's value copied from the host's store."""
+    spec = names_of(refs)
     spec_op = files.put(
-        name=f"Secret names for {daemon.name}",
+        name=f"Secret names for {title}",
         src=StringIO(spec),
-        dest=f"{daemon.secrets_env}.names",
+        dest=f"{env}.names",
         mode="0600",
     )
-    env = daemon.secrets_env
     lines = " ".join(
-        f'"$(printf \'%s=%s\\n\' {var} "$(cat {daemon.layout.secret_file(ref.env)})")"'
-        for var, ref in sorted(daemon.secrets.items())
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {layout.secret_file(ref.env)})")"'
+        for var, ref in sorted(refs.items())
     )
-    group = "wheel" if daemon.os == "darwin" else daemon.user
     command = (
         f"umask 077 && tmp=$(mktemp {env}.XXXXXX) && printf '%s\\n' {lines} > $tmp"
-        f" && chown {daemon.user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
+        f" && chown {user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
     )
     exists = host.get_fact(File, path=env)
     extra: dict[str, Any] = {"_if": spec_op.did_change} if exists else {}

@@ -18,6 +18,7 @@ from homelab import PROJECT_ROOT
 from homelab.model import ROLES, Platform
 from homelab.model.common import Toolchain
 from homelab.services import Daemon, daemons
+from homelab.services.mcp_tools import install_of, requirements
 
 LOCK_DIR = PROJECT_ROOT / "deploys" / "requirements"
 _FROM = "# from: "
@@ -92,8 +93,17 @@ def lock_for(daemon: Daemon) -> Lock:
     )
 
 
+def lock_for_tool(platform: Platform, tool: str) -> Lock:
+    """An MCP tool's venv: the dependencies its package states, for the Mini."""
+    return Lock(
+        install=install_of(platform, tool).name,
+        requirements=requirements(tool),
+        toolchain=platform.mini.toolchain,
+    )
+
+
 def locks(platforms: Iterable[Platform]) -> list[Lock]:
-    """Every distinct lock the platforms' daemons install, enabled or not."""
+    """Every distinct lock the platforms' daemons and MCP tools install, enabled or not."""
     found: dict[Path, Lock] = {}
     for platform in platforms:
         for role in ROLES:
@@ -101,6 +111,9 @@ def locks(platforms: Iterable[Platform]) -> list[Lock]:
                 if daemon.requirements:
                     lock = lock_for(daemon)
                     found.setdefault(lock.path, lock)
+        for tool in platform.mini.mcp_tools:
+            lock = lock_for_tool(platform, tool.name)
+            found.setdefault(lock.path, lock)
     return sorted(found.values(), key=lambda lock: lock.path.name)
 
 

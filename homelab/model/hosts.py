@@ -10,7 +10,7 @@ from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name
 from homelab.model.common import CPU_TORCH, Layout, PythonPackage, Service, Toolchain
 from homelab.services.afm import Afm
 from homelab.services.litellm import LiteLLM
-from homelab.services.mcp_tools import McpTool
+from homelab.services.mcp_tools import McpTool, TinyAgents
 from homelab.services.mlx import MlxModel, MlxServers, fill_paths
 from homelab.services.open_webui import OpenWebUI
 from homelab.services.optillm import OptillmProxy
@@ -32,6 +32,7 @@ class MiniHost(Frozen):
     open_webui: OpenWebUI = OpenWebUI()
     mcp_registry_path: AbsPath = "/etc/homelab-llm/mcp-registry.json"
     mcp_tools: tuple[McpTool, ...] = ()
+    tiny_agents: TinyAgents = TinyAgents()
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""

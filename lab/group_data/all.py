@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from homelab.groupdata import siblings, validating
-from homelab.lab.config import WHEELS
+from homelab.lab.config import WHEELS, load_config
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 
@@ -52,6 +52,11 @@ with validating(top="Platform"):
                 "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
                 # The lab's hosts share this machine's cores: the gateway's workers follow them.
                 "litellm": {**_real.mini.litellm.model_dump(), "host_cores": os.cpu_count()},
+                # web.fetch may read the lab's own pages (private addresses are refused else).
+                "mcp_tools": [
+                    {**tool.model_dump(), "allow_networks": (str(load_config().subnet),)}
+                    for tool in _real.mini.mcp_tools
+                ],
                 "ov_server": {
                     **_real.mini.ov_server.model_dump(),
                     # The stand-in's requirements: it has no OpenVINO to load.

@@ -16,15 +16,16 @@ from homelab import PROJECT_ROOT
 
 #: The Mini answers as Linux does; every other fact comes back empty (a host with nothing yet).
 FAKE_INVENTORY = """
-LINUX = {"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd"}
+LINUX = {"uname -s": "Linux", "command -v useradd": "/usr/sbin/useradd", **EXTRA}
 mini = [("@fake/mini", {"ssh_hostname": "10.99.0.11", "fake_delay": 0, "fake_responses": LINUX})]
 studio = [("@fake/studio", {"ssh_hostname": "10.99.0.12", "fake_delay": 0})]
 """
 
 
-def planned_commands(folder: Path, role: str) -> list[str]:
-    """The shell commands a deploy of ``role`` sends, in order."""
-    (folder / "inventory.py").write_text(FAKE_INVENTORY)
+def planned_commands(folder: Path, role: str, responses: dict[str, str] | None = None) -> list[str]:
+    """The shell commands a deploy of ``role`` sends, in order. ``responses``: what the Mini
+    answers to commands holding a key (the first key a command holds wins), besides uname."""
+    (folder / "inventory.py").write_text(f"EXTRA = {responses or {}!r}\n" + FAKE_INVENTORY)
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
     result = subprocess.run(
         [

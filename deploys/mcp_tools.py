@@ -3,9 +3,9 @@
 Per tool: a system user, a venv built blue/green from its lock (``homelab lock``) with the
 tool's own package (a wheel built here from ``tools/<name>/``) installed ``--no-deps``, its
 0600 secrets file (the gateway key, from the host's store) in a folder only its user may enter,
-and its env file. Only then the registry (and Tiny Agents' config, when on), rendered whole
-from the data: an entry never names a tool that is not installed. A tool the data no longer
-names is removed after the registry stops naming it.
+and its env file; Tiny Agents' venv when it is on. Only then the registry (and Tiny Agents'
+config), rendered whole from the data: an entry never names a tool that is not installed. A
+tool the data no longer names is removed after the registry stops naming it.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from pyinfra.operations import files, server
 from deploys.steps import locked_venv, put, secrets_file, system_user
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
-from homelab.locks import lock_for_tool
+from homelab.locks import lock_for_tiny_agents, lock_for_tool
 from homelab.model import Platform
 from homelab.services import ServiceModule
 from homelab.services.mcp_tools import (
+    TINY_AGENTS,
     TOOL_NAMES,
     Install,
     McpTool,
@@ -105,13 +106,21 @@ def remove_tool(where: Install) -> None:
 
 @deploy("MCP tools")
 def deploy_mcp_tools(platform: Platform, tools: Tools, service: ServiceModule) -> None:
+    layout = platform.mini.layout
     for tool in platform.mini.mcp_tools:
         install_tool(platform, tool, tools)
+    if platform.mini.tiny_agents.enabled:
+        locked_venv(
+            lock_for_tiny_agents(platform),
+            layout.install_dir(TINY_AGENTS),
+            layout.venv(TINY_AGENTS),
+            tools,
+        )
     for f in service.shared_files(platform):
         put(f)
     if not platform.mini.tiny_agents.enabled:
-        path = agent_dir(platform)
-        files.directory(name=f"Remove {path} (Tiny Agents off)", path=path, present=False)
+        for path in (agent_dir(platform), layout.install_dir(TINY_AGENTS)):
+            files.directory(name=f"Remove {path} (Tiny Agents off)", path=path, present=False)
     named = {tool.name for tool in platform.mini.mcp_tools}
     for name in TOOL_NAMES:
         if name not in named:

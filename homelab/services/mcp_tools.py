@@ -20,7 +20,7 @@ from web_fetch.config import ALLOW_NETWORKS_ENV, ENV_FILE_ENV, SEARCH_URL_ENV
 
 from homelab import PROJECT_ROOT
 from homelab.model.base import Frozen, SecretRef
-from homelab.model.common import Layout
+from homelab.model.common import Layout, PythonPackage
 from homelab.render.engine import render
 from homelab.render.files import HostFile, json_file
 from homelab.services.base import ServiceModule
@@ -52,12 +52,19 @@ class McpTool(Frozen):
 
 
 class TinyAgents(Frozen):
-    """Tiny Agents (huggingface_hub's ``tiny-agents``), the MCP client: its config (off)."""
+    """Tiny Agents (huggingface_hub's ``tiny-agents``), the MCP client (off by default).
+
+    When on, the Mini gets its venv (``Layout.venv("tiny-agents")``) and its config: an
+    ``agent.json`` (the gateway as its endpoint, a handle, the registry's stdio servers) and an
+    env file with ``TINYAGENTS_API_BASE`` and ``TINYAGENTS_MODEL``. It starts the tools itself,
+    so it runs as the tools' user (their secrets files are that user's alone).
+    """
 
     enabled: bool = False
     model: str | None = Field(
         default=None, description="the gateway handle it uses; unset: the first the gateway serves"
     )
+    package: PythonPackage = PythonPackage(requirement="huggingface_hub[mcp]", version="2.4.0")
 
 
 @dataclass(frozen=True)
@@ -164,14 +171,34 @@ def agent_model(platform: Platform) -> str:
     return chosen or next(handle for handle, _backend, _path in platform.handles())
 
 
+#: Tiny Agents' name for the install, its venv and config folder.
+TINY_AGENTS = "tiny-agents"
+
+
+def key_input(platform: Platform) -> str:
+    """The agent's input for the gateway key: tiny-agents asks for it at start, and an empty
+    answer takes it from the variable of the same name (``LITELLM_PROXY_KEY``)."""
+    return platform.gateway.proxy_key.env.lower().replace("_", "-")
+
+
 def agent_config(platform: Platform) -> dict[str, object]:
     """Tiny Agents' ``agent.json``: the gateway as its endpoint, the registry's stdio servers.
 
-    The gateway key is not in it: Tiny Agents reads its API key from the environment.
+    The gateway key is not in it: ``apiKey`` names an input, filled at start.
     """
+    key = key_input(platform)
     return {
         "model": agent_model(platform),
         "endpointUrl": gateway_url(platform),
+        "apiKey": f"${{input:{key}}}",
+        "inputs": [
+            {
+                "type": "promptString",
+                "id": key,
+                "description": "the gateway key",
+                "password": True,
+            }
+        ],
         "servers": [
             {
                 "type": "stdio",
@@ -185,7 +212,12 @@ def agent_config(platform: Platform) -> dict[str, object]:
 
 
 def agent_dir(platform: Platform) -> str:
-    return platform.mini.layout.config_dir("tiny-agents")
+    return platform.mini.layout.config_dir(TINY_AGENTS)
+
+
+def agent_command(platform: Platform) -> str:
+    """Its program, in its venv."""
+    return f"{platform.mini.layout.venv(TINY_AGENTS)}/bin/{TINY_AGENTS}"
 
 
 def agent_files(platform: Platform) -> list[HostFile]:

@@ -2,9 +2,9 @@
 
 Stated once, here: the Studio runs Linux with systemd; three tiny models stand in for the real
 ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; ov-server
-has no GPU; and the lab's substitutes (``homelab/lab/substitutes``) run where the lab cannot
-run the real thing: Debian's searx for SearXNG, a stand-in for ov-server, Open WebUI offline,
-tiny models made on the host. Everything else is the real data, unchanged.
+has no GPU; web.fetch may read pages on the lab's own subnet; Tiny Agents is on; and the lab's
+substitutes (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's
+searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host. Everything else is the real data, unchanged.
 """
 
 import os
@@ -57,6 +57,8 @@ with validating(top="Platform"):
                     {**tool.model_dump(), "allow_networks": (str(load_config().subnet),)}
                     for tool in _real.mini.mcp_tools
                 ],
+                # Tiny Agents on: its venv and config, checked by tests/lab/test_tiny_agents.py.
+                "tiny_agents": {**_real.mini.tiny_agents.model_dump(), "enabled": True},
                 "ov_server": {
                     **_real.mini.ov_server.model_dump(),
                     # The stand-in's requirements: it has no OpenVINO to load.

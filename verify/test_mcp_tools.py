@@ -77,9 +77,12 @@ def test_gateway_key_reaches_the_tool_in_its_users_file_alone(
         assert found == (where.user, "0o600"), f"{tool.name}: {where.secrets_env} is {found}"
         folder = host.file(where.config_dir)
         assert (folder.user, folder.group, oct(folder.mode)) == ("root", where.user, "0o750")
-        assert gateway_key in secret.content_string, f"{tool.name}: no gateway key in its file"
+        # Booleans first: a failed assertion must not print the key.
+        holds_key = gateway_key in secret.content_string
+        assert holds_key, f"{tool.name}: {where.secrets_env} does not hold the store's gateway key"
         for public in (where.env_file, platform.mini.mcp_registry_path):
-            assert gateway_key not in host.file(public).content_string, f"key in {public}"
+            leaked = gateway_key in host.file(public).content_string
+            assert not leaked, f"{tool.name}: the gateway key is in {public}"
 
 
 def registry_env(host: Any, platform: Platform, tool: McpTool) -> dict[str, str]:

@@ -4,7 +4,8 @@ Stated once, here: the Studio runs Linux with systemd; three tiny models stand i
 ones (no model hub here); torch's CPU wheels come from the machine's wheel folder; ov-server
 has no GPU; web.fetch may read pages on the lab's own subnet; Tiny Agents is on; and the lab's
 substitutes (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's
-searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host. Everything else is the real data, unchanged.
+searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
+Everything else is the real data, unchanged.
 """
 
 import os

@@ -12,6 +12,7 @@ import posixpath
 import shlex
 from collections.abc import Callable
 from io import StringIO
+from pathlib import Path
 from typing import Any, Self
 
 from pyinfra.api.operation import OperationMeta
@@ -24,11 +25,13 @@ from pyinfra.operations.util import any_changed
 from deploys import takeover
 from deploys.state import current, directory, exists, in_place, link_target, running
 from deploys.toolchain import Tools
-from homelab.locks import lock_for
+from homelab.locks import Lock, lock_for
 from homelab.model import Platform
+from homelab.model.base import SecretRef
+from homelab.model.common import Layout
 from homelab.render import HostFile, daemon_files
+from homelab.secrets import env_writer, names_of
 from homelab.secrets import secret_names as secret_names
-from homelab.secrets import write_env
 from homelab.services import Daemon, ServiceModule
 
 
@@ -96,36 +99,42 @@ def service_account(daemon: Daemon, home: str | None = None) -> list[OperationMe
     if daemon.os == "darwin":
         return []  # the Studio's daemons run as the account the data names; it exists
     home = home or daemon.state_dir
+    ops = system_user(daemon.user, home, daemon.supplementary_groups)
+    return running([*ops, directory(daemon.state_dir, daemon.user, daemon.user, "0750")])
+
+
+#: The shell of every service account: none to log in with.
+NOLOGIN = "/usr/sbin/nologin"
+
+
+def system_user(user: str, home: str, groups: tuple[str, ...] = ()) -> list[OperationMeta]:
+    """A Linux system user with a group of its own and no login shell (none planned when the
+    host's snapshot shows it so)."""
     state = current()
-    ops: list[OperationMeta | None] = []
-    if daemon.user not in state.groups:
-        ops.append(server.group(name=f"Group {daemon.user}", group=daemon.user, system=True))
-    account = state.accounts.get(daemon.user)
+    ops: list[OperationMeta] = []
+    if user not in state.groups:
+        ops.append(server.group(name=f"Group {user}", group=user, system=True))
+    account = state.accounts.get(user)
     if not (
         account is not None
-        and account.group == daemon.user
-        and set(daemon.supplementary_groups) <= account.groups
+        and account.group == user
+        and set(groups) <= account.groups
         and account.home == home
         and account.shell == NOLOGIN
     ):
         ops.append(
             server.user(
-                name=f"User {daemon.user}",
-                user=daemon.user,
-                group=daemon.user,
-                groups=list(daemon.supplementary_groups) or None,
+                name=f"User {user}",
+                user=user,
+                group=user,
+                groups=list(groups) or None,
                 home=home,
                 shell=NOLOGIN,
                 system=True,
                 ensure_home=False,
             )
         )
-    ops.append(directory(daemon.state_dir, daemon.user, daemon.user, "0750"))
-    return running(ops)
-
-
-#: The shell of every service account: none to log in with.
-NOLOGIN = "/usr/sbin/nologin"
+    return ops
 
 
 def source_checkout(daemon: Daemon) -> list[OperationMeta]:
@@ -160,10 +169,16 @@ VENV_RECIPE = ("pip", "sync", "--compile-bytecode")
 
 def venv_target(daemon: Daemon) -> str:
     """The venv a daemon's lock (and the recipe) names: ``<opt>/<install>/venvs/<hash>``."""
-    text = lock_for(daemon).path.read_text()
+    return locked_venv_target(lock_for(daemon), daemon.install_dir)
+
+
+def locked_venv_target(lock: Lock, install_dir: str, package: Path | None = None) -> str:
+    """``<install_dir>/venvs/<hash>``: the hash of the recipe, the lock and the package."""
+    text = lock.path.read_text()
     recipe = " ".join(("uv", *VENV_RECIPE))
-    digest = hashlib.sha256(f"{recipe}\n{text}".encode()).hexdigest()[:16]
-    return f"{daemon.install_dir}/venvs/{digest}"
+    extra = f"\n{hashlib.sha256(package.read_bytes()).hexdigest()}" if package else ""
+    digest = hashlib.sha256(f"{recipe}\n{text}{extra}".encode()).hexdigest()[:16]
+    return f"{install_dir}/venvs/{digest}"
 
 
 def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
@@ -174,11 +189,21 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
     """
     if not daemon.requirements:
         return []
-    lock = lock_for(daemon)
+    return locked_venv(lock_for(daemon), daemon.install_dir, daemon.venv, tools)
+
+
+def locked_venv(
+    lock: Lock, install_dir: str, venv: str, tools: Tools, package: Path | None = None
+) -> list[OperationMeta]:
+    """A lock installed blue/green into ``<install_dir>/venvs/<hash>``, ``venv`` linked to it.
+
+    ``package``, a wheel, goes in after the lock with ``--no-deps`` (the lock holds its
+    dependencies); its hash is part of the venv's name, so a changed package builds anew.
+    """
     text = lock.path.read_text()
-    target = venv_target(daemon)
+    target = locked_venv_target(lock, install_dir, package)
     root, digest = target.rsplit("/venvs/", 1)
-    if link_target(daemon.venv) == target:
+    if link_target(venv) == target:
         return []
     ops: list[OperationMeta] = []
     if not exists(f"{target}/.complete"):
@@ -190,6 +215,15 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
                 mode="0644",
             )
         )
+        install_package: list[str] = []
+        if package is not None:
+            wheel = f"{root}/venvs/{package.name}"
+            ops.append(files.put(name=f"Package {package.name}", src=str(package), dest=wheel))
+            install_package = [
+                f"{tools.uv_env} {tools.uv} pip install --no-deps --no-index --compile-bytecode "
+                f"--python {target}/bin/python {wheel}",
+                f"rm -f {wheel}",
+            ]
         ops.append(
             server.shell(
                 name=f"Install {lock.path.name} into {target}",
@@ -199,14 +233,15 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
                     f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} "
                     f"--python {target}/bin/python "
                     f"{tools.find_links_args} {target}.requirements.txt",
+                    *install_package,
                     f"touch {target}/.complete",
                 ],
             )
         )
     ops.append(
         files.link(
-            name=f"Switch {daemon.venv} to {digest}",
-            path=daemon.venv,
+            name=f"Switch {venv} to {digest}",
+            path=venv,
             target=target,
             force=True,
             force_backup=False,
@@ -233,19 +268,30 @@ def secrets(daemon: Daemon) -> list[OperationMeta]:
     """
     if not daemon.secrets_env:
         return []
-    spec = secret_names(daemon)
+    group = "wheel" if daemon.os == "darwin" else daemon.user
+    return secrets_file(
+        daemon.secrets_env, daemon.secrets, daemon.layout, daemon.user, group, daemon.os
+    )
+
+
+def secrets_file(
+    env: str, refs: dict[str, SecretRef], layout: Layout, user: str, group: str, os: str
+) -> list[OperationMeta]:
+    """A 0600 env file of ``user``'s alone: each variable's value copied from the host's store.
+
+    Values never leave the host: the store is filled there (see ``deploys/host.py``) and a shell
+    on the host copies each value into the file. Written when its names change or it is missing.
+    """
     names = HostFile(
-        path=f"{daemon.secrets_env}.names",
-        content=spec,
-        group="wheel" if daemon.os == "darwin" else "root",
+        path=f"{env}.names",
+        content=names_of(refs),
+        group="wheel" if os == "darwin" else "root",
         mode="0600",
     )
     spec_op = put(names)
-    env = daemon.secrets_env
-    command = write_env(daemon)
     if spec_op is None and exists(env):
         return []  # the names are as they were and the file is there: nothing to write
-    write = server.shell(name=f"Write {env}", commands=[command])
+    write = server.shell(name=f"Write {env}", commands=[env_writer(env, refs, layout, user, group)])
     return running([spec_op, write])
 
 

@@ -18,6 +18,7 @@ from homelab import PROJECT_ROOT
 from homelab.model import ROLES, Platform
 from homelab.model.common import Toolchain
 from homelab.services import Daemon, daemons
+from homelab.services.mcp_tools import TINY_AGENTS, install_of, requirements
 
 LOCK_DIR = PROJECT_ROOT / "deploys" / "requirements"
 _FROM = "# from: "
@@ -92,8 +93,27 @@ def lock_for(daemon: Daemon) -> Lock:
     )
 
 
+def lock_for_tool(platform: Platform, tool: str) -> Lock:
+    """An MCP tool's venv: the dependencies its package states, for the Mini."""
+    return Lock(
+        install=install_of(platform, tool).name,
+        requirements=requirements(tool),
+        toolchain=platform.mini.toolchain,
+    )
+
+
+def lock_for_tiny_agents(platform: Platform) -> Lock:
+    """Tiny Agents' venv (locked whether it is on or not, like a disabled daemon's)."""
+    mini = platform.mini
+    return Lock(
+        install=TINY_AGENTS,
+        requirements=mini.tiny_agents.package.requirements(mini.os),
+        toolchain=mini.toolchain,
+    )
+
+
 def locks(platforms: Iterable[Platform]) -> list[Lock]:
-    """Every distinct lock the platforms' daemons install, enabled or not."""
+    """Every distinct lock the platforms' daemons and MCP tools install, enabled or not."""
     found: dict[Path, Lock] = {}
     for platform in platforms:
         for role in ROLES:
@@ -101,6 +121,11 @@ def locks(platforms: Iterable[Platform]) -> list[Lock]:
                 if daemon.requirements:
                     lock = lock_for(daemon)
                     found.setdefault(lock.path, lock)
+        for lock in (
+            *(lock_for_tool(platform, tool.name) for tool in platform.mini.mcp_tools),
+            lock_for_tiny_agents(platform),
+        ):
+            found.setdefault(lock.path, lock)
     return sorted(found.values(), key=lambda lock: lock.path.name)
 
 

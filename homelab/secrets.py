@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab.model import ROLES, Platform, Role
+from homelab.model.base import SecretRef
+from homelab.model.common import Layout
 from homelab.services import Daemon, daemons
 
 #: A new secret's value: 32 random bytes, hex (what every service here accepts as a key).
@@ -80,21 +82,34 @@ def refusal(needs: Mapping[str, Iterable[str]], have: Iterable[str]) -> str | No
 
 def secret_names(daemon: Daemon) -> str:
     """The names file beside a secrets env: which store entry each variable takes."""
-    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(daemon.secrets.items()))
+    return names_of(daemon.secrets)
+
+
+def names_of(refs: Mapping[str, SecretRef]) -> str:
+    """A names file's lines: ``VARIABLE=STORE_NAME``, sorted."""
+    return "".join(f"{var}={ref.env}\n" for var, ref in sorted(refs.items()))
 
 
 def write_env(daemon: Daemon) -> str:
     """Shell that writes ``daemon``'s secrets env from the store, atomically, 0600, its own."""
     env = daemon.secrets_env
     assert env, f"{daemon.name} has no secrets"
-    lines = " ".join(
-        f'"$(printf \'%s=%s\\n\' {var} "$(cat {daemon.layout.secret_file(ref.env)})")"'
-        for var, ref in sorted(daemon.secrets.items())
-    )
     group = "wheel" if daemon.os == "darwin" else daemon.user
+    return env_writer(env, daemon.secrets, daemon.layout, daemon.user, group)
+
+
+def env_writer(
+    env: str, refs: Mapping[str, SecretRef], layout: Layout, user: str, group: str
+) -> str:
+    """Shell that writes ``env`` (``user``'s alone, 0600) from the store, atomically: each
+    variable of ``refs`` with the value of the secret it names."""
+    lines = " ".join(
+        f'"$(printf \'%s=%s\\n\' {var} "$(cat {layout.secret_file(ref.env)})")"'
+        for var, ref in sorted(refs.items())
+    )
     return (
         f"umask 077 && tmp=$(mktemp {env}.XXXXXX) && printf '%s\\n' {lines} > $tmp"
-        f" && chown {daemon.user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
+        f" && chown {user}:{group} $tmp && chmod 0600 $tmp && mv $tmp {env}"
     )
 
 
@@ -254,6 +269,7 @@ def rotation_script(platform: Platform, role: Role, name: str) -> str:
             new,
             f"rewritten=$({_refresh(readers)})",
             'echo "$rewritten"',
+            *_tool_files(platform, role, name),
             _restart(readers, platform.host(role).os),
         ]
     )
@@ -265,13 +281,28 @@ def _said(lines: Iterable[str], word: str) -> list[str]:
 
 
 def outside_readers(platform: Platform, name: str) -> tuple[str, ...]:
-    """Who holds ``name`` without a daemon on the host: MCP tools that take it from their
-    client's environment (the MCP registry's ``env_from``)."""
-    from homelab.services.mcp_tools import registry
+    """Who reads ``name`` without a daemon on the host: MCP tools, from their own key file
+    (which rotation rewrites; an MCP client starting one afterwards reads the new value)."""
+    from homelab.services.mcp_tools import secrets
 
-    servers = registry(platform)["servers"]
-    assert isinstance(servers, dict)
-    return tuple(f"MCP tool {tool}" for tool, s in servers.items() if name in s["env_from"])
+    if name not in {ref.env for ref in secrets(platform).values()}:
+        return ()
+    return tuple(f"MCP tool {tool.name}" for tool in platform.mini.mcp_tools)
+
+
+def _tool_files(platform: Platform, role: Role, name: str) -> list[str]:
+    """Shell rewriting each MCP tool's key file that reads ``name`` (where the file exists)."""
+    from homelab.services.mcp_tools import install_of, secrets
+
+    refs = secrets(platform)
+    if role != "mini" or name not in {ref.env for ref in refs.values()}:
+        return []
+    out = []
+    for tool in platform.mini.mcp_tools:
+        where = install_of(platform, tool)
+        writer = env_writer(where.secrets_env, refs, where.layout, where.user, where.user)
+        out.append(f"{{ [ ! -e {where.secrets_env} ] || {{ {writer}; }}; }}")
+    return out
 
 
 def rotate(inventory: Path, role: Role, name: str) -> Rotation:
@@ -442,5 +473,5 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     print(f"  env files rewritten: {', '.join(done.rewritten) or '(none on the host yet)'}")
     print(f"  restarted (gateway first): {', '.join(done.restarted) or '(none running)'}")
     for who in done.elsewhere:
-        print(f"  {who} takes {done.name} from its client's environment: give it the new value")
+        print(f"  {who}: its key file rewritten; it reads it at its next start")
     return 0

@@ -37,10 +37,10 @@ with validating("mini", top="MiniHost"):
         mcp_tools=(
             dict(
                 name="web-fetch",
-                description="Fetch a URL and return clean, model-ready text; search the web "
-                "through the gateway.",
-                command=("/opt/homelab-llm/mcp-tools/web-fetch/venv/bin/web-fetch",),
+                purpose="fetch a URL as clean, model-ready text; search the web through the "
+                "gateway",
                 tools=("web.fetch", "search.web"),
+                notes="Returns cleaned text plus optional raw HTML.",
             ),
         ),
         # What runs today, built by hand (its repository: platform/ops/systemd): the first deploy

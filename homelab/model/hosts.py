@@ -11,7 +11,7 @@ from homelab.model.common import CPU_TORCH, Layout, PythonPackage, Service, Tool
 from homelab.model.takeover import Takeover
 from homelab.services.afm import Afm
 from homelab.services.litellm import LiteLLM
-from homelab.services.mcp_tools import McpTool
+from homelab.services.mcp_tools import McpTool, TinyAgents
 from homelab.services.mlx import MlxModel, MlxServers, fill_paths
 from homelab.services.open_webui import OpenWebUI
 from homelab.services.optillm import OptillmProxy
@@ -40,6 +40,7 @@ class MiniHost(Frozen):
         description="ports the host's own system listens on besides sshd (the inventory's ssh "
         "port), each with what serves it: the verify suite counts any other port a leftover",
     )
+    tiny_agents: TinyAgents = TinyAgents()
 
     def services(self) -> tuple[tuple[str, Service], ...]:
         """(field name, service) of each of the Mini's services, in declaration order."""

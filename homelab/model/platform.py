@@ -137,6 +137,7 @@ class Platform(Frozen):
         problems += self._storage_rules()
         problems += self._routing_rules()
         problems += self._takeover_rules()
+        problems += self._tool_rules()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -308,4 +309,22 @@ class Platform(Frozen):
                     f"{at}.open_webui_data: {legacy_data!r} overlaps the platform's data "
                     f"directory {new!r} (rule: legacy data is imported from elsewhere)"
                 )
+        return problems
+
+    def _tool_rules(self) -> list[str]:
+        problems = []
+        names = [tool.name for tool in self.mini.mcp_tools]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append(
+                    f"mini.mcp_tools[{i}].name: {name!r} is listed twice "
+                    "(rule: one registry entry per tool)"
+                )
+        chosen = self.mini.tiny_agents.model
+        served = {h for h, _b, _p in self.handles()}
+        if chosen is not None and chosen not in served:
+            problems.append(
+                f"mini.tiny_agents.model: {chosen!r} is not a declared handle "
+                "(rule: Tiny Agents asks the gateway for a handle it serves)"
+            )
         return problems

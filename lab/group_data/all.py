@@ -2,7 +2,8 @@
 
 Stated once, here: the Studio runs Linux with systemd (its legacy launchd job becomes a systemd
 unit of the same label); three tiny models stand in for the real ones (no model hub here);
-torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; and the lab's
+torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; web.fetch may
+read pages on the lab's own subnet; Tiny Agents is on; and the lab's
 substitutes (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's
 searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
 Everything else is the real data, unchanged.
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 from homelab.groupdata import siblings, validating
-from homelab.lab.config import WHEELS
+from homelab.lab.config import WHEELS, load_config
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 
@@ -75,6 +76,13 @@ with validating(top="Platform"):
                 "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
                 # The lab's hosts share this machine's cores: the gateway's workers follow them.
                 "litellm": {**_real.mini.litellm.model_dump(), "host_cores": os.cpu_count()},
+                # web.fetch may read the lab's own pages (private addresses are refused else).
+                "mcp_tools": [
+                    {**tool.model_dump(), "allow_networks": (str(load_config().subnet),)}
+                    for tool in _real.mini.mcp_tools
+                ],
+                # Tiny Agents on: its venv and config, checked by tests/lab/test_tiny_agents.py.
+                "tiny_agents": {**_real.mini.tiny_agents.model_dump(), "enabled": True},
                 "ov_server": {
                     **_real.mini.ov_server.model_dump(),
                     # The stand-in's requirements: it has no OpenVINO to load.

@@ -11,6 +11,7 @@ import pytest
 
 from homelab.model import Platform
 from homelab.services import Daemon, daemons
+from homelab.services.mcp_tools import install_of
 from tests.fast.fakeplan import first, planned_commands
 
 
@@ -93,3 +94,16 @@ def test_nothing_is_deleted_from_the_data_directories(
     for c in commands:
         if c.startswith("rm "):
             assert not any(f" {lay.state_dir(d.name)}" in c for d in enabled(platform)), c
+
+
+def test_the_mcp_registry_is_placed_after_the_tools_it_names(
+    commands: list[str], platform: Platform
+) -> None:
+    registry = first(commands, "the registry placed", "chmod 644", platform.mini.mcp_registry_path)
+    assert platform.mini.mcp_tools
+    for tool in platform.mini.mcp_tools:
+        where = install_of(platform, tool)
+        install = first(commands, f"{tool.name} installed", "--no-deps --no-index", where.venv)
+        link = first(commands, f"{where.venv} linked", "ln -s", where.venv)
+        key = first(commands, f"{where.secrets_env} written", f"mktemp {where.secrets_env}.")
+        assert install < link < registry and key < registry, tool.name

@@ -320,14 +320,6 @@ def test_ov_server_env(platform: Platform) -> None:
     assert unit["Service"]["SupplementaryGroups"] == ["render video"]
 
 
-def test_mcp_registry(platform: Platform) -> None:
-    text = files_of(platform, "mini")["/etc/homelab-llm/mcp-registry.json"].content
-    servers = json.loads(text)["servers"]
-    assert servers["web-fetch"]["transport"] == "stdio"
-    assert servers["web-fetch"]["tools"] == ["web.fetch", "search.web"]
-    assert servers["web-fetch"]["env"]["LITELLM_SEARCH_URL"].endswith("/v1/search/searxng-search")
-
-
 def test_no_secret_value_is_rendered(platform: Platform) -> None:
     """Secrets appear only as references: no assignment of a secret variable in any file."""
     names = {name for d in all_daemons(platform) for name in d.secrets}

@@ -10,7 +10,6 @@ cap below its size it is refused, whether or not the server says its length.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import ipaddress
 import json
 import os
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,7 +56,6 @@ from web_fetch.server import FETCH_TOOL, SEARCH_TOOL, Page, fetch_page
 from bench.web_fetch import page_of
 
 PAGES = Path(__file__).parent / "pages"
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "web-fetch"
 LOOPBACK_ONLY = parse_networks("127.0.0.1/32")
 LAB_SUBNET = "10.213.7.0/24"
 TWO_MB = 2 * 1000 * 1000
@@ -677,34 +674,21 @@ def test_the_server_over_mcp_stdio(site: Site, gateway: Gateway, tmp_path: Path)
     assert out["too_many"].is_error and "max_results" in _text(out["too_many"])
 
 
-# --- its lock ------------------------------------------------------------------------------
-
-
-def _lock_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("web_fetch_lock", TOOL / "lock.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lock_is_current_for_the_minis_toolchain() -> None:
-    from homelab.load import DEFAULT_INVENTORY, load_platform  # pyinfra: imported when needed
-
-    toolchain = load_platform(DEFAULT_INVENTORY).mini.toolchain
-    lock = _lock_script()
-    assert lock.LOCK.read_text().startswith(
-        lock.header(toolchain.python_version, toolchain.platform)
-    ), "run `uv run python tools/web-fetch/lock.py`"
+# --- its lock (a `homelab lock` lock: tests/fast/test_locks.py says it is current) ----------
 
 
 def test_lock_pins_every_dependency_and_the_tests_run_those_versions() -> None:
-    text = (TOOL / "requirements.lock").read_text()
+    from homelab.load import DEFAULT_INVENTORY, load_platform  # pyinfra: imported when needed
+    from homelab.locks import lock_for_tool
+
+    lock = lock_for_tool(load_platform(DEFAULT_INVENTORY), "web-fetch")
+    text = lock.path.read_text()
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M))
     pins = {canonicalize_name(name): version for name, version in pins.items()}
-    for line in _lock_script().requirements():
+    assert lock.requirements
+    for line in lock.requirements:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"requirements.lock does not pin {name}"
+        assert name in pins, f"{lock.path.name} does not pin {name}"
         assert requirement.specifier.contains(pins[name]), (line, pins[name])
         assert metadata.version(name) == pins[name], f"the dev environment has another {name}"

@@ -1,0 +1,127 @@
+"""MCP tools on the Mini: each tool installed for its own user, then the registry that names it.
+
+Per tool: a system user, a venv built blue/green from its lock (``homelab lock``) with the
+tool's own package (a wheel built here from ``tools/<name>/``) installed ``--no-deps``, its
+0600 secrets file (the gateway key, from the host's store) in a folder only its user may enter,
+and its env file; Tiny Agents' venv when it is on. Only then the registry (and Tiny Agents'
+config), rendered whole from the data: an entry never names a tool that is not installed. A
+tool the data no longer names is removed after the registry stops naming it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import host
+from pyinfra.facts.files import Directory
+from pyinfra.operations import files, server
+
+from deploys.steps import locked_venv, put, secrets_file, system_user
+from deploys.toolchain import Tools
+from homelab import PROJECT_ROOT
+from homelab.locks import lock_for_tiny_agents, lock_for_tool
+from homelab.model import Platform
+from homelab.services import ServiceModule
+from homelab.services.mcp_tools import (
+    TINY_AGENTS,
+    TOOL_NAMES,
+    Install,
+    McpTool,
+    agent_dir,
+    install_of,
+    secrets,
+)
+
+#: Where the tools' wheels are built on the machine that deploys (git ignores it).
+WHEELS = PROJECT_ROOT / "build" / "mcp-tools"
+
+
+@cache
+def wheel_of(where: Install) -> Path:
+    """The tool's package as a wheel, built here once per run (hatchling builds reproducibly:
+    the same source gives the same bytes, so the same venv)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        raise PyinfraError("uv is not on PATH: it builds the MCP tools' wheels")
+    out = WHEELS / where.tool
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run(
+        [uv, "build", "--wheel", "--quiet", "--out-dir", str(out), str(where.package_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wheels = sorted(out.glob("*.whl"))
+    if result.returncode != 0 or len(wheels) != 1:
+        raise PyinfraError(f"cannot build {where.package_dir}: {result.stderr.strip()}")
+    return wheels[0]
+
+
+def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
+    where = install_of(platform, tool)
+    layout = platform.mini.layout
+    system_user(where.user, where.home)
+    files.directory(
+        name=f"Home {where.home}", path=where.home, user=where.user, group=where.user, mode="0750"
+    )
+    locked_venv(
+        lock_for_tool(platform, tool.name),
+        where.install_dir,
+        where.venv,
+        tools,
+        package=wheel_of(where),
+    )
+    # The tool's user reads its secrets file itself (no service manager reads it as root).
+    files.directory(
+        name=f"Directory {where.config_dir}",
+        path=where.config_dir,
+        user="root",
+        group=where.user,
+        mode="0750",
+    )
+    secrets_file(where.secrets_env, secrets(platform), layout, where.user, where.user, "linux")
+
+
+def remove_tool(where: Install) -> None:
+    """Everything a tool had on the host, once nothing names it (nothing, when it is gone)."""
+    if not host.get_fact(Directory, path=where.install_dir):
+        return
+    q = shlex.quote
+    server.shell(
+        name=f"Remove the MCP tool {where.tool} (the data names it no more)",
+        commands=[
+            f"rm -f {q(where.env_file)}",
+            f"rm -rf {q(where.config_dir)} {q(where.home)} {q(where.install_dir)}",
+            f"if id -u {q(where.user)} >/dev/null 2>&1; then userdel {q(where.user)}; fi",
+            f"if getent group {q(where.user)} >/dev/null; then groupdel {q(where.user)}; fi",
+        ],
+    )
+
+
+@deploy("MCP tools")
+def deploy_mcp_tools(platform: Platform, tools: Tools, service: ServiceModule) -> None:
+    layout = platform.mini.layout
+    for tool in platform.mini.mcp_tools:
+        install_tool(platform, tool, tools)
+    if platform.mini.tiny_agents.enabled:
+        locked_venv(
+            lock_for_tiny_agents(platform),
+            layout.install_dir(TINY_AGENTS),
+            layout.venv(TINY_AGENTS),
+            tools,
+        )
+    for f in service.shared_files(platform):
+        put(f)
+    if not platform.mini.tiny_agents.enabled:
+        for path in (agent_dir(platform), layout.install_dir(TINY_AGENTS)):
+            files.directory(name=f"Remove {path} (Tiny Agents off)", path=path, present=False)
+    named = {tool.name for tool in platform.mini.mcp_tools}
+    for name in TOOL_NAMES:
+        if name not in named:
+            remove_tool(install_of(platform, name))

@@ -30,6 +30,8 @@ def prepare(platform: Platform, role: Role) -> Tools:
 
 def stored(layout: Layout) -> set[str]:
     """The names in the host's secret store (a plan-time fact; empty on a new host)."""
+    if not exists(layout.secret_store):
+        return set()  # find on a missing folder fails, and a failed fact fails the host
     found = host.get_fact(FindFiles, path=layout.secret_store, maxdepth=1)
     return {posixpath.basename(path) for path in found}
 

@@ -35,7 +35,7 @@ def answers(platform: Platform, names: list[str], *services: str) -> Responses:
     """Fake answers: the Mini's store lists ``names``; these services' secrets env files exist
     (the deploy's snapshot shows them)."""
     store = platform.mini.layout.secret_store
-    envs = []
+    envs = [f"P\t{store}\td\t700\troot\troot\t"]
     for name in services:
         d = daemon_named(platform, "mini", name)
         assert d.secrets_env

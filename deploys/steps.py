@@ -479,10 +479,11 @@ class ServiceDeploy:
                 op = self.place(f)
                 if op is not None:
                     self.changes.append(op)
+            # The unit before its socket: systemd-analyze refuses a socket whose service
+            # it cannot load (a new host has none yet).
+            self.unit = guarded_put(unit_file, unit_check(d.os), self.staging)
             for f in sockets:
                 self.socket = guarded_put(f, unit_check(d.os), self.staging)
-            # A disabled daemon's unit names a program not installed yet: nothing to verify.
-            self.unit = guarded_put(unit_file, unit_check(d.os), self.staging)
         else:
             for f in sockets:
                 self.socket = put(f)

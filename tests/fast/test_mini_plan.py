@@ -107,3 +107,16 @@ def test_the_mcp_registry_is_placed_after_the_tools_it_names(
         link = first(commands, f"{where.venv} linked", "ln -s", where.venv)
         key = first(commands, f"{where.secrets_env} written", f"mktemp {where.secrets_env}.")
         assert install < link < registry and key < registry, tool.name
+
+
+def test_a_socket_is_checked_once_its_service_is_in_place(
+    commands: list[str], platform: Platform
+) -> None:
+    """systemd-analyze refuses a socket whose service it cannot load (a new host has none)."""
+    for d in enabled(platform):
+        if d.socket_path is None:
+            continue
+        verify = first(
+            commands, f"{d.socket_unit} verified", "systemd-analyze verify", d.socket_unit
+        )
+        assert _installed(commands, d.unit_path) < verify, f"{d.name}: socket checked first"

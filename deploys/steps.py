@@ -80,6 +80,18 @@ def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None
     )
 
 
+def stage_beside(neighbours: list[HostFile], staging: str) -> None:
+    """Candidates ``neighbours`` in ``staging``, for a check that loads them with another."""
+    files.directory(name=f"Staging {staging}", path=staging, mode="0700")
+    for f in neighbours:
+        files.put(
+            name=f"Candidate {f.path} (beside the unit it goes with)",
+            src=StringIO(f.content),
+            dest=f"{staging}/{posixpath.basename(f.path)}",
+            mode="0600",
+        )
+
+
 def unit_check(os: str) -> Check:
     """The init system's own parser on a unit: systemd-analyze, or plutil for a plist.
 
@@ -479,8 +491,11 @@ class ServiceDeploy:
                 op = self.place(f)
                 if op is not None:
                     self.changes.append(op)
-            # The unit before its socket: systemd-analyze refuses a socket whose service
-            # it cannot load (a new host has none yet).
+            # systemd-analyze loads a unit's neighbours from the candidate's folder: the socket
+            # waits there while its service is checked (a new host has neither yet), and is
+            # checked itself once the service is in place.
+            if sockets and not in_place(unit_file.path, unit_file.content):
+                stage_beside(sockets, self.staging)
             self.unit = guarded_put(unit_file, unit_check(d.os), self.staging)
             for f in sockets:
                 self.socket = guarded_put(f, unit_check(d.os), self.staging)

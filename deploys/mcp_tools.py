@@ -22,6 +22,7 @@ from pyinfra.context import host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server
 
+from deploys.state import directory
 from deploys.steps import locked_venv, put, secrets_file, system_user
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
@@ -67,9 +68,7 @@ def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
     where = install_of(platform, tool)
     layout = platform.mini.layout
     system_user(where.user, where.home)
-    files.directory(
-        name=f"Home {where.home}", path=where.home, user=where.user, group=where.user, mode="0750"
-    )
+    directory(where.home, where.user, where.user, "0750")
     locked_venv(
         lock_for_tool(platform, tool.name),
         where.install_dir,
@@ -78,14 +77,18 @@ def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
         package=wheel_of(where),
     )
     # The tool's user reads its secrets file itself (no service manager reads it as root).
-    files.directory(
-        name=f"Directory {where.config_dir}",
-        path=where.config_dir,
-        user="root",
-        group=where.user,
-        mode="0750",
-    )
+    directory(where.config_dir, "root", where.user, "0750")
     secrets_file(where.secrets_env, secrets(platform), layout, where.user, where.user, "linux")
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    """The tools' own paths, for the deploy's one-round-trip snapshot."""
+    out: list[str] = []
+    for tool in platform.mini.mcp_tools:
+        where = install_of(platform, tool)
+        out += [where.home, where.config_dir, where.secrets_env, f"{where.secrets_env}.names"]
+        out += [where.venv, where.install_dir, where.env_file]
+    return tuple(out)
 
 
 def remove_tool(where: Install) -> None:

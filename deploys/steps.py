@@ -301,9 +301,13 @@ def secrets_file(
         mode="0600",
     )
     spec_op = put(names)
-    if spec_op is None and exists(env):
+    present = exists(env)
+    if spec_op is None and present:
         return []  # the names are as they were and the file is there: nothing to write
-    write = server.shell(name=f"Write {env}", commands=[env_writer(env, refs, layout, user, group)])
+    # Planned but maybe unchanged (the snapshot did not look at it): written only on a change.
+    extra: dict[str, Any] = {"_if": spec_op.did_change} if spec_op is not None and present else {}
+    command = env_writer(env, refs, layout, user, group)
+    write = server.shell(name=f"Write {env}", commands=[command], **extra)
     return running([spec_op, write])
 
 

@@ -80,6 +80,34 @@ class WebUI:
         return version
 
 
+def user_with_chat(ui: WebUI, name: str, title: str) -> tuple[str, str, str, str]:
+    """A user made by the admin through the API, signed in, with one chat:
+    (email, chat id, chat title, the user's session token)."""
+    email = f"{name.lower()}-{int(time.time())}@lab.test"
+    ui.call(
+        "POST",
+        "/api/v1/auths/add",
+        ui.admin(),
+        json={"name": name, "email": email, "password": PASSWORD, "role": "user"},
+    )
+    token = ui.signin(email, PASSWORD)
+    assert token, f"{email} could not sign in"
+    full = f"{title} {email}"
+    chat = ui.call(
+        "POST",
+        "/api/v1/chats/new",
+        token,
+        json={
+            "chat": {
+                "title": full,
+                "models": [],
+                "messages": [{"id": "m1", "role": "user", "content": "remember this"}],
+            }
+        },
+    )
+    return email, str(chat["id"]), full, token
+
+
 def finds(ui: WebUI, email: str, chat_id: str, title: str) -> None:
     """The user signs in with their password and opens their chat."""
     token = ui.signin(email, PASSWORD)
@@ -139,30 +167,8 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         # One pinned release, then a user and a chat made through the API.
         deploy(PREVIOUS_INVENTORY)
         assert ui.version() == old
-        email = f"ada-{int(time.time())}@lab.test"
-        admin = ui.admin()
-        ui.call(
-            "POST",
-            "/api/v1/auths/add",
-            admin,
-            json={"name": "Ada", "email": email, "password": PASSWORD, "role": "user"},
-        )
-        token = ui.signin(email, PASSWORD)
-        assert token
-        title = f"kept {email}"
-        chat = ui.call(
-            "POST",
-            "/api/v1/chats/new",
-            token,
-            json={
-                "chat": {
-                    "title": title,
-                    "models": [],
-                    "messages": [{"id": "m1", "role": "user", "content": "remember this"}],
-                }
-            },
-        )
-        finds(ui, email, chat["id"], title)
+        email, chat_id, title, token = user_with_chat(ui, "Ada", "kept")
+        finds(ui, email, chat_id, title)
 
         # A redeploy changes nothing of Open WebUI: no copy, no restart.
         before = started_at(unit)
@@ -171,7 +177,7 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert not [op for op in again if op.startswith(BACKUP_OP)], again
         assert started_at(unit) == before
         assert host_copies(platform) == copies
-        finds(ui, email, chat["id"], title)
+        finds(ui, email, chat_id, title)
 
         # The upgrade: a copy of the data first, made from the release that wrote it.
         upgrade = changed(deploy(LAB_INVENTORY))
@@ -185,7 +191,7 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert f'"version": "{old}"' in manifest(platform, copy)
         assert len(host_copies(platform)) <= platform.mini.open_webui.backups.keep
         assert ui.version() == new
-        finds(ui, email, chat["id"], title)
+        finds(ui, email, chat_id, title)
 
         # A copy fetched here, then the Mini rebuilt from nothing: the user is gone.
         fetched = homelab("backup", "mini", "--local", str(local))
@@ -213,7 +219,7 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert restored.returncode == 0, restored.stderr
         print(restored.stdout)
         assert archive.name.removesuffix(".tar.gz") in restored.stdout
-        finds(ui, email, chat["id"], title)
+        finds(ui, email, chat_id, title)
         ui.admin()
         # The old gateway key answers again; the session signed in before the rebuild too.
         assert gateway_key(platform) == key

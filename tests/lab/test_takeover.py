@@ -39,7 +39,7 @@ from homelab.model import Platform
 from homelab.model.takeover import SAVED_SUFFIX
 from homelab.services import daemon_named, daemons
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
-from tests.lab.test_backup import PASSWORD, WebUI, finds
+from tests.lab.test_backup import WebUI, finds, user_with_chat
 
 pytestmark = [
     pytest.mark.lab,
@@ -195,30 +195,8 @@ def gap_seconds(log: str, legacy: str) -> float:
 
 
 def make_user_and_chat(ui: WebUI) -> tuple[str, str, str]:
-    email = f"grace-{int(time.time())}@lab.test"
-    admin = ui.admin()
-    ui.call(
-        "POST",
-        "/api/v1/auths/add",
-        admin,
-        json={"name": "Grace", "email": email, "password": PASSWORD, "role": "user"},
-    )
-    token = ui.signin(email, PASSWORD)
-    assert token
-    title = f"from before the takeover {email}"
-    chat = ui.call(
-        "POST",
-        "/api/v1/chats/new",
-        token,
-        json={
-            "chat": {
-                "title": title,
-                "models": [],
-                "messages": [{"id": "m1", "role": "user", "content": "remember this"}],
-            }
-        },
-    )
-    return email, str(chat["id"]), title
+    email, chat_id, title, _session = user_with_chat(ui, "Grace", "from before the takeover")
+    return email, chat_id, title
 
 
 def homelab_way_back(host: str) -> str:

@@ -10,7 +10,7 @@ import shlex
 
 from homelab.model import Platform, Role
 from homelab.model.takeover import SAVED_SUFFIX
-from homelab.services import daemon_named
+from homelab.services import daemons
 
 
 def summary(platform: Platform, role: Role) -> str:
@@ -40,7 +40,7 @@ def way_back(platform: Platform, role: Role) -> list[str]:
     commands: list[str] = []
     if host.os == "darwin":
         for job in takeover.launchd_jobs:
-            ours = [daemon_named(platform, role, name) for name in job.replaced_by]
+            ours = [d for d in daemons(platform, role) if d.name in job.replaced_by]
             out = " && ".join(
                 f"{{ launchctl bootout system/{q(d.label)} 2>/dev/null || true; }} && "
                 f"launchctl disable system/{q(d.label)}"
@@ -53,7 +53,7 @@ def way_back(platform: Platform, role: Role) -> list[str]:
         return commands
     # One line per legacy unit, each doing nothing where that unit never was.
     for unit in takeover.units:
-        ours = [daemon_named(platform, role, name) for name in unit.replaced_by]
+        ours = [d for d in daemons(platform, role) if d.name in unit.replaced_by]
         if unit.same_name:
             path = next(d.unit_path for d in ours if d.unit == unit.unit)
             saved = q(path + SAVED_SUFFIX)
@@ -63,7 +63,9 @@ def way_back(platform: Platform, role: Role) -> list[str]:
                 f"systemctl enable {q(unit.unit)} && systemctl start {q(unit.unit)}; fi"
             )
         else:
-            names = " ".join(q(d.unit) for d in ours)
+            # A socket unit holds its daemon's port: it goes too, or the legacy unit cannot bind.
+            sockets = [d.socket_unit for d in ours if d.socket_path]
+            names = " ".join(q(u) for u in [*(d.unit for d in ours), *sockets])
             commands.append(
                 f"if systemctl cat {q(unit.unit)} >/dev/null 2>&1; then "
                 f"systemctl disable --now {names} && systemctl enable --now {q(unit.unit)}; fi"

@@ -287,3 +287,11 @@ def test_the_dossier_says_where_the_platform_differs_and_why(
         mini=platform.mini.evolve(takeover={}), studio=platform.studio.evolve(takeover={})
     )
     assert differences(empty) == []
+
+
+def test_the_way_back_closes_the_gateways_socket_too(platform: Platform) -> None:
+    """Our socket unit holds the gateway's port: left open, the legacy gateway could not bind."""
+    gateway = next(d for d in daemons(platform, "mini") if d.name == "litellm")
+    assert gateway.socket_path is not None
+    (line,) = [line for line in way_back(platform, "mini") if "litellm-orch.service" in line]
+    assert f"systemctl disable --now {gateway.unit} {gateway.socket_unit} " in line, line

@@ -22,6 +22,7 @@ from homelab import PROJECT_ROOT
 from homelab.console.status import plan
 from homelab.load import load_platform
 from homelab.model import Platform
+from homelab.secrets import STORE_SUFFIX
 from homelab.services import Daemon, daemons
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
@@ -179,12 +180,14 @@ def test_backup_and_restore_say_each_step(converged: Platform, tmp_path: Path) -
     assert steps[0].startswith("backup: connecting to mini (")
     assert any(s.startswith("backup: copying ") for s in steps)
     assert any(s.startswith("backup: fetching ") for s in steps)
-    (copy,) = (tmp_path / "mini").glob("*.tar.gz")
+    (store,) = (tmp_path / "mini").glob(f"*{STORE_SUFFIX}")
+    (copy,) = (c for c in (tmp_path / "mini").glob("*.tar.gz") if c != store)
     assert copy.stat().st_mode & 0o777 == 0o600
+    assert store.stat().st_mode & 0o777 == 0o600, "the secret store's copy is 0600 too"
 
     restored = homelab("restore", "mini", "--local", str(tmp_path), timeout=900)
     print(restored.stdout, restored.stderr)
     assert restored.returncode == 0, restored.stderr
     assert copy.name.removesuffix(".tar.gz") in restored.stdout
     said = [s.split(":", 1)[1].strip().split()[0] for s in restored.stderr.splitlines()]
-    assert said == ["connecting", "sending", "stopping", "keeping", "starting"], said
+    assert said == ["connecting", "sending", "stopping", "putting", "keeping", "starting"], said

@@ -243,9 +243,10 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
             "mini",
             f"systemd-run --quiet --unit={PROBE} /bin/sh -c "
             + shlex.quote(
-                f"while :; do u=$(ss -Hltne 'sport = :{gateway.listener.port}' | "
-                "grep -o 'uid:[0-9]*' | head -n 1); "
-                'echo "$(date +%s.%N) ${u:-none}"; sleep 0.05; done '
+                f"while :; do l=$(ss -Hltne 'sport = :{gateway.listener.port}' | head -n 1); "
+                # ss names no uid for root's sockets: systemd's socket unit holds it as root.
+                'if [ -n "$l" ]; then u=$(printf %s "$l" | grep -o "uid:[0-9]*" || echo uid:0); '
+                'else u=none; fi; echo "$(date +%s.%N) $u"; sleep 0.05; done '
                 f"> {PROBE_LOG}"
             ),
         )

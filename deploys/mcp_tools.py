@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def wheel_of(where: Install) -> Path:
     uv = shutil.which("uv")
     if uv is None:
         raise PyinfraError("uv is not on PATH: it builds the MCP tools' wheels")
-    out = WHEELS / where.tool
-    shutil.rmtree(out, ignore_errors=True)
+    # A folder of this run's own: two deploys (or a deploy and a test) may build at once.
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f"{where.tool}-", dir=WHEELS))
     result = subprocess.run(
         [uv, "build", "--wheel", "--quiet", "--out-dir", str(out), str(where.package_dir)],
         capture_output=True,

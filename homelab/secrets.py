@@ -412,6 +412,8 @@ def put_back_script(platform: Platform, role: Role, aside: str) -> str:
         'echo "changed $(echo $changed)"',
         f"rewritten=$({_refresh(readers)})",
         'echo "$rewritten"',
+        # The MCP tools' key files too: they read the gateway key from their own file.
+        *_tool_files(platform, role, platform.gateway.proxy_key.env),
     ]
     return " && ".join([*steps, _restart(readers, platform.host(role).os)])
 

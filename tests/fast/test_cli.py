@@ -14,6 +14,7 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.cli import main
+from homelab.load import load_platform
 from homelab.model import ROLES, Platform, routes
 from homelab.render import host_files
 from homelab.services import daemons
@@ -147,7 +148,8 @@ def test_check_refuses_an_unreachable_address(
     data_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inv = data_copy / "inventory.py"
-    inv.write_text(inv.read_text().replace("192.168.1.72", "0.0.0.0"))
+    studio = load_platform().addresses["studio"]  # read from the inventory, never contacted
+    inv.write_text(inv.read_text().replace(studio, "0.0.0.0"))
     assert main(["check", "--inventory", str(inv)]) == 2
     assert "addresses.studio" in capsys.readouterr().err
 

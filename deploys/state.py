@@ -97,6 +97,10 @@ class HostState:
     def running_and_enabled(self, unit: str) -> bool:
         return self.units.get(unit) == ("active", "enabled")
 
+    def active(self, unit: str) -> bool:
+        found = self.units.get(unit)
+        return found is not None and found[0] == "active"
+
 
 def sha1(content: str) -> str:
     return hashlib.sha1(content.encode()).hexdigest()

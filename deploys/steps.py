@@ -315,22 +315,31 @@ Changed = Callable[[], bool]
 
 
 def activate(
-    daemon: Daemon, unit: Changed, changes: list[OperationMeta], socket: Changed | None = None
+    daemon: Daemon,
+    unit: Changed,
+    changes: list[OperationMeta],
+    socket: Changed | None = None,
+    reloads: list[OperationMeta] | None = None,
 ) -> None:
     """Start the daemon (or keep it stopped when disabled); restart only on a change.
 
     ``unit`` says whether the unit file changed, ``socket`` whether its socket unit did;
-    ``changes`` are the operations whose change calls for a restart. A socket-activated
-    daemon restarts behind its socket: requests wait for the new process instead of failing.
+    ``changes`` are the operations whose change calls for a restart, ``reloads`` those a
+    reload takes in (a reloadable daemon's config). A socket-activated daemon restarts behind
+    its socket: requests wait for the new process instead of failing.
     """
     if daemon.os == "darwin":
-        _activate_launchd(daemon, unit, changes)
+        _activate_launchd(daemon, unit, [*changes, *(reloads or [])])
     else:
-        _activate_systemd(daemon, unit, changes, socket or _never)
+        _activate_systemd(daemon, unit, changes, socket or _never, reloads or [])
 
 
 def _activate_systemd(
-    daemon: Daemon, unit: Changed, changes: list[OperationMeta], socket: Changed
+    daemon: Daemon,
+    unit: Changed,
+    changes: list[OperationMeta],
+    socket: Changed,
+    reloads: list[OperationMeta],
 ) -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit() or socket())
     if not daemon.enabled:
@@ -377,6 +386,19 @@ def _activate_systemd(
         _if=restart_needed,
     )
     started: list[OperationMeta] = [restart]
+    if reloads and current().active(daemon.unit):
+        # New workers read the new config while the old ones finish what they have: a
+        # request in flight that calls back through this daemon (OptiLLM's) is answered by
+        # the new ones, where a restart would stop the old process before any new one runs.
+        started.append(
+            systemd.service(
+                name=f"Reload {daemon.unit} (its config changed)",
+                service=daemon.unit,
+                running=True,
+                reloaded=True,
+                _if=lambda: any_changed(*reloads)() and not restart_needed(),
+            )
+        )
     if not current().running_and_enabled(daemon.unit):
         started.append(
             systemd.service(
@@ -465,6 +487,8 @@ class ServiceDeploy:
         self.daemon = daemon
         self.tools = tools
         self.changes: list[OperationMeta] = list(shared or [])
+        #: Changes a reload takes in (a reloadable daemon's config): no restart for them.
+        self.reloads: list[OperationMeta] = []
         self.unit: OperationMeta | None = None
         self.socket: OperationMeta | None = None
         self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
@@ -494,7 +518,8 @@ class ServiceDeploy:
             for f in sorted(config, key=lambda f: self.check(f) is not None):
                 op = self.place(f)
                 if op is not None:
-                    self.changes.append(op)
+                    reloads = d.reloadable and f.path == d.config
+                    (self.reloads if reloads else self.changes).append(op)
             # systemd-analyze loads a unit's neighbours from the candidate's folder: the socket
             # waits there while its service is checked (a new host has neither yet), and is
             # checked itself once the service is in place.
@@ -526,7 +551,7 @@ class ServiceDeploy:
         return self.socket is not None and self.socket.did_change()
 
     def activate(self) -> None:
-        activate(self.daemon, self.unit_changed, self.changes, self.socket_changed)
+        activate(self.daemon, self.unit_changed, self.changes, self.socket_changed, self.reloads)
 
     def take_over(self) -> None:
         """Just before the daemon starts: the legacy units it replaces out of its way."""

@@ -57,9 +57,27 @@ def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
     return out
 
 
+#: How long a reload waits for the old workers to finish their requests and leave.
+RELOAD_WAIT_S = 30
+
+#: ``systemctl reload`` of a pre-forking server: SIGHUP to the master, which forks new workers
+#: (they read the config) and stops the old ones; it returns when the old ones are gone, so what
+#: answers after it runs the new config. ``${MAINPID}`` is systemd's; ``$$`` a shell's ``$``.
+RELOAD_COMMAND = (
+    "/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); kill -HUP ${MAINPID}; "
+    f"for i in $$(seq {RELOAD_WAIT_S * 10}); do left=; "
+    "for p in $$old; do [ -d /proc/$$p ] && left=1; done; "
+    '[ -z "$$left" ] && exit 0; sleep 0.1; done\''
+)
+
+
 def systemd_unit(daemon: Daemon) -> HostFile:
     content = render(
-        "systemd/service.j2", daemon=daemon, hardening=hardening(daemon), mark=UNIT_MARK
+        "systemd/service.j2",
+        daemon=daemon,
+        hardening=hardening(daemon),
+        mark=UNIT_MARK,
+        reload_command=RELOAD_COMMAND,
     )
     return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
 

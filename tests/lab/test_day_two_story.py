@@ -1,0 +1,311 @@
+"""The day-two story on the lab, in one sequence, with steady clients on the gateway throughout.
+
+The operator's week, each step a change to the data (cumulative: the story's data after a step
+is the data before it, changed) deployed as a user deploys it:
+
+1. add a model; 2. move it to another port; 3. drop one of the lab's own models;
+4. turn the OptiLLM mode off, 5. and on again; 6. change the gateway's retries;
+7. rotate the gateway key; 8. destroy the Mini, rebuild it and restore its copy;
+9. go back to the lab's own data.
+
+Two clients send chat requests through the gateway from start to end: one to an ``ov-*`` handle
+(the Mini's own path), one to an MLX handle no step touches (the Studio's path, through OptiLLM
+when its mode is on). Both read the key again when the gateway refuses theirs, as a LAN client
+of a rotated gateway does. After each step: the verify suite (leftovers included) is green, and
+the MLX servers the step does not touch kept their main PIDs. Each step prints its deploy time,
+the daemons it restarted, and each client's requests, failures and p99 latency in its window;
+the story ends with a table of them. The session holds the lab lock (``conftest.lab_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.steady import REFUSED, SteadyClient, Window
+from bench.variant import changed_lab
+from homelab import PROJECT_ROOT
+from homelab.load import load_platform
+from homelab.secrets import STORE_SUFFIX
+from homelab.services.litellm import gateway_url
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, run_lab, ssh
+from tests.lab.test_day_two import answers, gone, green, main_pids, restarted
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+LAB = load_platform(LAB_INVENTORY)
+KEY_FILE = LAB.mini.layout.secret_file(LAB.gateway.proxy_key.env)
+#: The MLX model both clients' path keeps: no step adds, moves or drops it.
+KEPT = "mlx-tiny-llama-a"
+
+
+def store_key() -> str:
+    """The gateway key as the Mini's store holds it (a process of its own: called from threads)."""
+    result = ssh("mini", f"cat {KEY_FILE}", timeout=30)
+    if result.returncode != 0 or not result.stdout.strip():
+        raise RuntimeError(f"the Mini's store could not be read: {result.stderr.strip()[:120]}")
+    return result.stdout.strip()
+
+
+def homelab(inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``homelab ARGS --inventory INVENTORY``, as the operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(inventory)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@dataclass
+class Data:
+    """The story's data: the lab's, with its MLX models, OptiLLM mode and retries changed."""
+
+    models: list[dict[str, Any]]
+    via_optillm: bool = LAB.gateway.route_via_optillm
+    retries: int = LAB.gateway.router.num_retries
+
+    def body(self) -> str:
+        mlx = f'{{**lab.studio.mlx.model_dump(), "models": {self.models!r}}}'
+        return f"""lab.evolve(
+            studio=lab.studio.evolve(mlx={mlx}),
+            gateway=lab.gateway.evolve(
+                route_via_optillm={self.via_optillm!r},
+                router=lab.gateway.router.evolve(num_retries={self.retries!r}),
+            ),
+        )"""
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    restarted: list[str]
+    windows: dict[str, Window]
+
+
+@dataclass
+class Story:
+    folder: Path
+    clients: dict[str, SteadyClient]
+    steps: list[Step] = field(default_factory=list)
+    inventory: Path = LAB_INVENTORY
+
+    def data(self, data: Data) -> Path:
+        """An inventory of the lab with ``data``: the one the next steps deploy."""
+        self.inventory = changed_lab(self.folder / f"step-{len(self.steps) + 1}", data.body())
+        return self.inventory
+
+    def step(self, name: str, action: Callable[[], None]) -> Step:
+        """Run ``action`` (a deploy, a rotation, a rebuild); record and print what it cost."""
+        platform = load_platform(self.inventory)
+        before = main_pids(platform)
+        began = time.monotonic()
+        action()
+        seconds = time.monotonic() - began
+        step = Step(
+            name,
+            seconds,
+            restarted(before, main_pids(platform)),
+            {label: c.window(began, time.monotonic()) for label, c in self.clients.items()},
+        )
+        self.steps.append(step)
+        clients = "; ".join(f"{label}: {w.summary()}" for label, w in step.windows.items())
+        print(
+            f"\n{time.strftime('%H:%M:%S')} {name}: {seconds:.1f} s; "
+            f"restarted {', '.join(step.restarted) or 'nothing'}\n  {clients}",
+            flush=True,
+        )
+        return step
+
+    def deploy(self, name: str) -> Step:
+        return self.step(name, lambda: self._deployed(name))
+
+    def _deployed(self, name: str) -> None:
+        ops = changed(deploy(self.inventory))
+        print(f"\n{name}: {len(ops)} operations changed something", flush=True)
+
+    def table(self) -> str:
+        labels = list(self.clients)
+        head = "| step | time | restarted | " + " | ".join(
+            f"{label}: failed / sent | {label}: p99" for label in labels
+        )
+        rows = [head + " |", "|" + "---|" * (3 + 2 * len(labels))]
+        for s in self.steps:
+            cells = [s.name, f"{s.seconds:.1f} s", ", ".join(s.restarted) or "nothing"]
+            for label in labels:
+                w = s.windows[label]
+                p99 = w.p99()
+                cells += [
+                    f"{len(w.failed)} / {len(w.outcomes)}",
+                    f"{p99 * 1000:.0f} ms" if p99 is not None else "-",
+                ]
+            rows.append("| " + " | ".join(cells) + " |")
+        return "\n".join(rows)
+
+
+def mlx_pids(pids: dict[str, str]) -> dict[str, str]:
+    return {unit: pid for unit, pid in pids.items() if unit.startswith("studio/mlx-")}
+
+
+def unit_of(model: dict[str, Any]) -> str:
+    return f"studio/mlx-{model['port']}.service"
+
+
+@pytest.fixture
+def clients(lab: dict[str, Any]) -> Iterator[dict[str, SteadyClient]]:
+    deploy()  # the lab as its data says, whatever state it was in
+    url = gateway_url(LAB, "/v1/chat/completions").replace("127.0.0.1", LAB.addresses["mini"])
+    key = store_key()
+    made = {
+        "ov": SteadyClient(url, key, LAB.mini.ov_server.models[0].model_id, rekey=store_key),
+        "mlx": SteadyClient(url, key, KEPT, rekey=store_key),
+    }
+    for client in made.values():
+        client.__enter__()
+    yield made
+    for client in made.values():
+        client.__exit__()
+
+
+def no_failure(step: Step) -> None:
+    for label, window in step.windows.items():
+        assert len(window.outcomes) > 5, f"{step.name}: {label} sent too little: {window.summary()}"
+        assert window.failed == [], f"{step.name}: {label} saw failures: {window.summary()}"
+
+
+def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) -> None:
+    story = Story(tmp_path, clients)
+    models = [m.model_dump() for m in LAB.studio.mlx.models]
+    by_id = {m["model_id"]: m for m in models}
+    new = dict(by_id[KEPT], model_id="mlx-tiny-llama-c", repo="lab/tiny-llama-c", port=8102)
+    for path in ("source_path", "cache_path"):
+        del new[path]  # derived from the id and the repo, as a user's data leaves them
+    dropped = "mlx-tiny-llama-b"
+    start = mlx_pids(main_pids(LAB))
+
+    def kept_pids(*touched: str) -> None:
+        """The MLX servers no step so far touched still run the process they started with."""
+        now = mlx_pids(main_pids(load_platform(story.inventory)))
+        for unit, pid in start.items():
+            if unit not in touched:
+                assert now.get(unit) == pid, f"{unit}: main PID {pid} before, {now.get(unit)} now"
+
+    def checked(*touched: str) -> None:
+        green(story.inventory, tmp_path)
+        kept_pids(*touched)
+
+    try:
+        # 1. Add a model: its server starts, no other MLX server restarts.
+        data = Data(models=[*models, new])
+        story.data(data)
+        step = story.deploy("add mlx-tiny-llama-c on 8102")
+        assert unit_of(new) in step.restarted
+        no_failure(step)
+        checked()
+        answers(load_platform(story.inventory), new["model_id"])
+
+        # 2. Move it to another port: the new server answers, the old one is gone.
+        data.models = [*models, dict(new, port=8103)]
+        story.data(data)
+        step = story.deploy("move mlx-tiny-llama-c to 8103")
+        assert "studio/mlx-8103.service" in step.restarted
+        no_failure(step)
+        gone(8102, "mlx-8102.service")
+        checked()
+        answers(load_platform(story.inventory), new["model_id"])
+
+        # 3. Drop one of the lab's own models: its server and its port go.
+        data.models = [m for m in data.models if m["model_id"] != dropped]
+        story.data(data)
+        step = story.deploy(f"drop {dropped} ({by_id[dropped]['port']})")
+        no_failure(step)
+        gone(by_id[dropped]["port"], f"mlx-{by_id[dropped]['port']}.service")
+        touched = unit_of(by_id[dropped])
+        checked(touched)
+
+        # 4-5. The OptiLLM mode off and on again: the MLX handle answers throughout.
+        data.via_optillm = not LAB.gateway.route_via_optillm
+        story.data(data)
+        no_failure(story.deploy(f"OptiLLM mode {'on' if data.via_optillm else 'off'}"))
+        checked(touched)
+        data.via_optillm = LAB.gateway.route_via_optillm
+        story.data(data)
+        no_failure(story.deploy(f"OptiLLM mode {'on' if data.via_optillm else 'off'}"))
+        checked(touched)
+
+        # 6. The gateway's retries: the gateway restarts behind its socket, nothing drops.
+        data.retries += 1
+        story.data(data)
+        step = story.deploy(f"num_retries {data.retries - 1} -> {data.retries}")
+        assert "mini/litellm.service" in step.restarted, step.restarted
+        no_failure(step)
+        checked(touched)
+
+        # 7. Rotate the gateway key: the clients' old key is refused, nothing else fails.
+        old = store_key()
+
+        def rotate() -> None:
+            rotated = homelab(story.inventory, "rotate", "mini", LAB.gateway.proxy_key.env)
+            assert rotated.returncode == 0, rotated.stderr
+            print(rotated.stdout)
+
+        step = story.step("rotate the gateway key", rotate)
+        key = store_key()
+        assert key != old
+        for label, window in step.windows.items():
+            other = {k for k in window.kinds() if k not in {str(c) for c in REFUSED}}
+            assert not other, f"rotation: {label} failed otherwise than refused: {window.summary()}"
+        time.sleep(3)  # the clients read the key again and go on
+        for label, client in clients.items():
+            assert client.key == key, f"{label} never got the rotated key"
+        checked(touched)
+
+        # 8. Destroy the Mini, rebuild it, restore its copy: the rotated key answers again.
+        local = tmp_path / "copies"
+
+        def rebuild() -> None:
+            fetched = homelab(story.inventory, "backup", "mini", "--local", str(local))
+            assert fetched.returncode == 0, fetched.stderr
+            assert any(p.name.endswith(STORE_SUFFIX) for p in (local / "mini").iterdir())
+            destroyed = run_lab("destroy", "mini")
+            assert destroyed.returncode == 0, destroyed.stderr
+            up = run_lab("up")
+            assert up.returncode == 0, up.stderr
+            deploy(story.inventory)
+            restored = homelab(story.inventory, "restore", "mini", "--local", str(local))
+            assert restored.returncode == 0, restored.stderr
+            print(restored.stdout)
+
+        step = story.step("destroy, rebuild and restore the Mini", rebuild)
+        assert store_key() == key, "the restore did not bring the rotated key back"
+        assert changed(deploy(story.inventory)) == [], "the restore left something to change"
+        checked(touched)  # the Studio's servers ran on through the Mini's rebuild
+
+        # 9. Back to the lab's own data: the dropped model's server again, the added one gone.
+        story.inventory = LAB_INVENTORY
+        step = story.deploy("back to the lab's data")
+        assert unit_of(by_id[dropped]) in step.restarted
+        no_failure(step)
+        gone(8103, "mlx-8103.service")
+        checked(touched)
+        step = story.deploy("second run")
+        assert step.restarted == []
+    finally:
+        print("\n" + story.table(), flush=True)
+        if story.inventory != LAB_INVENTORY:  # a step failed: the lab goes back to its data
+            run_lab("up")
+            deploy()

@@ -513,12 +513,14 @@ class ServiceDeploy:
         config = [f for f in rest if f.path != d.socket_path]
         if d.enabled:
             # Secrets first: a config check may need the variables they hold.
-            self.changes += secrets(d)
+            written = secrets(d)
+            reloads = d.reloadable and d.secrets_env in d.reload_files
+            (self.reloads if reloads else self.changes).extend(written)
             # Unchecked files (env files a check reads) go first, checked ones after them.
             for f in sorted(config, key=lambda f: self.check(f) is not None):
                 op = self.place(f)
                 if op is not None:
-                    reloads = d.reloadable and f.path == d.config
+                    reloads = d.reloadable and f.path in d.reload_files
                     (self.reloads if reloads else self.changes).append(op)
             # systemd-analyze loads a unit's neighbours from the candidate's folder: the socket
             # waits there while its service is checked (a new host has neither yet), and is

@@ -63,9 +63,11 @@ class Daemon:
     #: systemd holds its listening socket (a ``.socket`` unit) and passes it in: the socket
     #: outlives the process, so a restart makes requests wait instead of refusing them.
     socket_activated: bool = False
-    #: SIGHUP makes it read its config again (``systemctl reload``: an operator's quick swap;
-    #: deploys restart behind the socket instead, which drops nothing).
+    #: ``systemctl reload`` (SIGHUP) makes it take in ``reload_files`` again: new workers start
+    #: on them while the old ones finish their requests, the main process stays.
     reloadable: bool = False
+    #: Files whose change a reload takes in: a deploy reloads for them instead of restarting.
+    reload_files: tuple[str, ...] = ()
 
     @property
     def install_name(self) -> str:

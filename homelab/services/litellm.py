@@ -239,6 +239,26 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
     )
 
 
+def reloading_env(*env_files: str) -> str:
+    """``python -c`` code that runs LiteLLM's CLI with its env files read again on SIGHUP.
+
+    The routes' variables (``OV_*``, ``OPTILLM_*``, ``MLX_*``) and the keys are in those files,
+    so a model added, moved or dropped, or the OptiLLM mode turned, changes them. LiteLLM's CLI
+    starts gunicorn with options of its own, so gunicorn's ``on_reload`` hook cannot be set:
+    this wraps gunicorn's reload instead, and the new workers it forks get the files' current
+    values (a variable a file no longer has stays, unused).
+    """
+    return (
+        "import os, sys; import gunicorn.arbiter as arbiter; from dotenv import dotenv_values; "
+        "reload = arbiter.Arbiter.reload; "
+        "arbiter.Arbiter.reload = lambda self: ([os.environ.update({k: v for k, v in "
+        f"dotenv_values(f).items() if v is not None}}) for f in {list(env_files)!r}], "
+        "reload(self))[1]; "
+        "sys.argv = ['litellm', *sys.argv[1:]]; "
+        "from litellm_cli.main import proxy_server; sys.exit(proxy_server())"
+    )
+
+
 class LiteLLMService(ServiceModule):
     name = "litellm"
     role = "mini"
@@ -251,12 +271,20 @@ class LiteLLMService(ServiceModule):
         secrets = {gw.proxy_key.env: gw.proxy_key}
         if gw.uses_optillm:
             secrets[gw.optillm_key.env] = gw.optillm_key
+        env = f"{config_dir}/env"
+        venv = mini.layout.venv(self.name)
+        secrets_env = mini.layout.secrets_env(self.name)
+        program = (
+            (f"{venv}/bin/python", "-c", reloading_env(env, secrets_env))
+            if litellm.preforked
+            else (f"{venv}/bin/litellm",)
+        )
         daemon = Daemon(
             name=self.name,
             description="LiteLLM proxy: the platform's one gateway",
             user=litellm.user,
             argv=(
-                f"{mini.layout.venv(self.name)}/bin/litellm",
+                *program,
                 "--config",
                 router,
                 *serve_on(litellm.listener),
@@ -268,13 +296,14 @@ class LiteLLMService(ServiceModule):
             health="/health/liveliness",
             enabled=litellm.enabled,
             requirements=litellm.package.requirements(mini.os),
-            env_files=(f"{config_dir}/env",),
+            env_files=(env,),
             config=router,
             open_files=litellm.open_files,
             environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=secrets,
             socket_activated=litellm.preforked,
             reloadable=litellm.preforked,
+            reload_files=(router, env, secrets_env) if litellm.preforked else (),
             **common(platform, self.role),
         )
         return (daemon,)

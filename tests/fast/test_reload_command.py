@@ -74,3 +74,51 @@ def test_reload_returns_once_the_old_workers_are_gone(master: subprocess.Popen[s
     assert not old & now, f"old workers {sorted(old & now)} still there after the reload"
     assert len(now) == 2, f"expected the two new workers, found {sorted(now)}"
     assert took >= 0.5, f"returned after {took:.2f} s, before the old workers finished (0.6 s)"
+
+
+#: Stand-ins for gunicorn's arbiter and LiteLLM's CLI (neither is installed here): the CLI makes
+#: an arbiter, the env file changes, SIGHUP's reload runs; what the reload saw is printed.
+FAKE_ARBITER = """
+class Arbiter:
+    def reload(self):
+        import os
+        print(os.environ.get("OV_A_API_BASE"), os.environ.get("NEW_ROUTE"), os.environ["KEY"])
+"""
+FAKE_CLI = """
+import sys
+from pathlib import Path
+import gunicorn.arbiter
+def proxy_server():
+    env, secrets = Path(sys.argv[-2]), Path(sys.argv[-1])
+    env.write_text("# routes\\nOV_A_API_BASE=http://127.0.0.1:9001/v1\\nNEW_ROUTE=x\\n")
+    secrets.write_text("KEY=rotated\\n")
+    assert sys.argv[0] == "litellm", sys.argv
+    gunicorn.arbiter.Arbiter().reload()
+    return 0
+"""
+
+
+def test_the_gateway_reads_its_env_files_again_on_reload(tmp_path: Path) -> None:
+    from homelab.services.litellm import reloading_env
+
+    for name, text in {
+        "gunicorn/__init__.py": "",
+        "gunicorn/arbiter.py": FAKE_ARBITER,
+        "litellm_cli/__init__.py": "",
+        "litellm_cli/main.py": FAKE_CLI,
+    }.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env, secrets = tmp_path / "env", tmp_path / "secrets.env"
+    env.write_text("OV_A_API_BASE=http://127.0.0.1:9000/v1\n")
+    secrets.write_text("KEY=old\n")
+    # As systemd starts it: the files' values already in its environment.
+    started = {"PYTHONPATH": str(tmp_path), "OV_A_API_BASE": "http://127.0.0.1:9000/v1"}
+    out = subprocess.run(
+        [sys.executable, "-c", reloading_env(str(env), str(secrets)), str(env), str(secrets)],
+        env={**started, "KEY": "old", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["http://127.0.0.1:9001/v1", "x", "rotated"], f"the reload saw {out}"

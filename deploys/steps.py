@@ -519,9 +519,10 @@ class ServiceDeploy:
             # Unchecked files (env files a check reads) go first, checked ones after them.
             for f in sorted(config, key=lambda f: self.check(f) is not None):
                 op = self.place(f)
-                if op is not None:
-                    reloads = d.reloadable and f.path in d.reload_files
-                    (self.reloads if reloads else self.changes).append(op)
+                if op is None or d.name not in f.restarts:
+                    continue  # in place, or read by others (handles.jsonl): no restart for it
+                reloads = d.reloadable and f.path in d.reload_files
+                (self.reloads if reloads else self.changes).append(op)
             # systemd-analyze loads a unit's neighbours from the candidate's folder: the socket
             # waits there while its service is checked (a new host has neither yet), and is
             # checked itself once the service is in place.

@@ -175,6 +175,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     else:
         print(f"  secrets put back; changed: {', '.join(secrets['changed']) or 'none'}")
         print(f"  env files rewritten: {', '.join(secrets['rewritten']) or 'none'}")
+        print(f"  reloaded: {', '.join(secrets['reloaded']) or 'none'}")
         print(f"  restarted: {', '.join(secrets['restarted']) or 'none'}")
         print(f"  the store that was there is kept on the host: {secrets['aside']}")
     if done["admin_password_reset"] is False:

@@ -155,9 +155,11 @@ def _restart(readers: Sequence[Daemon], os_: str) -> str:
     """Shell: restart the readers ``$rewritten`` names that run now, wave by wave (see
     :func:`waves`), each wave answering its health check before the next one restarts.
 
-    Prints ``restarted NAME ...`` first. The gateway restarts alone, so it comes back as fast
-    as it can (its clients' starts would compete with it for the CPU), then its clients
-    restart together.
+    Prints ``reloaded NAME ...`` and ``restarted NAME ...`` first. The gateway goes alone, so
+    it comes back as fast as it can (its clients' starts would compete with it for the CPU),
+    then its clients restart together. A daemon whose reload takes its secrets in (the
+    gateway under gunicorn) is reloaded rather than restarted: its old workers finish what
+    they have while new ones start on the new key.
     """
     if not readers:
         return "true"
@@ -174,8 +176,15 @@ def _restart(readers: Sequence[Daemon], os_: str) -> str:
                 f"{{ ! {member(d)} || launchctl kickstart -k system/{d.label}; }}" for d in wave
             )
         else:
-            units = " ".join(f"$({member(d)} && echo {d.unit} || true)" for d in wave)
-            restart = f'units="{units}"; [ -z "$(echo $units)" ] || systemctl try-restart $units'
+            restart = " && ".join(
+                f'units="{" ".join(f"$({member(d)} && echo {d.unit} || true)" for d in group)}"; '
+                f'[ -z "$(echo $units)" ] || systemctl {verb} $units'
+                for verb, group in (
+                    ("try-restart", [d for d in wave if not takes_secrets_on_reload(d)]),
+                    ("reload", [d for d in wave if takes_secrets_on_reload(d)]),
+                )
+                if group
+            )
         waits = " && ".join(
             f"{{ ! {member(d)} || curl -fsS -o /dev/null --max-time 5 --retry {HEALTH_WAIT} "
             f"--retry-delay 1 --retry-all-errors {shlex.quote(d.health_url)}; }}"
@@ -184,9 +193,27 @@ def _restart(readers: Sequence[Daemon], os_: str) -> str:
         return f"{{ {restart}; }} && {waits}"
 
     chosen = " ".join(f"$({picked(d)} && echo {d.name} || true)" for d in readers)
-    report = 'echo "restarted $(echo $chosen)"'
+    said = {
+        word: " ".join(f"$({member(d)} && echo {d.name} || true)" for d in group)
+        for word, group in (
+            ("reloaded", [d for d in readers if takes_secrets_on_reload(d)]),
+            ("restarted", [d for d in readers if not takes_secrets_on_reload(d)]),
+        )
+    }
+    report = " && ".join(f'echo "{word} $(echo {names})"' for word, names in said.items())
     steps = " && ".join(wave_script(w) for w in waves(readers))
     return f'chosen="{chosen}" && {report} && {steps}'
+
+
+def takes_secrets_on_reload(d: Daemon) -> bool:
+    """Whether a reload brings the daemon onto its rewritten secrets (the gateway's does: its
+    new workers start on them while the old ones finish; nothing queues behind a stop)."""
+    return (
+        d.os != "darwin"
+        and d.reloadable
+        and d.secrets_env is not None
+        and d.secrets_env in d.reload_files
+    )
 
 
 def _running(d: Daemon) -> str:
@@ -246,6 +273,7 @@ class Rotation:
     name: str
     added: bool
     rewritten: tuple[str, ...]
+    reloaded: tuple[str, ...]
     restarted: tuple[str, ...]
     seconds: float
     path: str
@@ -342,6 +370,7 @@ def rotate(inventory: Path, role: Role, name: str) -> Rotation:
         name=name,
         added=lines[:1] == ["added"],
         rewritten=tuple(_said(lines, "rewritten")),
+        reloaded=tuple(_said(lines, "reloaded")),
         restarted=tuple(_said(lines, "restarted")),
         seconds=seconds,
         path=platform.host(role).layout.secret_file(name),
@@ -425,6 +454,7 @@ class PutBack:
 
     changed: tuple[str, ...]
     rewritten: tuple[str, ...]
+    reloaded: tuple[str, ...]
     restarted: tuple[str, ...]
     aside: str
 
@@ -442,6 +472,7 @@ def put_back_store(
     return PutBack(
         changed=tuple(_said(out, "changed")),
         rewritten=tuple(_said(out, "rewritten")),
+        reloaded=tuple(_said(out, "reloaded")),
         restarted=tuple(_said(out, "restarted")),
         aside=aside,
     )
@@ -454,8 +485,8 @@ def register_rotate(p: argparse.ArgumentParser) -> None:
     """``homelab rotate HOST SECRET``: its arguments (``--inventory`` is added by the CLI)."""
     p.description = (
         "Replace one secret on the host on purpose (or add one the data names and the host "
-        "lacks): a new random value in its store, every service reading it rewritten and "
-        "restarted, the gateway first."
+        "lacks): a new random value in its store, every service reading it rewritten, the "
+        "gateway reloaded first, the others restarted after it."
     )
     p.add_argument("host", choices=ROLES, help="the host whose secret to replace")
     p.add_argument("secret", help="the secret's name, as in the data's env:NAME")
@@ -473,7 +504,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         f"in {done.seconds:.1f} s: its value is in {done.path} there"
     )
     print(f"  env files rewritten: {', '.join(done.rewritten) or '(none on the host yet)'}")
-    print(f"  restarted (gateway first): {', '.join(done.restarted) or '(none running)'}")
+    print(f"  reloaded (first): {', '.join(done.reloaded) or '(none)'}")
+    print(f"  restarted (after it): {', '.join(done.restarted) or '(none running)'}")
     for who in done.elsewhere:
         print(f"  {who}: its key file rewritten; it reads it at its next start")
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from homelab import PROJECT_ROOT
 from homelab.model.base import LOOPBACK, Exposure, Listener, Name
 from homelab.model.common import PythonPackage, Service
 from homelab.model.naming import ROUTER_PREFIX, Backend
@@ -239,24 +240,12 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
     )
 
 
-def reloading_env(*env_files: str) -> str:
-    """``python -c`` code that runs LiteLLM's CLI with its env files read again on SIGHUP.
+#: LiteLLM's CLI with what a reload and a stop need on top (read it for what and why).
+SERVE = PROJECT_ROOT / "templates" / "litellm" / "serve.py"
 
-    The routes' variables (``OV_*``, ``OPTILLM_*``, ``MLX_*``) and the keys are in those files,
-    so a model added, moved or dropped, or the OptiLLM mode turned, changes them. LiteLLM's CLI
-    starts gunicorn with options of its own, so gunicorn's ``on_reload`` hook cannot be set:
-    this wraps gunicorn's reload instead, and the new workers it forks get the files' current
-    values (a variable a file no longer has stays, unused).
-    """
-    return (
-        "import os, sys; import gunicorn.arbiter as arbiter; from dotenv import dotenv_values; "
-        "reload = arbiter.Arbiter.reload; "
-        "arbiter.Arbiter.reload = lambda self: ([os.environ.update({k: v for k, v in "
-        f"dotenv_values(f).items() if v is not None}}) for f in {list(env_files)!r}], "
-        "reload(self))[1]; "
-        "sys.argv = ['litellm', *sys.argv[1:]]; "
-        "from litellm_cli.main import proxy_server; sys.exit(proxy_server())"
-    )
+
+def serve_path(install_dir: str) -> str:
+    return f"{install_dir}/{SERVE.name}"
 
 
 class LiteLLMService(ServiceModule):
@@ -274,8 +263,9 @@ class LiteLLMService(ServiceModule):
         env = f"{config_dir}/env"
         venv = mini.layout.venv(self.name)
         secrets_env = mini.layout.secrets_env(self.name)
+        serve = serve_path(mini.layout.install_dir(self.name))
         program = (
-            (f"{venv}/bin/python", "-c", reloading_env(env, secrets_env))
+            (f"{venv}/bin/python", serve, "--env-file", env, "--env-file", secrets_env, "--")
             if litellm.preforked
             else (f"{venv}/bin/litellm",)
         )
@@ -322,6 +312,17 @@ class LiteLLMService(ServiceModule):
             HostFile(
                 path=f"{daemon.config_dir}/handles.jsonl",
                 content=render("litellm/handles.jsonl.j2", handles=handles(platform)),
+            ),
+            *(
+                [
+                    HostFile(
+                        path=serve_path(daemon.install_dir),
+                        content=SERVE.read_text(),
+                        restarts=(daemon.name,),
+                    )
+                ]
+                if platform.mini.litellm.preforked
+                else []
             ),
         ]
 

@@ -76,49 +76,83 @@ def test_reload_returns_once_the_old_workers_are_gone(master: subprocess.Popen[s
     assert took >= 0.5, f"returned after {took:.2f} s, before the old workers finished (0.6 s)"
 
 
-#: Stand-ins for gunicorn's arbiter and LiteLLM's CLI (neither is installed here): the CLI makes
-#: an arbiter, the env file changes, SIGHUP's reload runs; what the reload saw is printed.
-FAKE_ARBITER = """
+#: Stand-ins for gunicorn's arbiter, uvicorn's server and LiteLLM's CLI (none is installed
+#: here). The CLI makes an arbiter, the env files change, SIGHUP's reload runs and prints what
+#: it saw; then a worker's server is told to stop and prints what it did, in order.
+FAKES = {
+    "gunicorn/__init__.py": "",
+    "gunicorn/arbiter.py": """
 class Arbiter:
     def reload(self):
         import os
         print(os.environ.get("OV_A_API_BASE"), os.environ.get("NEW_ROUTE"), os.environ["KEY"])
-"""
-FAKE_CLI = """
-import sys
+""",
+    "uvicorn/__init__.py": "",
+    "uvicorn/server.py": """
+import time
+class Listening:
+    def close(self):
+        print("closed", round(time.monotonic(), 2))
+class Server:
+    servers = [Listening()]
+    async def shutdown(self, sockets=None):
+        print("shut", round(time.monotonic(), 2))
+""",
+    "litellm_cli/__init__.py": "",
+    "litellm_cli/main.py": """
+import asyncio, sys
 from pathlib import Path
-import gunicorn.arbiter
+import gunicorn.arbiter, uvicorn.server
 def proxy_server():
-    env, secrets = Path(sys.argv[-2]), Path(sys.argv[-1])
-    env.write_text("# routes\\nOV_A_API_BASE=http://127.0.0.1:9001/v1\\nNEW_ROUTE=x\\n")
-    secrets.write_text("KEY=rotated\\n")
-    assert sys.argv[0] == "litellm", sys.argv
+    assert sys.argv == ["litellm", "--config", "router.yaml", "--run_gunicorn"], sys.argv
+    Path("env").write_text("# routes\\nOV_A_API_BASE=http://127.0.0.1:9001/v1\\nNEW_ROUTE=x\\n")
+    Path("secrets.env").write_text("KEY=rotated\\n")
     gunicorn.arbiter.Arbiter().reload()
+    asyncio.run(uvicorn.server.Server().shutdown())
     return 0
-"""
+""",
+}
 
 
-def test_the_gateway_reads_its_env_files_again_on_reload(tmp_path: Path) -> None:
-    from homelab.services.litellm import reloading_env
+@pytest.fixture
+def served(tmp_path: Path) -> list[str]:
+    """What the gateway's serve.py does on a reload and a stop, run with the stand-ins."""
+    from homelab.services.litellm import SERVE
 
-    for name, text in {
-        "gunicorn/__init__.py": "",
-        "gunicorn/arbiter.py": FAKE_ARBITER,
-        "litellm_cli/__init__.py": "",
-        "litellm_cli/main.py": FAKE_CLI,
-    }.items():
+    for name, text in FAKES.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    env, secrets = tmp_path / "env", tmp_path / "secrets.env"
-    env.write_text("OV_A_API_BASE=http://127.0.0.1:9000/v1\n")
-    secrets.write_text("KEY=old\n")
-    # As systemd starts it: the files' values already in its environment.
-    started = {"PYTHONPATH": str(tmp_path), "OV_A_API_BASE": "http://127.0.0.1:9000/v1"}
-    out = subprocess.run(
-        [sys.executable, "-c", reloading_env(str(env), str(secrets)), str(env), str(secrets)],
-        env={**started, "KEY": "old", "PATH": "/usr/bin:/bin"},
+    (tmp_path / "env").write_text("OV_A_API_BASE=http://127.0.0.1:9000/v1\n")
+    (tmp_path / "secrets.env").write_text("KEY=old\n")
+    argv = ["--env-file", "env", "--env-file", "secrets.env", "--", "--config", "router.yaml"]
+    result = subprocess.run(
+        [sys.executable, str(SERVE), *argv, "--run_gunicorn"],
+        cwd=tmp_path,
+        # As systemd starts it: the files' values already in its environment.
+        env={
+            "PYTHONPATH": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "OV_A_API_BASE": "http://127.0.0.1:9000/v1",
+            "KEY": "old",
+        },
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.split()
-    assert out == ["http://127.0.0.1:9001/v1", "x", "rotated"], f"the reload saw {out}"
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_a_reload_reads_the_env_files_again(served: list[str]) -> None:
+    assert served[0].split() == ["http://127.0.0.1:9001/v1", "x", "rotated"], served
+
+
+def test_a_stopping_worker_stops_accepting_then_waits_before_closing(
+    served: list[str],
+) -> None:
+    from homelab.services.litellm import SERVE
+
+    closed, shut = (float(line.split()[1]) for line in served[1:3])
+    assert [line.split()[0] for line in served[1:3]] == ["closed", "shut"], served
+    settle = float(SERVE.read_text().split("SETTLE_S = ")[1].split()[0])
+    assert shut - closed >= settle - 0.02, f"closed idle connections {shut - closed:.2f} s after"

@@ -65,9 +65,11 @@ def platform_directories(platform: Platform, role: Role) -> None:
     group = "wheel" if platform.host(role).os == "darwin" else "root"
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
         directory(path, "root", group, "0755")
-    # Secrets: root only. systemd reads the env files as root before it drops privileges.
-    for path in (layout.secrets, layout.secret_store):
-        directory(path, "root", group, "0700")
+    # Secrets: the store is root's alone. The env files' folder lets each service's user reach
+    # its own 0600 file by name (the gateway reads its own again at a reload), lists nothing.
+    darwin = platform.host(role).os == "darwin"
+    directory(layout.secrets, "root", group, "0700" if darwin else "0711")
+    directory(layout.secret_store, "root", group, "0700")
 
 
 @deploy("Secret store")

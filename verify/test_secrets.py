@@ -32,6 +32,17 @@ def test_secret_store_is_root_only(hosts: dict[Role, Any], platform: Platform) -
         assert found == ("root", "0o700"), f"{role}: secret store is {found}, expected root 0o700"
 
 
+def test_secrets_folder_lists_nothing(hosts: dict[Role, Any], platform: Platform) -> None:
+    """Each service's user may reach its own env file by name; nobody but root lists them."""
+    for role, h in hosts.items():
+        folder = h.file(platform.host(role).layout.secrets)
+        expected = "0o700" if platform.host(role).os == "darwin" else "0o711"
+        found = (folder.user, oct(folder.mode))
+        assert found == ("root", expected), (
+            f"{role}: {folder.path} is {found[0]} {found[1]}, expected root {expected}"
+        )
+
+
 #: Where the project's files are: a git checkout, or a copy of its files without git.
 SOURCE = PROJECT_ROOT
 

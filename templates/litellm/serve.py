@@ -43,11 +43,20 @@ def split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return env_files, rest
 
 
+def read(path: str) -> dict[str, str]:
+    """An env file's values. dotenv reads a file it cannot open as empty: this refuses."""
+    with open(path, encoding="utf-8"):  # raises when the file is missing or unreadable
+        pass
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def reading_env_files(reload: Callable[[Any], None], env_files: list[str]) -> Callable[[Any], None]:
     def reload_with_env(arbiter: Any) -> None:
         for path in env_files:
-            values = dotenv_values(path)
-            os.environ.update({k: v for k, v in values.items() if v is not None})
+            try:
+                os.environ.update(read(path))
+            except OSError as error:  # the new workers keep what they had: say it loudly
+                print(f"serve.py: reload without {path}: {error}", file=sys.stderr, flush=True)
         reload(arbiter)
 
     return reload_with_env
@@ -67,6 +76,8 @@ def settling(shutdown: Callable[..., Any]) -> Callable[..., Any]:
 
 def main(argv: Sequence[str]) -> int:
     env_files, arguments = split(argv)
+    for path in env_files:
+        read(path)  # one it cannot read now it could not read again at a reload
     arbiter = gunicorn.arbiter.Arbiter
     arbiter.reload = reading_env_files(arbiter.reload, env_files)  # type: ignore[method-assign]
     server = uvicorn.server.Server

@@ -156,3 +156,23 @@ def test_a_stopping_worker_stops_accepting_then_waits_before_closing(
     assert [line.split()[0] for line in served[1:3]] == ["closed", "shut"], served
     settle = float(SERVE.read_text().split("SETTLE_S = ")[1].split()[0])
     assert shut - closed >= settle - 0.02, f"closed idle connections {shut - closed:.2f} s after"
+
+
+def test_an_env_file_it_cannot_read_stops_it_at_start(tmp_path: Path) -> None:
+    """dotenv reads a file it cannot open as empty: the gateway would reload on old values."""
+    from homelab.services.litellm import SERVE
+
+    for name, text in FAKES.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    missing = tmp_path / "nowhere" / "secrets.env"
+    result = subprocess.run(
+        [sys.executable, str(SERVE), "--env-file", str(missing), "--", "--config", "x.yaml"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0, "started without its env file"
+    assert str(missing) in result.stderr, result.stderr[-500:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -48,6 +49,8 @@ def timed(argv: Sequence[str], timeout: float = 3600, cwd: Path = PROJECT_ROOT) 
     with subprocess.Popen(
         list(argv),
         cwd=cwd,
+        # Each line stamped when it is printed, not when a buffer fills.
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -61,6 +64,15 @@ def timed(argv: Sequence[str], timeout: float = 3600, cwd: Path = PROJECT_ROOT) 
                 break
         returncode = proc.wait()
     return Run(wall=time.monotonic() - started, returncode=returncode, lines=tuple(lines))
+
+
+def operation_count(output: str) -> int:
+    """Operations a run planned, from pyinfra's ``Grand total`` row (its hosts column)."""
+    for line in output.splitlines():
+        match = _TOTAL.match(line)
+        if match:
+            return int(match.group(1))
+    raise ValueError("no 'Grand total' row in the pyinfra output")
 
 
 def changed_operations(output: str) -> int:
@@ -127,3 +139,40 @@ def deploy_phases(lines: Sequence[tuple[float, str]], wall: float) -> dict[str, 
 def passed_count(output: str) -> int:
     match = _PASSED.search(output)
     return int(match.group(1)) if match else 0
+
+
+#: pyinfra's stage lines, in the order a run prints them, and the phase each one starts.
+STAGES = (
+    ("--> Loading config", "config"),
+    ("--> Loading inventory", "inventory and group data"),
+    ("--> Connecting to hosts", "connect"),
+    ("--> Preparing operation", "plan (deploy code, facts)"),
+    ("--> Beginning operation run", "operations"),
+    ("--> Results", "results table"),
+    ("--> Disconnecting", "disconnect and exit"),
+)
+
+
+def run_phases(lines: Sequence[tuple[float, str]], wall: float) -> list[tuple[str, float]]:
+    """A pyinfra run's wall time split at its stage lines: (phase, seconds), adding up to
+    ``wall``. Before the first stage line: the interpreter's start and pyinfra's imports."""
+    marks = [("interpreter and imports", 0.0)]
+    for prefix, phase in STAGES:
+        stamp = next((t for t, line in lines if line.startswith(prefix)), None)
+        if stamp is not None:
+            marks.append((phase, stamp))
+    ends = [stamp for _, stamp in marks[1:]] + [wall]
+    return [(phase, max(0.0, end - start)) for (phase, start), end in zip(marks, ends, strict=True)]
+
+
+_SENT = re.compile(r"^\s*\[(?P<host>[^\]]+)\]\s+>>> ")
+
+
+def commands_sent(lines: Sequence[tuple[float, str]]) -> dict[str, int]:
+    """Commands a ``-vv`` run sent to each host (facts' and operations'): its round trips."""
+    counted: dict[str, int] = {}
+    for _, line in lines:
+        match = _SENT.match(line)
+        if match:
+            counted[match.group("host")] = counted.get(match.group("host"), 0) + 1
+    return counted

@@ -92,13 +92,43 @@ def emit_loads(
 # --- 1-3: converge, rebuild, verify ----------------------------------------------------------
 
 
+#: Runs of each timed figure (no-op converge, verify): the median is the figure.
+RUNS = 3
+
+
+def median_run(argv: tuple[str, ...], what: str, cwd: Path = PROJECT_ROOT) -> converge.Run:
+    """``RUNS`` runs of ``argv``; the run of median wall time (all of them printed)."""
+    runs = []
+    for _ in range(RUNS):
+        run = converge.timed(argv, cwd=cwd)
+        if run.returncode != 0:
+            raise fail(what, run)
+        runs.append(run)
+    runs.sort(key=lambda r: r.wall)
+    print(f"  {what}: {', '.join(f'{r.wall:.2f}' for r in runs)} s", flush=True)
+    return runs[len(runs) // 2]
+
+
+def profile(name: str, run: converge.Run, cwd: Path = PROJECT_ROOT) -> None:
+    """Where a no-op converge's seconds go (pyinfra's stages), and its round trips per host
+    (counted on one more run with ``-vv``, which prints every command a host is sent)."""
+    for phase, seconds in converge.run_phases(run.lines, run.wall):
+        print(f"  {name} {phase}: {seconds:.2f} s", flush=True)
+    verbose = converge.timed((*converge.DEPLOY, "-vv"), cwd=cwd)
+    sent = converge.commands_sent(verbose.lines)
+    ops = converge.operation_count(run.text)
+    print(
+        f"  {name}: {ops} operations; commands sent: "
+        + ", ".join(f"{host} {n}" for host, n in sorted(sent.items())),
+        flush=True,
+    )
+
+
 def noop_converge(figures: list[Figure]) -> None:
     first = converge.timed(converge.DEPLOY)  # converged from whatever state the lab was in
     if first.returncode != 0:
         raise fail("deploy", first)
-    run = converge.timed(converge.DEPLOY)
-    if run.returncode != 0:
-        raise fail("deploy", run)
+    run = median_run(converge.DEPLOY, "no-op converge")
     emit(figures, Figure("noop_converge_wall", run.wall, "s", Target("<=", 4)))
     emit(
         figures,
@@ -109,12 +139,11 @@ def noop_converge(figures: list[Figure]) -> None:
             Target("<=", 0),
         ),
     )
+    profile("no-op", run)
 
 
 def verify(figures: list[Figure]) -> float:
-    run = converge.timed(converge.VERIFY)
-    if run.returncode != 0:
-        raise fail("verify", run)
+    run = median_run(converge.VERIFY, "verify")
     emit(
         figures,
         Figure(
@@ -186,13 +215,11 @@ def baseline_figures(figures: list[Figure], lab: Lab, rev: str, rebuild: bool) -
         run = converge.timed(argv, cwd=tree)
         if run.returncode != 0:
             raise fail(f"{name} {what}", run)
-    noop = converge.timed(converge.DEPLOY, cwd=tree)
-    check = converge.timed(converge.VERIFY, cwd=tree)
-    for run, what in ((noop, "no-op converge"), (check, "verify")):
-        if run.returncode != 0:
-            raise fail(f"{name} {what}", run)
+    noop = median_run(converge.DEPLOY, f"{name} no-op converge", cwd=tree)
+    check = median_run(converge.VERIFY, f"{name} verify", cwd=tree)
     emit(figures, Figure(f"{name}_noop_converge_wall", noop.wall, "s"))
     emit(figures, Figure(f"{name}_verify_wall", check.wall, "s"))
+    profile(name, noop, cwd=tree)
     if rebuild:
         total = rebuild_wall(tree)
         emit(figures, Figure(f"{name}_rebuild_mini_wall", total / 60, "min"))

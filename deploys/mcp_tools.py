@@ -10,6 +10,7 @@ tool the data no longer names is removed after the registry stops naming it.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 import subprocess
@@ -44,14 +45,40 @@ from homelab.services.mcp_tools import (
 WHEELS = PROJECT_ROOT / "build" / "mcp-tools"
 
 
+#: What a tool's source folder holds that is not its source.
+NOT_SOURCE = {"__pycache__", "build", "dist", ".venv"}
+
+
+def source_digest(package_dir: Path) -> str:
+    """sha256 of the tool's source files (their paths and bytes): the wheel's cache key."""
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*")):
+        rel = path.relative_to(package_dir)
+        if not path.is_file() or NOT_SOURCE & set(rel.parts) or path.suffix == ".pyc":
+            continue
+        if any(part.endswith(".egg-info") for part in rel.parts):
+            continue
+        h.update(f"{rel}\0".encode())
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
 @cache
 def wheel_of(where: Install) -> Path:
-    """The tool's package as a wheel, built here once per run (hatchling builds reproducibly:
-    the same source gives the same bytes, so the same venv)."""
+    """The tool's package as a wheel, built here only when its source changed.
+
+    Kept by the hash of its source, so a deploy that changes nothing builds nothing (hatchling
+    builds reproducibly: the same source gives the same bytes, so the same venv either way).
+    """
+    cached = WHEELS / f"{where.tool}-{source_digest(where.package_dir)}"
+    found = sorted(cached.glob("*.whl"))
+    if len(found) == 1:
+        return found[0]
     uv = shutil.which("uv")
     if uv is None:
         raise PyinfraError("uv is not on PATH: it builds the MCP tools' wheels")
-    # A folder of this run's own: two deploys (or a deploy and a test) may build at once.
+    # A folder of this run's own, renamed into place: two deploys may build at once.
     WHEELS.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=f"{where.tool}-", dir=WHEELS))
     result = subprocess.run(
@@ -63,7 +90,13 @@ def wheel_of(where: Install) -> Path:
     wheels = sorted(out.glob("*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
         raise PyinfraError(f"cannot build {where.package_dir}: {result.stderr.strip()}")
-    return wheels[0]
+    try:
+        out.rename(cached)
+    except OSError:  # another run put the same wheel there first
+        shutil.rmtree(out, ignore_errors=True)
+        (wheel,) = cached.glob("*.whl")
+        return wheel
+    return cached / wheels[0].name
 
 
 def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
@@ -81,6 +114,11 @@ def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
     # The tool's user reads its secrets file itself (no service manager reads it as root).
     directory(where.config_dir, "root", where.user, "0750")
     secrets_file(where.secrets_env, secrets(platform), layout, where.user, where.user, "linux")
+
+
+def snapshot_users(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    """The tools' own accounts, for the deploy's one-round-trip snapshot."""
+    return tuple(install_of(platform, tool).user for tool in platform.mini.mcp_tools)
 
 
 def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:

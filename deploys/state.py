@@ -236,6 +236,9 @@ def wanted(platform: Platform, role: Role) -> Wanted:
             more = getattr(module, "snapshot_paths", None)
             if more is not None:
                 paths.update(more(platform, service))
+            accounts = getattr(module, "snapshot_users", None)
+            if accounts is not None:
+                users.update(accounts(platform, service))
     return tuple(sorted(paths)), tuple(sorted(users)), tuple(sorted(units))
 
 

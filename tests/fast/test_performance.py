@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.converge import changed_operations, deploy_phases, operation_times, phase_of
+from bench.converge import (
+    changed_operations,
+    commands_sent,
+    deploy_phases,
+    operation_count,
+    operation_times,
+    phase_of,
+    run_phases,
+)
 from bench.stats import Figure, LoadResult, Target, merge, percentile, shares
 from homelab.dossier import detour_cost
 from homelab.model import Platform
@@ -172,3 +180,33 @@ def test_detour_cost_read_from_the_figures(tmp_path: Path) -> None:
     assert detour_cost(tmp_path / "missing.json") is None
     figures.write_text("{}")
     assert detour_cost(figures) is None
+
+
+NOOP_OUTPUT = [
+    (0.9, "--> Loading config..."),
+    (1.0, "--> Loading inventory..."),
+    (1.6, "--> Connecting to hosts..."),
+    (2.0, "--> Preparing operation files..."),
+    (2.2, "    [mini] >>> sh -c 'snapshot'"),
+    (2.3, "    [studio] >>> sh -c 'snapshot'"),
+    (3.0, "--> Beginning operation run..."),
+    (3.1, "    [mini] >>> systemctl daemon-reload"),
+    (3.5, "--> Results:"),
+    (3.6, "    Grand total      35     -     -     35"),
+    (3.7, "--> Disconnecting from hosts..."),
+]
+
+
+def test_a_runs_phases_add_up_to_its_wall_time() -> None:
+    phases = dict(run_phases(NOOP_OUTPUT, wall=4.0))
+    assert phases["interpreter and imports"] == pytest.approx(0.9)
+    assert phases["inventory and group data"] == pytest.approx(0.6)
+    assert phases["plan (deploy code, facts)"] == pytest.approx(1.0)
+    assert phases["operations"] == pytest.approx(0.5)
+    assert phases["disconnect and exit"] == pytest.approx(0.3)
+    assert sum(phases.values()) == pytest.approx(4.0)
+
+
+def test_commands_sent_are_counted_per_host() -> None:
+    assert commands_sent(NOOP_OUTPUT) == {"mini": 2, "studio": 1}
+    assert operation_count("\n".join(line for _, line in NOOP_OUTPUT)) == 35

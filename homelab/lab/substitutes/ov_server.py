@@ -12,11 +12,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pyinfra.api.deploy import deploy
-from pyinfra.operations import files
 
-from deploys.steps import ServiceDeploy
+from deploys.state import directory
+from deploys.steps import ServiceDeploy, put
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
+from homelab.render.files import HostFile
 from homelab.services.base import Daemon
 from homelab.services.ov_server import OvServerService
 
@@ -37,19 +38,33 @@ class OvServerStandIn(OvServerService):
         return tuple(replace(d, source=None) for d in super().daemons(platform))
 
 
+def stand_in_files(daemon: Daemon) -> list[HostFile]:
+    """The stand-in's source files, where the real one's checkout would be."""
+    return [
+        HostFile(path=f"{daemon.source_dir}/{path.relative_to(STAND_IN)}", content=path.read_text())
+        for path in sorted(STAND_IN.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
+
+
+def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
+    """The stand-in's files, for the deploy's one-round-trip snapshot (none planned in place)."""
+    daemons = service.daemons(platform)
+    return (
+        *(d.source_dir for d in daemons),
+        *(f.path for d in daemons for f in stand_in_files(d)),
+    )
+
+
 class StandInDeploy(ServiceDeploy):
     def install(self) -> None:
         super().install()
         if self.daemon.enabled:
-            self.changes.append(
-                files.sync(
-                    name=f"Copy the ov-server stand-in to {self.daemon.source_dir}",
-                    src=str(STAND_IN),
-                    dest=self.daemon.source_dir,
-                    delete=True,
-                    exclude=["__pycache__", "*.pyc"],
-                )
-            )
+            directory(self.daemon.source_dir, "root", "root", "0755")
+            for f in stand_in_files(self.daemon):
+                op = put(f)
+                if op is not None:
+                    self.changes.append(op)
 
 
 @deploy("ov-server (the lab's stand-in)")

@@ -3,7 +3,8 @@
 Each host takes the platform from its group data (validated before any host was contacted),
 refuses a set of models its memory cannot hold (before anything changes), prepares its base,
 deploys its services in the registry's order, each through the deploy its service module
-names, and last, with the new daemons up, removes what the data no longer names.
+names (starting what changed without waiting), waits for what it started to answer, and last,
+with the new daemons up, removes what the data no longer names.
 """
 
 from importlib import import_module
@@ -14,6 +15,7 @@ from pyinfra.context import host
 from deploys.budget import refuse_what_cannot_fit
 from deploys.host import prepare
 from deploys.prune import prune
+from deploys.steps import wait_started
 from homelab.model import ROLES, Platform
 from homelab.services import services
 
@@ -33,4 +35,5 @@ for service in services(platform, role):
         module, function = service.deploy.split(":")
         run = getattr(import_module(module), function)
         run(platform=platform, tools=tools, service=service)
+wait_started()
 prune(platform=platform, role=role)

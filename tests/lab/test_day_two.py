@@ -1,7 +1,7 @@
-"""Day two on the lab: models added, moved and dropped as a user does it, each deploy restarting
-only what the change touches and leaving nothing behind; a set over the Studio's memory budget
-refused with nothing restarted; a leftover unit serving a port named by verify, then removed by
-the next deploy.
+"""Day two on the lab: a set over the Studio's memory budget refused with nothing restarted; a
+leftover unit serving a port named by verify, then removed by the next deploy. (Models added,
+moved and dropped, with clients on the gateway throughout: ``test_day_two_story.py``, which
+uses the helpers here.)
 
 Each step deploys a variant of the lab's data (the lab's own group data, changed, in a temporary
 folder, the way ``test_deploy.py`` turns the OptiLLM mode off) and prints its deploy time and
@@ -156,55 +156,6 @@ def green(inventory: Path, tmp_path: Path, *only: str) -> None:
 def answers(platform: Platform, model_id: str) -> None:
     body = chat(platform, model_id)
     assert answered_by_mlx(body, platform), body
-
-
-def test_add_move_drop_restart_only_what_they_touch(
-    lab: dict[str, Any], variants: Variants, tmp_path: Path
-) -> None:
-    lab_platform = load_platform(LAB_INVENTORY)
-    models = [m.model_dump() for m in lab_platform.studio.mlx.models]
-    by_id = {m["model_id"]: m for m in models}
-    a, b, x = "mlx-tiny-llama-a", "mlx-tiny-llama-b", "mlx-tiny-llama-x"
-    new = dict(by_id[a], model_id="mlx-tiny-llama-c", repo="lab/tiny-llama-c", port=8102)
-    for path in ("source_path", "cache_path"):
-        del new[path]  # derived from the id and the repo, as a user's data leaves them
-    variants.step("converge on the lab's data", LAB_INVENTORY)
-
-    # Add a model: its server starts; no other MLX server restarts.
-    added, again = variants.step("add mlx-tiny-llama-c on 8102", variants(models=[*models, new]))
-    assert "studio/mlx-8102.service" in again
-    untouched = {f"studio/mlx-{by_id[m]['port']}.service" for m in (a, b, x)}
-    assert not untouched & set(again), f"untouched MLX servers restarted: {again}"
-    answers(added, "mlx-tiny-llama-c")
-
-    # Move it to another port: the new server answers, the old one is gone.
-    moved, again = variants.step(
-        "move mlx-tiny-llama-c to 8103", variants(models=[*models, dict(new, port=8103)])
-    )
-    assert "studio/mlx-8103.service" in again
-    assert not untouched & set(again), f"untouched MLX servers restarted: {again}"
-    gone(8102, "mlx-8102.service")
-    answers(moved, "mlx-tiny-llama-c")
-
-    # Drop a model of the lab's own: its server and port go; verify is green.
-    kept = [m for m in models if m["model_id"] != b]
-    dropped_inventory = variants(models=[*kept, dict(new, port=8103)])
-    _, again = variants.step("drop mlx-tiny-llama-b (8101)", dropped_inventory)
-    assert not (untouched - {"studio/mlx-8101.service"}) & set(again), again
-    gone(8101, "mlx-8101.service")
-    green(dropped_inventory, tmp_path)
-
-    # Back to the lab's own data: b again on 8101, c gone, nothing left over.
-    _, again = variants.step("back to the lab's data", LAB_INVENTORY)
-    assert "studio/mlx-8101.service" in again
-    assert not (untouched - {"studio/mlx-8101.service"}) & set(again), again
-    gone(8103, "mlx-8103.service")
-    green(LAB_INVENTORY, tmp_path)
-    answers(lab_platform, b)
-
-    # A second run changes nothing and restarts nothing.
-    _, again = variants.step("second run", LAB_INVENTORY)
-    assert again == []
 
 
 def test_a_set_over_the_budget_is_refused_with_nothing_restarted(

@@ -17,6 +17,7 @@ from bench import converge
 from bench.lab import Lab
 from bench.steady import SteadyClient
 from bench.variant import LAB_INVENTORY, changed_lab
+from homelab.load import load_platform
 from homelab.model import ROLES, Platform
 from homelab.services import daemons
 from homelab.services.litellm import gateway_url
@@ -74,8 +75,23 @@ def gateway_change(lab: Lab, platform: Platform) -> GatewayChange:
 @dataclass(frozen=True)
 class ModelAdded:
     seconds: float
+    #: Daemons whose main process is new: started (the new server) or restarted.
     restarted: list[str]
+    #: Daemons that kept their main process but changed their workers (a reload).
+    reloaded: list[str]
     model: str
+
+
+def workers(lab: Lab, platform: Platform) -> dict[str, str]:
+    """Each pre-forking daemon's worker PIDs (its main process's children), both hosts."""
+    out: dict[str, str] = {}
+    for role in ROLES:
+        for d in daemons(platform, role):
+            if d.enabled and d.reloadable:
+                pid = f"$(systemctl show -p MainPID --value {d.unit})"
+                children = lab.sh(role, f"cat /proc/{pid}/task/{pid}/children")
+                out[f"{role}/{d.name}"] = " ".join(sorted(children.split()))
+    return out
 
 
 def model_added(lab: Lab, platform: Platform) -> ModelAdded:
@@ -93,9 +109,15 @@ def model_added(lab: Lab, platform: Platform) -> ModelAdded:
             f"models=(*[m.model_dump() for m in lab.studio.mlx.models], {entry}))))",
         )
         deploy()
-        before = main_pids(lab, platform)
+        before, forked = main_pids(lab, platform), workers(lab, platform)
         run = deploy(changed)
-        after = main_pids(lab, platform)
+        with_model = load_platform(changed)
+        after, forked_after = main_pids(lab, with_model), workers(lab, with_model)
         deploy()  # and the lab as its data says again
-    restarted = sorted(name for name, pid in before.items() if after.get(name) != pid)
-    return ModelAdded(run.wall, restarted, model)
+    restarted = sorted(name for name, pid in after.items() if before.get(name) != pid)
+    reloaded = sorted(
+        name
+        for name, children in forked_after.items()
+        if name not in restarted and forked.get(name) != children
+    )
+    return ModelAdded(run.wall, restarted, reloaded, model)

@@ -378,7 +378,8 @@ def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
             added.seconds,
             "s",
             Target("<=", 15),
-            note=f"{added.model}; restarted: {', '.join(added.restarted) or 'none'}",
+            note=f"{added.model}; started or restarted: {', '.join(added.restarted) or 'none'}"
+            f"; reloaded: {', '.join(added.reloaded) or 'none'}",
         ),
     )
 

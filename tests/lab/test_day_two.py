@@ -91,14 +91,22 @@ def variants(tmp_path: Path) -> Iterator[Variants]:
 
 
 def main_pids(platform: Platform) -> dict[str, str]:
-    """``role/unit`` -> MainPID of every enabled daemon ("0": not running)."""
+    """``role/unit`` -> ``PID@start`` of every enabled daemon's main process ("0": not running).
+
+    With its start time (the kernel's monotonic clock, one for both hosts): a host that boots
+    again starts its services in the same order, and they often get the same PIDs."""
     out: dict[str, str] = {}
     for role in ROLES:
         units = [d.unit for d in daemons(platform, role) if d.enabled]
-        text = ssh(role, f"systemctl show -p Id -p MainPID {' '.join(units)}").stdout
+        text = ssh(
+            role,
+            f"systemctl show -p Id -p MainPID -p ExecMainStartTimestampMonotonic {' '.join(units)}",
+        ).stdout
         for block in text.strip().split("\n\n"):
             fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-            out[f"{role}/{fields['Id']}"] = fields["MainPID"]
+            pid = fields["MainPID"]
+            started = fields.get("ExecMainStartTimestampMonotonic", "")
+            out[f"{role}/{fields['Id']}"] = pid if pid == "0" else f"{pid}@{started}"
     return out
 
 

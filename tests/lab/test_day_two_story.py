@@ -15,7 +15,8 @@ of a rotated gateway does. After each step: the verify suite (leftovers included
 the MLX servers the step does not touch kept their main PIDs (the lab deletes the Mini's file
 system with the whole lab down, so the Studio boots again at step 8; its servers are counted
 anew from there). Each step prints its deploy time, the daemons it restarted, and each client's
-requests, failures and p99 latency in its window; the story ends with a table of them. The session holds the lab lock (``conftest.lab_lock``).
+requests, failures and p99 latency in its window; the story ends with a table of them. The
+session holds the lab lock (``conftest.lab_lock``).
 """
 
 from __future__ import annotations

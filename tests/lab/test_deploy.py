@@ -140,7 +140,8 @@ def test_mlx_handle_with_optillm_mode_off(
     off = load_platform(tmp_path / "inventory.py")
     assert not off.gateway.route_via_optillm
     try:
-        assert "LiteLLM gateway | Restart litellm.service (its files changed)" in (
+        # Its routes (router.yaml, the env file's variables) changed: a reload takes them in.
+        assert "LiteLLM gateway | Reload litellm.service (its config changed)" in (
             changed(deploy(tmp_path / "inventory.py"))
         )
         router = ssh("mini", f"cat {daemon_named(off, 'mini', 'litellm').config}").stdout

@@ -25,7 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+# The project, not this script's folder, first: bench/web_fetch.py is no ``web_fetch``.
+sys.path[:1] = (
+    [str(PROJECT_ROOT)]
+    if sys.path[0] == str(Path(__file__).resolve().parent)
+    else [str(PROJECT_ROOT), sys.path[0]]
+)
 
 from bench import converge, daytwo, recovery  # noqa: E402
 from bench.gateway import (  # noqa: E402

@@ -105,8 +105,9 @@ def model_added(lab: Lab, platform: Platform) -> ModelAdded:
     with tempfile.TemporaryDirectory() as folder:
         changed = changed_lab(
             Path(folder),
-            "lab.evolve(studio=lab.studio.evolve(mlx=lab.studio.mlx.evolve("
-            f"models=(*[m.model_dump() for m in lab.studio.mlx.models], {entry}))))",
+            # As a user's data gives it: the model's folders are derived from its id and repo.
+            "lab.evolve(studio=lab.studio.evolve(mlx={**lab.studio.mlx.model_dump(), 'models': "
+            f"[*[m.model_dump() for m in lab.studio.mlx.models], {entry}]}}))",
         )
         deploy()
         before, forked = main_pids(lab, platform), workers(lab, platform)

@@ -29,7 +29,19 @@ def prepare(platform: Platform, role: Role) -> Tools:
 
 
 def stored(layout: Layout) -> set[str]:
-    """The names in the host's secret store (a plan-time fact; empty on a new host)."""
+    """The names in the host's secret store (a plan-time fact; empty on a new host).
+
+    Asked once per host and run: pyinfra asks a fact again for each caller."""
+    key = (host.name, layout.secret_store)
+    if key not in _STORED:
+        _STORED[key] = _stored(layout)
+    return _STORED[key]
+
+
+_STORED: dict[tuple[str, str], set[str]] = {}
+
+
+def _stored(layout: Layout) -> set[str]:
     if not exists(layout.secret_store):
         return set()  # find on a missing folder fails, and a failed fact fails the host
     found = host.get_fact(FindFiles, path=layout.secret_store, maxdepth=1)

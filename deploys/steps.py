@@ -343,12 +343,13 @@ def _activate_systemd(
 ) -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit() or socket())
     if not daemon.enabled:
-        systemd.service(
-            name=f"Keep {daemon.unit} stopped (disabled in the data)",
-            service=daemon.unit,
-            running=False,
-            enabled=False,
-        )
+        if not current().stopped_and_disabled(daemon.unit):
+            systemd.service(
+                name=f"Keep {daemon.unit} stopped (disabled in the data)",
+                service=daemon.unit,
+                running=False,
+                enabled=False,
+            )
         if daemon.socket_path:
             systemd.service(
                 name=f"Keep {daemon.socket_unit} closed (disabled in the data)",

@@ -38,12 +38,13 @@ def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
         # the host trusts (a proxy's CA included).
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NATIVE_TLS": "true",
-        # A shared cache on another file system cannot be hard-linked from.
-        "UV_LINK_MODE": "copy",
     }
     cache = host.data.get("uv_cache_dir")
     if cache:
         env["UV_CACHE_DIR"] = str(cache)
+        # A cache mounted from elsewhere (the lab's, shared by its hosts) cannot be hard-linked
+        # from; a host's own cache can, uv's default, so its venvs are not copies.
+        env["UV_LINK_MODE"] = "copy"
     uv = "/opt/homebrew/bin/uv" if os == "darwin" else f"{layout.opt}/uv/bin/uv"
     return Tools(uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links)
 

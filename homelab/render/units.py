@@ -63,8 +63,10 @@ RELOAD_WAIT_S = 30
 #: ``systemctl reload`` of a pre-forking server: SIGHUP to the master, which forks new workers
 #: (they read the config) and stops the old ones; it returns when the old ones are gone, so what
 #: answers after it runs the new config. ``${MAINPID}`` is systemd's; ``$$`` a shell's ``$``.
+#: ``+``: outside the unit's sandbox. Inside it the command runs in a user namespace of its own,
+#: where ``ProtectProc=invisible`` hides the workers: it read no worker and returned at once.
 RELOAD_COMMAND = (
-    "/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); kill -HUP ${MAINPID}; "
+    "+/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); kill -HUP ${MAINPID}; "
     f"for i in $$(seq {RELOAD_WAIT_S * 10}); do left=; "
     "for p in $$old; do [ -d /proc/$$p ] && left=1; done; "
     '[ -z "$$left" ] && exit 0; sleep 0.1; done\''

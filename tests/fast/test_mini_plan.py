@@ -120,3 +120,11 @@ def test_a_socket_is_checked_once_its_service_is_in_place(
             commands, f"{d.socket_unit} verified", "systemd-analyze verify", d.socket_unit
         )
         assert _installed(commands, d.unit_path) < verify, f"{d.name}: socket checked first"
+
+
+def test_venvs_link_from_the_hosts_own_cache(commands: list[str]) -> None:
+    """uv's default (hard links) on a host with its own cache: the real Mini's venvs are not
+    copies; only a cache mounted from elsewhere (the lab's ``uv_cache_dir``) is copied from."""
+    syncs = [c for c in commands if " pip sync " in c]
+    assert syncs, "no venv was installed"
+    assert not [c for c in syncs if "UV_LINK_MODE" in c], syncs[0]

@@ -43,7 +43,9 @@ while True:
 
 
 def as_systemd_runs_it(command: str, main_pid: int) -> list[str]:
-    return shlex.split(command.replace("${MAINPID}", str(main_pid)).replace("$$", "$"))
+    assert command.startswith("+/"), "runs outside the sandbox, where it can see the workers"
+    expanded = command.removeprefix("+").replace("${MAINPID}", str(main_pid))
+    return shlex.split(expanded.replace("$$", "$"))
 
 
 def children(pid: int) -> set[int]:

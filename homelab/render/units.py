@@ -60,17 +60,23 @@ def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
 #: How long a reload waits for the old workers to finish their requests and leave.
 RELOAD_WAIT_S = 30
 
-#: ``systemctl reload`` of a pre-forking server: SIGHUP to the master, which forks new workers
-#: (they read the config) and stops the old ones; it returns when the old ones are gone, so what
-#: answers after it runs the new config. ``${MAINPID}`` is systemd's; ``$$`` a shell's ``$``.
-#: ``+``: outside the unit's sandbox. Inside it the command runs in a user namespace of its own,
-#: where ``ProtectProc=invisible`` hides the workers: it read no worker and returned at once.
-RELOAD_COMMAND = (
-    "+/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); kill -HUP ${MAINPID}; "
-    f"for i in $$(seq {RELOAD_WAIT_S * 10}); do left=; "
-    "for p in $$old; do [ -d /proc/$$p ] && left=1; done; "
-    '[ -z "$$left" ] && exit 0; sleep 0.1; done\''
-)
+def reload_command(workers: int) -> str:
+    """``systemctl reload`` of a pre-forking server with ``workers`` workers.
+
+    SIGHUP to the master, which forks new workers (they read the config) and stops the old
+    ones; it returns once ``workers`` of the master's old children are gone, so what answers
+    after it runs the new config. Counted, not all of them: the master may keep a helper child
+    of its own that never leaves (LiteLLM's query-engine reaper). ``${MAINPID}`` is systemd's,
+    ``$$`` a shell's ``$``. ``+``: outside the unit's sandbox; inside it the command runs in a
+    user namespace of its own, where ``ProtectProc=invisible`` hid the workers from it.
+    """
+    return (
+        "+/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); "
+        "kill -HUP ${MAINPID}; "
+        f"for i in $$(seq {RELOAD_WAIT_S * 10}); do gone=0; "
+        "for p in $$old; do [ -d /proc/$$p ] || gone=$$((gone + 1)); done; "
+        f"[ $$gone -ge {workers} ] && exit 0; sleep 0.1; done'"
+    )
 
 
 def systemd_unit(daemon: Daemon) -> HostFile:
@@ -79,7 +85,7 @@ def systemd_unit(daemon: Daemon) -> HostFile:
         daemon=daemon,
         hardening=hardening(daemon),
         mark=UNIT_MARK,
-        reload_command=RELOAD_COMMAND,
+        reload_command=reload_command(daemon.workers),
     )
     return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
 

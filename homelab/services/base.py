@@ -68,6 +68,9 @@ class Daemon:
     reloadable: bool = False
     #: Files whose change a reload takes in: a deploy reloads for them instead of restarting.
     reload_files: tuple[str, ...] = ()
+    #: Worker processes a reloadable daemon's master runs (a reload waits for that many old
+    #: ones to leave).
+    workers: int = 1
 
     @property
     def install_name(self) -> str:

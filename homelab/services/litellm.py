@@ -294,6 +294,7 @@ class LiteLLMService(ServiceModule):
             socket_activated=litellm.preforked,
             reloadable=litellm.preforked,
             reload_files=(router, env, secrets_env) if litellm.preforked else (),
+            workers=litellm.worker_count,
             **common(platform, self.role),
         )
         return (daemon,)

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from homelab.render.units import RELOAD_COMMAND
+from homelab.render.units import RELOAD_WAIT_S, reload_command
 
-#: Two workers; on SIGHUP two new ones, then SIGTERM to the old ones, which take 0.6 s to leave.
+#: A helper child that never leaves (as LiteLLM's reaper), and two workers; on SIGHUP two new
+#: workers, then SIGTERM to the old ones, which take 0.6 s to leave.
 MASTER = """
 import signal, subprocess, sys, time
 WORKER = ["sh", "-c", "trap 'sleep 0.6; exit 0' TERM; while :; do sleep 0.05; done"]
+helper = subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"])
 workers = [subprocess.Popen(WORKER) for _ in range(2)]
 leaving = []
 def hup(*_):
@@ -33,7 +35,7 @@ def hup(*_):
         leaving.append(w)
 signal.signal(signal.SIGHUP, hup)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print(" ".join(str(w.pid) for w in workers), flush=True)
+print(helper.pid, " ".join(str(w.pid) for w in workers), flush=True)
 while True:
     for w in list(leaving):
         if w.poll() is not None:  # reaped: its /proc entry goes
@@ -59,10 +61,10 @@ def master() -> Iterator[subprocess.Popen[str]]:
         pytest.skip("needs Linux's /proc")
     proc = subprocess.Popen([sys.executable, "-c", MASTER], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    proc.stdout.readline()  # its workers are up
+    proc.stdout.readline()  # its helper and workers are up
     yield proc
     for pid in children(proc.pid):
-        subprocess.run(["kill", str(pid)], check=False)
+        subprocess.run(["kill", "-9", str(pid)], check=False)
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -70,12 +72,14 @@ def master() -> Iterator[subprocess.Popen[str]]:
 def test_reload_returns_once_the_old_workers_are_gone(master: subprocess.Popen[str]) -> None:
     old = children(master.pid)
     began = time.monotonic()
-    subprocess.run(as_systemd_runs_it(RELOAD_COMMAND, master.pid), check=True, timeout=40)
+    command = as_systemd_runs_it(reload_command(2), master.pid)
+    subprocess.run(command, check=True, timeout=RELOAD_WAIT_S + 10)
     took = time.monotonic() - began
     now = children(master.pid)
-    assert not old & now, f"old workers {sorted(old & now)} still there after the reload"
-    assert len(now) == 2, f"expected the two new workers, found {sorted(now)}"
+    assert len(old & now) == 1, f"only the helper of {sorted(old)} stays; found {sorted(now)}"
+    assert len(now) == 3, f"expected the helper and two new workers, found {sorted(now)}"
     assert took >= 0.5, f"returned after {took:.2f} s, before the old workers finished (0.6 s)"
+    assert took < RELOAD_WAIT_S, f"waited {took:.1f} s: for the helper, which never leaves"
 
 
 #: Stand-ins for gunicorn's arbiter, uvicorn's server and LiteLLM's CLI (none is installed

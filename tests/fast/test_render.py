@@ -15,7 +15,7 @@ import yaml
 
 from homelab.model import ROLES, Platform, Role, routes
 from homelab.render import HostFile, daemon_files, host_files
-from homelab.render.units import RELOAD_COMMAND
+from homelab.render.units import reload_command
 from homelab.services import Daemon, daemons
 from homelab.services import litellm as litellm_files
 from tests.fast import parse
@@ -346,7 +346,7 @@ def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
     assert socket["Socket"]["Service"] == [gw.unit]
     unit = parse.unit(files[gw.unit_path].content)
     assert unit["Unit"]["Requires"] == [gw.socket_unit], "a restart keeps the socket open"
-    assert unit["Service"]["ExecReload"] == [RELOAD_COMMAND]
+    assert unit["Service"]["ExecReload"] == [reload_command(gw.workers)]
 
 
 def test_only_the_gateway_has_a_socket_unit(platform: Platform) -> None:

@@ -142,14 +142,40 @@ def browser(webui: dict[str, str]) -> Iterator[Any]:
             driver.quit()
 
 
+#: The chat's controls button.
+CONTROLS = "button[aria-label=Controls]"
+
+
 def _until(what: str, check: Callable[[], Any], seconds: float = WAIT) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        found = check()
+        try:
+            found = check()
+        except StaleElementReferenceException:  # the page re-rendered under it: look again
+            found = None
         if found:
             return found
         time.sleep(0.5)
     raise AssertionError(f"not seen within {seconds:.0f} s: {what}")
+
+
+def _click(what: str, find: Callable[[], Any], seconds: float = 30) -> None:
+    """Click what ``find`` finds, once nothing lies over it (a notification toast fades)."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        StaleElementReferenceException,
+    )
+
+    def clicked() -> bool:
+        try:
+            find().click()
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False
+        return True
+
+    _until(f"{what} clickable", clicked, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +212,7 @@ def _new_chat(browser: Any, url: str, handle: str) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(f"{url}/")  # a new chat
-    browser.find_element(By.ID, "model-selector-model-button").click()
+    _click("the model selector", lambda: browser.find_element(By.ID, "model-selector-model-button"))
     browser.find_element(By.CSS_SELECTOR, f'button[data-value="{handle}"]').click()
     _until(
         f"{handle} selected",
@@ -249,7 +275,7 @@ def test_web_search_shows_the_gateways_results(
     handle = next(h for h, _, _ in platform.handles() if h.startswith("mlx-"))
     _new_chat(browser, webui["url"], handle)
     # The chat's controls: function calling Legacy (Open WebUI searches before the model runs).
-    browser.find_element(By.CSS_SELECTOR, "button[aria-label=Controls]").click()
+    _click("the chat's controls", lambda: browser.find_element(By.CSS_SELECTOR, CONTROLS))
     mode = browser.find_element(
         By.XPATH, "//label[span[text()='Function Calling']]/following-sibling::div//button"
     )
@@ -258,9 +284,9 @@ def test_web_search_shows_the_gateways_results(
             break
         mode.click()
     assert mode.text.strip() == "Legacy"
-    browser.find_element(By.CSS_SELECTOR, "button[aria-label=Controls]").click()
+    _click("the chat's controls", lambda: browser.find_element(By.CSS_SELECTOR, CONTROLS))
     # Web search on, from the chat box's integrations menu.
-    browser.find_element(By.ID, "integration-menu-button").click()
+    _click("the integrations menu", lambda: browser.find_element(By.ID, "integration-menu-button"))
     toggle = browser.find_element(
         By.XPATH, "//button[@role='menuitemcheckbox'][contains(., 'Web Search')]"
     )

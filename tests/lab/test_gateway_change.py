@@ -82,7 +82,11 @@ def test_a_config_change_drops_nothing(lab_platform: Platform, tmp_path: Path) -
         assert "LiteLLM gateway | Reload litellm.service (its config changed)" in ops, ops
         assert not [op for op in ops if "Restart litellm" in op], ops
         assert main_pid(lab_platform) == before, "a config change restarted the gateway"
-        assert not old_workers & workers(lab_platform), "the old workers still serve"
+        now = workers(lab_platform)
+        # The master's children: its workers, and a helper of LiteLLM's own that stays.
+        assert len(old_workers - now) >= lab_platform.mini.litellm.worker_count, (
+            f"the old workers still serve: {sorted(old_workers)} before, {sorted(now)} after"
+        )
         assert steady.failed == [], steady.failed[:3]
         assert len(steady.outcomes) > 20, steady.summary()
     finally:

@@ -60,6 +60,7 @@ def hardening(daemon: Daemon) -> list[tuple[str, str, str | None]]:
 #: How long a reload waits for the old workers to finish their requests and leave.
 RELOAD_WAIT_S = 30
 
+
 def reload_command(workers: int) -> str:
     """``systemctl reload`` of a pre-forking server with ``workers`` workers.
 

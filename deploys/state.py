@@ -100,7 +100,7 @@ class HostState:
     def stopped_and_disabled(self, unit: str) -> bool:
         """Whether the unit is known to be neither running nor enabled (or not there at all)."""
         found = self.units.get(unit)
-        return found is not None and found[0] != "active" and found[1] != "enabled"
+        return found is not None and found[0] in ("inactive", "failed") and found[1] != "enabled"
 
     def active(self, unit: str) -> bool:
         found = self.units.get(unit)

@@ -343,20 +343,9 @@ def _activate_systemd(
 ) -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit() or socket())
     if not daemon.enabled:
-        if not current().stopped_and_disabled(daemon.unit):
-            systemd.service(
-                name=f"Keep {daemon.unit} stopped (disabled in the data)",
-                service=daemon.unit,
-                running=False,
-                enabled=False,
-            )
+        _keep_stopped(daemon.unit, "stopped")
         if daemon.socket_path:
-            systemd.service(
-                name=f"Keep {daemon.socket_unit} closed (disabled in the data)",
-                service=daemon.socket_unit,
-                running=False,
-                enabled=False,
-            )
+            _keep_stopped(daemon.socket_unit, "closed")
         return
     if daemon.socket_path:
         # A new or changed socket takes the port over: the process holding it stops first.
@@ -410,6 +399,19 @@ def _activate_systemd(
             )
         )
     to_wait_for(daemon, any_changed(*started))
+
+
+def _keep_stopped(unit: str, state: str) -> None:
+    """A unit the data switched off: stopped and disabled (no facts asked when the snapshot
+    shows it so already)."""
+    if current().stopped_and_disabled(unit):
+        return
+    systemd.service(
+        name=f"Keep {unit} {state} (disabled in the data)",
+        service=unit,
+        running=False,
+        enabled=False,
+    )
 
 
 def _activate_launchd(daemon: Daemon, unit: Changed, changes: list[OperationMeta]) -> None:

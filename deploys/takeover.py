@@ -107,11 +107,7 @@ def stop_legacy(platform: Platform, daemon: Daemon) -> list[OperationMeta]:
     for item in legacy_of(platform, daemon):
         if isinstance(item, LegacyJob):
             ops += _stop_job(item)
-        elif (
-            item.unit in state.units
-            and state.units[item.unit][1] != "enabled"
-            and (state.units[item.unit][0] in ("inactive", "failed"))
-        ):
+        elif state.stopped_and_disabled(item.unit):
             continue  # stopped and not enabled already: taken over earlier
         elif not item.same_name:
             ops.append(

@@ -49,6 +49,20 @@ def ssh(host: str, command: str, timeout: float = 60) -> subprocess.CompletedPro
 LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
 
 
+def homelab(
+    *args: str, inventory: Path = LAB_INVENTORY, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``homelab ARGS --inventory INVENTORY`` in a child process, as the operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(inventory)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def deploy(inventory: Path = LAB_INVENTORY, timeout: float = 3000) -> dict[str, Any]:
     """``pyinfra INVENTORY deploys/site.py -y``; its JSON results. Fails the test on error."""
     result = subprocess.run(

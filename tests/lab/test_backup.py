@@ -25,7 +25,7 @@ from homelab.backup_host import ids_in
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.secrets import STORE_SUFFIX
-from tests.lab.conftest import LAB_INVENTORY, changed, deploy, run_lab, ssh
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, homelab, run_lab, ssh
 
 pytestmark = [
     pytest.mark.lab,
@@ -125,17 +125,6 @@ def host_copies(platform: Platform) -> list[str]:
 def manifest(platform: Platform, copy: str) -> str:
     path = f"{plan_for(platform).dest}/{copy}.tar.gz"
     return ssh("mini", f"tar -xzOf {path} {copy}/manifest.json").stdout
-
-
-def homelab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(LAB_INVENTORY)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def gateway_key(platform: Platform) -> str:

@@ -24,22 +24,11 @@ from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.secrets import STORE_SUFFIX
 from homelab.services import Daemon, daemons
-from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
+from tests.lab.conftest import LAB_INVENTORY, deploy, homelab, ssh
 
 pytestmark = pytest.mark.lab
 
 INJECTED = "# a line the model does not render"
-
-
-def homelab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(LAB_INVENTORY)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

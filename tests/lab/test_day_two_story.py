@@ -22,8 +22,6 @@ session holds the lab lock (``conftest.lab_lock``).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,11 +32,10 @@ import pytest
 
 from bench.steady import REFUSED, SteadyClient, Window
 from bench.variant import changed_lab
-from homelab import PROJECT_ROOT
 from homelab.load import load_platform
 from homelab.secrets import STORE_SUFFIX
 from homelab.services.litellm import gateway_url
-from tests.lab.conftest import LAB_INVENTORY, changed, deploy, run_lab, ssh
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, homelab, run_lab, ssh
 from tests.lab.test_day_two import answers, gone, green, main_pids, restarted
 
 pytestmark = [
@@ -58,18 +55,6 @@ def store_key() -> str:
     if result.returncode != 0 or not result.stdout.strip():
         raise RuntimeError(f"the Mini's store could not be read: {result.stderr.strip()[:120]}")
     return result.stdout.strip()
-
-
-def homelab(inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``homelab ARGS --inventory INVENTORY``, as the operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(inventory)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
 
 
 @dataclass
@@ -271,7 +256,8 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
         old = store_key()
 
         def rotate() -> None:
-            rotated = homelab(story.inventory, "rotate", "mini", LAB.gateway.proxy_key.env)
+            key_name = LAB.gateway.proxy_key.env
+            rotated = homelab("rotate", "mini", key_name, inventory=story.inventory)
             assert rotated.returncode == 0, rotated.stderr
             print(rotated.stdout)
 
@@ -295,7 +281,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
             def took(what: str) -> None:
                 print(f"  {what}: {time.monotonic() - began:.1f} s", flush=True)
 
-            fetched = homelab(story.inventory, "backup", "mini", "--local", str(local))
+            fetched = homelab("backup", "mini", "--local", str(local), inventory=story.inventory)
             assert fetched.returncode == 0, fetched.stderr
             assert any(p.name.endswith(STORE_SUFFIX) for p in (local / "mini").iterdir())
             took("backup fetched")
@@ -307,7 +293,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
             took("lab up")
             deploy(story.inventory)
             took("deployed")
-            restored = homelab(story.inventory, "restore", "mini", "--local", str(local))
+            restored = homelab("restore", "mini", "--local", str(local), inventory=story.inventory)
             assert restored.returncode == 0, restored.stderr
             took("restored")
             print(restored.stdout)

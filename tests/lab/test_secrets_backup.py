@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from homelab import PROJECT_ROOT
 from homelab.secrets import STORE_SUFFIX, consumers, store_names
 from homelab.services import daemons
-from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
+from tests.lab.conftest import changed, deploy, homelab, ssh
 from tests.lab.test_secrets_rotation import KEY, PLATFORM, REFUSED, gateway_url, store_key
 
 pytestmark = [
@@ -35,17 +32,6 @@ pytestmark = [
 LAYOUT = PLATFORM.mini.layout
 OW = PLATFORM.mini.open_webui
 WEBUI = f"http://{PLATFORM.addresses['mini']}:{OW.listener.port}"
-
-
-def homelab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args, "--inventory", str(LAB_INVENTORY)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
 
 
 def models(key: str) -> int:

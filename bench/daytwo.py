@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import converge
-from bench.lab import Lab
+from bench.lab import Lab, gateway_key, lan_gateway_url
 from bench.steady import SteadyClient
+from bench.units import children_command, main_pid_command
 from bench.variant import LAB_INVENTORY, changed_lab
 from homelab.load import load_platform
-from homelab.model import ROLES, Platform
-from homelab.services import daemons
-from homelab.services.litellm import gateway_url
+from homelab.model import Backend, Platform
+from homelab.services import mlx
 from homelab.services.mlx import TEAM_PORTS
 
 
@@ -33,13 +33,14 @@ def deploy(inventory: Path = LAB_INVENTORY) -> converge.Run:
 
 
 def main_pids(lab: Lab, platform: Platform) -> dict[str, str]:
-    """Each enabled daemon's main PID, both hosts."""
+    """Each enabled daemon's main PID, every host (one round trip a host)."""
     out: dict[str, str] = {}
-    for role in ROLES:
-        enabled = [d for d in daemons(platform, role) if d.enabled]
-        units = " ".join(d.unit for d in enabled)
-        pids = lab.sh(role, f"systemctl show -p MainPID --value {units}").split()
-        out.update({f"{role}/{d.name}": pid for d, pid in zip(enabled, pids, strict=True)})
+    for host in platform.hosts:
+        enabled = [d for d in platform.daemons(host) if d.enabled]
+        if not enabled:
+            continue
+        pids = lab.sh(host, "; ".join(main_pid_command(d) for d in enabled)).split()
+        out.update({f"{host}/{d.name}": pid for d, pid in zip(enabled, pids, strict=True)})
     return out
 
 
@@ -52,9 +53,8 @@ class GatewayChange:
 
 
 def gateway_change(lab: Lab, platform: Platform) -> GatewayChange:
-    key_file = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
-    url = gateway_url(platform, "/v1/chat/completions").replace("127.0.0.1", lab.address("mini"))
-    handle = platform.mini.ov_server.models[0].model_id
+    url = lan_gateway_url(platform, "/v1/chat/completions")
+    handle = next(h.handle for h in platform.handles() if h.backend is Backend.OV)
     retries = platform.gateway.router.num_retries + 1
     with tempfile.TemporaryDirectory() as folder:
         changed = changed_lab(
@@ -63,7 +63,7 @@ def gateway_change(lab: Lab, platform: Platform) -> GatewayChange:
             f"router=lab.gateway.router.evolve(num_retries={retries})))",
         )
         deploy()  # from the lab's own state
-        client = SteadyClient(url=url, key=lab.sh("mini", f"cat {key_file}").strip(), handle=handle)
+        client = SteadyClient(url=url, key=gateway_key(lab, platform), handle=handle)
         with client:
             deploy(changed)
             deploy()
@@ -83,21 +83,26 @@ class ModelAdded:
 
 
 def workers(lab: Lab, platform: Platform) -> dict[str, str]:
-    """Each pre-forking daemon's worker PIDs (its main process's children), both hosts."""
+    """Each pre-forking daemon's worker PIDs (its main process's children), every host."""
     out: dict[str, str] = {}
-    for role in ROLES:
-        for d in daemons(platform, role):
+    for host in platform.hosts:
+        for d in platform.daemons(host):
             if d.enabled and d.reloadable:
-                pid = f"$(systemctl show -p MainPID --value {d.unit})"
-                children = lab.sh(role, f"cat /proc/{pid}/task/{pid}/children")
-                out[f"{role}/{d.name}"] = " ".join(sorted(children.split()))
+                pid = f"$({main_pid_command(d)})"
+                children = lab.sh(host, children_command(d, pid))
+                out[f"{host}/{d.name}"] = " ".join(sorted(children.split()))
     return out
 
 
 def model_added(lab: Lab, platform: Platform) -> ModelAdded:
-    taken = {m.port for m in platform.studio.mlx.models if m.port is not None}
+    """One MLX model added on the first host serving MLX models, at its first free team port."""
+    host, servers = next(mlx.SERVICE.placed(platform))
+    taken = {m.port for m in servers.models if m.port is not None}
     port = next(p for p in TEAM_PORTS if p not in taken)
     model = f"mlx-tiny-llama-p{port}"
+    key = mlx.SERVICE.key
+    on = f"lab.hosts[{host!r}]"
+    servers_of = f"{on}.services[{key!r}]"
     entry = (
         f"dict(model_id={model!r}, repo='lab/tiny-llama-p{port}', context_length=2048, "
         f"max_output_tokens=32, port={port})"
@@ -106,8 +111,9 @@ def model_added(lab: Lab, platform: Platform) -> ModelAdded:
         changed = changed_lab(
             Path(folder),
             # As a user's data gives it: the model's folders are derived from its id and repo.
-            "lab.evolve(studio=lab.studio.evolve(mlx={**lab.studio.mlx.model_dump(), 'models': "
-            f"[*[m.model_dump() for m in lab.studio.mlx.models], {entry}]}}))",
+            f"lab.evolve(hosts={{**lab.hosts, {host!r}: {on}.evolve({key}={{**{servers_of}"
+            f".model_dump(), 'models': [*[m.model_dump() for m in {servers_of}.models], "
+            f"{entry}]}})}})",
         )
         deploy()
         before, forked = main_pids(lab, platform), workers(lab, platform)

@@ -3,9 +3,10 @@
 Nothing of the deployed gateway changes. For each variant the benchmark renders, from the
 lab's platform model, the litellm daemon's unit (same venv, argv, environment, hardening),
 its router.yaml (the model's routes plus one ``bench-stub`` handle) and its env file, puts
-them under ``/run`` on the Mini (runtime only: gone at the host's next boot) and starts them
-as a unit of their own on a spare port. The stub runs on the Studio the same way. Everything
-is stopped and removed at the end, also when a step fails.
+them under ``/run`` on the gateway's host (runtime only: gone at the host's next boot) and
+starts them as a unit of their own on a spare port. The stub runs the same way on another host
+(an upstream across the network, as the gateway's are). Everything is stopped and removed at
+the end, also when a step fails.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.lab import Lab, wait_http
+from bench.units import require_systemd
 from homelab.model import Platform
 from homelab.model.naming import Backend
 from homelab.model.routing import Route
 from homelab.render.files import env_file
 from homelab.render.units import systemd_unit
 from homelab.services import Daemon, daemon_named
-from homelab.services.litellm import environment, router_yaml
+from homelab.services.litellm import SERVICE as LITELLM
+from homelab.services.litellm import environment, gateway_host, router_yaml
 
 STUB_PORT = 8190  # outside the MLX (8100-8139) and OptiLLM (4040-4042) ranges
 STUB_MODEL = "bench-stub"
@@ -34,14 +37,23 @@ UNIT_DIR = "/run/systemd/system"
 STUB_SOURCE = Path(__file__).with_name("stub.py")
 
 
+def stub_host(platform: Platform) -> str:
+    """Where the stub runs: the first host that is not the gateway's (the gateway's own when
+    it is alone), so a request crosses the network as it does to a real upstream."""
+    home = gateway_host(platform)
+    return next((name for name in platform.hosts if name != home), home)
+
+
 @contextmanager
-def stub_upstream(lab: Lab) -> Iterator[str]:
-    """The stub on the Studio, for the benchmark only; yields its base URL (``.../v1``)."""
-    address = lab.address("studio")
-    lab.stop_units("studio", f"{STUB_UNIT}.service")
-    lab.put("studio", f"{RUN_DIR}/stub.py", STUB_SOURCE.read_text())
+def stub_upstream(lab: Lab, platform: Platform) -> Iterator[str]:
+    """The stub on :func:`stub_host`, for the benchmark only; yields its base URL (``.../v1``)."""
+    host = stub_host(platform)
+    require_systemd(platform, host, "the stub upstream")
+    address = platform.addresses[host]
+    lab.stop_units(host, f"{STUB_UNIT}.service")
+    lab.put(host, f"{RUN_DIR}/stub.py", STUB_SOURCE.read_text())
     lab.sh(
-        "studio",
+        host,
         f"systemd-run --quiet --unit={STUB_UNIT} --property=DynamicUser=yes "
         f"/usr/bin/python3 {RUN_DIR}/stub.py --host {address} --port {STUB_PORT}",
     )
@@ -49,8 +61,8 @@ def stub_upstream(lab: Lab) -> Iterator[str]:
         wait_http(f"http://{address}:{STUB_PORT}/health", timeout=30)
         yield f"http://{address}:{STUB_PORT}/v1"
     finally:
-        lab.stop_units("studio", f"{STUB_UNIT}.service")
-        lab.sh("studio", f"rm -rf {RUN_DIR}")
+        lab.stop_units(host, f"{STUB_UNIT}.service")
+        lab.sh(host, f"rm -rf {RUN_DIR}")
 
 
 def stub_route(api_base: str) -> Route:
@@ -81,8 +93,13 @@ class Variant:
     def dir(self) -> str:
         return f"{RUN_DIR}/{self.label}"
 
+    @property
+    def host(self) -> str:
+        """The gateway's host: where the variant runs beside the deployed gateway."""
+        return gateway_host(self.platform)
+
     def deployed(self) -> Daemon:
-        return daemon_named(self.platform, "mini", "litellm")
+        return daemon_named(self.platform, self.host, LITELLM.name)
 
     def daemon(self) -> Daemon:
         """The deployed daemon, pointed at this variant's files and port."""
@@ -104,7 +121,7 @@ class Variant:
         )
 
     def files(self) -> dict[str, tuple[str, str]]:
-        """path -> (content, mode) of the unit, router.yaml and env file on the Mini."""
+        """path -> (content, mode) of the unit, router.yaml and env file on its host."""
         daemon = self.daemon()
         unit = systemd_unit(daemon)
         env = env_file(f"{self.dir}/env", "bench", environment(self.platform), daemon)
@@ -120,16 +137,26 @@ class Variant:
 
 @contextmanager
 def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, str]]:
-    """Start each variant on the Mini; yields label -> base URL; stops and removes them after."""
-    address = lab.address("mini")
+    """Start each variant on the gateway's host; yields label -> base URL; stops and removes
+    them after."""
+    if not variants:
+        yield {}
+        return
+    platform = variants[0].platform
+    host = variants[0].host
+    others = sorted({v.host for v in variants} - {host})
+    if others:
+        raise ValueError(f"variants on {host} and {', '.join(others)}: one gateway host at a time")
+    require_systemd(platform, host, "a transient gateway")
+    address = platform.addresses[host]
     units = [f"{v.name}.service" for v in variants]
-    lab.stop_units("mini", *units)
+    lab.stop_units(host, *units)
     try:
         for variant in variants:
             for path, (content, mode) in variant.files().items():
-                lab.put("mini", path, content, mode=mode)
-        lab.sh("mini", f"chmod 0755 {RUN_DIR} && systemctl daemon-reload")
-        lab.sh("mini", "systemctl start " + " ".join(shlex.quote(u) for u in units))
+                lab.put(host, path, content, mode=mode)
+        lab.sh(host, f"chmod 0755 {RUN_DIR} && systemctl daemon-reload")
+        lab.sh(host, "systemctl start " + " ".join(shlex.quote(u) for u in units))
         urls = {}
         for variant in variants:
             base = f"http://{address}:{variant.port}"
@@ -137,19 +164,13 @@ def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, 
             urls[variant.label] = base
         yield urls
     finally:
-        lab.stop_units("mini", *units)
-        state = variants[0].deployed().layout.state if variants else ""
+        lab.stop_units(host, *units)
+        state = variants[0].deployed().layout.state
         lab.sh(
-            "mini",
+            host,
             "rm -f "
             + " ".join(f"{UNIT_DIR}/{u}" for u in units)
             + f" && rm -rf {RUN_DIR}"
             + "".join(f" {state}/{v.name}" for v in variants)
             + " && systemctl daemon-reload",
         )
-
-
-def proxy_key(lab: Lab, platform: Platform) -> str:
-    """The gateway key the lab's Mini generated (read from its secret store)."""
-    key_file = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
-    return lab.sh("mini", f"cat {key_file}").strip()

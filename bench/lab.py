@@ -11,6 +11,8 @@ import httpx
 
 from homelab.lab.config import LabConfig, load_config
 from homelab.lab.ssh import ssh_argv
+from homelab.model import Platform
+from homelab.services.litellm import gateway, gateway_host
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Lab:
         )
 
     def stop_units(self, host: str, *units: str) -> None:
-        """Stop transient or runtime units (no error when one is already gone)."""
+        """Stop transient or runtime systemd units (no error when one is already gone)."""
         if units:
             names = " ".join(shlex.quote(u) for u in units)
             self.sh(
@@ -61,6 +63,20 @@ class Lab:
                 f"systemctl stop {names} 2>/dev/null; systemctl reset-failed {names} "
                 "2>/dev/null; true",
             )
+
+
+def lan_gateway_url(platform: Platform, path: str = "/v1") -> str:
+    """The gateway as a LAN client reaches it (the benchmarks run on the lab's machine): at its
+    host's address."""
+    home = gateway_host(platform)
+    return f"http://{platform.addresses[home]}:{gateway(platform).listener.port}{path}"
+
+
+def gateway_key(lab: Lab, platform: Platform) -> str:
+    """The gateway key the gateway's host generated (read from its secret store)."""
+    home = gateway_host(platform)
+    key_file = platform.host(home).layout.secret_file(platform.gateway.proxy_key.env)
+    return lab.sh(home, f"cat {shlex.quote(key_file)}").strip()
 
 
 def wait_http(url: str, *, timeout: float = 180, headers: dict[str, str] | None = None) -> None:

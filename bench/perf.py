@@ -2,8 +2,8 @@
 
     sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--no-lock]
 
-1. no-op converge of both hosts; 2. rebuild of the Mini from nothing (destroy, up, deploy,
-verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
+1. no-op converge of every host; 2. rebuild of the gateway's host from nothing (destroy, up,
+deploy, verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
 upstream, beside LiteLLM's defaults and the stub itself; 5. an ``mlx-*`` handle with the
 OptiLLM mode on (the deployed gateway) and off. Prints ``name: value unit (target): met``
 lines and writes them, dated, to ``docs/performance.json`` (the dossier reads the OptiLLM
@@ -36,17 +36,19 @@ from bench import converge, daytwo, recovery  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
-    proxy_key,
     stub_route,
     stub_upstream,
     transient_gateways,
 )
-from bench.lab import Lab  # noqa: E402
+from bench.lab import Lab, gateway_key, lan_gateway_url  # noqa: E402
 from bench.load import chat_body, run_load  # noqa: E402
 from bench.stats import Figure, LoadResult, Target, merge, shares  # noqa: E402
 from homelab.lab.config import LAB_LOCK  # noqa: E402
 from homelab.load import load_platform  # noqa: E402
-from homelab.model import Platform  # noqa: E402
+from homelab.model import Backend, Platform  # noqa: E402
+from homelab.services import Daemon, daemon_named  # noqa: E402
+from homelab.services.litellm import SERVICE as LITELLM  # noqa: E402
+from homelab.services.litellm import LiteLLM, gateway, gateway_host  # noqa: E402
 
 FIGURES = PROJECT_ROOT / "docs" / "performance.json"
 LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
@@ -162,9 +164,9 @@ def verify(figures: list[Figure]) -> float:
     return run.wall
 
 
-def rebuild_phases(tree: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
-    """Destroy the Mini, bring it up, deploy and verify it with the checkout at ``tree``."""
-    for step in (("destroy", "mini"),):
+def rebuild_phases(host: str, tree: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
+    """Destroy ``host``, bring it up, deploy and verify it with the checkout at ``tree``."""
+    for step in (("destroy", host),):
         run = converge.timed(("uv", "run", "homelab", "lab", *step), cwd=tree)
         if run.returncode != 0:
             raise fail(f"lab {' '.join(step)}", run)
@@ -184,14 +186,24 @@ def rebuild_phases(tree: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
     ]
 
 
-def rebuild_wall(tree: Path) -> float:
-    return sum(seconds for _, seconds in rebuild_phases(tree))
+def rebuild_wall(host: str, tree: Path) -> float:
+    return sum(seconds for _, seconds in rebuild_phases(host, tree))
 
 
-def rebuild_mini(figures: list[Figure]) -> None:
-    phases = rebuild_phases()
+def gateway_daemon(platform: Platform) -> Daemon:
+    return daemon_named(platform, gateway_host(platform), LITELLM.name)
+
+
+def rebuild_figure(host: str) -> str:
+    """The rebuild's figure, by the host rebuilt (``rebuild_<host>_wall``)."""
+    return f"rebuild_{host}_wall"
+
+
+def rebuild_gateway_host(figures: list[Figure], platform: Platform) -> None:
+    host = gateway_host(platform)
+    phases = rebuild_phases(host)
     total = sum(seconds for _, seconds in phases)
-    emit(figures, Figure("rebuild_mini_wall", total / 60, "min", Target("<=", 2)))
+    emit(figures, Figure(rebuild_figure(host), total / 60, "min", Target("<=", 2)))
     for name, seconds, percent in shares(phases):
         emit(figures, Figure(f"rebuild_phase[{name}]", seconds, "s", note=f"{percent:.0f}%"))
 
@@ -199,7 +211,9 @@ def rebuild_mini(figures: list[Figure]) -> None:
 # --- the same three figures, for an earlier commit, on the same lab in the same run -------
 
 
-def baseline_figures(figures: list[Figure], lab: Lab, rev: str, rebuild: bool) -> None:
+def baseline_figures(
+    figures: list[Figure], lab: Lab, platform: Platform, rev: str, rebuild: bool
+) -> None:
     """No-op converge, verify (and the rebuild) of ``rev``, from a checkout of it beside this.
 
     The lab is first converged by ``rev``'s own deploy; the gateway's socket unit, which
@@ -215,7 +229,10 @@ def baseline_figures(figures: list[Figure], lab: Lab, rev: str, rebuild: bool) -
             ["git", "worktree", "add", "--detach", str(tree), sha], cwd=PROJECT_ROOT, check=True
         )
     name = f"baseline[{sha[:7]}]"
-    lab.sh("mini", "systemctl disable --now litellm.socket 2>/dev/null || true")
+    home = gateway_host(platform)
+    if platform.host(home).os.init.holds_sockets:
+        socket = gateway_daemon(platform).socket_unit
+        lab.sh(home, f"systemctl disable --now {socket} 2>/dev/null || true")
     for what, argv in (("sync", ("uv", "sync", "--frozen")), ("converge", converge.DEPLOY)):
         run = converge.timed(argv, cwd=tree)
         if run.returncode != 0:
@@ -226,8 +243,8 @@ def baseline_figures(figures: list[Figure], lab: Lab, rev: str, rebuild: bool) -
     emit(figures, Figure(f"{name}_verify_wall", check.wall, "s"))
     profile(name, noop, cwd=tree)
     if rebuild:
-        total = rebuild_wall(tree)
-        emit(figures, Figure(f"{name}_rebuild_mini_wall", total / 60, "min"))
+        total = rebuild_wall(home, tree)
+        emit(figures, Figure(f"{name}_{rebuild_figure(home)}", total / 60, "min"))
 
 
 def side_by_side(figures: list[Figure]) -> None:
@@ -251,7 +268,8 @@ def side_by_side(figures: list[Figure]) -> None:
 def untuned(platform: Platform) -> Platform:
     """The same platform with LiteLLM's own defaults: one worker, LITELLM_LOG unset (an
     explicit DEBUG would also turn on the root logger's debug lines), nothing turned off."""
-    litellm = platform.mini.litellm.model_copy(
+    home = gateway_host(platform)
+    litellm = gateway(platform).model_copy(
         update={
             "workers": 1,
             "host_cores": None,
@@ -260,9 +278,10 @@ def untuned(platform: Platform) -> Platform:
             "server": "uvicorn",
         }
     )
-    return platform.model_copy(
-        update={"mini": platform.mini.model_copy(update={"litellm": litellm})}
-    )
+    host = platform.host(home)
+    services = {**host.services, LiteLLM.key: litellm}
+    hosts = {**platform.hosts, home: host.model_copy(update={"services": services})}
+    return platform.model_copy(update={"hosts": hosts})
 
 
 def mode(platform: Platform, on: bool) -> Platform:
@@ -288,11 +307,10 @@ def rounds(
 
 
 def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
-    key = proxy_key(lab, platform)
+    key = gateway_key(lab, platform)
     auth = {"Authorization": f"Bearer {key}"}
-    deployed = platform.mini.litellm
-    mini = lab.address("mini")
-    with stub_upstream(lab) as stub:
+    deployed = gateway(platform)
+    with stub_upstream(lab, platform) as stub:
         extra = (stub_route(stub),)
         variants = [
             Variant("default", 4101, mode(untuned(platform), False), extra),
@@ -329,10 +347,10 @@ def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
 
             # 5. The OptiLLM detour: the deployed gateway (mode on) against the transient
             # "deployed" variant (same tuning, mode off), on the same mlx-* handle.
-            handle = platform.studio.mlx.served[0].model_id
+            handle = next(h.handle for h in platform.handles() if h.backend is Backend.MLX)
             mlx_body = chat_body(handle)
             mlx_targets = {
-                "on": (f"http://{mini}:{deployed.listener.port}/v1/chat/completions", auth),
+                "on": (lan_gateway_url(platform, "/v1/chat/completions"), auth),
                 "off": (f"{urls['deployed']}/v1/chat/completions", auth),
             }
             m1 = rounds(mlx_targets, mlx_body, 1, MLX_C1_REQUESTS, ROUNDS)
@@ -398,7 +416,7 @@ def recovery_figures(figures: list[Figure], lab: Lab, platform: Platform) -> Non
         emit(
             figures,
             Figure(
-                f"crash_recovery[{daemon.role}/{daemon.name}]",
+                f"crash_recovery[{daemon.host}/{daemon.name}]",
                 result.seconds,
                 "s",
                 Target("<=", recovery.TARGET_SECONDS),
@@ -421,7 +439,7 @@ def main() -> int:
     parser.add_argument(
         "--skip-rebuild",
         action="store_true",
-        help="leave out figure 2 (destroys and rebuilds the Mini, minutes)",
+        help="leave out figure 2 (destroys and rebuilds the gateway's host, minutes)",
     )
     parser.add_argument(
         "--skip-recovery",
@@ -463,10 +481,10 @@ def main() -> int:
     with lab_lock(not args.no_lock):
         print(f"machine: {machine()}", flush=True)
         if args.baseline:
-            baseline_figures(figures, lab, args.baseline, rebuild=not args.skip_rebuild)
+            baseline_figures(figures, lab, platform, args.baseline, rebuild=not args.skip_rebuild)
         noop_converge(figures)
         if not args.skip_rebuild:
-            rebuild_mini(figures)
+            rebuild_gateway_host(figures, platform)
         verify(figures)
         if not args.skip_gateway:
             gateway_figures(figures, lab, platform)
@@ -478,7 +496,8 @@ def main() -> int:
         json.dumps(
             {
                 "measured": started.strftime("%Y-%m-%d %H:%M UTC"),
-                "where": "the local lab (two systemd-nspawn hosts on one machine)",
+                "where": f"the local lab ({len(platform.hosts)} systemd-nspawn hosts on one "
+                "machine)",
                 "machine": machine(),
                 "figures": [f.as_dict() for f in figures],
             },

@@ -11,8 +11,9 @@ import shlex
 from dataclasses import dataclass
 
 from bench.lab import Lab
+from bench.units import main_pid_command, restarts_by_itself
 from homelab.model import Platform
-from homelab.services import Daemon, enabled_daemons
+from homelab.services import Daemon
 
 #: The reliability target: a crashed service answers again within this many seconds.
 TARGET_SECONDS = 10.0
@@ -29,7 +30,7 @@ class Recovery:
 
 
 def main_pid(lab: Lab, daemon: Daemon) -> int:
-    out = lab.sh(daemon.role, f"systemctl show -p MainPID --value {shlex.quote(daemon.unit)}")
+    out = lab.sh(daemon.host, main_pid_command(daemon))
     return int(out.strip() or 0)
 
 
@@ -43,19 +44,18 @@ def kill_and_time(lab: Lab, daemon: Daemon, ceiling: float = CEILING_SECONDS) ->
     if pid <= 0:
         raise RuntimeError(f"{daemon.name}: not running before the kill")
     url = shlex.quote(daemon.health_url)
-    unit = shlex.quote(daemon.unit)
     # Its other processes (a server's workers) may answer for a moment after the main one
     # died, until systemd stops them: only an answer once a new main process runs counts.
     script = (
         f"kill -KILL {pid}; start=$(date +%s%N); "
-        f'until pid=$(systemctl show -p MainPID --value {unit}) && [ "$pid" != 0 ] '
+        f'until pid=$({main_pid_command(daemon)}) && [ "$pid" != 0 ] '
         f'&& [ "$pid" != {pid} ] && curl -fsS -o /dev/null --max-time 2 {url} 2>/dev/null; do '
         f"  [ $(( ($(date +%s%N) - start) / 1000000000 )) -ge {int(ceiling)} ] && exit 3; "
         "  sleep 0.1; done; "
         "echo $(( ($(date +%s%N) - start) / 1000000 ))"
     )
     try:
-        out = lab.sh(daemon.role, script, timeout=ceiling + 30)
+        out = lab.sh(daemon.host, script, timeout=ceiling + 30)
     except RuntimeError as error:
         raise RuntimeError(
             f"{daemon.name}: not answering {daemon.health} {ceiling:.0f} s after SIGKILL"
@@ -65,5 +65,6 @@ def kill_and_time(lab: Lab, daemon: Daemon, ceiling: float = CEILING_SECONDS) ->
 
 
 def services(platform: Platform) -> list[Daemon]:
-    """Every enabled systemd service of both hosts (launchd's KeepAlive is not in the lab)."""
-    return [d for d in enabled_daemons(platform) if d.os != "darwin"]
+    """Every enabled daemon of every host whose crash can be timed here (see
+    :func:`bench.units.restarts_by_itself`)."""
+    return [d for d in platform.enabled_daemons() if restarts_by_itself(d)]

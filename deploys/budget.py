@@ -1,10 +1,10 @@
-"""A set of MLX models that cannot fit the Studio's memory is refused before anything changes.
+"""A set of MLX models that cannot fit a host's memory is refused before anything changes.
 
-The Studio's budget is a fact of the data (``studio.mlx.memory_budget_gb``). The deploy
+A host's budget is a fact of the data (``<host>.mlx.memory_budget_gb``). The deploy
 measures each served model's weights on the host (the ``*.safetensors`` of its
 ``source_path``, every model in one round trip) while it plans, and a set whose sum exceeds
 the budget stops the whole run there, naming the models and the figures: no server is stopped,
-started or restarted, on either host (the Mini's routes would name the refused set too).
+started or restarted, on any host (the gateway's routes would name the refused set too).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.facts import FactBase
 from pyinfra.context import host
 
-from homelab.model import Platform, Role
-from homelab.services.mlx import MlxModel
+from homelab.model import Platform
+from homelab.services.mlx import MlxModel, MlxServers
 
 #: The budget's unit: a GB of memory as macOS counts it.
 GB = 2**30
@@ -27,11 +27,8 @@ class WeightBytes(FactBase[dict[str, int]]):
 
     default = dict
 
-    def command(self, folders: tuple[str, ...], os: str) -> str:
-        if os == "darwin":  # BSD du has no byte counts: stat gives each file's size
-            total = "stat -f %z \"$d\"/*.safetensors 2>/dev/null | awk '{s+=$1} END {print s+0}'"
-        else:
-            total = 'du -cb "$d"/*.safetensors 2>/dev/null | tail -n1 | cut -f1'
+    def command(self, folders: tuple[str, ...], total_bytes: str) -> str:
+        total = total_bytes.format(files='"$d"/*.safetensors')
         words = " ".join(shlex.quote(f) for f in folders)
         return f'for d in {words}; do printf \'%s\\t%s\\n\' "$({total})" "$d"; done'
 
@@ -53,7 +50,7 @@ def size(n: float) -> str:
 
 
 def over_budget(
-    models: tuple[MlxModel, ...], sizes: dict[str, int], budget_gb: float
+    host: str, models: tuple[MlxModel, ...], sizes: dict[str, int], budget_gb: float
 ) -> str | None:
     """Why ``models`` cannot be served together within ``budget_gb``; None when they can."""
     total = sum(sizes.get(m.source_path, 0) for m in models)
@@ -65,21 +62,19 @@ def over_budget(
         for m in sorted(models, key=lambda m: -sizes.get(m.source_path, 0))
     )
     return (
-        f"studio: the served MLX models' weights take {size(total)}, over the memory budget of "
-        f"{size(budget)} (studio.mlx.memory_budget_gb = {budget_gb:g}): {each}; "
+        f"{host}: the served MLX models' weights take {size(total)}, over the memory budget of "
+        f"{size(budget)} ({host}.mlx.memory_budget_gb = {budget_gb:g}): {each}; "
         "refused before anything was stopped or started"
     )
 
 
-def refuse_what_cannot_fit(platform: Platform, role: Role) -> None:
-    """Stop the run, while it plans, when the Studio's served models exceed its budget."""
-    if role != "studio":
-        return
-    mlx = platform.studio.mlx
+def refuse_what_cannot_fit(platform: Platform, role: str, mlx: MlxServers) -> None:
+    """Stop the run, while it plans, when a host's served models exceed its budget."""
     if mlx.memory_budget_gb is None or not mlx.served:
         return
     folders = tuple(m.source_path for m in mlx.served)
-    sizes = host.get_fact(WeightBytes, folders=folders, os=platform.studio.os)
-    problem = over_budget(mlx.served, sizes, mlx.memory_budget_gb)
+    total_bytes = platform.host(role).os.total_bytes
+    sizes = host.get_fact(WeightBytes, folders=folders, total_bytes=total_bytes)
+    problem = over_budget(role, mlx.served, sizes, mlx.memory_budget_gb)
     if problem is not None:
         raise PyinfraError(problem)

@@ -12,20 +12,29 @@ from pyinfra.operations import server
 
 from deploys.state import directory, exists, gather
 from deploys.toolchain import Tools, install_toolchain, tools_for
-from homelab.model import Layout, Platform, Role
+from homelab.model import Layout, Platform
 from homelab.secrets import GENERATE, refusal
 from homelab.services import daemons
 
 
-def prepare(platform: Platform, role: Role) -> Tools:
-    """The base every service of a host stands on: directories, secrets, uv and Python."""
+def prepare(
+    platform: Platform,
+    role: str,
+    more_paths: tuple[str, ...] = (),
+    more_users: tuple[str, ...] = (),
+) -> Tools:
+    """The base every service of a host stands on: directories, secrets, uv and Python.
+
+    ``more_paths`` and ``more_users``: what its services' deploys consult besides their
+    daemons' files, asked in the same snapshot."""
     h = platform.host(role)
-    gather(platform, role)  # what the host holds, in one round trip: the steps consult it
+    # What the host holds, in one round trip: the steps consult it.
+    gather(platform, role, more_paths, more_users)
     refuse_unknown_secrets(platform, role)
     platform_directories(platform=platform, role=role)
     secret_store(platform=platform, role=role)
-    install_toolchain(layout=h.layout, toolchain=h.toolchain, os=h.os)
-    return tools_for(h.layout, h.toolchain, h.os)
+    install_toolchain(layout=h.layout, toolchain=h.toolchain, system=h.system)
+    return tools_for(h.layout, h.toolchain, h.system)
 
 
 def stored(layout: Layout) -> set[str]:
@@ -52,7 +61,7 @@ class SecretRefused(PyinfraError):
     """The data names a secret the host never had, for a service that has its secrets."""
 
 
-def refuse_unknown_secrets(platform: Platform, role: Role) -> None:
+def refuse_unknown_secrets(platform: Platform, role: str) -> None:
     """Stop the host's deploy, before any operation, on a secret a running service never had.
 
     A service whose secrets env file is on the host already runs on its secrets; a name the
@@ -72,20 +81,19 @@ def refuse_unknown_secrets(platform: Platform, role: Role) -> None:
 
 
 @deploy("Platform directories")
-def platform_directories(platform: Platform, role: Role) -> None:
-    layout = platform.host(role).layout
-    group = "wheel" if platform.host(role).os == "darwin" else "root"
+def platform_directories(platform: Platform, role: str) -> None:
+    h = platform.host(role)
+    layout, group = h.layout, h.os.root_group
     for path in (layout.etc, layout.opt, layout.state, layout.logs):
         directory(path, "root", group, "0755")
     # Secrets: the store is root's alone. The env files' folder lets each service's user reach
     # its own 0600 file by name (the gateway reads its own again at a reload), lists nothing.
-    darwin = platform.host(role).os == "darwin"
-    directory(layout.secrets, "root", group, "0700" if darwin else "0711")
+    directory(layout.secrets, "root", group, h.os.secrets_dir_mode)
     directory(layout.secret_store, "root", group, "0700")
 
 
 @deploy("Secret store")
-def secret_store(platform: Platform, role: Role) -> None:
+def secret_store(platform: Platform, role: str) -> None:
     """Each secret the host's services use, generated once; one set beforehand is kept."""
     refs = {
         ref.env: ref

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import shlex
 
-from pyinfra.api.deploy import deploy
-
-from deploys.steps import Check, ServiceDeploy, put
-from deploys.toolchain import Tools
+from deploys.files import Check, put
+from deploys.service import Deployer, ServiceDeploy, deploys
 from homelab import PROJECT_ROOT
 from homelab.model import Platform
 from homelab.render import HostFile
-from homelab.services import Daemon, ServiceModule
+from homelab.services import Daemon
+from homelab.services.litellm import LiteLLMService
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 
@@ -24,10 +23,6 @@ CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 def checker_path(daemon: Daemon) -> str:
     """Where the checker goes on the host: beside the venvs of the gateway."""
     return f"{daemon.install_dir}/{CHECKER.name}"
-
-
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    return tuple(checker_path(d) for d in service.daemons(platform))
 
 
 class LiteLLMDeploy(ServiceDeploy):
@@ -50,6 +45,10 @@ class LiteLLMDeploy(ServiceDeploy):
         return f"{d.venv}/bin/python {self.checker} {args} {{path}} >&2"
 
 
-@deploy("LiteLLM gateway")
-def deploy_litellm(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    LiteLLMDeploy.of(platform, service, tools).run()
+@deploys(LiteLLMService)
+class LiteLLMDeployer(Deployer):
+    title = "LiteLLM gateway"
+    daemon_deploy = LiteLLMDeploy
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        return tuple(checker_path(d) for d in self.service.daemons(platform, host))

@@ -1,4 +1,4 @@
-"""MCP tools on the Mini: each tool installed for its own user, then the registry that names it.
+"""MCP tools: each tool installed for its own user, then the registry that names it.
 
 Per tool: a system user, a venv built blue/green from its lock (``homelab lock``) with the
 tool's own package (a wheel built here from ``tools/<name>/``) installed ``--no-deps``, its
@@ -18,27 +18,31 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server
 
+from deploys.accounts import system_user
+from deploys.files import put
+from deploys.installs import locked_venv
+from deploys.secret_files import secrets_file
+from deploys.service import Deployer, deploys
 from deploys.state import directory
-from deploys.steps import locked_venv, put, secrets_file, system_user
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
 from homelab.locks import lock_for_tiny_agents, lock_for_tool
 from homelab.model import Platform
-from homelab.services import ServiceModule
 from homelab.services.mcp_tools import (
     TINY_AGENTS,
     TOOL_NAMES,
     Install,
     McpTool,
     agent_dir,
+    McpToolsService,
     install_of,
     secrets,
+    tools_on,
 )
 
 #: Where the tools' wheels are built on the machine that deploys (git ignores it).
@@ -99,13 +103,13 @@ def wheel_of(where: Install) -> Path:
     return cached / wheels[0].name
 
 
-def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
-    where = install_of(platform, tool)
-    layout = platform.mini.layout
+def install_tool(platform: Platform, host: str, tool: McpTool, tools: Tools) -> None:
+    where = install_of(platform, host, tool)
+    h = platform.host(host)
     system_user(where.user, where.home)
     directory(where.home, where.user, where.user, "0750")
     locked_venv(
-        lock_for_tool(platform, tool.name),
+        lock_for_tool(platform, host, tool.name),
         where.install_dir,
         where.venv,
         tools,
@@ -113,22 +117,7 @@ def install_tool(platform: Platform, tool: McpTool, tools: Tools) -> None:
     )
     # The tool's user reads its secrets file itself (no service manager reads it as root).
     directory(where.config_dir, "root", where.user, "0750")
-    secrets_file(where.secrets_env, secrets(platform), layout, where.user, where.user, "linux")
-
-
-def snapshot_users(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    """The tools' own accounts, for the deploy's one-round-trip snapshot."""
-    return tuple(install_of(platform, tool).user for tool in platform.mini.mcp_tools)
-
-
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    """The tools' own paths, for the deploy's one-round-trip snapshot."""
-    out: list[str] = []
-    for tool in platform.mini.mcp_tools:
-        where = install_of(platform, tool)
-        out += [where.home, where.config_dir, where.secrets_env, f"{where.secrets_env}.names"]
-        out += [where.venv, where.install_dir, where.env_file]
-    return tuple(out)
+    secrets_file(where.secrets_env, secrets(platform), h.layout, where.user, where.user, h.os)
 
 
 def remove_tool(where: Install) -> None:
@@ -147,24 +136,48 @@ def remove_tool(where: Install) -> None:
     )
 
 
-@deploy("MCP tools")
-def deploy_mcp_tools(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    layout = platform.mini.layout
-    for tool in platform.mini.mcp_tools:
-        install_tool(platform, tool, tools)
-    if platform.mini.tiny_agents.enabled:
-        locked_venv(
-            lock_for_tiny_agents(platform),
-            layout.install_dir(TINY_AGENTS),
-            layout.venv(TINY_AGENTS),
-            tools,
-        )
-    for f in service.shared_files(platform):
-        put(f)
-    if not platform.mini.tiny_agents.enabled:
-        for path in (agent_dir(platform), layout.install_dir(TINY_AGENTS)):
-            files.directory(name=f"Remove {path} (Tiny Agents off)", path=path, present=False)
-    named = {tool.name for tool in platform.mini.mcp_tools}
-    for name in TOOL_NAMES:
-        if name not in named:
-            remove_tool(install_of(platform, name))
+@deploys(McpToolsService)
+class McpToolsDeployer(Deployer):
+    title = "MCP tools"
+
+    def snapshot_users(self, platform: Platform, host: str) -> tuple[str, ...]:
+        """The tools' own accounts, for the deploy's one-round-trip snapshot."""
+        return tuple(install_of(platform, host, t).user for t in tools_on(platform, host).tools)
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        """The tools' own paths, for the deploy's one-round-trip snapshot."""
+        out: list[str] = []
+        for tool in tools_on(platform, host).tools:
+            where = install_of(platform, host, tool)
+            out += [where.home, where.config_dir, where.secrets_env, f"{where.secrets_env}.names"]
+            out += [where.venv, where.install_dir, where.env_file]
+        return tuple(out)
+
+    def run(self, platform: Platform, host: str, tools: Tools) -> None:
+        mcp = tools_on(platform, host)
+        layout = platform.host(host).layout
+        for tool in mcp.tools:
+            install_tool(platform, host, tool, tools)
+        if mcp.tiny_agents.enabled:
+            locked_venv(
+                lock_for_tiny_agents(platform, host),
+                layout.install_dir(TINY_AGENTS),
+                layout.venv(TINY_AGENTS),
+                tools,
+            )
+        for f in self.service.shared_files(platform, host):
+            put(f)
+        self.remove(platform, host, keep={tool.name for tool in mcp.tools})
+
+    def absent(self, platform: Platform, host: str) -> None:
+        self.remove(platform, host, keep=set())
+
+    def remove(self, platform: Platform, host: str, keep: set[str]) -> None:
+        """Tiny Agents when it is off, and every tool the data does not name on ``host``."""
+        layout = platform.host(host).layout
+        if not tools_on(platform, host).tiny_agents.enabled:
+            for path in (agent_dir(platform, host), layout.install_dir(TINY_AGENTS)):
+                files.directory(name=f"Remove {path} (Tiny Agents off)", path=path, present=False)
+        for name in TOOL_NAMES:
+            if name not in keep:
+                remove_tool(install_of(platform, host, name))

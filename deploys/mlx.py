@@ -1,28 +1,30 @@
-"""MLX servers on the Studio: one venv for all, one daemon per registry entry with a port."""
+"""MLX servers: one venv for all on a host, one daemon per registry entry with a port."""
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
+from collections.abc import Mapping
+
 from pyinfra.api.operation import OperationMeta
 
+from deploys.accounts import service_account
+from deploys.budget import refuse_what_cannot_fit
+from deploys.files import put
+from deploys.installs import virtualenv
+from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory
-from deploys.steps import ServiceDeploy, put, service_account, virtualenv
 from deploys.toolchain import Tools
 from homelab.model import Platform
-from homelab.services import Daemon, ServiceModule
+from homelab.services.mlx import MlxService
 
 
-def hub_dirs(platform: Platform) -> tuple[str, ...]:
+def hub_dirs(platform: Platform, host: str) -> tuple[str, ...]:
     """The hub cache's folders, which mlx_lm.server's /v1/models needs to exist."""
-    hf_home = platform.studio.hf_home
-    return (hf_home, f"{hf_home}/hub")
+    hf_home = platform.host(host).hf_home
+    return (hf_home, f"{hf_home}/hub") if hf_home else ()
 
 
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    return hub_dirs(platform)
-
-
-class MlxDeploy:
+@deploys(MlxService)
+class MlxDeployer(Deployer):
     """The shared install (account, venv, hub cache, registry), then each server.
 
     A server restarts only on a change of its own inputs: its unit, the shared venv, the
@@ -31,40 +33,53 @@ class MlxDeploy:
     rewrites the registry and restarts no other server.
     """
 
-    def __init__(self, platform: Platform, service: ServiceModule, tools: Tools) -> None:
-        self.platform = platform
-        self.service = service
-        self.tools = tools
+    title = "MLX servers"
 
-    def models(self, first: Daemon, owner: str, group: str) -> dict[int, list[OperationMeta]]:
-        """Operations that put each served model's files in place, by its port: none here,
-        the operator does."""
-        return {}
+    def owner(self, platform: Platform, host: str) -> str:
+        owner = platform.host(host).run_as
+        assert owner is not None  # the data's rules: a host serving MLX states run_as
+        return owner
 
-    def run(self) -> None:
-        studio = self.platform.studio
-        servers = self.service.daemons(self.platform)
-        owner = studio.run_as
+    def group(self, platform: Platform, host: str) -> str:
+        return platform.host(host).os.staff_group or self.owner(platform, host)
+
+    def refuse(self, platform: Platform, host: str) -> None:
+        mlx = self.service.on(platform, host)
+        if mlx is not None:
+            refuse_what_cannot_fit(platform, host, mlx)
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        return hub_dirs(platform, host)
+
+    def run(self, platform: Platform, host: str, tools: Tools) -> None:
+        self.servers(platform, host, tools, self.install(platform, host, tools))
+
+    def install(self, platform: Platform, host: str, tools: Tools) -> list[OperationMeta]:
+        """What the servers share: the account, the venv, the hub cache (nothing without one)."""
+        servers = self.service.daemons(platform, host)
         shared: list[OperationMeta] = []
-        own: dict[int, list[OperationMeta]] = {}
         if servers:
             first = servers[0]
-            shared += service_account(first, home=studio.layout.state)
-            shared += virtualenv(first, self.tools)
-            group = "staff" if studio.os == "darwin" else owner
+            shared += service_account(first, home=platform.host(host).layout.state)
+            shared += virtualenv(first, tools)
             # mlx_lm.server's /v1/models scans the hub cache and fails when it is missing.
-            for path in hub_dirs(self.platform):
+            owner, group = self.owner(platform, host), self.group(platform, host)
+            for path in hub_dirs(platform, host):
                 directory(path, owner, group, "0755")
-            own = self.models(first, owner, group)
-        for f in self.service.shared_files(self.platform):
+        return shared
+
+    def servers(
+        self,
+        platform: Platform,
+        host: str,
+        tools: Tools,
+        shared: list[OperationMeta],
+        own: Mapping[int, list[OperationMeta]] | None = None,
+    ) -> None:
+        """The registry, then each server; ``own`` holds a server's own changes, by its port
+        (the operator puts the models in place: none here)."""
+        for f in self.service.shared_files(platform, host):
             put(f)  # the canonical record, for people and tools: no running server reads it
-        for daemon in servers:
-            changes = [*shared, *own.get(daemon.listener.port, [])]
-            ServiceDeploy(
-                self.platform, self.service, daemon, self.tools, shared=changes
-            ).run_configured()
-
-
-@deploy("MLX servers")
-def deploy_mlx(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    MlxDeploy(platform, service, tools).run()
+        for daemon in self.service.daemons(platform, host):
+            changes = [*shared, *(own or {}).get(daemon.listener.port, [])]
+            ServiceDeploy(platform, self.service, daemon, tools, shared=changes).run_configured()

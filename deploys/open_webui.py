@@ -18,18 +18,20 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from pyinfra.api.deploy import deploy
 from pyinfra.operations import server
 
+from deploys.files import put
+from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import exists, in_place, link_target
-from deploys.steps import ServiceDeploy, put, secret_names, venv_target
-from deploys.toolchain import Tools
 from homelab import backup_host
 from homelab.backup import plan_for
+from homelab.locks import venv_target
 from homelab.model import Platform
 from homelab.model.takeover import LegacyUnit
 from homelab.render import HostFile, daemon_files
-from homelab.services import Daemon, ServiceModule
+from homelab.secrets import secret_names
+from homelab.services import Daemon
+from homelab.services.open_webui import OpenWebUIService
 
 
 def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
@@ -48,22 +50,16 @@ def pending_changes(platform: Platform, daemon: Daemon) -> list[str]:
     return changes
 
 
-def backup_program(platform: Platform) -> HostFile:
+def backup_program(platform: Platform, host: str) -> HostFile:
     """The program that copies the data on the host (the host's own Python runs it)."""
     script = Path(backup_host.__file__)
-    return HostFile(path=plan_for(platform).script, content=script.read_text(), mode="0700")
+    return HostFile(path=plan_for(platform, host).script, content=script.read_text(), mode="0700")
 
 
-def legacy_database(platform: Platform) -> str | None:
+def legacy_database(platform: Platform, host: str) -> str | None:
     """The hand-built setup's database, when the data names its folder."""
-    legacy = platform.mini.takeover.open_webui_data
-    return f"{legacy}/{plan_for(platform).backups.database}" if legacy else None
-
-
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    plan = plan_for(platform)
-    legacy = legacy_database(platform)
-    return (plan.script, plan.database, *((legacy,) if legacy else ()))
+    legacy = platform.host(host).takeover.open_webui_data
+    return f"{legacy}/{plan_for(platform, host).backups.database}" if legacy else None
 
 
 class OpenWebUIDeploy(ServiceDeploy):
@@ -73,8 +69,8 @@ class OpenWebUIDeploy(ServiceDeploy):
         super().install()
 
     def backup_before_change(self) -> None:
-        plan = plan_for(self.platform)
-        put(backup_program(self.platform))
+        plan = plan_for(self.platform, self.daemon.host)
+        put(backup_program(self.platform, self.daemon.host))
         if not exists(plan.database):
             return  # a new host: no data yet
         changes = pending_changes(self.platform, self.daemon)
@@ -96,13 +92,13 @@ class OpenWebUIDeploy(ServiceDeploy):
         The legacy service is stopped first (the copy is consistent either way; its uploads
         would not be); its data directory is left as it was.
         """
-        legacy = self.platform.mini.takeover.open_webui_data
+        legacy = self.platform.host(self.daemon.host).takeover.open_webui_data
         if legacy is None:
             return
-        plan = plan_for(self.platform)
+        plan = plan_for(self.platform, self.daemon.host)
         if exists(plan.database):
             return  # the new one has its own data: never overwritten
-        if not exists(legacy_database(self.platform) or ""):
+        if not exists(legacy_database(self.platform, self.daemon.host) or ""):
             return  # nothing was there
         q = shlex.quote
         stop = [f"systemctl stop {q(u.unit)}" for u in self.legacy_units()]
@@ -117,10 +113,16 @@ class OpenWebUIDeploy(ServiceDeploy):
 
     def legacy_units(self) -> list[LegacyUnit]:
         """The legacy units this daemon replaces (a same-name one included)."""
-        units = self.platform.mini.takeover.units
+        units = self.platform.host(self.daemon.host).takeover.units
         return [u for u in units if self.daemon.name in u.replaced_by]
 
 
-@deploy("Open WebUI")
-def deploy_open_webui(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    OpenWebUIDeploy.of(platform, service, tools).run()
+@deploys(OpenWebUIService)
+class OpenWebUIDeployer(Deployer):
+    title = "Open WebUI"
+    daemon_deploy = OpenWebUIDeploy
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        plan = plan_for(platform, host)
+        legacy = legacy_database(platform, host)
+        return (plan.script, plan.database, *((legacy,) if legacy else ()))

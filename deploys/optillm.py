@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
-
-from deploys.steps import ServiceDeploy
-from deploys.toolchain import Tools
-from homelab.model import Platform
-from homelab.services import ServiceModule
+from deploys.service import Deployer, deploys
+from homelab.services.optillm import OptillmService
 
 
-@deploy("OptiLLM proxy")
-def deploy_optillm(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    ServiceDeploy.of(platform, service, tools).run()
+@deploys(OptillmService)
+class OptillmDeployer(Deployer):
+    title = "OptiLLM proxy"

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
-
-from deploys.steps import ServiceDeploy
-from deploys.toolchain import Tools
-from homelab.model import Platform
-from homelab.services import ServiceModule
+from deploys.service import Deployer, deploys
+from homelab.services.ov_server import OvServerService
 
 
-@deploy("ov-server")
-def deploy_ov_server(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    ServiceDeploy.of(platform, service, tools).run()
+@deploys(OvServerService)
+class OvServerDeployer(Deployer):
+    title = "ov-server"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from pyinfra.api.deploy import deploy
@@ -34,9 +35,9 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.state import current, link_target
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.model.common import Layout
-from homelab.render.units import UnitNaming, unit_naming
+from homelab.model.system import UnitNaming
 from homelab.services import daemons
 
 #: Venvs an install root keeps: the one in use and the one before it.
@@ -54,24 +55,21 @@ def platform_units(naming: UnitNaming) -> list[str]:
     return sorted(p for p in found if host.get_fact(FindInFile, path=p, pattern=naming.mark))
 
 
-def stale_units(platform: Platform, role: Role) -> list[str]:
+def stale_units(platform: Platform, role: str) -> list[str]:
     """Paths of the platform's units or plists on the host that no daemon of the data names."""
     h = platform.host(role)
     named = {d.unit_path for d in daemons(platform, role)}
-    return [p for p in platform_units(unit_naming(h.layout, h.os)) if p not in named]
+    return [p for p in platform_units(h.os.init.naming(h.layout)) if p not in named]
 
 
 @deploy("Remove what the data no longer names")
-def prune(platform: Platform, role: Role) -> None:
+def prune(platform: Platform, role: str) -> None:
     h = platform.host(role)
-    if h.os == "darwin":
-        _retire_plists(platform, role)
-    else:
-        _retire_units(platform, role)
+    RETIRE[h.os.init.name](platform, role)
     _keep_newest_venvs(h.layout)
 
 
-def _retire_units(platform: Platform, role: Role) -> None:
+def _retire_units(platform: Platform, role: str) -> None:
     removed: list[OperationMeta] = []
     for path in stale_units(platform, role):
         unit = posixpath.basename(path)
@@ -88,10 +86,10 @@ def _retire_units(platform: Platform, role: Role) -> None:
         )
 
 
-def _retire_plists(platform: Platform, role: Role) -> None:
+def _retire_plists(platform: Platform, role: str) -> None:
     h = platform.host(role)
-    naming = unit_naming(h.layout, h.os)
-    named = {d.label for d in daemons(platform, role)}
+    naming = h.os.init.naming(h.layout)
+    named = {d.unit for d in daemons(platform, role)}
     on_disk = {naming.name_of(p): p for p in platform_units(naming)}
     loaded = host.get_fact(LaunchdStatus)
     ours = {label for label in loaded if label.startswith(f"{h.layout.launchd_prefix}.")}
@@ -103,6 +101,14 @@ def _retire_plists(platform: Platform, role: Role) -> None:
             )
         if label in on_disk:
             files.file(name=f"Remove {on_disk[label]}", path=on_disk[label], present=False)
+
+
+#: How each init system's stale units leave: systemd's stopped, disabled, removed; launchd's
+#: plists booted out and removed.
+RETIRE: dict[str, Callable[[Platform, str], None]] = {
+    "systemd": _retire_units,
+    "launchd": _retire_plists,
+}
 
 
 def _keep_newest_venvs(layout: Layout) -> None:

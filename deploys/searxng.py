@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from pyinfra.api.deploy import deploy
-
-from deploys.steps import Check, ServiceDeploy
-from deploys.toolchain import Tools
-from homelab.model import Platform
+from deploys.files import Check
+from deploys.service import Deployer, ServiceDeploy, deploys
 from homelab.render import HostFile
 from homelab.services.searxng import SearxngService
 
@@ -42,6 +39,7 @@ class SearxngDeploy(ServiceDeploy):
         )
 
 
-@deploy("SearXNG")
-def deploy_searxng(platform: Platform, tools: Tools, service: SearxngService) -> None:
-    SearxngDeploy.of(platform, service, tools).run()
+@deploys(SearxngService)
+class SearxngDeployer(Deployer):
+    title = "SearXNG"
+    daemon_deploy = SearxngDeploy

@@ -1,39 +1,47 @@
 """Entry point: ``pyinfra INVENTORY deploys/site.py`` converges every host of the inventory.
 
-Each host takes the platform from its group data (validated before any host was contacted),
-refuses a set of models its memory cannot hold (before anything changes), prepares its base,
-deploys its services in the registry's order, each through the deploy its service module
-names (starting what changed without waiting), waits for what it started to answer, and last,
-with the new daemons up, removes what the data no longer names.
+Each host takes the platform from its group data (validated before any host was contacted)
+and its own part of it by its inventory name: the services its data places, in the registry's
+order, each through its deployer. It first refuses what it cannot hold (before anything
+changes), prepares its base, deploys its services (starting what changed without waiting),
+waits for what it started to answer, and last, with the new daemons up, removes what the data
+no longer names.
 """
 
-from importlib import import_module
+from collections.abc import Callable
 
+from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import host
 
-from deploys.budget import refuse_what_cannot_fit
 from deploys.host import prepare
 from deploys.prune import prune
-from deploys.steps import wait_started
-from homelab.model import ROLES, Platform
-from homelab.services import services
+from deploys.registry import deployers
+from deploys.toolchain import Tools
+from deploys.waits import wait_started
+from homelab.model import Platform
 
 platform = host.data.get("platform")
 if not isinstance(platform, Platform):
     raise PyinfraError("group data defines no platform: run from a checkout with group_data/")
+if host.name not in platform.hosts:
+    raise PyinfraError(f"{host.name}: the platform has no data for it (group_data/hosts/)")
+name = host.name
 
-roles = [role for role in ROLES if role in host.groups]
-if len(roles) != 1:
-    raise PyinfraError(f"{host.name} must be in exactly one of the groups {', '.join(ROLES)}")
-role = roles[0]
-
-refuse_what_cannot_fit(platform, role)
-tools = prepare(platform=platform, role=role)
-for service in services(platform, role):
-    if service.deploy is not None:
-        module, function = service.deploy.split(":")
-        run = getattr(import_module(module), function)
-        run(platform=platform, tools=tools, service=service)
+placed, absent = deployers(platform, name)
+for deployer in placed:
+    deployer.refuse(platform, name)
+tools = prepare(
+    platform=platform,
+    role=name,
+    more_paths=tuple(p for d in placed for p in d.snapshot_paths(platform, name)),
+    more_users=tuple(u for d in placed for u in d.snapshot_users(platform, name)),
+)
+for deployer in placed:
+    # pyinfra's @deploy groups a function's operations under a name in its output.
+    run: Callable[[Platform, str, Tools], None] = deploy(deployer.title)(deployer.run)  # type: ignore[assignment]
+    run(platform, name, tools)
+for deployer in absent:
+    deployer.absent(platform, name)
 wait_started()
-prune(platform=platform, role=role)
+prune(platform=platform, role=name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import shlex
 from dataclasses import dataclass, field
-from importlib import import_module
 
 from pyinfra.api.facts import FactBase
 from pyinfra.api.operation import OperationMeta
@@ -22,7 +21,9 @@ from pyinfra.context import host
 from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.operations import files
 
-from homelab.model import Platform, Role
+from homelab.locks import venv_target
+from homelab.model import Platform
+from homelab.model.takeover import SAVED_SUFFIX
 from homelab.render import HostFile
 from homelab.services import daemon_files, daemons, services
 
@@ -206,16 +207,21 @@ class Snapshot(FactBase[HostState]):
 Wanted = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
-def wanted(platform: Platform, role: Role) -> Wanted:
-    """The paths, accounts and units of the platform on a host, from the model alone."""
-    from deploys.steps import venv_target  # the venv naming rule lives with the venv step
-
+def wanted(
+    platform: Platform,
+    role: str,
+    more_paths: tuple[str, ...] = (),
+    more_users: tuple[str, ...] = (),
+) -> Wanted:
+    """The paths, accounts and units of the platform on a host, from the model alone;
+    ``more_paths`` and ``more_users``: what its services' deploys consult besides."""
     h = platform.host(role)
     lay = h.layout
     paths: set[str] = {lay.etc, lay.opt, lay.state, lay.logs, lay.secrets, lay.secret_store}
     paths.add(f"{lay.opt}/uv/.installed-{h.toolchain.uv.version}")
     users: set[str] = set()
     units: set[str] = set()
+    same_named = {u.unit for u in h.takeover.units if u.same_name}
     for daemon in daemons(platform, role):
         users.add(daemon.user)
         units.add(daemon.unit)
@@ -229,41 +235,37 @@ def wanted(platform: Platform, role: Role) -> Wanted:
         if daemon.requirements:
             target = venv_target(daemon)
             paths.update({target, f"{target}/.complete"})
-    from deploys import takeover  # legacy units the deploy takes over are asked about too
-
-    units.update(takeover.snapshot_units(platform, role))
-    paths.update(takeover.snapshot_paths(platform, role))
+        if daemon.unit in same_named:  # where its legacy unit's file would be kept aside
+            paths.add(f"{daemon.unit_path}{SAVED_SUFFIX}")
+    # Legacy units the deploy takes over are asked about too.
+    units.update(u.unit for u in h.takeover.units)
     for service in services(platform, role):
-        paths.update(f.path for f in service.shared_files(platform))
-        # A deploy that consults more of the host says which paths (``snapshot_paths``).
-        if service.deploy is not None:
-            module = import_module(service.deploy.split(":")[0])
-            more = getattr(module, "snapshot_paths", None)
-            if more is not None:
-                paths.update(more(platform, service))
-            accounts = getattr(module, "snapshot_users", None)
-            if accounts is not None:
-                users.update(accounts(platform, service))
+        paths.update(f.path for f in service.shared_files(platform, role))
+    paths.update(more_paths)
+    users.update(more_users)
     return tuple(sorted(paths)), tuple(sorted(users)), tuple(sorted(units))
 
 
 _STATES: dict[str, HostState] = {}
 
 
-def gather(platform: Platform, role: Role) -> HostState:
+def gather(
+    platform: Platform,
+    role: str,
+    more_paths: tuple[str, ...] = (),
+    more_users: tuple[str, ...] = (),
+) -> HostState:
     """Ask this host everything at once; the steps read the answers through :func:`current`.
 
-    The snapshot speaks GNU (stat -c, sha1sum, getent, systemctl): on macOS the steps ask
-    pyinfra's facts one at a time, as they would without it.
+    The snapshot speaks GNU (stat -c, sha1sum, getent, systemctl): where the host's system
+    does not, the steps ask pyinfra's facts one at a time, as they would without it.
     """
-    if platform.host(role).os == "darwin":
+    h = platform.host(role)
+    if not h.os.snapshot:
         _STATES[host.name] = HostState()
         return _STATES[host.name]
-    from homelab.render.units import unit_naming
-
-    paths, users, units = wanted(platform, role)
-    h = platform.host(role)
-    naming = unit_naming(h.layout, h.os)
+    paths, users, units = wanted(platform, role, more_paths, more_users)
+    naming = h.os.init.naming(h.layout)
     marked = (f"{naming.directory}/{naming.pattern}", naming.mark) if naming.mark else None
     state = (
         host.get_fact(

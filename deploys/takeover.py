@@ -1,6 +1,6 @@
 """Taking over a hand-built host: its legacy units out of the way of the daemons replacing them.
 
-Two steps, both in every service deploy (``ServiceDeploy.run``), both decided from the host's
+Two steps, both in every service deploy (``deploys.service.ServiceDeploy``), both decided from the host's
 facts so that a host already taken over runs nothing:
 
 - :func:`save_aside`, before the daemon's files are placed: a legacy unit with the very name of
@@ -27,7 +27,7 @@ from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import server, systemd
 
 from deploys.state import current, exists
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.model.takeover import SAVED_SUFFIX, LegacyJob, LegacyUnit
 from homelab.services import Daemon, daemons
 
@@ -55,21 +55,21 @@ class LaunchdDisabled(FactBase[set[str]]):
 def _first_replacer(platform: Platform, daemon: Daemon, replaced_by: tuple[str, ...]) -> bool:
     """Whether ``daemon`` is the first, in deploy order, of the enabled daemons replacing a
     legacy unit: the one before whose start it goes."""
-    order = [d.name for d in daemons(platform, daemon.role) if d.enabled]
+    order = [d.name for d in daemons(platform, daemon.host) if d.enabled]
     first = next((name for name in order if name in replaced_by), None)
     return first == daemon.name
 
 
 def legacy_of(platform: Platform, daemon: Daemon) -> list[LegacyUnit | LegacyJob]:
     """The legacy units and jobs that go out of the way just before ``daemon`` starts."""
-    takeover = platform.host(daemon.role).takeover
+    takeover = platform.host(daemon.host).takeover
     items: list[LegacyUnit | LegacyJob] = [*takeover.units, *takeover.launchd_jobs]
     return [i for i in items if _first_replacer(platform, daemon, i.replaced_by)]
 
 
 def same_name_unit(platform: Platform, daemon: Daemon) -> LegacyUnit | None:
     """The legacy unit that has this daemon's unit's very name, if there is one."""
-    for unit in platform.host(daemon.role).takeover.units:
+    for unit in platform.host(daemon.host).takeover.units:
         if unit.same_name and unit.unit == daemon.unit and daemon.name in unit.replaced_by:
             return unit
     return None
@@ -77,7 +77,7 @@ def same_name_unit(platform: Platform, daemon: Daemon) -> LegacyUnit | None:
 
 def save_aside(platform: Platform, daemon: Daemon) -> list[OperationMeta]:
     """The legacy unit file of the daemon's own unit name, copied aside once."""
-    if daemon.os == "darwin" or same_name_unit(platform, daemon) is None:
+    if same_name_unit(platform, daemon) is None:
         return []
     path = daemon.unit_path
     saved = f"{path}{SAVED_SUFFIX}"
@@ -139,17 +139,3 @@ def _stop_job(job: LegacyJob) -> list[OperationMeta]:
             )
         )
     return ops
-
-
-def snapshot_units(platform: Platform, role: Role) -> tuple[str, ...]:
-    """The legacy units whose state the deploy's snapshot should ask for."""
-    return tuple(u.unit for u in platform.host(role).takeover.units)
-
-
-def snapshot_paths(platform: Platform, role: Role) -> tuple[str, ...]:
-    """Where a same-name legacy unit's file would have been kept aside."""
-    out = []
-    for d in daemons(platform, role):
-        if same_name_unit(platform, d) is not None:
-            out.append(f"{d.unit_path}{SAVED_SUFFIX}")
-    return tuple(out)

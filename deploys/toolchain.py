@@ -32,7 +32,7 @@ class Tools:
         return " ".join(f"--find-links {shlex.quote(link)}" for link in self.find_links)
 
 
-def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
+def tools_for(layout: Layout, toolchain: Toolchain, system: str) -> Tools:
     env = {
         # The host's Python and CA store: no interpreter downloads, and TLS that trusts what
         # the host trusts (a proxy's CA included).
@@ -45,7 +45,8 @@ def tools_for(layout: Layout, toolchain: Toolchain, os: str) -> Tools:
         # A cache mounted from elsewhere (the lab's, shared by its hosts) cannot be hard-linked
         # from; a host's own cache can, uv's default, so its venvs are not copies.
         env["UV_LINK_MODE"] = "copy"
-    uv = "/opt/homebrew/bin/uv" if os == "darwin" else f"{layout.opt}/uv/bin/uv"
+    # On macOS, Homebrew's uv (aarch64-apple-darwin); elsewhere the platform's own install.
+    uv = "/opt/homebrew/bin/uv" if system == "macos" else f"{layout.opt}/uv/bin/uv"
     return Tools(uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links)
 
 
@@ -54,8 +55,8 @@ DEBIAN_PACKAGES = ("python3-venv", "ca-certificates", "git")
 
 
 @deploy("Toolchain: uv and Python")
-def install_toolchain(layout: Layout, toolchain: Toolchain, os: str) -> None:
-    if os == "darwin":
+def install_toolchain(layout: Layout, toolchain: Toolchain, system: str) -> None:
+    if system == "macos":
         brew.packages(
             name="Homebrew packages",
             packages=["uv", f"python@{toolchain.python_version}", "git"],

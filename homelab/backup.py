@@ -24,14 +24,14 @@ from typing import Any
 from homelab import backup_host
 from homelab.backup_host import SUFFIX, ids_in, sha256
 from homelab.console.connect import Remote, Result, Unreachable, connected
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.services import Daemon, daemon_named
-from homelab.services.open_webui import Backups
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
+from homelab.services.open_webui import Backups, OpenWebUI
 
 HOST_SCRIPT = Path(backup_host.__file__)
-#: The service whose data this is, and the host it runs on.
-SERVICE = "open-webui"
-ROLE: Role = "mini"
+#: The service whose data this is (on whichever host the data places it).
+SERVICE = OPEN_WEBUI.name
 
 
 class BackupFailed(Exception):
@@ -126,15 +126,26 @@ class DataPlan:
         return f"{self.dest}/.incoming-{copy_id}{SUFFIX}"
 
 
-def plan_for(platform: Platform) -> DataPlan:
-    mini = platform.mini
-    ow = mini.open_webui
+def webui_host(platform: Platform) -> str:
+    """The host the data places Open WebUI on (its data lives there)."""
+    for host, _ow in OPEN_WEBUI.placed(platform):
+        return host
+    raise BackupFailed("no host runs Open WebUI in the data: it has no data to back up")
+
+
+def plan_for(platform: Platform, host: str | None = None) -> DataPlan:
+    """How Open WebUI's data on ``host`` (its host in the data, when None) is copied."""
+    host = host or webui_host(platform)
+    h = platform.host(host)
+    ow = h.get(OpenWebUI)
+    if ow is None:
+        raise BackupFailed(f"{host} runs no Open WebUI in the data: it has no data to back up")
     return DataPlan(
-        daemon=daemon_named(platform, ROLE, SERVICE),
+        daemon=daemon_named(platform, host, SERVICE),
         backups=ow.backups,
-        python=mini.toolchain.python,
+        python=h.toolchain.python,
         admin_email=ow.admin_email,
-        admin_password_file=mini.layout.secret_file(ow.admin_password.env),
+        admin_password_file=h.layout.secret_file(ow.admin_password.env),
     )
 
 
@@ -145,7 +156,7 @@ def _join(argv: Sequence[str]) -> str:
 # --- copies on the operator's machine --------------------------------------------------------
 
 
-def local_dir(inventory: Path, role: Role, root: Path | None = None) -> Path:
+def local_dir(inventory: Path, role: str, root: Path | None = None) -> Path:
     """``backups/<host>/`` beside the inventory (the lab's copies never mix with the real)."""
     return (root or Path(inventory).resolve().parent / "backups") / role
 
@@ -192,17 +203,18 @@ def _plan(inventory: Path) -> DataPlan:
     from homelab.load import load_platform
 
     platform = load_platform(inventory)
-    if not platform.mini.open_webui.enabled:
+    plan = plan_for(platform)
+    if not plan.daemon.enabled:
         raise BackupFailed("Open WebUI is disabled in the data: it has no data to back up")
-    return plan_for(platform)
+    return plan
 
 
 @contextmanager
-def _host(inventory: Path, say: Say) -> Iterator[Remote]:
+def _host(inventory: Path, plan: DataPlan, say: Say) -> Iterator[Remote]:
     """The host running Open WebUI, reached as pyinfra reaches it for this inventory."""
     try:
-        with connected(inventory, [ROLE], say) as remotes:
-            yield remotes[ROLE]
+        with connected(inventory, [plan.daemon.host], say) as remotes:
+            yield remotes[plan.daemon.host]
     except Unreachable as error:
         raise BackupFailed(str(error)) from None
 
@@ -212,12 +224,12 @@ def backup(
 ) -> tuple[Path, dict[str, Any]]:
     """A copy made on the host now (kept there with the others) and fetched beside us."""
     plan = _plan(inventory)
-    with _host(inventory, say) as host:
-        say(f"copying {plan.data} on {ROLE} into {plan.dest} (SQLite's online backup)")
+    with _host(inventory, plan, say) as host:
+        say(f"copying {plan.data} on {plan.daemon.host} into {plan.dest} (SQLite's online backup)")
         made = _json(
             host.run(plan.backup_command("manual"), stdin=HOST_SCRIPT.read_text()), "the backup"
         )
-        folder = local_dir(inventory, ROLE, local_root)
+        folder = local_dir(inventory, plan.daemon.host, local_root)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = folder / f"{made['id']}{SUFFIX}"
         partial = target.with_name(f".{target.name}.partial")
@@ -233,7 +245,7 @@ def backup(
     say("checked: the copy here has the host's sha256")
     partial.chmod(0o600)
     partial.replace(target)
-    say(f"fetching {ROLE}'s secret store beside it")
+    say(f"fetching {plan.daemon.host}'s secret store beside it")
     made["secrets"] = _fetch_secrets(inventory, plan, folder, made["id"])
     return target, made
 
@@ -244,7 +256,7 @@ def _fetch_secrets(inventory: Path, plan: DataPlan, folder: Path, copy_id: str) 
 
     target = store_copy(folder, copy_id)
     try:
-        names = fetch_store(inventory, ROLE, plan.daemon.layout.secret_store, target)
+        names = fetch_store(inventory, plan.daemon.host, plan.daemon.layout.secret_store, target)
     except SecretsFailed as error:
         raise BackupFailed(str(error)) from error
     return {"path": str(target), "names": names}
@@ -255,14 +267,14 @@ def restore(
 ) -> dict[str, Any]:
     """Send a local copy back, stop the service, restore into place, start it, wait for it."""
     plan = _plan(inventory)
-    folder = local_dir(inventory, ROLE, local_root)
+    folder = local_dir(inventory, plan.daemon.host, local_root)
     chosen = select(local_copies(folder), wanted)
     archive = folder / f"{chosen}{SUFFIX}"
     incoming = plan.incoming(chosen)
     q = shlex.quote
     unit = q(plan.daemon.unit)
-    with _host(inventory, say) as host:
-        say(f"sending {archive.name} ({human(archive.stat().st_size)}) to {ROLE}:{plan.dest}")
+    with _host(inventory, plan, say) as host:
+        say(f"sending {archive.name} ({human(archive.stat().st_size)}) to {plan.daemon.host}:{plan.dest}")
         try:
             host.send(archive, incoming)
         except Unreachable as error:
@@ -312,7 +324,8 @@ def _put_back_secrets(inventory: Path, folder: Path, copy_id: str) -> dict[str, 
     if not archive.is_file():
         return None
     try:
-        done = put_back_store(inventory, ROLE, load_platform(inventory), archive, copy_id)
+        platform = load_platform(inventory)
+        done = put_back_store(inventory, webui_host(platform), platform, archive, copy_id)
     except SecretsFailed as error:
         raise BackupFailed(str(error)) from error
     return asdict(done)
@@ -323,12 +336,12 @@ def listing(
 ) -> dict[str, list[str]]:
     """Copy ids on the host and on this machine, oldest first."""
     plan = _plan(inventory)
-    with _host(inventory, say) as host:
-        say(f"listing the copies in {ROLE}:{plan.dest}")
+    with _host(inventory, plan, say) as host:
+        say(f"listing the copies in {plan.daemon.host}:{plan.dest}")
         on_host = _json(host.run(plan.list_command(), stdin=HOST_SCRIPT.read_text()), "listing")
     return {
         "host": [c["id"] for c in on_host["copies"]],
-        "local": local_copies(local_dir(inventory, ROLE, local_root)),
+        "local": local_copies(local_dir(inventory, plan.daemon.host, local_root)),
     }
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from homelab.load import load_inventory
-from homelab.model import ROLES, Role
 
 
 @dataclass(frozen=True)
 class HostSpec:
-    role: Role
+    #: The host's name in the inventory.
+    role: str
     address: str
     user: str
     port: int
@@ -59,12 +59,12 @@ def _strict(value: Any) -> str | None:
     return str(value)
 
 
-def host_specs(inventory: Path | str) -> dict[Role, HostSpec]:
-    """Each role's SSH access, read from the same inventory and data pyinfra uses."""
+def host_specs(inventory: Path | str) -> dict[str, HostSpec]:
+    """Each host's SSH access, by name, read from the same inventory and data pyinfra uses."""
     inv = load_inventory(inventory)
-    specs: dict[Role, HostSpec] = {}
-    for role in ROLES:
-        (host,) = inv.get_group(role)
+    specs: dict[str, HostSpec] = {}
+    for host in inv:
+        role = host.name
         data = host.data
         specs[role] = HostSpec(
             role=role,
@@ -78,7 +78,7 @@ def host_specs(inventory: Path | str) -> dict[Role, HostSpec]:
     return specs
 
 
-def testinfra_hosts(inventory: Path | str) -> dict[Role, Any]:
+def testinfra_hosts(inventory: Path | str) -> dict[str, Any]:
     import testinfra
 
     return {

@@ -9,6 +9,8 @@ connection settings.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -18,8 +20,8 @@ from typing import NoReturn, cast
 from pyinfra.api.exceptions import PyinfraError
 
 from homelab.groupdata import InvalidGroupData
-from homelab.load import DEFAULT_INVENTORY, load_platform
-from homelab.model import ROLES, Platform
+from homelab.load import DEFAULT_INVENTORY, InvalidInventory, load_platform
+from homelab.model import Platform
 
 #: The platforms ``homelab lock`` locks for by default: the real one, the lab, and the lab with
 #: Open WebUI one release back (the start of the lab's upgrade test).
@@ -65,21 +67,34 @@ def _version() -> str:
         return "unknown"
 
 
+class NoSuchHost(ValueError):
+    """A host the inventory does not name."""
+
+
+def _host(platform: Platform, name: str) -> str:
+    """``name`` when the platform has that host; else a clear refusal naming the hosts."""
+    if name not in platform.hosts:
+        raise NoSuchHost(f"no host {name!r} in the inventory (hosts: {', '.join(platform.hosts)})")
+    return name
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     platform = _platform(args)
     handles = sum(1 for _ in platform.handles())
-    print(f"ok: {args.inventory}: 2 hosts, {handles} handles, group data valid")
+    hosts = len(platform.hosts)
+    print(f"ok: {args.inventory}: {hosts} hosts, {handles} handles, group data valid")
     from homelab.takeover import summary
 
-    for role in ROLES:
-        print(summary(platform, role))
+    for host in platform.hosts:
+        print(summary(platform, host))
     return 0
 
 
 def cmd_way_back(args: argparse.Namespace) -> int:
     from homelab.takeover import way_back
 
-    commands = way_back(_platform(args), args.host)
+    platform = _platform(args)
+    commands = way_back(platform, _host(platform, args.host))
     if not commands:
         print(
             f"error: {args.host} took over nothing: there is no way back to take", file=sys.stderr
@@ -91,11 +106,21 @@ def cmd_way_back(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from homelab.render import host_files, write_tree
+    from homelab.render import MANIFEST, foreign_files, host_files, write_tree
 
     out = _out_dir(args.out)
     platform = _platform(args)
-    written = write_tree(host_files(platform, args.host), out)
+    # A render removes only what a render wrote (its manifest), never other files: --out may
+    # name a folder of the operator's by mistake. Such a folder is refused rather than mixed
+    # with the render, so DIR holds exactly what the model renders.
+    foreign = foreign_files(out)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise Misuse(
+            f"--out {out}: holds {foreign[0]}{more}, which no render wrote (no {MANIFEST} "
+            "lists it); give an empty folder or a previous render's"
+        )
+    written = write_tree(host_files(platform, _host(platform, args.host)), out)
     for path in written:
         print(path)
     return 0
@@ -265,11 +290,11 @@ def parser() -> argparse.ArgumentParser:
         "units (launchd jobs) enabled and started again, their files as they were. Run as root "
         "on the host: homelab way-back mini | ssh root@MINI sh -ex"
     )
-    back.add_argument("host", choices=ROLES)
+    back.add_argument("host", help="a host of the inventory")
     back.set_defaults(func=cmd_way_back)
 
     render = with_inventory(sub.add_parser("render", help="write every file a host receives"))
-    render.add_argument("host", choices=ROLES)
+    render.add_argument("host", help="a host of the inventory")
     render.add_argument("--out", type=Path, required=True)
     render.set_defaults(func=cmd_render)
 
@@ -294,7 +319,7 @@ def parser() -> argparse.ArgumentParser:
         "--find-links",
         action="append",
         default=[],
-        help="where CPU torch wheels are, for resolving (e.g. /opt/wheels)",
+        help="more places for wheels, after the toolchain's find_links (e.g. /opt/wheels)",
     )
     lock.add_argument("--all", action="store_true", help="resolve every lock again")
     lock.add_argument("--check", action="store_true", help="only say what is missing")
@@ -306,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     )
     bk = with_inventory(sub.add_parser("backup", help=data_help.split(":")[0] + ": back up"))
     bk.description = data_help
-    bk.add_argument("host", choices=["mini"], help="the host running Open WebUI")
+    bk.add_argument("host", help="the host running Open WebUI")
     bk.add_argument("--local", type=Path, help="where local copies go (default: backups/)")
     bk.add_argument("--list", action="store_true", help="only list the copies, host and local")
     bk.set_defaults(func=cmd_backup)
@@ -314,7 +339,7 @@ def parser() -> argparse.ArgumentParser:
     rs = with_inventory(
         sub.add_parser("restore", help="put a local copy of Open WebUI's data back on the host")
     )
-    rs.add_argument("host", choices=["mini"], help="the host running Open WebUI")
+    rs.add_argument("host", help="the host running Open WebUI")
     rs.add_argument("copy", nargs="?", help="a copy id or its unique start (default: newest)")
     rs.add_argument("--local", type=Path, help="where local copies are (default: backups/)")
     rs.set_defaults(func=cmd_restore)
@@ -330,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
     df = with_inventory(
         sub.add_parser("diff", help="each live file of a host against what the model renders")
     )
-    df.add_argument("host", choices=ROLES)
+    df.add_argument("host", help="a host of the inventory")
     df.set_defaults(func=cmd_diff)
 
     lg = with_inventory(
@@ -363,6 +388,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _stdout_closed() -> int:
+    """The reader left (``homelab check | head -1``): no trace, and the shell's code for it.
+
+    What is still buffered goes to devnull, else the flush at exit fails on the pipe again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout with no file behind it (a test's capture)
+        pass
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "inventories", False) is None:
@@ -372,10 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is seen below
+    except BrokenPipeError:
+        return _stdout_closed()
     except InvalidGroupData as error:
         print(f"error: {getattr(args, 'inventory', '')}: {error}", file=sys.stderr)
         return 2
-    except (Misuse, UnknownService, FileNotFoundError) as error:
+    except (Misuse, UnknownService, NoSuchHost, FileNotFoundError, InvalidInventory) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Unreachable as error:

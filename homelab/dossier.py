@@ -18,19 +18,25 @@ from urllib.parse import urlsplit
 import graphviz
 
 from homelab import PROJECT_ROOT
-from homelab.model import ROLES, Platform, Role, Route, routes
+from homelab.model import Platform, Route
 from homelab.model.base import LOOPBACK
 from homelab.model.naming import ROUTER_PREFIX
 from homelab.render import daemon_files
 from homelab.render.engine import render
 from homelab.services import Daemon, daemons
+from homelab.services.litellm import SERVICE as LITELLM
+from homelab.services.litellm import gateway_host, search_url
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
+from homelab.services.optillm import SERVICE as OPTILLM
+from homelab.services.optillm import proxy_url
+from homelab.services.searxng import SERVICE as SEARXNG
 
 
 @dataclass(frozen=True)
 class Row:
     """One service as the dossier shows it."""
 
-    role: Role
+    role: str
     daemon: Daemon
     address: str
     config: tuple[str, ...]
@@ -43,12 +49,42 @@ class Row:
 
 def rows(platform: Platform) -> list[Row]:
     out = []
-    for role in ROLES:
+    for role in platform.hosts:
         for d in daemons(platform, role):
             files = tuple(f.path for f in daemon_files(platform, d)[1:])
             if d.secrets_env:
                 files += (f"{d.secrets_env} (secrets, made on the host)",)
             out.append(Row(role=role, daemon=d, address=platform.addresses[role], config=files))
+    return out
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One secret in a host's store, and who reads it."""
+
+    role: str
+    name: str
+    readers: tuple[str, ...]
+
+
+def secrets(platform: Platform) -> list[Secret]:
+    """Each host's secrets, from what reads them: the enabled daemons' references (what the
+    host's store generates, see ``deploys/host.py``) and the MCP tools' key files."""
+    from homelab.services.mcp_tools import secrets as tool_secrets
+    from homelab.services.mcp_tools import tools_on
+
+    out = []
+    for role in platform.hosts:
+        readers: dict[str, list[str]] = {}
+        for d in daemons(platform, role):
+            for ref in d.secrets.values() if d.enabled else ():
+                readers.setdefault(ref.env, []).append(d.name)
+        for tool in tools_on(platform, role).tools:
+            for ref in tool_secrets(platform).values():
+                readers.setdefault(ref.env, []).append(f"MCP tool {tool.name}")
+        out += [
+            Secret(role, name, tuple(dict.fromkeys(who))) for name, who in sorted(readers.items())
+        ]
     return out
 
 
@@ -71,7 +107,7 @@ class Node:
     """One daemon in the picture."""
 
     key: str
-    role: Role
+    role: str
     daemon: Daemon
 
     @property
@@ -97,7 +133,7 @@ class Edge:
 class Topology:
     """What the picture shows: per host its daemons, and the arrows between them."""
 
-    hosts: tuple[tuple[Role, str, tuple[Node, ...]], ...]
+    hosts: tuple[tuple[str, str, tuple[Node, ...]], ...]
     edges: tuple[Edge, ...]
 
     def nodes(self) -> Iterator[Node]:
@@ -105,7 +141,7 @@ class Topology:
             yield from nodes
 
 
-def _key(role: Role, daemon: Daemon) -> str:
+def _key(role: str, daemon: Daemon) -> str:
     """A node id both Graphviz and Mermaid accept as it is."""
     return f"{role}_{daemon.name}".replace("-", "_").replace(".", "_")
 
@@ -125,9 +161,9 @@ def _label(routes_on_edge: list[Route]) -> str:
 
 def topology(platform: Platform) -> Topology:
     """Hosts, daemons and routes of ``platform``, every name and port read from the model."""
-    nodes: dict[tuple[Role, int], Node] = {}
+    nodes: dict[tuple[str, int], Node] = {}
     hosts = []
-    for role in ROLES:
+    for role in platform.hosts:
         mine = []
         for d in daemons(platform, role):
             node = Node(key=_key(role, d), role=role, daemon=d)
@@ -135,11 +171,12 @@ def topology(platform: Platform) -> Topology:
             mine.append(node)
         hosts.append((role, platform.addresses[role], tuple(mine)))
 
-    mini = platform.mini
-    gateway = nodes[("mini", mini.litellm.listener.port)]
-    webui = nodes[("mini", mini.open_webui.listener.port)]
-    optillm = nodes[("mini", mini.optillm.listener.port)]
-    search = nodes[("mini", mini.searxng.listener.port)]
+    home = gateway_host(platform)
+    by_name = {(n.role, n.daemon.name): n for n in nodes.values()}
+    gateway = by_name[(home, LITELLM.name)]
+    webuis = [n for n in nodes.values() if n.daemon.name == OPEN_WEBUI.name]
+    optillm = by_name.get((home, OPTILLM.name))
+    search = by_name.get((home, SEARXNG.name))
     loopback_names = {LOOPBACK, "localhost"}
 
     def behind(route: Route) -> Node:
@@ -147,7 +184,7 @@ def topology(platform: Platform) -> Topology:
         parts = urlsplit(route.api_base)
         host, port = parts.hostname or "", parts.port
         role = gateway.role if host in loopback_names else None
-        role = role or next((r for r in ROLES if platform.addresses[r] == host), None)
+        role = role or next((r for r in platform.hosts if platform.addresses[r] == host), None)
         node = nodes.get((role, port)) if role and port else None
         if node is None:
             raise ValueError(f"route {route.handle}: no daemon serves {route.api_base}")
@@ -155,22 +192,23 @@ def topology(platform: Platform) -> Topology:
 
     gateway_port = gateway.daemon.listener.port
     edges: list[Edge] = [
-        Edge(CLIENTS, webui.key, f"browser, :{webui.daemon.listener.port}"),
+        *(Edge(CLIENTS, w.key, f"browser, :{w.daemon.listener.port}") for w in webuis),
         Edge(CLIENTS, gateway.key, f"OpenAI API, :{gateway_port}"),
-        Edge(webui.key, gateway.key, "chat"),
+        *(Edge(w.key, gateway.key, "chat") for w in webuis),
     ]
     by_target: dict[str, list[Route]] = {}
     internal: list[Route] = []
-    for route in routes(platform):
+    for route in platform.routes():
         by_target.setdefault(behind(route).key, []).append(route)
         if route.internal:
             internal.append(route)
-    if internal:  # OptiLLM calls the gateway back with the internal names
+    if internal and optillm is not None:  # OptiLLM calls back with the internal names
         families = ", ".join(sorted({_family(r) for r in internal}))
         edges.append(Edge(optillm.key, gateway.key, f"calls back: {families}"))
     for target, on_edge in by_target.items():
         edges.append(Edge(gateway.key, target, _label(on_edge)))
-    edges.append(Edge(gateway.key, search.key, platform.gateway.search_tool))
+    if search is not None:
+        edges.append(Edge(gateway.key, search.key, platform.gateway.search_tool))
     return Topology(hosts=tuple(hosts), edges=tuple(edges))
 
 
@@ -294,7 +332,7 @@ def topology_svg(platform: Platform) -> str:
 class Difference:
     """Where the platform runs a legacy unit's service differently, on purpose, and why."""
 
-    role: Role
+    role: str
     legacy: str
     ours: str
     what: str
@@ -321,7 +359,7 @@ def differences(platform: Platform) -> list[Difference]:
     from homelab.services import daemon_named
 
     out: list[Difference] = []
-    for role in ROLES:
+    for role in platform.hosts:
         host = platform.host(role)
         takeover = host.takeover
         for unit in takeover.units:
@@ -339,7 +377,7 @@ def differences(platform: Platform) -> list[Difference]:
                 out.append(Difference(role, unit.unit, names, what, WHY_OWN_USER))
         for job in takeover.launchd_jobs:
             ours = [daemon_named(platform, role, n) for n in job.replaced_by]
-            labels = ", ".join(d.label for d in ours)
+            labels = ", ".join(d.unit for d in ours)
             out.append(
                 Difference(role, job.label, labels, "one job per port", WHY_ONE_JOB_PER_PORT)
             )
@@ -392,11 +430,15 @@ def write_dossier(platform: Platform, out: Path) -> list[Path]:
         "dossier/PLATFORM_DOSSIER.md.j2",
         platform=platform,
         rows=rows(platform),
-        routes=routes(platform),
+        routes=platform.routes(),
+        optillm_url=proxy_url(platform),
+        search_url=search_url(platform, seen_from=""),
+        searxng_base=SEARXNG.gateway_environment(platform).get("SEARXNG_API_BASE"),
         svg_name=svg.name,
         mermaid=mermaid(platform),
         detour=detour_cost(),
         differences=differences(platform),
+        secrets=secrets(platform),
     )
     out.mkdir(parents=True, exist_ok=True)
     md.write_text(text)

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
-from homelab.model.base import ROLES, Role
+# Every service's options become fields a host's data may place (see homelab.services).
+import homelab.services  # noqa: F401
 
 
 class InvalidGroupData(PyinfraError):
@@ -95,16 +96,20 @@ def validating(prefix: str = "", top: str = "") -> Iterator[None]:
         raise InvalidGroupData([python_problem(error)]) from None
 
 
-def python_problem(error: BaseException) -> str:
+def python_problem(error: BaseException, file: str | None = None) -> str:
     """``file:line: Kind: message`` for an error raised by group data code (not by pydantic).
 
-    The line is the deepest one of the group data files (a ``group_data`` folder) the error
-    went through, else the deepest of all.
+    The line is the deepest one of ``file`` (when given: the inventory) or else of the group
+    data files (a ``group_data`` folder) the error went through, else the deepest of all.
     """
     if isinstance(error, SyntaxError):
         return f"{error.filename}:{error.lineno}: SyntaxError: {error.msg}"
     frames = traceback.extract_tb(error.__traceback__)
-    ours = [f for f in frames if "group_data" in Path(f.filename).parts] or frames
+    ours = [
+        f
+        for f in frames
+        if (f.filename == file if file else "group_data" in Path(f.filename).parts)
+    ] or frames
     where = f"{ours[-1].filename}:{ours[-1].lineno}: " if ours else ""
     return f"{where}{type(error).__name__}: {error}"
 
@@ -135,25 +140,73 @@ def siblings(file: str, *names: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def inventory_addresses() -> dict[Role, str]:
-    """Each role's address in the inventory being loaded (pyinfra's context during group data)."""
+#: Set by :func:`real_platform`: the hosts and addresses to assemble instead of the inventory's.
+_addresses: ContextVar[dict[str, str] | None] = ContextVar("addresses", default=None)
+
+
+def inventory_addresses() -> dict[str, str]:
+    """Each host's address, by name, in the inventory being loaded (pyinfra's context while it
+    loads group data), in the inventory's order."""
+    given = _addresses.get()
+    if given is not None:
+        return dict(given)
     from pyinfra.context import inventory  # a context proxy: set while pyinfra loads group data
 
-    addresses: dict[Role, str] = {}
+    try:
+        hosts = list(inventory)
+    except Exception:  # outside pyinfra, a context error
+        raise InvalidGroupData(["inventory: none is being loaded (rule: run through pyinfra)"])
+    if not hosts:
+        raise InvalidGroupData(["inventory: no host (rule: the inventory names every host)"])
+    return {host.name: str(host.data.get("ssh_hostname") or host.name) for host in hosts}
+
+
+def host_pieces(file: str, names: list[str]) -> dict[str, Any]:
+    """Each named host's data file ``hosts/<name>.py`` beside ``file``, run (its ``host``),
+    every file's problems collected; a host with no data file is one of them."""
     problems: list[str] = []
-    for role in ROLES:
-        try:
-            hosts = inventory.get_group(role)
-        except Exception:  # pyinfra raises NoGroupError; outside pyinfra, a context error
-            problems.append(f"inventory: no group {role!r} (rule: the inventory names both hosts)")
-            continue
-        if len(hosts) != 1:
+    present: list[str] = []
+    for name in names:
+        path = Path(file).parent / "hosts" / f"{name}.py"
+        if path.is_file():
+            present.append(f"hosts/{name}")
+        else:
             problems.append(
-                f"inventory.{role}: {len(hosts)} hosts (rule: exactly one host per role)"
+                f"hosts.{name}: no data file {path} (rule: a host joins by an inventory entry "
+                "and its data file hosts/<name>.py)"
             )
-            continue
-        host = hosts[0]
-        addresses[role] = str(host.data.get("ssh_hostname") or host.name)
+    try:
+        found = siblings(file, *present)
+    except InvalidGroupData as error:
+        problems = error.problems + problems
+        found = {}
     if problems:
         raise InvalidGroupData(problems)
-    return addresses
+    out: dict[str, Any] = {}
+    for name in names:
+        piece = found[name]
+        if "host" not in piece:
+            raise InvalidGroupData([f"hosts/{name}.py: defines no 'host' (rule: host = Host(...))"])
+        out[name] = piece["host"]
+    return out
+
+
+def assemble(file: str, **settings: Any) -> Any:
+    """The platform of the inventory being loaded: every host it names, each from its data
+    file beside ``file``, with the platform-wide ``settings``; validated as a whole."""
+    from homelab.model import Platform
+
+    addresses = inventory_addresses()
+    hosts = host_pieces(file, list(addresses))
+    with validating(top="Platform"):
+        return Platform(addresses=addresses, hosts=hosts, **settings)
+
+
+def real_platform(all_py: str, addresses: dict[str, str]) -> Any:
+    """The platform ``all_py`` assembles for the hosts (and addresses) given instead of the
+    inventory's: the lab builds its platform on the real data this way."""
+    token = _addresses.set(addresses)
+    try:
+        return siblings(all_py, Path(all_py).stem)[Path(all_py).stem]["platform"]
+    finally:
+        _addresses.reset(token)

@@ -8,12 +8,10 @@ hosts of an inventory, so what is scored is what was deployed. launchd has no su
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from homelab.load import load_platform
-from homelab.model import ROLES
 from homelab.services import daemons
 
 #: The largest exposure a unit may have (systemd calls 0-2.0 SAFE or OK).
@@ -54,15 +52,14 @@ def scores(inventory: Path | str) -> list[Score]:
     platform = load_platform(inventory)
     hosts = testinfra_hosts(inventory)
     out: list[Score] = []
-    for role in ROLES:
-        for daemon in daemons(platform, role):
-            where = f"{role}/{daemon.unit}"
-            if daemon.os == "darwin":
-                out.append(Score(where, None, "launchd: not scored"))
+    for host in platform.hosts:
+        for daemon in daemons(platform, host):
+            where = f"{host}/{daemon.unit}"
+            command = daemon.system.init.security_command(daemon.unit)
+            if command is None:
+                out.append(Score(where, None, f"{daemon.system.init.name}: not scored"))
                 continue
-            result = hosts[role].run(
-                f"systemd-analyze security --no-pager {shlex.quote(daemon.unit)}"
-            )
+            result = hosts[host].run(command)
             out.append(parse(where, result.stdout + result.stderr))
     return out
 

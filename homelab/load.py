@@ -8,11 +8,18 @@ from pathlib import Path
 # pyinfra's CLI patches the standard library with gevent on import: do it before anything else
 # imports ssl, as pyinfra's own entry point does.
 import pyinfra_cli.inventory
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra_cli.exceptions import UnexpectedExternalError
 
 from homelab import PROJECT_ROOT
+from homelab.groupdata import InvalidGroupData, python_problem
 from homelab.model import Platform
 
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventory.py"
+
+
+class InvalidInventory(PyinfraError):
+    """A Python mistake in the inventory file, in one line: ``inventory.py:3: NameError: ...``."""
 
 
 def load_inventory(inventory: Path | str = DEFAULT_INVENTORY):  # type: ignore[no-untyped-def]
@@ -25,7 +32,17 @@ def load_inventory(inventory: Path | str = DEFAULT_INVENTORY):  # type: ignore[n
         raise FileNotFoundError(f"inventory: {path} is not a file")
     if not ctx_state.isset():  # type: ignore[no-untyped-call]
         ctx_state.set(State())  # type: ignore[no-untyped-call]
-    return pyinfra_cli.inventory.make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
+    try:
+        return pyinfra_cli.inventory.make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
+    except (UnexpectedExternalError, SyntaxError) as error:
+        # pyinfra wraps a mistake in the files it runs (a syntax error it compiles first, bare)
+        # for its own traceback printer: one line instead, like the group data's problems.
+        cause = error.exception if isinstance(error, UnexpectedExternalError) else error
+        where = error.filename
+        line = python_problem(cause, where)
+        if where and Path(where).resolve() == path:
+            raise InvalidInventory(line) from None
+        raise InvalidGroupData([line]) from None
 
 
 def load_platform(inventory: Path | str = DEFAULT_INVENTORY) -> Platform:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab import PROJECT_ROOT
-from homelab.model import ROLES, Platform
+from homelab.model import Platform
 from homelab.model.common import Toolchain
 from homelab.services import Daemon, daemons
-from homelab.services.mcp_tools import TINY_AGENTS, install_of, requirements
+from homelab.services.mcp_tools import SERVICE as MCP_TOOLS
+from homelab.services.mcp_tools import TINY_AGENTS, install_of, requirements, tools_on
 
 LOCK_DIR = PROJECT_ROOT / "deploys" / "requirements"
 _FROM = "# from: "
@@ -45,8 +46,13 @@ class Lock:
         return self.path.is_file() and self.source_line in self.path.read_text().splitlines()
 
     def compile(self, find_links: Iterable[str] = ()) -> None:
-        """Resolve with uv for the host's platform and Python (needs the package index)."""
-        links = [arg for link in find_links for arg in ("--find-links", link)]
+        """Resolve with uv for the host's platform and Python (needs the package index).
+
+        The toolchain's find_links come first: the deploy installs from them (CPU torch), so
+        the lock must be resolved from them too; ``find_links`` adds more.
+        """
+        wanted = dict.fromkeys((*self.toolchain.find_links, *find_links))
+        links = [arg for link in wanted for arg in ("--find-links", link)]
         result = subprocess.run(
             [
                 "uv",
@@ -93,22 +99,22 @@ def lock_for(daemon: Daemon) -> Lock:
     )
 
 
-def lock_for_tool(platform: Platform, tool: str) -> Lock:
-    """An MCP tool's venv: the dependencies its package states, for the Mini."""
+def lock_for_tool(platform: Platform, host: str, tool: str) -> Lock:
+    """An MCP tool's venv: the dependencies its package states, for its host."""
     return Lock(
-        install=install_of(platform, tool).name,
+        install=install_of(platform, host, tool).name,
         requirements=requirements(tool),
-        toolchain=platform.mini.toolchain,
+        toolchain=platform.host(host).toolchain,
     )
 
 
-def lock_for_tiny_agents(platform: Platform) -> Lock:
+def lock_for_tiny_agents(platform: Platform, host: str) -> Lock:
     """Tiny Agents' venv (locked whether it is on or not, like a disabled daemon's)."""
-    mini = platform.mini
+    h = platform.host(host)
     return Lock(
         install=TINY_AGENTS,
-        requirements=mini.tiny_agents.package.requirements(mini.os),
-        toolchain=mini.toolchain,
+        requirements=tools_on(platform, host).tiny_agents.package.requirements(h.system),
+        toolchain=h.toolchain,
     )
 
 
@@ -116,16 +122,17 @@ def locks(platforms: Iterable[Platform]) -> list[Lock]:
     """Every distinct lock the platforms' daemons and MCP tools install, enabled or not."""
     found: dict[Path, Lock] = {}
     for platform in platforms:
-        for role in ROLES:
-            for daemon in daemons(platform, role):
+        for host in platform.hosts:
+            for daemon in daemons(platform, host):
                 if daemon.requirements:
                     lock = lock_for(daemon)
                     found.setdefault(lock.path, lock)
-        for lock in (
-            *(lock_for_tool(platform, tool.name) for tool in platform.mini.mcp_tools),
-            lock_for_tiny_agents(platform),
-        ):
-            found.setdefault(lock.path, lock)
+        for host, mcp in MCP_TOOLS.placed(platform):
+            for lock in (
+                *(lock_for_tool(platform, host, tool.name) for tool in mcp.tools),
+                lock_for_tiny_agents(platform, host),
+            ):
+                found.setdefault(lock.path, lock)
     return sorted(found.values(), key=lambda lock: lock.path.name)
 
 
@@ -133,3 +140,24 @@ def stale(current: Iterable[Lock]) -> list[Path]:
     """Lock files no platform installs any more."""
     keep = {lock.path for lock in current}
     return sorted(p for p in LOCK_DIR.glob("*.txt") if p not in keep)
+
+
+#: How a venv is built from its lock: ``uv`` and these arguments. Part of the venv's name, so
+#: a change here builds anew. Bytecode is compiled at install because the venv is read-only to
+#: its service (ProtectSystem): otherwise every start recompiles every module it imports, in
+#: memory, and a restart after a crash takes seconds longer.
+VENV_RECIPE = ("pip", "sync", "--compile-bytecode")
+
+
+def venv_target(daemon: Daemon) -> str:
+    """The venv a daemon's lock (and the recipe) names: ``<opt>/<install>/venvs/<hash>``."""
+    return locked_venv_target(lock_for(daemon), daemon.install_dir)
+
+
+def locked_venv_target(lock: Lock, install_dir: str, package: Path | None = None) -> str:
+    """``<install_dir>/venvs/<hash>``: the hash of the recipe, the lock and the package."""
+    text = lock.path.read_text()
+    recipe = " ".join(("uv", *VENV_RECIPE))
+    extra = f"\n{hashlib.sha256(package.read_bytes()).hexdigest()}" if package else ""
+    digest = hashlib.sha256(f"{recipe}\n{text}{extra}".encode()).hexdigest()[:16]
+    return f"{install_dir}/venvs/{digest}"

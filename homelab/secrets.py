@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from homelab.model import ROLES, Platform, Role
+from homelab.model import Platform, System
 from homelab.model.base import SecretRef
 from homelab.model.common import Layout
 from homelab.services import Daemon, daemons
@@ -94,7 +94,8 @@ def write_env(daemon: Daemon) -> str:
     """Shell that writes ``daemon``'s secrets env from the store, atomically, 0600, its own."""
     env = daemon.secrets_env
     assert env, f"{daemon.name} has no secrets"
-    group = "wheel" if daemon.os == "darwin" else daemon.user
+    # Where only root reads it (launchd's shell reads it, then becomes the daemon): root's group.
+    group = daemon.user if daemon.system.init.holds_sockets else daemon.system.root_group
     return env_writer(env, daemon.secrets, daemon.layout, daemon.user, group)
 
 
@@ -113,7 +114,7 @@ def env_writer(
     )
 
 
-def consumers(platform: Platform, role: Role, name: str) -> list[Daemon]:
+def consumers(platform: Platform, role: str, name: str) -> list[Daemon]:
     """The enabled daemons of ``role`` that read secret ``name``, in deploy order."""
     return [
         d
@@ -151,7 +152,7 @@ def waves(readers: Sequence[Daemon]) -> list[list[Daemon]]:
     return out
 
 
-def _restart(readers: Sequence[Daemon], os_: str) -> str:
+def _restart(readers: Sequence[Daemon], system: System) -> str:
     """Shell: restart the readers ``$rewritten`` names that run now, wave by wave (see
     :func:`waves`), each wave answering its health check before the next one restarts.
 
@@ -171,20 +172,14 @@ def _restart(readers: Sequence[Daemon], os_: str) -> str:
         return f"echo \" $chosen \" | grep -q ' {d.name} '"
 
     def wave_script(wave: list[Daemon]) -> str:
-        if os_ == "darwin":
-            restart = " && ".join(
-                f"{{ ! {member(d)} || launchctl kickstart -k system/{d.label}; }}" for d in wave
+        restart = " && ".join(
+            system.init.restart_chosen([(member(d), d.unit) for d in group], reload)
+            for reload, group in (
+                (False, [d for d in wave if not takes_secrets_on_reload(d)]),
+                (True, [d for d in wave if takes_secrets_on_reload(d)]),
             )
-        else:
-            restart = " && ".join(
-                f'units="{" ".join(f"$({member(d)} && echo {d.unit} || true)" for d in group)}"; '
-                f'[ -z "$(echo $units)" ] || systemctl {verb} $units'
-                for verb, group in (
-                    ("try-restart", [d for d in wave if not takes_secrets_on_reload(d)]),
-                    ("reload", [d for d in wave if takes_secrets_on_reload(d)]),
-                )
-                if group
-            )
+            if group
+        )
         waits = " && ".join(
             f"{{ ! {member(d)} || curl -fsS -o /dev/null --max-time 5 --retry {HEALTH_WAIT} "
             f"--retry-delay 1 --retry-all-errors {shlex.quote(d.health_url)}; }}"
@@ -209,7 +204,7 @@ def takes_secrets_on_reload(d: Daemon) -> bool:
     """Whether a reload brings the daemon onto its rewritten secrets (the gateway's does: its
     new workers start on them while the old ones finish; nothing queues behind a stop)."""
     return (
-        d.os != "darwin"
+        d.system.init.reloads
         and d.reloadable
         and d.secrets_env is not None
         and d.secrets_env in d.reload_files
@@ -217,16 +212,14 @@ def takes_secrets_on_reload(d: Daemon) -> bool:
 
 
 def _running(d: Daemon) -> str:
-    if d.os == "darwin":
-        return f"launchctl print system/{d.label} >/dev/null 2>&1"
-    return f"systemctl is-active --quiet {d.unit}"
+    return d.system.init.running_command(d.unit)
 
 
 # --- reaching a host -------------------------------------------------------------------------
 
 
 def on_host(
-    inventory: Path, role: Role, command: str, stdin: bytes | None = None, timeout: float = 900
+    inventory: Path, role: str, command: str, stdin: bytes | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` on the host as root: the one way this module reaches a host.
 
@@ -280,7 +273,7 @@ class Rotation:
     elsewhere: tuple[str, ...]
 
 
-def rotation_script(platform: Platform, role: Role, name: str) -> str:
+def rotation_script(platform: Platform, role: str, name: str) -> str:
     """Shell for the host: a new value into the store atomically, the readers' env files
     rewritten, the running readers restarted (gateway first) and waited for."""
     layout = platform.host(role).layout
@@ -311,29 +304,34 @@ def _said(lines: Iterable[str], word: str) -> list[str]:
 def outside_readers(platform: Platform, name: str) -> tuple[str, ...]:
     """Who reads ``name`` without a daemon on the host: MCP tools, from their own key file
     (which rotation rewrites; an MCP client starting one afterwards reads the new value)."""
+    from homelab.services.mcp_tools import SERVICE as MCP_TOOLS
     from homelab.services.mcp_tools import secrets
 
     if name not in {ref.env for ref in secrets(platform).values()}:
         return ()
-    return tuple(f"MCP tool {tool.name}" for tool in platform.mini.mcp_tools)
+    return tuple(
+        f"MCP tool {tool.name}"
+        for _host, mcp in MCP_TOOLS.placed(platform)
+        for tool in mcp.tools
+    )
 
 
-def _tool_files(platform: Platform, role: Role, name: str) -> list[str]:
+def _tool_files(platform: Platform, role: str, name: str) -> list[str]:
     """Shell rewriting each MCP tool's key file that reads ``name`` (where the file exists)."""
-    from homelab.services.mcp_tools import install_of, secrets
+    from homelab.services.mcp_tools import install_of, secrets, tools_on
 
     refs = secrets(platform)
-    if role != "mini" or name not in {ref.env for ref in refs.values()}:
+    if name not in {ref.env for ref in refs.values()}:
         return []
     out = []
-    for tool in platform.mini.mcp_tools:
-        where = install_of(platform, tool)
+    for tool in tools_on(platform, role).tools:
+        where = install_of(platform, role, tool)
         writer = env_writer(where.secrets_env, refs, where.layout, where.user, where.user)
         out.append(f"{{ [ ! -e {where.secrets_env} ] || {{ {writer}; }}; }}")
     return out
 
 
-def rotate(inventory: Path, role: Role, name: str) -> Rotation:
+def rotate(inventory: Path, role: str, name: str) -> Rotation:
     """Replace secret ``name`` on ``role``'s host on purpose and bring every reader onto it.
 
     Order and window: the gateway key is checked by LiteLLM and presented by its clients
@@ -386,7 +384,7 @@ def store_copy(folder: Path, copy_id: str) -> Path:
     return folder / f"{copy_id}{STORE_SUFFIX}"
 
 
-def fetch_store(inventory: Path, role: Role, store: str, target: Path) -> list[str]:
+def fetch_store(inventory: Path, role: str, store: str, target: Path) -> list[str]:
     """The host's secret store as one archive at ``target`` (0600 from its first byte).
 
     Returns the names it holds. The archive is written beside ``target`` and moved there only
@@ -419,7 +417,7 @@ def store_names(archive: Path) -> list[str]:
         )
 
 
-def put_back_script(platform: Platform, role: Role, aside: str) -> str:
+def put_back_script(platform: Platform, role: str, aside: str) -> str:
     """Shell for the host: the copy (on stdin) merged over the store atomically, what was
     there kept aside at ``aside``, every env file rewritten from the result, and the running
     daemons whose env changed restarted (a stopped one is left for its owner to start)."""
@@ -460,7 +458,7 @@ class PutBack:
 
 
 def put_back_store(
-    inventory: Path, role: Role, platform: Platform, archive: Path, copy_id: str
+    inventory: Path, role: str, platform: Platform, archive: Path, copy_id: str
 ) -> PutBack:
     """Put a fetched store copy back on the host; what was there is kept aside on the host."""
     layout = platform.host(role).layout
@@ -488,7 +486,7 @@ def register_rotate(p: argparse.ArgumentParser) -> None:
         "lacks): a new random value in its store, every service reading it rewritten, the "
         "gateway reloaded first, the others restarted after it."
     )
-    p.add_argument("host", choices=ROLES, help="the host whose secret to replace")
+    p.add_argument("host", help="the host whose secret to replace")
     p.add_argument("secret", help="the secret's name, as in the data's env:NAME")
     p.set_defaults(func=cmd_rotate)
 

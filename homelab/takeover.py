@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import shlex
 
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.model.takeover import SAVED_SUFFIX
 from homelab.services import daemons
 
 
-def summary(platform: Platform, role: Role) -> str:
+def summary(platform: Platform, role: str) -> str:
     """One line: what a first deploy of ``role`` takes over (``homelab check`` prints it)."""
     takeover = platform.host(role).takeover
     if takeover.empty:
@@ -29,29 +29,27 @@ def summary(platform: Platform, role: Role) -> str:
     return f"takeover {role}: " + "; ".join(parts)
 
 
-def way_back(platform: Platform, role: Role) -> list[str]:
+def way_back(platform: Platform, role: str) -> list[str]:
     """Shell commands, run as root on the host, that stop the platform's daemons which replaced
     legacy ones and put the legacy units (jobs) back in charge, as they were before the first
     deploy. Legacy files were never deleted; a same-name unit's file comes back from
     ``.legacy``. The next deploy takes over again."""
-    host = platform.host(role)
-    takeover = host.takeover
+    takeover = platform.host(role).takeover
     q = shlex.quote
     commands: list[str] = []
-    if host.os == "darwin":
-        for job in takeover.launchd_jobs:
-            ours = [d for d in daemons(platform, role) if d.name in job.replaced_by]
-            out = " && ".join(
-                f"{{ launchctl bootout system/{q(d.label)} 2>/dev/null || true; }} && "
-                f"launchctl disable system/{q(d.label)}"
-                for d in ours
-            )
-            commands.append(
-                f"if [ -e {q(job.plist)} ]; then {out} && launchctl enable "
-                f"system/{q(job.label)} && launchctl bootstrap system {q(job.plist)}; fi"
-            )
-        return commands
-    # One line per legacy unit, each doing nothing where that unit never was.
+    # A host's legacy jobs are of its own init system (the data's rules): launchd's jobs on a
+    # Mac, systemd's units elsewhere; one line each, doing nothing where it never was.
+    for job in takeover.launchd_jobs:
+        ours = [d for d in daemons(platform, role) if d.name in job.replaced_by]
+        out = " && ".join(
+            f"{{ launchctl bootout system/{q(d.unit)} 2>/dev/null || true; }} && "
+            f"launchctl disable system/{q(d.unit)}"
+            for d in ours
+        )
+        commands.append(
+            f"if [ -e {q(job.plist)} ]; then {out} && launchctl enable "
+            f"system/{q(job.label)} && launchctl bootstrap system {q(job.plist)}; fi"
+        )
     for unit in takeover.units:
         ours = [d for d in daemons(platform, role) if d.name in unit.replaced_by]
         if unit.same_name:

@@ -2,16 +2,18 @@
 
 ``pytest verify`` checks the hosts of ``inventory.py``; ``pytest verify --inventory
 lab/inventory.py`` checks the lab. Hosts come from the pyinfra inventory (``homelab.bridge``),
-every expectation from the typed model. Each check is one test, parametrised per service, per
-port or per handle; a failure says in one line which service, what was expected, what was
+every expectation from the typed model: no check names a host, each is parametrised over the
+hosts, daemons, ports and handles the model gives (a port closed to other hosts is tried from
+every one of them); a failure says in one line which service, what was expected, what was
 found. A one-line-per-check summary ends the run; JUnit XML is written only where
 ``--junitxml`` asks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -19,10 +21,12 @@ import pytest
 from homelab import PROJECT_ROOT
 from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
-from homelab.model import ROLES, Platform, Role, routes
-from homelab.services import enabled_daemons
-from homelab.services.litellm import gateway_url
-from verify import probes
+from homelab.model import Platform
+from homelab.services import litellm, mcp_tools, open_webui
+from verify import params, probes
+
+#: The scopes ``Metafunc.parametrize`` takes.
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,31 +71,50 @@ def _platform(config: pytest.Config) -> Platform:
     return cached
 
 
+#: Parameters naming a host (by the inventory's name), each placed on the hosts the model says.
+HOST_PARAMETERS = ("host_name", "mcp_host", "open_webui_host")
+#: Parameters holding a daemon, whose host is the one a check is about.
+DAEMON_PARAMETERS = ("daemon", "lan_daemon", "loopback_daemon", "secret_daemon")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise checks from the model: per daemon, per port, per handle, per family."""
+    """Parametrise checks from the model: per host, per daemon (and per other host that tries
+    it), per handle, per family, per MCP tool."""
     platform = _platform(metafunc.config)
-    every = enabled_daemons(platform)
+    every = platform.enabled_daemons()
 
-    def param(name: str, values: list[Any], ids: list[str]) -> None:
+    def param(name: str, values: Sequence[Any], ids: list[str], scope: Scope = "function") -> None:
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, values, ids=ids)
+            metafunc.parametrize(name, values, ids=ids, scope=scope)
 
-    param("daemon", every, [f"{d.role}/{d.name}" for d in every])
+    param("host_name", list(platform.hosts), list(platform.hosts))
+    # Module scope: the MCP session (one per host) is a module fixture that depends on it.
+    mcp_hosts = [host for host, _ in mcp_tools.SERVICE.placed(platform)]
+    param("mcp_host", mcp_hosts, mcp_hosts, scope="module")
+    open_webui_hosts = [host for host, _ in open_webui.SERVICE.placed(platform)]
+    param("open_webui_host", open_webui_hosts, open_webui_hosts)
+    tools = params.tools_placed(platform)
+    param("mcp_tool", tools, [t.id for t in tools])
+
+    param("daemon", every, [params.daemon_id(d) for d in every])
     lan = [d for d in every if d.listener.lan]
-    param("lan_daemon", lan, [f"{d.role}/{d.name}" for d in lan])
+    param("lan_daemon", lan, [params.daemon_id(d) for d in lan])
     local = [d for d in every if not d.listener.lan]
-    param("loopback_daemon", local, [f"{d.role}/{d.name}" for d in local])
+    param("loopback_daemon", local, [params.daemon_id(d) for d in local])
     secret = [d for d in every if d.secrets_env]
-    param("secret_daemon", secret, [f"{d.role}/{d.name}" for d in secret])
-    client = [r for r in routes(platform) if not r.internal]
+    param("secret_daemon", secret, [params.daemon_id(d) for d in secret])
+    lan_reaches = params.reaches(platform, lan)
+    param("lan_reach", lan_reaches, [r.id for r in lan_reaches])
+    loopback_reaches = params.reaches(platform, local)
+    param("loopback_reach", loopback_reaches, [r.id for r in loopback_reaches])
+
+    client = [r for r in platform.routes() if not r.internal]
     families: dict[str, str] = {}
     for r in client:
         families.setdefault(r.backend.value, r.handle)
     param("family_handle", list(families.values()), list(families))
-    # Each served MLX handle with the daemon behind it, so a failure names that server.
-    by_port = {d.listener.port: d.name for d in every if d.role == "studio"}
-    mlx = [(m.model_id, by_port[m.port]) for m in platform.studio.mlx.served if m.port]
-    param("mlx_handle", mlx, [handle for handle, _ in mlx])
+    served = params.mlx_handles(platform)
+    param("mlx_handle", served, [m.id for m in served])
 
 
 @pytest.fixture(scope="session")
@@ -100,61 +123,74 @@ def platform(pytestconfig: pytest.Config) -> Platform:
 
 
 @pytest.fixture(scope="session")
-def hosts(pytestconfig: pytest.Config) -> dict[Role, Any]:
-    """testinfra hosts by role, from the same inventory pyinfra deployed with."""
+def hosts(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """testinfra hosts by name, from the same inventory pyinfra deployed with."""
     return testinfra_hosts(Path(pytestconfig.getoption("--inventory")))
 
 
 @pytest.fixture
-def host(hosts: dict[Role, Any], request: pytest.FixtureRequest) -> Any:
-    """The testinfra host of the daemon a check is about."""
-    for name in ("daemon", "lan_daemon", "loopback_daemon", "secret_daemon"):
+def host(hosts: dict[str, Any], request: pytest.FixtureRequest) -> Any:
+    """The testinfra host a check is about: its daemon's, or the host it is parametrised by."""
+    for name in DAEMON_PARAMETERS:
         if name in request.fixturenames:
-            return hosts[request.getfixturevalue(name).role]
-    return hosts["mini"]
+            return hosts[request.getfixturevalue(name).host]
+    for name in HOST_PARAMETERS:
+        if name in request.fixturenames:
+            return hosts[request.getfixturevalue(name)]
+    raise pytest.UsageError(
+        f"{request.node.name}: the host fixture needs a daemon or a host to be about "
+        f"(one of {', '.join((*DAEMON_PARAMETERS, *HOST_PARAMETERS))})"
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway_host_name(platform: Platform) -> str:
+    """The host the data places the gateway on."""
+    return litellm.gateway_host(platform)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefetched(hosts: dict[Role, Any], platform: Platform) -> None:
-    """Each host asked once for what the checks will ask it: units, health, the other host."""
-    every = enabled_daemons(platform)
-    for role in ROLES:
-        mine = [d for d in every if d.role == role]
-        theirs = [d for d in every if d.role != role]
+def prefetched(hosts: dict[str, Any], platform: Platform, gateway_host_name: str) -> None:
+    """Each host asked once for what the checks will ask it: units, health, the other hosts."""
+    every = platform.enabled_daemons()
+    readiness = litellm.gateway_url(platform, probes.GATEWAY_READINESS)
+    for name in platform.hosts:
+        mine = [d for d in every if d.host == name]
+        theirs = [d for d in every if d.host != name]
         urls = [(d.health_url, probes.HEALTH_TIMEOUT) for d in mine]
-        if role == "mini":
-            urls.append((gateway_url(platform, "/health/readiness"), probes.HEALTH_TIMEOUT))
+        if name == gateway_host_name:
+            urls.append((readiness, probes.HEALTH_TIMEOUT))
         urls += [
             (
-                probes.other_host_url(platform, d),
+                probes.lan_url(platform, d),
                 probes.HEALTH_TIMEOUT if d.listener.lan else probes.REFUSED_TIMEOUT,
             )
             for d in theirs
         ]
-        units = [d.unit for d in mine] if platform.host(role).os != "darwin" else []
-        probes.prefetch(hosts[role], units, urls)
+        probes.prefetch(hosts[name], probes.batched_units(mine), urls)
 
 
 @pytest.fixture(scope="session")
-def listening(hosts: dict[Role, Any], platform: Platform) -> dict[Role, set[tuple[str, int]]]:
+def listening(hosts: dict[str, Any], platform: Platform) -> dict[str, set[tuple[str, int]]]:
     """(address, port) of every listening TCP socket, read once per host."""
-    return {role: probes.listening(hosts[role], platform.host(role).os) for role in ROLES}
+    return {name: probes.listening(hosts[name], h.os) for name, h in platform.hosts.items()}
 
 
 @pytest.fixture(scope="session")
-def gateway_key(hosts: dict[Role, Any], platform: Platform) -> str:
-    """The gateway key, read on the Mini (where it was made); never printed."""
+def gateway_key(hosts: dict[str, Any], platform: Platform, gateway_host_name: str) -> str:
+    """The gateway key, read on the gateway's host (where it was made); never printed."""
     ref = platform.gateway.proxy_key
-    key: str = hosts["mini"].file(platform.mini.layout.secret_file(ref.env)).content_string
+    layout = platform.host(gateway_host_name).layout
+    key: str = hosts[gateway_host_name].file(layout.secret_file(ref.env)).content_string
     return key.strip()
 
 
 @pytest.fixture(scope="session")
-def gateway(platform: Platform, gateway_key: str) -> httpx.Client:
-    """A client of the gateway as LAN clients reach it."""
-    port = platform.mini.litellm.listener.port
+def gateway(platform: Platform, gateway_host_name: str, gateway_key: str) -> httpx.Client:
+    """A client of the gateway as LAN clients reach it: at its host's address."""
+    address = platform.addresses[gateway_host_name]
     return httpx.Client(
-        base_url=f"http://{platform.addresses['mini']}:{port}",
+        base_url=f"http://{address}:{litellm.gateway(platform).listener.port}",
         headers={"Authorization": f"Bearer {gateway_key}"},
         timeout=120,
     )

@@ -1,4 +1,4 @@
-"""Small readers of host state the checks share (systemd and launchd, Linux and macOS).
+"""Small readers of host state the checks share, for every host's system and init system.
 
 :func:`prefetch` asks a host, in one round trip, what the checks will ask of it one by one
 (each daemon's unit state and memory, each URL's status); the readers answer from it when they
@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
+from homelab.model import Platform, System
 from homelab.services import Daemon
 
 #: (host, url, timeout) -> HTTP status; (host, unit) -> systemd properties. Filled by prefetch.
@@ -19,9 +20,21 @@ _CODES: dict[tuple[int, str, int], str] = {}
 _UNITS: dict[tuple[int, str], dict[str, str]] = {}
 _PROPERTIES = ("LoadState", "ActiveState", "UnitFileState", "NRestarts", "MemoryCurrent")
 
+#: Seconds a host waits for a loopback-only port that should not answer.
+REFUSED_TIMEOUT = 3
+HEALTH_TIMEOUT = 10
+#: LiteLLM's readiness endpoint, beside its health endpoint (liveliness).
+GATEWAY_READINESS = "/health/readiness"
+
 
 def _curl(url: str, timeout: int) -> str:
     return f"curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} {shlex.quote(url)}"
+
+
+def batched_units(daemons: Iterable[Daemon]) -> list[str]:
+    """The units :func:`prefetch` can read in its one round trip: systemd's, whose
+    ``systemctl show`` answers for many at once; launchd's are read one by one."""
+    return [d.unit for d in daemons if d.system.init.name == "systemd"]
 
 
 def prefetch(host: Any, units: Iterable[str], urls: Iterable[tuple[str, int]]) -> None:
@@ -62,26 +75,32 @@ def prefetch(host: Any, units: Iterable[str], urls: Iterable[tuple[str, int]]) -
             state["MemoryCurrent"] = str(int(rss) * 1024)
 
 
-def listening(host: Any, os: str) -> set[tuple[str, int]]:
-    """(address, port) of each listening TCP socket on a host."""
-    if os == "darwin":
-        out = host.check_output("lsof -nP -iTCP -sTCP:LISTEN -Fn")
-        pairs = re.findall(r"^n(\S+):(\d+)$", out, re.M)
-    else:
-        out = host.check_output("ss -Hltn")
-        pairs = [
-            (m.group(1), m.group(2))
-            for line in out.splitlines()
-            if (m := re.search(r"(\S+):(\d+)\s+\S+\s*$", line))
-        ]
+#: A listening socket's local ``address:port`` column, as ``ss -Hltn`` and ``lsof -nP`` print
+#: it (``127.0.0.1:8888``, ``[::1]:4000``, ``*:22``); a peer column (``0.0.0.0:*``) has no port.
+_SOCKET = re.compile(r"^(?P<address>\S+):(?P<port>\d+)$")
+#: Wildcard spellings, as one address.
+_ANY = {"*": "0.0.0.0", "::": "0.0.0.0"}
+
+
+def parse_listening(out: str) -> set[tuple[str, int]]:
+    """(address, port) of each listening TCP socket in a system's ``listening`` output."""
     found = set()
-    for address, port in pairs:
-        address = address.strip("[]")
-        found.add(({"*": "0.0.0.0", "::": "0.0.0.0"}.get(address, address), int(port)))
+    for line in out.splitlines():
+        for column in line.split():
+            match = _SOCKET.match(column)
+            if match:
+                address = match.group("address").strip("[]")
+                found.add((_ANY.get(address, address), int(match.group("port"))))
+                break
     return found
 
 
-def http_code(host: Any, url: str, timeout: int = 10) -> str:
+def listening(host: Any, system: System) -> set[tuple[str, int]]:
+    """(address, port) of each listening TCP socket on a host."""
+    return parse_listening(host.check_output(system.listening))
+
+
+def http_code(host: Any, url: str, timeout: int = HEALTH_TIMEOUT) -> str:
     """The HTTP status a host gets from ``url`` ("000": no connection)."""
     known = _CODES.get((id(host), url, timeout))
     if known is not None:
@@ -89,27 +108,28 @@ def http_code(host: Any, url: str, timeout: int = 10) -> str:
     return str(host.run(_curl(url, timeout)).stdout.strip() or "000")
 
 
-def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
-    """What the init system says of a daemon: loaded, active, enabled, restarts, memory."""
-    if daemon.os == "darwin":
-        result = host.run(f"launchctl print system/{daemon.label}")
-        text = result.stdout
-        running = re.search(r"^\s*state = (\S+)", text, re.M)
-        runs = re.search(r"^\s*runs = (\d+)", text, re.M)
-        return {
-            "LoadState": "loaded" if result.rc == 0 else "not-found",
-            "ActiveState": "active" if running and running.group(1) == "running" else "inactive",
-            # launchd loads a daemon at boot when its plist is in LaunchDaemons and enabled.
-            "UnitFileState": "enabled" if result.rc == 0 else "disabled",
-            "NRestarts": str(max(int(runs.group(1)) - 1, 0)) if runs else "0",
-            "MemoryCurrent": "[not set]",
-        }
+def _launchd_state(host: Any, daemon: Daemon) -> dict[str, str]:
+    result = host.run(f"launchctl print system/{shlex.quote(daemon.unit)}")
+    text = result.stdout
+    running = re.search(r"^\s*state = (\S+)", text, re.M)
+    runs = re.search(r"^\s*runs = (\d+)", text, re.M)
+    return {
+        "LoadState": "loaded" if result.rc == 0 else "not-found",
+        "ActiveState": "active" if running and running.group(1) == "running" else "inactive",
+        # launchd loads a daemon at boot when its plist is in LaunchDaemons and enabled.
+        "UnitFileState": "enabled" if result.rc == 0 else "disabled",
+        "NRestarts": str(max(int(runs.group(1)) - 1, 0)) if runs else "0",
+        "MemoryCurrent": "[not set]",
+    }
+
+
+def _systemd_state(host: Any, daemon: Daemon) -> dict[str, str]:
     known = _UNITS.get((id(host), daemon.unit))
     if known is not None:
         return dict(known)
     out = host.check_output(
         f"systemctl show -p LoadState -p ActiveState -p UnitFileState -p NRestarts "
-        f"-p MemoryCurrent -p ControlGroup {daemon.unit}"
+        f"-p MemoryCurrent -p ControlGroup {shlex.quote(daemon.unit)}"
     )
     state: dict[str, str] = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     if not state.get("MemoryCurrent", "").isdigit() and state.get("ControlGroup"):
@@ -123,11 +143,14 @@ def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
     return state
 
 
-def other_host_url(platform: Any, daemon: Daemon) -> str:
-    """Its health URL as the other host reaches it (at its host's address)."""
-    return f"http://{platform.addresses[daemon.role]}:{daemon.listener.port}{daemon.health}"
+def unit_state(host: Any, daemon: Daemon) -> dict[str, str]:
+    """What the init system says of a daemon, in systemd's words: loaded, active, enabled,
+    restarts, memory."""
+    if daemon.system.init.name == "launchd":
+        return _launchd_state(host, daemon)
+    return _systemd_state(host, daemon)
 
 
-#: Seconds the other host waits for a loopback-only port that should not answer.
-REFUSED_TIMEOUT = 3
-HEALTH_TIMEOUT = 10
+def lan_url(platform: Platform, daemon: Daemon) -> str:
+    """Its health URL as another host reaches it: at its host's address."""
+    return f"http://{platform.addresses[daemon.host]}:{daemon.listener.port}{daemon.health}"

@@ -10,23 +10,21 @@ from typing import Any
 import pytest
 
 from homelab.bridge import host_specs
-from homelab.model import ROLES, Platform, Role
-from homelab.render.units import unit_naming
-from homelab.services import daemons, enabled_daemons
+from homelab.model import Platform
 
 
 @pytest.fixture(scope="session")
-def ssh_ports(pytestconfig: pytest.Config) -> dict[Role, int]:
+def ssh_ports(pytestconfig: pytest.Config) -> dict[str, int]:
     """The port each host's sshd serves, from the inventory the suite reaches it with."""
     return {
-        role: spec.port for role, spec in host_specs(pytestconfig.getoption("--inventory")).items()
+        name: spec.port for name, spec in host_specs(pytestconfig.getoption("--inventory")).items()
     }
 
 
-def platform_units(host: Any, platform: Platform, role: Role) -> list[str]:
+def platform_units(host: Any, platform: Platform, name: str) -> list[str]:
     """The units or plists on the host that the platform's naming rule claims."""
-    h = platform.host(role)
-    naming = unit_naming(h.layout, h.os)
+    h = platform.host(name)
+    naming = h.os.init.naming(h.layout)
     command = (
         f"find {shlex.quote(naming.directory)} -maxdepth 1 -type f "
         f"-name {shlex.quote(naming.pattern)}"
@@ -36,34 +34,31 @@ def platform_units(host: Any, platform: Platform, role: Role) -> list[str]:
     return sorted(host.check_output(command).split())
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_no_unit_the_data_does_not_name(
-    role: Role, hosts: dict[Role, Any], platform: Platform
-) -> None:
-    named = {d.unit_path for d in daemons(platform, role)}
-    extra = [p for p in platform_units(hosts[role], platform, role) if p not in named]
+def test_no_unit_the_data_does_not_name(host_name: str, host: Any, platform: Platform) -> None:
+    named = {d.unit_path for d in platform.daemons(host_name)}
+    extra = [p for p in platform_units(host, platform, host_name) if p not in named]
     assert not extra, (
-        f"{role}: {', '.join(Path(p).name for p in extra)} left over: the platform's naming, "
-        f"but the data names only {', '.join(sorted(Path(p).name for p in named)) or 'none'}"
+        f"{host_name}: {', '.join(Path(p).name for p in extra)} left over: the platform's "
+        f"naming, but the data names only "
+        f"{', '.join(sorted(Path(p).name for p in named)) or 'none'}"
     )
 
 
-@pytest.mark.parametrize("role", ROLES)
 def test_every_listening_port_is_explained(
-    role: Role,
+    host_name: str,
     platform: Platform,
-    listening: dict[Role, set[tuple[str, int]]],
-    ssh_ports: dict[Role, int],
+    listening: dict[str, set[tuple[str, int]]],
+    ssh_ports: dict[str, int],
 ) -> None:
-    expected = {d.listener.port: d.name for d in enabled_daemons(platform) if d.role == role}
-    expected[ssh_ports[role]] = "sshd"
-    expected.update(platform.host(role).base_ports)
+    expected = {d.listener.port: d.name for d in platform.daemons(host_name) if d.enabled}
+    expected[ssh_ports[host_name]] = "sshd"
+    expected.update(platform.host(host_name).base_ports)
     unexplained: dict[int, set[str]] = {}
-    for address, port in listening[role]:
+    for address, port in listening[host_name]:
         if port not in expected:
             unexplained.setdefault(port, set()).add(address)
     assert not unexplained, (
-        f"{role}: "
+        f"{host_name}: "
         + "; ".join(f"port {p} on {', '.join(sorted(a))}" for p, a in sorted(unexplained.items()))
         + " listening, explained by no declared daemon; expected only "
         + ", ".join(f"{p} ({what})" for p, what in sorted(expected.items()))

@@ -1,11 +1,13 @@
-"""The gateway: exactly the declared models, a chat per backend family and per MLX server, and
-a search, all through LiteLLM as a LAN client calls it."""
+"""The gateway: exactly the declared models, a chat per backend family and per MLX handle (its
+servers on every host serving it behind it), and a search, all through LiteLLM as a LAN client
+calls it."""
 
 from __future__ import annotations
 
 import httpx
 
-from homelab.model import Platform, routes
+from homelab.model import Platform
+from verify.params import MlxHandle
 
 #: A chat through the gateway to a tiny model takes well under this.
 CHAT_TIMEOUT = 30
@@ -13,9 +15,11 @@ CHAT_TIMEOUT = 30
 
 def test_models_are_exactly_the_declared_handles(gateway: httpx.Client, platform: Platform) -> None:
     response = gateway.get("/v1/models")
-    assert response.status_code == 200, f"litellm: /v1/models answered {response.status_code}"
+    assert response.status_code == 200, (
+        f"litellm: expected 200 from /v1/models, found {response.status_code}"
+    )
     found = {m["id"] for m in response.json()["data"]}
-    expected = {r.handle for r in routes(platform)}
+    expected = {r.handle for r in platform.routes()}
     assert found == expected, (
         f"litellm: /v1/models missing {sorted(expected - found)}, unexpected "
         f"{sorted(found - expected)}"
@@ -37,12 +41,11 @@ def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> N
     assert response.json()["choices"][0]["message"]["content"] is not None
 
 
-def test_chat_reaches_each_mlx_server(gateway: httpx.Client, mlx_handle: tuple[str, str]) -> None:
-    handle, server = mlx_handle
-    response = chat(gateway, handle)
+def test_chat_reaches_each_mlx_handle(gateway: httpx.Client, mlx_handle: MlxHandle) -> None:
+    response = chat(gateway, mlx_handle.handle)
     assert response.status_code == 200, (
-        f"{server}: chat with {handle} through the gateway answered {response.status_code}: "
-        f"{response.text[:200]}"
+        f"{', '.join(mlx_handle.servers)}: chat with {mlx_handle.handle} through the gateway "
+        f"answered {response.status_code}: {response.text[:200]}"
     )
 
 

@@ -1,10 +1,11 @@
-"""The MCP tools on the Mini: the registry the data renders, each tool installed where it says,
-and the web-fetch tool started exactly as the registry says (as its own user, with the
-registry's env and nothing else) and called over MCP stdio with the SDK's client.
+"""The MCP tools on each host whose data places them: the registry the data renders, each tool
+installed where it says, and the web-fetch tool started exactly as the registry says (as its
+own user, with the registry's env and nothing else) and called over MCP stdio with the SDK's
+client.
 
-The client runs on the Mini in the tool's venv (``verify/mcp_client.py``); for the duration of
-the call it serves an article page (``verify/pages/article.html``: navigation, a header, an
-aside and a footer around it) on the Mini's address, at a port the kernel picks.
+The client runs on the tool's host in the tool's venv (``verify/mcp_client.py``); for the
+duration of the call it serves an article page (``verify/pages/article.html``: navigation, a
+header, an aside and a footer around it) on that host's address, at a port the kernel picks.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pytest
 from dotenv import dotenv_values
 from web_fetch.server import FETCH_TOOL, SEARCH_TOOL
 
-from homelab.model import Platform
-from homelab.services.mcp_tools import McpTool, install_of, registry
+from homelab.model import Platform, System
+from homelab.services.mcp_tools import McpTool, install_of, registry, tools_on
+from verify.params import ToolOn
 
 HERE = Path(__file__).parent
 #: Said by the article, and only by it; the frame's phrases must not come back.
@@ -35,89 +37,169 @@ FRAME = (
 SEARCH_MAX = 3
 
 
+def as_user(system: System, user: str) -> str:
+    """A command prefix running what follows as ``user`` (the suite connects as root)."""
+    if system.name == "linux":
+        return f"runuser -u {shlex.quote(user)} --"
+    return f"sudo -u {shlex.quote(user)} --"
+
+
+def registry_path(platform: Platform, host: str) -> str:
+    return tools_on(platform, host).registry_path
+
+
 @pytest.fixture(scope="module")
-def web_fetch(platform: Platform) -> McpTool:
-    tool = next((t for t in platform.mini.mcp_tools if t.name == "web-fetch"), None)
+def web_fetch(platform: Platform, mcp_host: str) -> McpTool:
+    tool = next((t for t in tools_on(platform, mcp_host).tools if t.name == "web-fetch"), None)
     if tool is None:
-        pytest.skip("the data names no web-fetch tool")
+        pytest.skip(f"the data names no web-fetch tool on {mcp_host}")
     return tool
 
 
-def entry(host: Any, platform: Platform, name: str) -> dict[str, Any]:
-    servers = json.loads(host.file(platform.mini.mcp_registry_path).content_string)["servers"]
-    found: dict[str, Any] = next(s for s in servers if s["name"] == name)
+def entry(host: Any, platform: Platform, host_name: str, name: str) -> dict[str, Any]:
+    """The registry's entry for the tool ``name``, as the host's registry file has it."""
+    path = registry_path(platform, host_name)
+    servers = json.loads(host.file(path).content_string)["servers"]
+    found: dict[str, Any] | None = next((s for s in servers if s["name"] == name), None)
+    assert found is not None, (
+        f"{name}: expected an entry in {path} on {host_name}, found only "
+        f"{[s['name'] for s in servers]}"
+    )
     return found
 
 
-def test_registry_on_the_mini_is_the_rendered_one(host: Any, platform: Platform) -> None:
-    f = host.file(platform.mini.mcp_registry_path)
-    assert f.exists, f"mcp-tools: expected {platform.mini.mcp_registry_path}, found none"
-    assert json.loads(f.content_string) == registry(platform), (
-        f"mcp-tools: {platform.mini.mcp_registry_path} is not what the data renders"
+def test_registry_exists(mcp_host: str, host: Any, platform: Platform) -> None:
+    path = registry_path(platform, mcp_host)
+    assert host.file(path).exists, f"mcp-tools: expected {path} on {mcp_host}, found none"
+
+
+def test_registry_is_the_rendered_one(mcp_host: str, host: Any, platform: Platform) -> None:
+    path = registry_path(platform, mcp_host)
+    found = json.loads(host.file(path).content_string)
+    expected = registry(platform, mcp_host)
+    assert found == expected, (
+        f"mcp-tools: expected {path} on {mcp_host} to be what the data renders "
+        f"({json.dumps(expected)[:300]}), found {json.dumps(found)[:300]}"
     )
 
 
-def test_each_tool_is_installed_where_the_registry_says(host: Any, platform: Platform) -> None:
-    for tool in platform.mini.mcp_tools:
-        where = install_of(platform, tool)
-        command = entry(host, platform, tool.name)["command"]
-        assert command == where.command, f"{tool.name}: registry names {command}"
-        f = host.file(command)
-        assert f.exists and f.mode & 0o111, f"{tool.name}: {command} is not an installed program"
-        assert host.user(where.user).exists, f"{tool.name}: no user {where.user}"
+@pytest.fixture
+def tool_host(hosts: dict[str, Any], mcp_tool: ToolOn) -> Any:
+    """The testinfra host of the tool a check is about."""
+    return hosts[mcp_tool.host]
 
 
-def test_gateway_key_reaches_the_tool_in_its_users_file_alone(
-    host: Any, platform: Platform, gateway_key: str
+def test_registry_names_the_tools_install(
+    mcp_tool: ToolOn, tool_host: Any, platform: Platform
 ) -> None:
-    for tool in platform.mini.mcp_tools:
-        where = install_of(platform, tool)
-        secret = host.file(where.secrets_env)
-        found = (secret.user, oct(secret.mode))
-        assert found == (where.user, "0o600"), f"{tool.name}: {where.secrets_env} is {found}"
-        folder = host.file(where.config_dir)
-        assert (folder.user, folder.group, oct(folder.mode)) == ("root", where.user, "0o750")
-        # Booleans first: a failed assertion must not print the key.
-        holds_key = gateway_key in secret.content_string
-        assert holds_key, f"{tool.name}: {where.secrets_env} does not hold the store's gateway key"
-        for public in (where.env_file, platform.mini.mcp_registry_path):
-            leaked = gateway_key in host.file(public).content_string
-            assert not leaked, f"{tool.name}: the gateway key is in {public}"
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    command = entry(tool_host, platform, mcp_tool.host, mcp_tool.tool.name)["command"]
+    assert command == where.command, (
+        f"{mcp_tool.tool.name}: expected the registry to name {where.command}, found {command}"
+    )
 
 
-def registry_env(host: Any, platform: Platform, tool: McpTool) -> dict[str, str]:
+def test_tool_is_an_installed_program(mcp_tool: ToolOn, tool_host: Any, platform: Platform) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    f = tool_host.file(where.command)
+    found = oct(f.mode) if f.exists else "no file"
+    assert f.exists and f.mode & 0o111, (
+        f"{mcp_tool.tool.name}: expected {where.command} an executable program, found {found}"
+    )
+
+
+def test_tool_has_its_own_user(mcp_tool: ToolOn, tool_host: Any, platform: Platform) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    assert tool_host.user(where.user).exists, (
+        f"{mcp_tool.tool.name}: expected a user {where.user} on {mcp_tool.host}, found none"
+    )
+
+
+def test_tool_secrets_file_is_its_users_alone(
+    mcp_tool: ToolOn, tool_host: Any, platform: Platform
+) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    secret = tool_host.file(where.secrets_env)
+    found = (secret.user, oct(secret.mode))
+    assert found == (where.user, "0o600"), (
+        f"{mcp_tool.tool.name}: expected {where.secrets_env} {where.user} 0o600, "
+        f"found {found[0]} {found[1]}"
+    )
+
+
+def test_tool_config_folder_is_root_and_its_group(
+    mcp_tool: ToolOn, tool_host: Any, platform: Platform
+) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    folder = tool_host.file(where.config_dir)
+    found = (folder.user, folder.group, oct(folder.mode))
+    expected = ("root", where.user, "0o750")
+    assert found == expected, (
+        f"{mcp_tool.tool.name}: expected {where.config_dir} {' '.join(expected)}, "
+        f"found {' '.join(found)}"
+    )
+
+
+def test_gateway_key_reaches_the_tool_in_its_users_file(
+    mcp_tool: ToolOn, tool_host: Any, platform: Platform, gateway_key: str
+) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    # Booleans first: a failed assertion must not print the key.
+    holds_key = gateway_key in tool_host.file(where.secrets_env).content_string
+    assert holds_key, (
+        f"{mcp_tool.tool.name}: expected {where.secrets_env} to hold the store's gateway key, "
+        "found it without"
+    )
+
+
+def test_gateway_key_is_in_no_public_file(
+    mcp_tool: ToolOn, tool_host: Any, platform: Platform, gateway_key: str
+) -> None:
+    where = install_of(platform, mcp_tool.host, mcp_tool.tool)
+    public = (where.env_file, registry_path(platform, mcp_tool.host))
+    # Booleans first: a failed assertion must not print the key.
+    leaked = [path for path in public if gateway_key in tool_host.file(path).content_string]
+    assert not leaked, (
+        f"{mcp_tool.tool.name}: expected the gateway key in none of {', '.join(public)}, "
+        f"found it in {', '.join(leaked)}"
+    )
+
+
+def registry_env(host: Any, platform: Platform, host_name: str, tool: McpTool) -> dict[str, str]:
     """The registry's env names, each with its value from the tool's env file."""
-    names = entry(host, platform, tool.name)["env"]
-    where = install_of(platform, tool)
+    names = entry(host, platform, host_name, tool.name)["env"]
+    where = install_of(platform, host_name, tool)
     values = dotenv_values(stream=io.StringIO(host.file(where.env_file).content_string))
     missing = [name for name in names if values.get(name) is None]
-    assert not missing, f"{tool.name}: {where.env_file} gives no value for {missing}"
+    assert not missing, f"{tool.name}: expected {where.env_file} to give {missing}, found none"
     return {name: str(values[name]) for name in names}
 
 
 @pytest.fixture(scope="module")
-def session(hosts: dict[str, Any], platform: Platform, web_fetch: McpTool) -> dict[str, Any]:
+def session(
+    hosts: dict[str, Any], platform: Platform, mcp_host: str, web_fetch: McpTool
+) -> dict[str, Any]:
     """One session with the tool: listed, one fetch of the article, one search."""
-    host = hosts["mini"]
-    listed = entry(host, platform, web_fetch.name)
+    host = hosts[mcp_host]
+    listed = entry(host, platform, mcp_host, web_fetch.name)
     spec = {
         "command": listed["command"],
         "args": listed["args"],
-        "env": registry_env(host, platform, web_fetch),
+        "env": registry_env(host, platform, mcp_host, web_fetch),
         "page": (HERE / "pages" / "article.html").read_text(),
-        "address": platform.addresses["mini"],
+        "address": platform.addresses[mcp_host],
         "calls": [
             [FETCH_TOOL, {"url": "{page}"}],
             [SEARCH_TOOL, {"query": "python", "max_results": SEARCH_MAX}],
         ],
     }
-    where = install_of(platform, web_fetch)
+    where = install_of(platform, mcp_host, web_fetch)
     client = (HERE / "mcp_client.py").read_text()
     run = host.run(
-        f"cd / && runuser -u {where.user} -- {where.venv}/bin/python "
+        f"cd / && {as_user(platform.host(mcp_host).os, where.user)} {where.venv}/bin/python "
         f"-c {shlex.quote(client)} {shlex.quote(json.dumps(spec))}"
     )
-    assert run.rc == 0, f"web-fetch: the MCP session failed: {run.stderr[-1500:]}"
+    assert run.rc == 0, f"web-fetch: the MCP session on {mcp_host} failed: {run.stderr[-1500:]}"
     out: dict[str, Any] = json.loads(run.stdout)
     return out
 
@@ -129,24 +211,28 @@ def call(session: dict[str, Any], tool: str) -> dict[str, Any]:
 
 def test_web_fetch_lists_the_registrys_tools(session: dict[str, Any], web_fetch: McpTool) -> None:
     assert sorted(session["tools"]) == sorted(web_fetch.tools), (
-        f"web-fetch: tools/list gives {session['tools']}, the registry {list(web_fetch.tools)}"
+        f"web-fetch: expected tools/list to give the registry's {list(web_fetch.tools)}, "
+        f"found {session['tools']}"
     )
 
 
 def test_web_fetch_returns_the_article_alone(
-    session: dict[str, Any], web_fetch: McpTool, platform: Platform
+    session: dict[str, Any], web_fetch: McpTool, platform: Platform, mcp_host: str
 ) -> None:
     fetched = call(session, FETCH_TOOL)
-    address = ipaddress.ip_address(platform.addresses["mini"])
+    address = ipaddress.ip_address(platform.addresses[mcp_host])
     if not any(address in network for network in web_fetch.allow_networks):
-        # The Mini's own address is not allowed: the guard must refuse it.
+        # The host's own address is not allowed: the guard must refuse it.
         assert fetched["is_error"], f"web-fetch: fetched {session['page_url']}, not allowed"
         assert str(address) in fetched["text"], fetched["text"]
         return
     assert not fetched["is_error"], f"web-fetch: {FETCH_TOOL} failed: {fetched['text']}"
     page = fetched["structured"]
-    assert page["url"] == session["page_url"]
-    assert page["title"] == "How the tide mill kept time | Estuary Notes"
+    assert page["url"] == session["page_url"], (
+        f"web-fetch: expected the page's url {session['page_url']}, found {page['url']}"
+    )
+    title = "How the tide mill kept time | Estuary Notes"
+    assert page["title"] == title, f"web-fetch: expected title {title!r}, found {page['title']!r}"
     for phrase in ARTICLE:
         assert phrase in page["text"], f"web-fetch: the article lost {phrase!r}"
     for phrase in FRAME:
@@ -157,5 +243,9 @@ def test_search_web_returns_results(session: dict[str, Any]) -> None:
     searched = call(session, SEARCH_TOOL)
     assert not searched["is_error"], f"web-fetch: {SEARCH_TOOL} failed: {searched['text']}"
     results = searched["structured"]["results"]
-    assert 1 <= len(results) <= SEARCH_MAX, f"web-fetch: {len(results)} results"
-    assert all(r["url"] for r in results)
+    assert 1 <= len(results) <= SEARCH_MAX, (
+        f"web-fetch: expected 1 to {SEARCH_MAX} results, found {len(results)}"
+    )
+    assert all(r["url"] for r in results), (
+        f"web-fetch: expected a url in every result, found {[r.get('url') for r in results]}"
+    )

@@ -1,4 +1,5 @@
-"""Open WebUI lists the gateway's models (signed in as the platform's admin account)."""
+"""Open WebUI lists the gateway's models (signed in as the platform's admin account), on every
+host whose data places it."""
 
 from __future__ import annotations
 
@@ -6,27 +7,35 @@ from typing import Any
 
 import httpx
 
-from homelab.model import Platform, routes
+from homelab.model import Platform
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 
 
-def test_open_webui_lists_the_gateway_models(hosts: dict[str, Any], platform: Platform) -> None:
-    ow = platform.mini.open_webui
-    password = (
-        hosts["mini"]
-        .file(platform.mini.layout.secret_file(ow.admin_password.env))
-        .content_string.strip()
-    )
-    base = f"http://{platform.addresses['mini']}:{ow.listener.port}"
+def test_open_webui_lists_the_gateway_models(
+    open_webui_host: str, host: Any, platform: Platform
+) -> None:
+    ow = OPEN_WEBUI.on(platform, open_webui_host)
+    assert ow is not None
+    layout = platform.host(open_webui_host).layout
+    password = host.file(layout.secret_file(ow.admin_password.env)).content_string.strip()
+    base = f"http://{platform.addresses[open_webui_host]}:{ow.listener.port}"
     with httpx.Client(base_url=base, timeout=60) as client:
         signin = client.post(
             "/api/v1/auths/signin", json={"email": ow.admin_email, "password": password}
         )
         assert signin.status_code == 200, (
-            f"open-webui: admin sign-in answered {signin.status_code}: {signin.text[:200]}"
+            f"open-webui: expected 200 from the admin sign-in on {open_webui_host}, found "
+            f"{signin.status_code}: {signin.text[:200]}"
         )
         token = signin.json()["token"]
         response = client.get("/api/models", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, f"open-webui: /api/models answered {response.status_code}"
+    assert response.status_code == 200, (
+        f"open-webui: expected 200 from /api/models on {open_webui_host}, found "
+        f"{response.status_code}"
+    )
     found = {m["id"] for m in response.json()["data"]}
-    expected = {r.handle for r in routes(platform) if not r.internal}
-    assert expected <= found, f"open-webui: gateway models missing: {sorted(expected - found)}"
+    expected = {r.handle for r in platform.routes() if not r.internal}
+    assert expected <= found, (
+        f"open-webui: expected every gateway model on {open_webui_host}, missing "
+        f"{sorted(expected - found)}"
+    )

@@ -1,21 +1,21 @@
 """Each port listens on exactly its declared bind: loopback-only services on loopback alone;
-from the other host, LAN services answer and loopback-only ones do not."""
+from every other host, LAN services answer and loopback-only ones do not."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from homelab.model import Platform, Role
 from homelab.services import Daemon
 from verify import probes
+from verify.params import Reach
 
 
-def binds_of(daemon: Daemon, listening: dict[Role, set[tuple[str, int]]]) -> set[str]:
-    return {addr for addr, port in listening[daemon.role] if port == daemon.listener.port}
+def binds_of(daemon: Daemon, listening: dict[str, set[tuple[str, int]]]) -> set[str]:
+    return {addr for addr, port in listening[daemon.host] if port == daemon.listener.port}
 
 
 def test_listens_on_its_declared_bind(
-    daemon: Daemon, listening: dict[Role, set[tuple[str, int]]]
+    daemon: Daemon, listening: dict[str, set[tuple[str, int]]]
 ) -> None:
     found = binds_of(daemon, listening)
     expected = {daemon.listener.bind}
@@ -25,26 +25,20 @@ def test_listens_on_its_declared_bind(
     )
 
 
-def other(role: Role) -> Role:
-    return "studio" if role == "mini" else "mini"
+def test_lan_service_answers_every_other_host(lan_reach: Reach, hosts: dict[str, Any]) -> None:
+    d, seen_from = lan_reach.daemon, lan_reach.seen_from
+    code = probes.http_code(hosts[seen_from], lan_reach.url)
+    assert code != "000", (
+        f"{d.name}: expected {lan_reach.url} to answer {seen_from}, found no connection"
+    )
 
 
-def test_lan_service_answers_the_other_host(
-    lan_daemon: Daemon, hosts: dict[Role, Any], platform: Platform
+def test_loopback_service_refuses_every_other_host(
+    loopback_reach: Reach, hosts: dict[str, Any]
 ) -> None:
-    d = lan_daemon
-    url = probes.other_host_url(platform, d)
-    code = probes.http_code(hosts[other(d.role)], url)
-    assert code != "000", f"{d.name}: expected {url} to answer {other(d.role)}, found no connection"
-
-
-def test_loopback_service_refuses_the_other_host(
-    loopback_daemon: Daemon, hosts: dict[Role, Any], platform: Platform
-) -> None:
-    d = loopback_daemon
-    url = probes.other_host_url(platform, d)
-    code = probes.http_code(hosts[other(d.role)], url, timeout=probes.REFUSED_TIMEOUT)
+    d, seen_from = loopback_reach.daemon, loopback_reach.seen_from
+    code = probes.http_code(hosts[seen_from], loopback_reach.url, timeout=probes.REFUSED_TIMEOUT)
     assert code == "000", (
-        f"{d.name}: expected loopback-only port {d.listener.port} closed to {other(d.role)}, "
-        f"found it answering HTTP {code}"
+        f"{d.name}: expected loopback-only port {d.listener.port} on {d.host} closed to "
+        f"{seen_from}, found it answering HTTP {code}"
     )

@@ -15,8 +15,10 @@ def test_memory_and_restarts(
     state = probes.unit_state(host, daemon)
     restarts = state.get("NRestarts", "")
     memory = state.get("MemoryCurrent", "")
-    assert restarts.isdigit(), f"{daemon.name}: restart count unreadable: {restarts!r}"
+    assert restarts.isdigit(), (
+        f"{daemon.name}: expected a restart count, found {restarts!r} (unreadable)"
+    )
     record_property("restarts", int(restarts))
     if memory.isdigit():
         record_property("memory_mib", round(int(memory) / 2**20, 1))
-    print(f"{daemon.role}/{daemon.name}: memory {memory} bytes, restarts {restarts}")
+    print(f"{daemon.host}/{daemon.name}: memory {memory} bytes, restarts {restarts}")

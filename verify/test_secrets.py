@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from homelab import PROJECT_ROOT
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.services import Daemon
 
 
@@ -25,22 +25,23 @@ def test_secrets_env_is_its_services_alone(secret_daemon: Daemon, host: Any) -> 
     )
 
 
-def test_secret_store_is_root_only(hosts: dict[Role, Any], platform: Platform) -> None:
-    for role, h in hosts.items():
-        store = h.file(platform.host(role).layout.secret_store)
-        found = (store.user, oct(store.mode))
-        assert found == ("root", "0o700"), f"{role}: secret store is {found}, expected root 0o700"
+def test_secret_store_is_root_only(host_name: str, host: Any, platform: Platform) -> None:
+    store = host.file(platform.host(host_name).layout.secret_store)
+    found = (store.user, oct(store.mode))
+    assert found == ("root", "0o700"), (
+        f"{host_name}: expected secret store {store.path} root 0o700, found {found[0]} {found[1]}"
+    )
 
 
-def test_secrets_folder_lists_nothing(hosts: dict[Role, Any], platform: Platform) -> None:
+def test_secrets_folder_lists_nothing(host_name: str, host: Any, platform: Platform) -> None:
     """Each service's user may reach its own env file by name; nobody but root lists them."""
-    for role, h in hosts.items():
-        folder = h.file(platform.host(role).layout.secrets)
-        expected = "0o700" if platform.host(role).os == "darwin" else "0o711"
-        found = (folder.user, oct(folder.mode))
-        assert found == ("root", expected), (
-            f"{role}: {folder.path} is {found[0]} {found[1]}, expected root {expected}"
-        )
+    h = platform.host(host_name)
+    folder = host.file(h.layout.secrets)
+    expected = oct(int(h.os.secrets_dir_mode, 8))
+    found = (folder.user, oct(folder.mode))
+    assert found == ("root", expected), (
+        f"{host_name}: expected {folder.path} root {expected}, found {found[0]} {found[1]}"
+    )
 
 
 #: Where the project's files are: a git checkout, or a copy of its files without git.
@@ -112,15 +113,16 @@ def found_in_source(values: list[str], root: Path) -> tuple[str, set[str]]:
 
 
 def test_no_secret_value_is_in_git(
-    hosts: dict[Role, Any], platform: Platform, record_property: Any
+    hosts: dict[str, Any], platform: Platform, record_property: Any
 ) -> None:
+    """Every host's secrets, searched for in the source at once (one search, not one a host)."""
     secrets: dict[str, list[str]] = {}
-    for role, h in hosts.items():
-        store = platform.host(role).layout.secret_store
+    for host_name, h in hosts.items():
+        store = platform.host(host_name).layout.secret_store
         for name in h.check_output(f"ls -1 {store}").split():
             value = h.file(f"{store}/{name}").content_string.strip()
             if value:
-                secrets.setdefault(value, []).append(f"{role}:{name}")
+                secrets.setdefault(value, []).append(f"{host_name}:{name}")
     searched, found = found_in_source(list(secrets), SOURCE)
     record_property("searched", searched)
     leaked = sorted(where for value in found for where in secrets[value])

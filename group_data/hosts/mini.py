@@ -1,20 +1,23 @@
 """The Mini (Linux, systemd): the gateway and the services around it.
 
-A piece of the platform: ``group_data/all.py`` assembles it with the Studio's piece and
-validates the whole. It lives in ``hosts/`` so that pyinfra does not run it as group data on its
-own: hosts read ``host.data.platform`` only, and a problem here is reported with all the others.
-Nested parts are plain dicts so that the host's model validates them all at once and reports
-every problem with its full path (``mini.ov_server.models[0].model_id``).
+A piece of the platform: ``group_data/all.py`` assembles every host's piece and validates the
+whole. It lives in ``hosts/`` so that pyinfra does not run it as group data on its own: hosts
+read ``host.data.platform`` only, and a problem here is reported with all the others. Each
+service it runs is placed by its key; nested parts are plain dicts so that the host's model
+validates them all at once and reports every problem with its full path
+(``mini.ov_server.models[0].model_id``).
 """
 
 from homelab.groupdata import validating
-from homelab.model import MiniHost
+from homelab.model import Host
 
 #: The hand-built setup's login account: its units ran as it, from its home.
 LEGACY_USER = "christopherbailey"
 
-with validating("mini", top="MiniHost"):
-    mini = MiniHost(
+with validating("mini", top="Host"):
+    host = Host(
+        system="linux",
+        litellm=dict(),
         ov_server=dict(
             # The operator's own FastAPI app, from its own repository.
             source=dict(url="https://github.com/christopherbailey/ov-server", ref="v0.3.0"),
@@ -28,19 +31,23 @@ with validating("mini", top="MiniHost"):
                 dict(model_id="ov-mistral-7b-instruct-v0-3-fp16", context_length=32768),
             ),
         ),
+        optillm=dict(),
         searxng=dict(
             source=dict(
                 url="https://github.com/searxng/searxng",
                 ref="a7281c5ed5d04855b4ee4a3d13033996a83444a4",
             ),
         ),
-        mcp_tools=(
-            dict(
-                name="web-fetch",
-                purpose="fetch a URL as clean, model-ready text; search the web through the "
-                "gateway",
-                tools=("web.fetch", "search.web"),
-                notes="Returns cleaned text plus optional raw HTML.",
+        open_webui=dict(),
+        mcp_tools=dict(
+            tools=(
+                dict(
+                    name="web-fetch",
+                    purpose="fetch a URL as clean, model-ready text; search the web through the "
+                    "gateway",
+                    tools=("web.fetch", "search.web"),
+                    notes="Returns cleaned text plus optional raw HTML.",
+                ),
             ),
         ),
         # What runs today, built by hand (its repository: platform/ops/systemd): the first deploy

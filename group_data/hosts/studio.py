@@ -1,25 +1,25 @@
 """The Studio (macOS, launchd): MLX servers, OptiLLM local instances, AFM.
 
-A piece of the platform: ``group_data/all.py`` assembles it with the Mini's piece and
-validates the whole. It lives in ``hosts/`` so that pyinfra does not run it as group data on its
-own: hosts read ``host.data.platform`` only, and a problem here is reported with all the others.
-Nested parts are plain dicts so that the host's model validates them all at once and reports
-every problem with its full path (``studio.mlx.models[1].port``).
+A piece of the platform: ``group_data/all.py`` assembles every host's piece and validates the
+whole. Each service it runs is placed by its key; nested parts are plain dicts so that the
+host's model validates them all at once and reports every problem with its full path
+(``studio.mlx.models[1].port``).
 """
 
 from homelab.groupdata import validating
-from homelab.model import StudioHost
+from homelab.model import Host
 
 MODELS = "/Users/thestudio/models"
 SEAGATE = "/Volumes/Seagate/models"
 FROM_MINI = "the gateway on the Mini calls it"
 
-with validating("studio", top="StudioHost"):
-    studio = StudioHost(
-        os="darwin",
+with validating("studio", top="Host"):
+    host = Host(
+        system="macos",
         run_as="thestudio",
         hf_home=f"{MODELS}/hf",
         mlx=dict(
+            listener_reason="the gateway on the Mini calls the MLX servers",
             registry_path=f"{MODELS}/registry.json",
             # Each model's folder under here is named by its id; its hub cache is under hf_home.
             models_dir=f"{MODELS}/mlx",
@@ -65,23 +65,27 @@ with validating("studio", top="StudioHost"):
             ),
         ),
         # Local inference instances: off until their setup is finalised (seed).
-        optillm_local=(
-            dict(
-                handle="opt-router-high",
-                listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI),
-                model="Qwen/Qwen2.5-7B-Instruct",
-            ),
-            dict(
-                handle="opt-router-balanced",
-                listener=dict(port=4041, exposure="lan", lan_reason=FROM_MINI),
-                model="Qwen/Qwen2.5-3B-Instruct",
-            ),
-            dict(
-                handle="opt-router-fast",
-                listener=dict(port=4042, exposure="lan", lan_reason=FROM_MINI),
-                model="Qwen/Qwen2.5-1.5B-Instruct",
+        optillm_local=dict(
+            instances=(
+                dict(
+                    handle="opt-router-high",
+                    listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI),
+                    model="Qwen/Qwen2.5-7B-Instruct",
+                ),
+                dict(
+                    handle="opt-router-balanced",
+                    listener=dict(port=4041, exposure="lan", lan_reason=FROM_MINI),
+                    model="Qwen/Qwen2.5-3B-Instruct",
+                ),
+                dict(
+                    handle="opt-router-fast",
+                    listener=dict(port=4042, exposure="lan", lan_reason=FROM_MINI),
+                    model="Qwen/Qwen2.5-1.5B-Instruct",
+                ),
             ),
         ),
+        # Planned, off: placed so that its unit is rendered and kept stopped until wired.
+        afm=dict(listener=dict(port=9999, exposure="lan", lan_reason=FROM_MINI)),
         # What runs today, built by hand: one launchd job (/opt/mlx-launch/bin/start.sh) serving
         # the team MLX ports; booted out and disabled before the first MLX server starts.
         takeover=dict(

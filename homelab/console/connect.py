@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from homelab.load import load_inventory
-from homelab.model import ROLES, Role
 
 
 class Unreachable(Exception):
@@ -37,7 +36,7 @@ class Result:
 class Settings:
     """How pyinfra reaches one host, as its inventory and data say (for messages and tests)."""
 
-    role: Role
+    role: str
     name: str
     connector: str
     hostname: str
@@ -54,16 +53,12 @@ class Settings:
         return f"{self.name} ({self.connector} {who}{self.hostname}{port})"
 
 
-def _role_host(inventory: Any, role: Role) -> Any:
-    from pyinfra.api.exceptions import NoGroupError
-
-    try:
-        hosts = inventory.get_group(role)
-    except NoGroupError:
-        raise Unreachable(f"the inventory has no group {role!r}") from None
-    if len(hosts) != 1:
-        raise Unreachable(f"the inventory has {len(hosts)} hosts in {role!r}, not one")
-    return hosts[0]
+def _host(inventory: Any, name: str) -> Any:
+    found = inventory.get_host(name)
+    if found is None:
+        names = ", ".join(h.name for h in inventory)
+        raise Unreachable(f"the inventory has no host {name!r} (hosts: {names})")
+    return found
 
 
 def _strict(value: Any) -> str | None:
@@ -79,12 +74,12 @@ def _sudo(data: Any) -> bool:
     return bool(data.get("_sudo")) or (user is not None and user != "root")
 
 
-def settings(inventory: Path | str) -> dict[Role, Settings]:
-    """Each role's connection settings, read from the inventory and its data; no connection."""
+def settings(inventory: Path | str) -> dict[str, Settings]:
+    """Each host's connection settings, read from the inventory and its data; no connection."""
     inv = load_inventory(inventory)
-    out: dict[Role, Settings] = {}
-    for role in ROLES:
-        host = _role_host(inv, role)
+    out: dict[str, Settings] = {}
+    for host in inv:
+        role = host.name
         data = host.data
         port = data.get("ssh_port")
         out[role] = Settings(
@@ -105,7 +100,7 @@ def settings(inventory: Path | str) -> dict[Role, Settings]:
 class Remote:
     """One connected host: run a shell command as root, fetch or send a file."""
 
-    def __init__(self, role: Role, host: Any) -> None:
+    def __init__(self, role: str, host: Any) -> None:
         self.role = role
         self.host = host
         self.name: str = host.name
@@ -202,20 +197,21 @@ class Remote:
 @contextmanager
 def connected(
     inventory: Path | str,
-    roles: Sequence[Role] = ROLES,
+    roles: Sequence[str] | None = None,
     say: Callable[[str], None] | None = None,
-) -> Iterator[dict[Role, Remote]]:
-    """The inventory's hosts of ``roles``, connected by pyinfra; disconnected on leaving."""
+) -> Iterator[dict[str, Remote]]:
+    """The inventory's hosts named ``roles`` (every host: None), connected by pyinfra;
+    disconnected on leaving."""
     from pyinfra.api.config import Config
     from pyinfra.api.exceptions import ConnectError
     from pyinfra.api.state import State
 
     inv = load_inventory(inventory)
     State(inv, Config())  # type: ignore[no-untyped-call]
-    remotes: dict[Role, Remote] = {}
+    remotes: dict[str, Remote] = {}
     try:
-        for role in roles:
-            host = _role_host(inv, role)
+        for role in roles if roles is not None else [h.name for h in inv]:
+            host = _host(inv, role)
             if say:
                 say(f"connecting to {role} ({host.data.get('ssh_hostname') or host.name})")
             try:

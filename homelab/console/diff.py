@@ -15,7 +15,7 @@ from pathlib import Path
 from homelab.console.connect import Unreachable, connected
 from homelab.console.probe import MARK, expected_files, q, sections
 from homelab.load import load_platform
-from homelab.model import Platform, Role
+from homelab.model import Platform
 from homelab.render import HostFile
 
 
@@ -42,7 +42,7 @@ def live_files(output: str) -> dict[str, str | None]:
     return out
 
 
-def unified(role: Role, f: HostFile, live: str | None) -> list[str]:
+def unified(role: str, f: HostFile, live: str | None) -> list[str]:
     """The unified diff from the live file to the rendered one; empty when they are equal."""
     if live == f.content:
         return []
@@ -58,12 +58,12 @@ def unified(role: Role, f: HostFile, live: str | None) -> list[str]:
     ]
 
 
-def plan(platform: Platform, role: Role) -> tuple[list[HostFile], str]:
+def plan(platform: Platform, role: str) -> tuple[list[HostFile], str]:
     files = expected_files(platform, role)
     return files, script(files)
 
 
-def diff(inventory: Path | str, role: Role) -> tuple[list[str], int]:
+def diff(inventory: Path | str, role: str) -> tuple[list[str], int]:
     """The diff's text of one host and how many files differ."""
     platform = load_platform(inventory)
     files, probe = plan(platform, role)

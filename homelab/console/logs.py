@@ -14,7 +14,7 @@ from typing import TextIO
 from homelab.console.connect import Unreachable, connected
 from homelab.console.probe import q
 from homelab.load import load_platform
-from homelab.model import ROLES, Platform
+from homelab.model import Platform
 from homelab.render import daemon_files
 from homelab.services import Daemon, daemons
 
@@ -25,9 +25,9 @@ class UnknownService(Exception):
 
 def find(platform: Platform, name: str) -> Daemon:
     """The daemon ``name`` names: its name, its unit (``litellm.service``) or its label."""
-    every = [d for role in ROLES for d in daemons(platform, role)]
+    every = [d for host in platform.hosts for d in daemons(platform, host)]
     for d in every:
-        if name in (d.name, d.unit, d.label):
+        if name in (d.name, d.unit):
             return d
     known = ", ".join(d.name for d in every)
     raise UnknownService(f"no service {name!r} in the model; services: {known}")
@@ -41,10 +41,8 @@ def log_files(platform: Platform, daemon: Daemon) -> list[str]:
 
 
 def command(platform: Platform, daemon: Daemon, lines: int, follow: bool) -> str:
-    if daemon.os == "darwin":
-        files = " ".join(q(p) for p in log_files(platform, daemon))
-        return f"tail -n {lines}{' -f' if follow else ''} {files}"
-    return f"journalctl --no-pager -u {q(daemon.unit)} -n {lines}{' -f' if follow else ''}"
+    files = log_files(platform, daemon) if daemon.system.init.logs_to_files else []
+    return daemon.system.init.logs_command(daemon.unit, files, lines, follow)
 
 
 def show(
@@ -53,7 +51,7 @@ def show(
     """Print the last ``lines`` lines of the service's log; with ``follow``, then what comes."""
     platform = load_platform(inventory)
     daemon = find(platform, name)
-    with connected(inventory, [daemon.role]) as remotes:
-        ok = remotes[daemon.role].stream(command(platform, daemon, lines, follow), out)
+    with connected(inventory, [daemon.host]) as remotes:
+        ok = remotes[daemon.host].stream(command(platform, daemon, lines, follow), out)
     if not ok:
-        raise Unreachable(f"{daemon.role}: reading the log of {daemon.name} failed")
+        raise Unreachable(f"{daemon.host}: reading the log of {daemon.name} failed")

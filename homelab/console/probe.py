@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from homelab.model import Platform, Role
+from homelab.model import Platform, System
 from homelab.render import HostFile, daemon_files, host_files
 from homelab.services import Daemon, daemons
 
@@ -20,7 +20,7 @@ MARK = "@@"
 q = shlex.quote
 
 
-def expected_files(platform: Platform, role: Role) -> list[HostFile]:
+def expected_files(platform: Platform, role: str) -> list[HostFile]:
     """Every file the host holds by the model, each path once.
 
     An enabled daemon's unit (or plist) and config files; a disabled daemon's unit alone (it
@@ -39,30 +39,13 @@ def expected_files(platform: Platform, role: Role) -> list[HostFile]:
     return list(out.values())
 
 
-def service_name(daemon: Daemon) -> str:
-    """The init system's name of a daemon: its systemd unit, or its launchd label."""
-    return daemon.label if daemon.os == "darwin" else daemon.unit
-
-
-def service_dir(daemon: Daemon) -> str:
-    lay = daemon.layout
-    return lay.launchd_daemons if daemon.os == "darwin" else lay.systemd_units
-
-
-def service_glob(daemon: Daemon) -> str:
-    """The platform's unit naming: ``*.service`` in the unit dir, or ``PREFIX.*.plist``."""
-    if daemon.os == "darwin":
-        return f"{daemon.layout.launchd_prefix}.*.plist"
-    return "*.service"
-
-
 def platform_marker(platform: Platform, daemon: Daemon) -> str:
     """What every service file the platform renders says of itself, after the daemon's name.
 
     Taken from the rendered file (its first line naming the daemon: ``# litellm.service:
     rendered from the platform model; ...``), so it is whatever the templates say.
     """
-    name = service_name(daemon)
+    name = daemon.unit
     unit = daemon_files(platform, daemon)[0]
     for line in unit.content.splitlines():
         if name in line:
@@ -72,16 +55,12 @@ def platform_marker(platform: Platform, daemon: Daemon) -> str:
     raise ValueError(f"{unit.path}: no line names {name} with a note after it")
 
 
-def sha_command(os: str) -> str:
-    return "shasum -a 256" if os == "darwin" else "sha256sum"
-
-
-def files_part(paths: Sequence[str], os: str) -> str:
+def files_part(paths: Sequence[str], system: System) -> str:
     """``sha256 path`` for each file there, ``- path`` for each missing."""
     names = " ".join(q(p) for p in paths)
     return (
         f"echo '{MARK} files'\n"
-        f'for f in {names}; do if [ -f "$f" ]; then {sha_command(os)} "$f"; '
+        f'for f in {names}; do if [ -f "$f" ]; then {system.sha256} "$f"; '
         f'else echo "- $f"; fi; done\n'
     )
 

@@ -24,16 +24,12 @@ from homelab.console.probe import (
     platform_marker,
     q,
     sections,
-    service_dir,
-    service_glob,
 )
 from homelab.load import load_platform
-from homelab.model import Platform, Role
+from homelab.model import Platform, System
 from homelab.render import HostFile
 from homelab.services import Daemon, daemons, service_of
 
-#: systemd properties read for each unit.
-UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
 HEALTH_TIMEOUT = 5
 #: Seconds the whole probe of a host may take (every health URL, then the rest).
 SCRIPT_TIMEOUT = 120
@@ -59,23 +55,12 @@ def version_command(platform: Platform, daemon: Daemon) -> str | None:
     return f"{q(daemon.venv + '/bin/python')} -c {q(code)}"
 
 
-def state_command(daemon: Daemon) -> str:
-    if daemon.os == "darwin":
-        return f"launchctl print {q('system/' + daemon.label)} 2>&1 | grep -E '^\\s*(state|pid) ='"
-    props = " ".join(f"-p {p}" for p in UNIT_PROPERTIES)
-    return f"systemctl show {props} -- {q(daemon.unit)}"
-
-
-def listen_command(os: str) -> str:
-    return "lsof -nP -iTCP -sTCP:LISTEN" if os == "darwin" else "ss -Hltn"
-
-
 @dataclass(frozen=True)
 class Plan:
     """What status reads on one host, and what it expects there."""
 
-    role: Role
-    os: str
+    role: str
+    system: System
     daemons: tuple[Daemon, ...]
     files: tuple[HostFile, ...]
     unit_dir: str
@@ -90,17 +75,18 @@ class Plan:
         return {d.unit_path for d in self.daemons}
 
 
-def plan(platform: Platform, role: Role) -> Plan:
+def plan(platform: Platform, role: str) -> Plan:
     """The probe of one host, from the model alone."""
     ds = daemons(platform, role)
     first = ds[0]
-    os = first.os
+    system = platform.host(role).os
     files = tuple(expected_files(platform, role))
     marker = platform_marker(platform, first)
-    unit_dir, unit_glob = service_dir(first), service_glob(first)
+    naming = system.init.naming(first.layout)
+    unit_dir, unit_glob = naming.directory, naming.pattern
     parts: list[str] = []
     for d in ds:
-        parts.append(f"echo '{MARK} state {d.name}'\n{state_command(d)}\n")
+        parts.append(f"echo '{MARK} state {d.name}'\n{system.init.state_command(d.unit)}\n")
         if not d.enabled:
             continue
         parts.append(
@@ -111,26 +97,21 @@ def plan(platform: Platform, role: Role) -> Plan:
         version = version_command(platform, d)
         if version:
             parts.append(f"echo '{MARK} version {d.name}'\n{version} 2>/dev/null\n")
-    parts.append(f"echo '{MARK} listen'\n{listen_command(os)}\n")
+    parts.append(f"echo '{MARK} listen'\n{system.listening}\n")
     parts.append(
         f"echo '{MARK} units'\ngrep -lF -- {q(marker)} {q(unit_dir)}/{unit_glob} 2>/dev/null\n"
     )
-    parts.append(files_part([f.path for f in files], os))
+    parts.append(files_part([f.path for f in files], system))
     takeover = platform.host(role).takeover
     legacy = tuple(u.unit for u in takeover.units if not u.same_name) + tuple(
         j.label for j in takeover.launchd_jobs
     )
     parts.append(f"echo '{MARK} legacy'\n")
     for name in legacy:
-        running = (
-            f"launchctl print system/{q(name)} >/dev/null 2>&1"
-            if os == "darwin"
-            else f"systemctl is-active -q {q(name)}"
-        )
-        parts.append(f"{running} && echo {q(name)}\n")
+        parts.append(f"{system.init.running_command(name)} && echo {q(name)}\n")
     return Plan(
         role=role,
-        os=os,
+        system=system,
         daemons=ds,
         files=files,
         unit_dir=unit_dir,
@@ -187,7 +168,7 @@ class DaemonStatus:
 
 @dataclass
 class HostStatus:
-    role: Role
+    role: str
     daemons: list[DaemonStatus] = field(default_factory=list)
     stray_units: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
@@ -218,32 +199,6 @@ class HostStatus:
         return not self.drift and not self.down
 
 
-def _unit_state(lines: list[str], os: str) -> tuple[str, bool]:
-    props = dict(line.strip().split("=", 1) for line in lines if "=" in line)
-    props = {k.strip(): v.strip() for k, v in props.items()}
-    if os == "darwin":
-        state = props.get("state", "not loaded")
-        return state, state == "running"
-    if props.get("LoadState") == "not-found":
-        return "not installed", False
-    active, sub = props.get("ActiveState", "?"), props.get("SubState", "?")
-    running = active == "active" and sub == "running"
-    return ("running" if running else f"{active}/{sub}"), running
-
-
-def _listening(lines: list[str], os: str) -> list[str]:
-    """Local addresses of listening TCP sockets (``0.0.0.0:3000``, ``[::1]:8100``)."""
-    out: list[str] = []
-    for line in lines:
-        cols = line.split()
-        if os == "darwin":
-            if len(cols) >= 9 and cols[-1] == "(LISTEN)":
-                out.append(cols[-2])
-        elif len(cols) >= 4:
-            out.append(cols[3])
-    return [("0.0.0.0" + a[1:]) if a.startswith("*:") else a for a in out]
-
-
 def read(p: Plan, output: str) -> HostStatus:
     """The host's status from the probe's output."""
     state: dict[str, list[str]] = {}
@@ -263,10 +218,10 @@ def read(p: Plan, output: str) -> HostStatus:
             files = lines
         elif kind == "legacy":
             legacy = lines
-    sockets = _listening(listen, p.os)
+    sockets = p.system.read_listening(listen)
     out = HostStatus(p.role)
     for d in p.daemons:
-        text, running = _unit_state(state.get(d.name, []), p.os)
+        text, running = p.system.init.read_state(state.get(d.name, []))
         code = "".join(health.get(d.name, [])).strip()
         healthy = code.startswith("2") if d.enabled else None
         shown = code if code and code != "000" else "no answer"

@@ -1,6 +1,6 @@
 """``homelab up``: the main job in one command.
 
-Brings the lab up when the inventory is the lab's (and it is not up), converges both hosts
+Brings the lab up when the inventory is the lab's (and it is not up), converges every host
 (``pyinfra INVENTORY deploys/site.py -y``), runs the verify suite (``pytest verify
 --inventory INVENTORY``), and ends with where to go: the URLs of Open WebUI and the gateway,
 and where the gateway key is kept (never the key itself). Against the lab it holds the lab lock
@@ -18,6 +18,8 @@ from pathlib import Path
 
 from homelab import PROJECT_ROOT
 from homelab.console.connect import settings
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from homelab.lab.config import LAB_LOCK
 from homelab.load import load_platform
 from homelab.model import Platform
@@ -47,10 +49,10 @@ def steps(inventory: Path) -> list[tuple[str, list[str]]]:
     if is_lab(inventory):
         out.append(("bringing the lab up", [sys.executable, "-m", "homelab.lab", "up"]))
     out.append(
-        ("converging both hosts", [sys.executable, "-m", "pyinfra", inv, SITE, "-y"]),
+        ("converging every host", [sys.executable, "-m", "pyinfra", inv, SITE, "-y"]),
     )
     out.append(
-        ("verifying both hosts", [sys.executable, "-m", "pytest", "verify", "--inventory", inv]),
+        ("verifying every host", [sys.executable, "-m", "pytest", "verify", "--inventory", inv]),
     )
     return out
 
@@ -68,20 +70,24 @@ def lab_lock(say: Say) -> Iterator[None]:
 
 def where(platform: Platform, inventory: Path) -> list[str]:
     """The URLs to open and where the gateway key is; the key's value is never read here."""
-    mini = platform.mini
-    address = platform.addresses["mini"]
-    key = mini.layout.secret_file(platform.gateway.proxy_key.env)
+    home = gateway_host(platform)
+    key = platform.host(home).layout.secret_file(platform.gateway.proxy_key.env)
     if is_lab(inventory):
-        read = f"uv run homelab lab ssh mini cat {key}"
+        read = f"uv run homelab lab ssh {home} cat {key}"
     else:
-        s = settings(inventory)["mini"]
+        s = settings(inventory)[home]
         who = f"{s.user}@" if s.user else ""
         port = f" -p {s.port}" if s.port else ""
         read = f"ssh{port} {who}{s.hostname} sudo cat {key}"
+    lines = [
+        f"Open WebUI:  http://{platform.addresses[host]}:{ow.listener.port}/"
+        for host, ow in OPEN_WEBUI.placed(platform)
+    ]
+    gw = f"http://{platform.addresses[home]}:{gateway(platform).listener.port}/v1"
     return [
-        f"Open WebUI:  http://{address}:{mini.open_webui.listener.port}/",
-        f"gateway:     http://{address}:{mini.litellm.listener.port}/v1 (OpenAI-compatible)",
-        f"gateway key: in {key} on the Mini; to read it: {read}",
+        *lines,
+        f"gateway:     {gw} (OpenAI-compatible)",
+        f"gateway key: in {key} on {home}; to read it: {read}",
     ]
 
 

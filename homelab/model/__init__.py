@@ -1,58 +1,45 @@
 """The typed model of the platform (pydantic v2, frozen, unknown keys refused).
 
-The hosts and the rules that span them are here; each service's options live with the rest of
-the service in ``homelab/services/<service>.py`` and are re-exported here for convenience.
+Hosts, the gateway's settings, the storage and the rules that span them are here, with the
+contract every service fulfils (``service.py``) and the systems hosts run (``system.py``).
+Each service's options live with the rest of the service in ``homelab/services/<service>.py``:
+importing ``homelab.services`` registers them, so that a host's data may place them.
 """
 
-from homelab.model.base import ROLES, Exposure, Frozen, GitSource, Listener, Role, SecretRef
+from homelab.model.base import Exposure, Frozen, GitSource, Listener, SecretRef
 from homelab.model.common import Layout, PythonPackage, Service, Toolchain
 from homelab.model.gateway import Gateway, OptHandle, RouterSettings
-from homelab.model.hosts import MiniHost, StorageRoot, StudioHost
+from homelab.model.host import Host, StorageRoot
 from homelab.model.naming import Backend, Technique
-from homelab.model.platform import Platform
-from homelab.model.routing import Route, routes
-from homelab.services.afm import Afm
-from homelab.services.litellm import LiteLLM
-from homelab.services.mcp_tools import McpTool
-from homelab.services.mlx import MlxModel, MlxServers
-from homelab.services.open_webui import OpenWebUI
-from homelab.services.optillm import OptillmProxy
-from homelab.services.optillm_local import OptillmLocal
-from homelab.services.ov_server import OvModel, OvServer
-from homelab.services.searxng import Searxng
+from homelab.model.platform import Platform, ServiceModule
+from homelab.model.routing import Route
+from homelab.model.service import Daemon, Handle, HostFile
+from homelab.model.system import LINUX, MACOS, InitSystem, System
 
 __all__ = [
-    "ROLES",
-    "Afm",
+    "LINUX",
+    "MACOS",
     "Backend",
+    "Daemon",
     "Exposure",
     "Frozen",
     "Gateway",
     "GitSource",
+    "Handle",
+    "Host",
+    "HostFile",
+    "InitSystem",
     "Layout",
     "Listener",
-    "LiteLLM",
-    "McpTool",
-    "MiniHost",
-    "MlxModel",
-    "MlxServers",
-    "OpenWebUI",
-    "OptHandle",
-    "OptillmLocal",
-    "OptillmProxy",
-    "OvModel",
-    "OvServer",
     "Platform",
     "PythonPackage",
-    "Role",
     "Route",
     "RouterSettings",
-    "Searxng",
     "SecretRef",
     "Service",
+    "ServiceModule",
     "StorageRoot",
-    "StudioHost",
+    "System",
     "Technique",
     "Toolchain",
-    "routes",
 ]

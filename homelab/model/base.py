@@ -6,15 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 # Strict: a bool (True is 1) or a string is a typo in group data, never a port.
 Port = Annotated[StrictInt, Field(ge=1, le=65535, description="a TCP port")]
+# Strict: "no" or 1 would read as a boolean (pydantic's lax mode), the opposite of what "no" says.
+Bool = Annotated[StrictBool, Field(description="True or False")]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", description="lowercase, dash-separated")]
 AbsPath = Annotated[str, Field(pattern=r"^/", description="an absolute path")]
-
-Role = Literal["mini", "studio"]
-ROLES: tuple[Role, ...] = ("mini", "studio")
 
 LOOPBACK = "127.0.0.1"
 ANY_ADDRESS = "0.0.0.0"
@@ -148,6 +147,11 @@ class GitSource(Frozen):
 
     @model_validator(mode="after")
     def _pinned(self) -> Self:
+        if self.ref != self.ref.strip():  # git would look for a ref of that very name
+            raise ValueError(
+                f"ref: {self.ref!r} has leading or trailing whitespace (rule: a git ref is "
+                "written exactly, with no spaces around it)"
+            )
         if self.ref in MOVING_REFS:
             raise ValueError(
                 f"ref: {self.ref!r} is a moving branch (rule: pin a commit or a tag so a rebuild "

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from homelab.model.base import AbsPath, Frozen, Listener, Name
+from homelab.model.base import AbsPath, Bool, Frozen, Listener, Name
 
 
 class Layout(Frozen):
@@ -106,4 +106,4 @@ class Service(Frozen):
     kind: ClassVar[str]
     listener: Listener
     user: Name
-    enabled: bool = True
+    enabled: Bool = True

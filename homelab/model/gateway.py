@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import Frozen, Name, SecretRef
+from homelab.model.base import Bool, Frozen, Name, SecretRef
 from homelab.model.naming import ROUTER_PREFIX, Backend, Technique, handle_problems
 
 
@@ -49,10 +49,10 @@ class Gateway(Frozen):
     proxy_key: SecretRef = SecretRef(env="LITELLM_PROXY_KEY")
     optillm_key: SecretRef = SecretRef(env="OPTILLM_API_KEY")
     router: RouterSettings = RouterSettings()
-    json_logs: bool = True
-    drop_params: bool = True
+    json_logs: Bool = True
+    drop_params: Bool = True
     default_max_output_tokens: int = Field(default=65536, gt=0)
-    route_via_optillm: bool = Field(
+    route_via_optillm: Bool = Field(
         default=True,
         description="MLX handles go through OptiLLM, which calls back with router-mlx-* names",
     )

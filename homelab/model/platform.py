@@ -1,4 +1,6 @@
-"""The whole platform: both hosts, the gateway, the storage, and the rules that span them."""
+"""The whole platform: its hosts, the gateway's settings, the storage, and the rules that span
+them. Everything else is a fold over the services' contributions (``homelab/model/service``).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +8,101 @@ import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import PrivateAttr, model_validator
 
-from homelab.model.base import ROLES, Frozen, Listener, Role
+from homelab.model.base import Frozen
 from homelab.model.gateway import Gateway
-from homelab.model.hosts import MiniHost, StorageRoot, StudioHost
-from homelab.model.naming import Backend
+from homelab.model.host import Host, StorageRoot
+from homelab.model.registry import registered
+from homelab.model.service import Daemon, Handle, HostFile
 from homelab.model.takeover import LegacyJob, LegacyUnit
-from homelab.services.mlx import MLX_PORTS, span
 
 if TYPE_CHECKING:
-    from homelab.services.base import ServiceModule
+    from homelab.model.routing import Route
 
-__all__ = ["ROLES", "Platform", "Role", "address_problem"]
+__all__ = ["Platform", "ServiceModule", "address_problem"]
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
+
+
+O = TypeVar("O", bound=Frozen)
+
+
+class ServiceModule(Generic[O]):
+    """One service: placed on hosts by their data, it derives what it adds to the platform.
+
+    Subclasses set ``name`` and ``options`` (the typed options a host's data gives under
+    ``options.key``) and override what they contribute. A lab substitute subclasses a service
+    and overrides what it does differently.
+    """
+
+    name: ClassVar[str]
+    options: type[O]
+    #: The systems it runs on; a host of another system placing it is refused.
+    systems: ClassVar[frozenset[str]] = frozenset({"linux", "macos"})
+    #: Why it runs only there, for the rule's message.
+    systems_why: ClassVar[str] = ""
+
+    @property
+    def key(self) -> str:
+        """The field a host's data places it under."""
+        return str(self.options.key)  # type: ignore[attr-defined]
+
+    def placed(self, platform: Platform) -> Iterator[tuple[str, O]]:
+        """(host, options) of every host whose data places it, in the hosts' order."""
+        for name, host in platform.hosts.items():
+            found = host.services.get(self.key)
+            if isinstance(found, self.options):
+                yield name, found
+
+    def on(self, platform: Platform, host: str) -> O | None:
+        """Its options on ``host``, or None when that host does not run it."""
+        found = platform.hosts[host].services.get(self.key)
+        return found if isinstance(found, self.options) else None
+
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        """Every daemon of the service on ``host``, enabled or not (disabled ones are kept
+        stopped)."""
+        return ()
+
+    def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
+        """The configuration files one of its daemons runs on (its unit aside)."""
+        return []
+
+    def shared_files(self, platform: Platform, host: str) -> list[HostFile]:
+        """Files of the service on ``host`` that belong to none of its daemons alone."""
+        return []
+
+    def routes(self, platform: Platform) -> Iterator[Route]:
+        """The gateway routes it adds (client handles and internal names)."""
+        return iter(())
+
+    def handles(self, platform: Platform) -> Iterator[Handle]:
+        """The client handles it adds, with where the data declares each."""
+        return iter(())
+
+    def gateway_environment(self, platform: Platform) -> dict[str, str]:
+        """Variables it adds to the gateway's environment (where the gateway finds it)."""
+        return {}
+
+    def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:
+        """(endpoint_ref, managed_by) of each of its handles, as the operator's registry names
+        them: where its model is served and the init system that runs it there."""
+        return {}
+
+    def placement_problems(self, platform: Platform) -> list[str]:
+        """Where it may be placed (beside what it needs): checked before anything is derived."""
+        return []
+
+    def problems(self, platform: Platform) -> list[str]:
+        """The rules it sets across the platform that its options alone cannot check."""
+        return []
+
+    def version_command(self, daemon: Daemon) -> str | None:
+        """A shell command printing the version ``daemon`` runs; None: its venv's package's."""
+        return None
 
 
 def address_problem(address: str) -> str | None:
@@ -54,16 +134,17 @@ def address_problem(address: str) -> str | None:
 class Platform(Frozen):
     """One typed model of the platform: every file, operation and check derives from it."""
 
-    addresses: dict[Role, str]
+    #: Each host's address, by the inventory's name (the inventory being loaded gives them).
+    addresses: dict[str, str]
     storage: tuple[StorageRoot, ...]
     gateway: Gateway
-    mini: MiniHost
-    studio: StudioHost
+    #: Every host, by the inventory's name, in the inventory's order.
+    hosts: dict[str, Host]
     #: Services that run differently here (the lab's); not data, so never dumped or compared.
-    _substitutes: tuple[ServiceModule, ...] = PrivateAttr(default=())
+    _substitutes: tuple[ServiceModule[Any], ...] = PrivateAttr(default=())
 
     @property
-    def substitutes(self) -> tuple[ServiceModule, ...]:
+    def substitutes(self) -> tuple[ServiceModule[Any], ...]:
         return self._substitutes
 
     def evolve(self, **changes: Any) -> Self:
@@ -71,53 +152,76 @@ class Platform(Frozen):
         evolved._substitutes = self._substitutes
         return evolved
 
-    def substituting(self, *services: ServiceModule) -> Platform:
+    def substituting(self, *services: ServiceModule[Any]) -> Platform:
         """This platform with ``services`` in place of the services of the same name."""
         copy = self.model_copy()
         copy._substitutes = (*self._substitutes, *services)
         return copy
 
-    # -- derived views -------------------------------------------------------------------
+    # -- folds over the services ----------------------------------------------------------
 
-    def host(self, role: Role) -> MiniHost | StudioHost:
-        return self.mini if role == "mini" else self.studio
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise KeyError(f"the platform has no host {name!r} (hosts: {', '.join(self.hosts)})")
 
-    def listeners(self, role: Role) -> Iterator[tuple[str, str, Listener]]:
-        """(service name, field path, listener) of every enabled listener on a host."""
-        if role == "mini":
-            for name, service in self.mini.services():
-                if service.enabled:
-                    yield service.kind, f"mini.{name}.listener.port", service.listener
-            return
-        for i, model in enumerate(self.studio.mlx.models):
-            if model.port is not None:
-                yield (
-                    f"mlx-{model.port}",
-                    f"studio.mlx.models[{i}].port",
-                    self.studio.mlx_listener(model),
-                )
-        for i, local in enumerate(self.studio.optillm_local):
-            if local.enabled:
-                yield local.handle, f"studio.optillm_local[{i}].listener.port", local.listener
-        if self.studio.afm.enabled:
-            yield "afm", "studio.afm.listener.port", self.studio.afm.listener
+    def modules(self, host: str | None = None) -> tuple[ServiceModule[Any], ...]:
+        """The services in deploy order (those ``host`` runs), each replaced by its substitute
+        where it has one."""
+        substitutes = {s.name: s for s in self._substitutes}
+        chosen = tuple(substitutes.get(s.name, s) for s in registered())
+        if host is None:
+            return chosen
+        placed = self.host(host).services
+        return tuple(s for s in chosen if s.key in placed)
 
-    def handles(self) -> Iterator[tuple[str, Backend, str]]:
-        """(handle, backend, field path) of every handle the gateway exposes to clients."""
-        for i, model in enumerate(self.studio.mlx.models):
-            if model.port is not None:
-                yield model.model_id, Backend.MLX, f"studio.mlx.models[{i}].model_id"
-        for i, ov in enumerate(self.mini.ov_server.models):
-            if self.mini.ov_server.enabled:
-                yield ov.model_id, Backend.OV, f"mini.ov_server.models[{i}].model_id"
-        for i, opt in enumerate(self.gateway.opt_handles):
-            yield opt.handle, Backend.OPT, f"gateway.opt_handles[{i}].handle"
-        for i, local in enumerate(self.studio.optillm_local):
-            if local.enabled:
-                yield local.handle, Backend.OPT, f"studio.optillm_local[{i}].handle"
-        if self.studio.afm.enabled:
-            for i, model_id in enumerate(self.studio.afm.model_ids):
-                yield model_id, Backend.AFM, f"studio.afm.model_ids[{i}]"
+    def module(self, name: str) -> ServiceModule[Any]:
+        for service in self.modules():
+            if service.name == name:
+                return service
+        raise KeyError(f"the platform has no service named {name!r}")
+
+    def daemons(self, host: str) -> tuple[Daemon, ...]:
+        """Every daemon of one host, enabled or not (disabled ones are rendered, not started)."""
+        return tuple(d for s in self.modules(host) for d in s.daemons(self, host))
+
+    def enabled_daemons(self) -> list[Daemon]:
+        """Every daemon the data turns on, every host."""
+        return [d for name in self.hosts for d in self.daemons(name) if d.enabled]
+
+    def daemon(self, host: str, name: str) -> Daemon:
+        for daemon in self.daemons(host):
+            if daemon.name == name:
+                return daemon
+        raise KeyError(f"{host} runs no daemon named {name!r}")
+
+    def service_of(self, daemon: Daemon) -> ServiceModule[Any]:
+        """The service a daemon belongs to."""
+        for service in self.modules(daemon.host):
+            if any(d.name == daemon.name for d in service.daemons(self, daemon.host)):
+                return service
+        raise KeyError(f"no service of {daemon.host} runs {daemon.name!r}")
+
+    def handles(self) -> Iterator[Handle]:
+        """Every handle the gateway exposes to clients, by backend as the routes are."""
+        from homelab.model.naming import Backend
+
+        order = list(Backend)
+        found = [h for service in self.modules() for h in service.handles(self)]
+        yield from sorted(found, key=lambda h: order.index(h.backend))
+
+    def routes(self) -> tuple[Route, ...]:
+        """Every gateway route: client handles first (by backend), then internal names."""
+        from homelab.model.naming import Backend
+
+        order = list(Backend)
+        out = [r for s in self.modules() for r in s.routes(self)]
+        return tuple(sorted(out, key=lambda r: (r.internal, order.index(r.backend))))
+
+    def address(self, host: str, seen_from: str) -> str:
+        """How ``seen_from`` reaches ``host``: loopback on itself, else the host's address."""
+        return "localhost" if host == seen_from else self.addresses[host]
 
     def storage_of(self, path: str) -> StorageRoot | None:
         """The most specific declared storage root holding ``path``."""
@@ -132,25 +236,36 @@ class Platform(Frozen):
     def _cross_rules(self) -> Self:
         problems: list[str] = []
         problems += self._address_rules()
-        problems += self._port_rules()
-        problems += self._handle_rules()
-        problems += self._storage_rules()
-        problems += self._routing_rules()
-        problems += self._takeover_rules()
-        problems += self._tool_rules()
+        problems += self._system_rules()
+        for service in self.modules():
+            problems += service.placement_problems(self)
+        if not problems:  # a service on a system it cannot run on renders nothing sensible
+            problems += self._port_rules()
+            problems += self._handle_rules()
+            problems += self._takeover_rules()
+            for service in self.modules():
+                problems += service.problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
     def _address_rules(self) -> list[str]:
         problems = []
-        for role in ROLES:
-            if role not in self.addresses:
-                problems.append(f"addresses.{role}: missing (rule: the inventory names both hosts)")
+        for name in self.hosts:
+            if name not in self.addresses:
+                problems.append(
+                    f"addresses.{name}: missing (rule: every host is in the inventory)"
+                )
                 continue
-            why = address_problem(self.addresses[role])
+            why = address_problem(self.addresses[name])
             if why:
-                problems.append(f"addresses.{role}: {why} (rule: a host address others can reach)")
+                problems.append(f"addresses.{name}: {why} (rule: a host address others can reach)")
+        for name in self.addresses:
+            if name not in self.hosts:
+                problems.append(
+                    f"hosts.{name}: the inventory names it but no data places anything on it "
+                    f"(rule: a host joins by an inventory entry and its data file hosts/{name}.py)"
+                )
         if len(set(self.addresses.values())) < len(self.addresses):
             problems.append(
                 f"addresses: {self.addresses} gives two hosts one address "
@@ -158,31 +273,43 @@ class Platform(Frozen):
             )
         return problems
 
+    def _system_rules(self) -> list[str]:
+        problems = []
+        for name, host in self.hosts.items():
+            for service in self.modules(name):
+                if not service.systems & host.runs_as:
+                    why = f": {service.systems_why}" if service.systems_why else ""
+                    problems.append(
+                        f"{name}.{service.key}: {service.name} runs on "
+                        f"{' or '.join(sorted(service.systems))}, not {host.system}"
+                        f" (rule: a service only on a system it supports{why})"
+                    )
+        return problems
+
     def _port_rules(self) -> list[str]:
         problems = []
-        for role in ROLES:
+        for name, host in self.hosts.items():
             seen: dict[int, str] = {}
-            for _name, path, listener in self.listeners(role):
-                if listener.port in seen:
+            for port, what in host.base_ports.items():
+                seen[port] = f"{name}.base_ports ({what})"
+            for daemon in self.daemons(name):
+                if not daemon.enabled:
+                    continue
+                port, where = daemon.listener.port, daemon.where or f"{name}.{daemon.name}"
+                if port in seen:
                     problems.append(
-                        f"{path}: {listener.port} is also used by {seen[listener.port]} "
+                        f"{where}: {port} is also used by {seen[port]} "
                         "(rule: no two services on one host share a port)"
                     )
                 else:
-                    seen[listener.port] = path
-        for i, local in enumerate(self.studio.optillm_local):
-            if local.listener.port in MLX_PORTS:
-                problems.append(
-                    f"studio.optillm_local[{i}].listener.port: {local.listener.port} lies in the "
-                    f"MLX ranges (rule: {span(MLX_PORTS)} belong to MLX servers)"
-                )
+                    seen[port] = where
         return problems
 
     def _handle_rules(self) -> list[str]:
         problems = []
         where: dict[str, list[str]] = defaultdict(list)
-        for handle, _backend, path in self.handles():
-            where[handle].append(path)
+        for h in self.handles():
+            where[h.handle].append(h.where)
         for handle, paths in where.items():
             if len(paths) > 1:
                 problems.append(
@@ -191,86 +318,40 @@ class Platform(Frozen):
                 )
         return problems
 
-    def _storage_rules(self) -> list[str]:
-        problems = []
-        for i, model in enumerate(self.studio.mlx.models):
-            root = self.storage_of(model.source_path)
-            if root is None:
-                problems.append(
-                    f"studio.mlx.models[{i}].source_path: {model.source_path!r} is under no "
-                    "declared storage root (rule: every model lives on declared storage)"
-                )
-            elif not root.showroom and model.port is not None:
-                problems.append(
-                    f"studio.mlx.models[{i}].port: {model.model_id!r} lives on backroom storage "
-                    f"{root.name!r} but has port {model.port} (rule: showroom vs backroom: "
-                    "a model stored only on backroom storage gets no handle)"
-                )
-        return problems
-
-    def _routing_rules(self) -> list[str]:
-        problems = []
-        served = {m.model_id for m in self.studio.mlx.served}
-        for i, opt in enumerate(self.gateway.opt_handles):
-            if opt.base not in served:
-                problems.append(
-                    f"gateway.opt_handles[{i}].base: {opt.base!r} is not a served MLX handle "
-                    "(rule: an opt-* handle runs on an mlx-* handle that has a port)"
-                )
-        if self.gateway.uses_optillm and not self.mini.optillm.enabled:
-            problems.append(
-                "mini.optillm.enabled: false while the gateway routes through OptiLLM "
-                "(rule: route_via_optillm and opt-* handles need the OptiLLM proxy)"
-            )
-        known = {h for h, _b, _p in self.handles()}
-        for i, (handle, others) in enumerate(self.gateway.router.fallbacks):
-            for name in (handle, *others):
-                if name not in known:
-                    problems.append(
-                        f"gateway.router.fallbacks[{i}]: {name!r} is not a declared handle "
-                        "(rule: fallbacks name handles the gateway serves)"
-                    )
-        return problems
-
     def _takeover_rules(self) -> list[str]:
-        from homelab.services import daemons
-
         problems = []
-        for role in ROLES:
-            host = self.host(role)
-            takeover, at = host.takeover, f"{role}.takeover"
-            ours = {d.name: d for d in daemons(self, role)}
-            our_units = {d.unit: d.name for d in ours.values() if host.os != "darwin"}
+        for name, host in self.hosts.items():
+            takeover, at = host.takeover, f"{name}.takeover"
+            init = host.os.init
+            ours = {d.name: d for d in self.daemons(name)}
             seen: set[str] = set()
             legacy: list[tuple[str, tuple[LegacyUnit | LegacyJob, ...]]] = [
                 ("units", takeover.units),
                 ("launchd_jobs", takeover.launchd_jobs),
             ]
             for kind, items in legacy:
+                if items and kind != init.legacy_field:
+                    problems.append(
+                        f"{at}.{kind}: {name} runs {init.name} "
+                        f"(rule: a host's legacy jobs are of its own init system: "
+                        f"{init.legacy_field})"
+                    )
                 for i, item in enumerate(items):
                     where = f"{at}.{kind}[{i}]"
-                    name = item.unit if isinstance(item, LegacyUnit) else item.label
-                    if name in seen:
-                        problems.append(f"{where}: {name!r} is declared twice (rule: once each)")
-                    seen.add(name)
+                    legacy_name = item.unit if isinstance(item, LegacyUnit) else item.label
+                    if legacy_name in seen:
+                        problems.append(
+                            f"{where}: {legacy_name!r} is declared twice (rule: once each)"
+                        )
+                    seen.add(legacy_name)
                     # Days later a replacing daemon may be gone (its model dropped): the
                     # takeover is history; one replacing daemon still there is enough.
                     if not set(item.replaced_by) & set(ours):
                         problems.append(
                             f"{where}.replaced_by: {list(item.replaced_by)} names no daemon of "
-                            f"{role} (rule: a legacy unit is replaced by one of {sorted(ours)})"
+                            f"{name} (rule: a legacy unit is replaced by one of {sorted(ours)})"
                         )
-            init = "launchd" if host.os == "darwin" else "systemd"
-            if host.os == "darwin" and takeover.units:
-                problems.append(
-                    f"{at}.units: {role} runs launchd, not systemd "
-                    "(rule: a host's legacy jobs are of its own init system: launchd_jobs)"
-                )
-            if host.os != "darwin" and takeover.launchd_jobs:
-                problems.append(
-                    f"{at}.launchd_jobs: {role} runs {init}, not launchd "
-                    "(rule: a host's legacy jobs are of its own init system: units)"
-                )
+            our_units = {d.unit: d.name for d in ours.values()}
             for i, unit in enumerate(takeover.units):
                 where = f"{at}.units[{i}]"
                 mine = our_units.get(unit.unit)
@@ -298,7 +379,7 @@ class Platform(Frozen):
                 continue
             if "open-webui" not in ours:
                 problems.append(
-                    f"{at}.open_webui_data: {role} runs no Open WebUI "
+                    f"{at}.open_webui_data: {name} runs no Open WebUI "
                     "(rule: legacy data is imported on the host that runs the service)"
                 )
                 continue
@@ -309,22 +390,4 @@ class Platform(Frozen):
                     f"{at}.open_webui_data: {legacy_data!r} overlaps the platform's data "
                     f"directory {new!r} (rule: legacy data is imported from elsewhere)"
                 )
-        return problems
-
-    def _tool_rules(self) -> list[str]:
-        problems = []
-        names = [tool.name for tool in self.mini.mcp_tools]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                problems.append(
-                    f"mini.mcp_tools[{i}].name: {name!r} is listed twice "
-                    "(rule: one registry entry per tool)"
-                )
-        chosen = self.mini.tiny_agents.model
-        served = {h for h, _b, _p in self.handles()}
-        if chosen is not None and chosen not in served:
-            problems.append(
-                f"mini.tiny_agents.model: {chosen!r} is not a declared handle "
-                "(rule: Tiny Agents asks the gateway for a handle it serves)"
-            )
         return problems

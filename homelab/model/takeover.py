@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from homelab.model.base import AbsPath, Frozen, Name
+from homelab.model.base import AbsPath, Bool, Frozen, Name
 
 #: A systemd service unit's name: no path, ends in ``.service``.
 UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9@_.:-]*\.service$", max_length=255)]
@@ -32,7 +32,7 @@ class LegacyUnit(Frozen):
     replaced_by: tuple[Name, ...] = Field(
         min_length=1, description="the platform's daemons that take over the ports it held"
     )
-    same_name: bool = Field(
+    same_name: Bool = Field(
         default=False,
         description="the platform renders a unit of this very name: its file is saved aside "
         "once, then replaced",

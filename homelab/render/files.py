@@ -1,25 +1,13 @@
-"""A file a host receives: where it goes, what it holds, who owns it."""
+"""Files a host receives, built the usual ways: env files and JSON documents."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from homelab.model.service import Daemon, HostFile
 from homelab.render.engine import render
 
-if TYPE_CHECKING:
-    from homelab.services.base import Daemon
-
-
-@dataclass(frozen=True)
-class HostFile:
-    path: str
-    content: str
-    owner: str = "root"
-    group: str = "root"
-    mode: str = "0644"
-    #: Daemons whose restart this file calls for when it changes.
-    restarts: tuple[str, ...] = ()
+__all__ = ["HostFile", "env_file", "json_file"]
 
 
 def env_file(

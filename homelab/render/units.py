@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import plistlib
-from dataclasses import dataclass
 
-from homelab.model.common import Layout
+from collections.abc import Callable
+
+from homelab.model.service import Daemon, HostFile
+from homelab.model.system import UNIT_MARK
 from homelab.render.engine import render
-from homelab.render.files import HostFile
-from homelab.services.base import Daemon
-
-#: The line every systemd unit the platform renders carries. Its units have no name prefix of
-#: their own (``litellm.service``), so this line is how a deploy and the verify suite tell them
-#: from the host's own units. Plists need none: their label's prefix is the platform's.
-UNIT_MARK = "rendered from the platform model; edits here are overwritten by the deploy."
-
-
-@dataclass(frozen=True)
-class UnitNaming:
-    """Where a host keeps the platform's units or plists, and how to tell them from others."""
-
-    directory: str
-    #: A ``find -name`` pattern every one of them matches.
-    pattern: str
-    #: A line each one holds, when the name alone does not tell (systemd); None: it does.
-    mark: str | None
-
-    def name_of(self, path: str) -> str:
-        """The unit (``x.service``) or label (``com.homelab-llm.x``) a file at ``path`` loads."""
-        base = path.rsplit("/", 1)[-1]
-        return base.removesuffix(".plist") if self.mark is None else base
-
-
-def unit_naming(layout: Layout, os: str) -> UnitNaming:
-    """The platform's naming rule for units on a host: what it installed, without a manifest."""
-    if os == "darwin":
-        return UnitNaming(layout.launchd_daemons, f"{layout.launchd_prefix}.*.plist", None)
-    return UnitNaming(layout.systemd_units, "*.service", UNIT_MARK)
-
 
 #: Directives of the baseline a daemon may relax (with a reason); the rest are fixed.
 RELAXABLE = {"PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes", "ProcSubset": "pid"}
@@ -115,7 +86,7 @@ def launchd_plist(daemon: Daemon) -> HostFile:
     """The daemon's launchd job, written by plistlib; a comment marks it as rendered."""
     log = f"{daemon.layout.logs}/{daemon.name}.log"
     job: dict[str, object] = {
-        "Label": daemon.label,
+        "Label": daemon.unit,
         "ProgramArguments": list(launchd_argv(daemon)),
         "UserName": daemon.user,
     }
@@ -135,14 +106,26 @@ def launchd_plist(daemon: Daemon) -> HostFile:
         "StandardErrorPath": log,
     }
     text = plistlib.dumps(job, sort_keys=False).decode()
-    note = f"<!-- {daemon.label}: rendered from the platform model; edits here are overwritten. -->"
+    note = f"<!-- {daemon.unit}: rendered from the platform model; edits here are overwritten. -->"
     head, plist, body = text.partition("<plist ")
     content = f"{head}{note}\n{plist}{body}"
-    return HostFile(path=daemon.unit_path, content=content, group="wheel", restarts=(daemon.name,))
+    return HostFile(
+        path=daemon.unit_path,
+        content=content,
+        group=daemon.system.root_group,
+        restarts=(daemon.name,),
+    )
+
+
+#: How each init system's file for a daemon is written.
+RENDERERS: dict[str, Callable[[Daemon], HostFile]] = {
+    "systemd": systemd_unit,
+    "launchd": launchd_plist,
+}
 
 
 def service_file(daemon: Daemon) -> HostFile:
-    return launchd_plist(daemon) if daemon.os == "darwin" else systemd_unit(daemon)
+    return RENDERERS[daemon.system.init.name](daemon)
 
 
 def socket_files(daemon: Daemon) -> list[HostFile]:

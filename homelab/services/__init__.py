@@ -1,16 +1,19 @@
 """Every service of the platform, one module each, registered in deploy order.
 
-A service's module holds its options (the typed model the group data fills), its daemons and
-the files it renders; ``deploys/<service>.py`` puts them on the host. Renderers, deploys, the
-verify suite and the dossier iterate :func:`services`; a platform may carry substitutes for
-some of them (the lab does, see ``homelab/lab/substitutes``), which take their place here.
+A service's module holds its options (the typed model a host's data fills under its key), what
+it contributes (daemons, files, gateway routes and handles) and its rules; ``deploys/<service>.py``
+puts it on a host. The platform folds over the registered modules; a platform may carry
+substitutes for some of them (the lab does, see ``homelab/lab/substitutes``), which take their
+place there.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from homelab.model.base import ROLES, Role
+from homelab.model.platform import ServiceModule
+from homelab.model.registry import register
+from homelab.model.service import Daemon, HostFile, Relax
 from homelab.services import (
     afm,
     litellm,
@@ -22,14 +25,12 @@ from homelab.services import (
     ov_server,
     searxng,
 )
-from homelab.services.base import Daemon, Relax, ServiceModule
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
-    from homelab.render.files import HostFile
 
 #: In the order a host deploys them: what a service calls is up before it.
-SERVICES: tuple[ServiceModule, ...] = (
+SERVICES: tuple[ServiceModule[Any], ...] = (
     searxng.SERVICE,
     ov_server.SERVICE,
     litellm.SERVICE,
@@ -40,45 +41,35 @@ SERVICES: tuple[ServiceModule, ...] = (
     optillm_local.SERVICE,
     afm.SERVICE,
 )
+register(*SERVICES)
 
 
-def services(platform: Platform, role: Role | None = None) -> tuple[ServiceModule, ...]:
-    """The platform's services (of one host), each replaced by its substitute where it has one."""
-    substitutes = {s.name: s for s in platform.substitutes}
-    chosen = tuple(substitutes.get(s.name, s) for s in SERVICES)
-    return tuple(s for s in chosen if role is None or s.role == role)
+def services(platform: Platform, host: str | None = None) -> tuple[ServiceModule[Any], ...]:
+    """The platform's services (those ``host`` runs), each replaced by its substitute."""
+    return platform.modules(host)
 
 
-def service_named(platform: Platform, name: str) -> ServiceModule:
-    for service in services(platform):
-        if service.name == name:
-            return service
-    raise KeyError(f"the platform has no service named {name!r}")
+def service_named(platform: Platform, name: str) -> ServiceModule[Any]:
+    return platform.module(name)
 
 
-def daemons(platform: Platform, role: Role) -> tuple[Daemon, ...]:
+def daemons(platform: Platform, host: str) -> tuple[Daemon, ...]:
     """Every daemon of one host, enabled or not (disabled ones are rendered, not started)."""
-    return tuple(d for s in services(platform, role) for d in s.daemons(platform))
+    return platform.daemons(host)
 
 
 def enabled_daemons(platform: Platform) -> list[Daemon]:
-    """Every daemon the data turns on, both hosts."""
-    return [d for role in ROLES for d in daemons(platform, role) if d.enabled]
+    """Every daemon the data turns on, every host."""
+    return platform.enabled_daemons()
 
 
-def daemon_named(platform: Platform, role: Role, name: str) -> Daemon:
-    for daemon in daemons(platform, role):
-        if daemon.name == name:
-            return daemon
-    raise KeyError(f"{role} runs no daemon named {name!r}")
+def daemon_named(platform: Platform, host: str, name: str) -> Daemon:
+    return platform.daemon(host, name)
 
 
-def service_of(platform: Platform, daemon: Daemon) -> ServiceModule:
+def service_of(platform: Platform, daemon: Daemon) -> ServiceModule[Any]:
     """The service a daemon belongs to."""
-    for service in services(platform, daemon.role):
-        if any(d.name == daemon.name for d in service.daemons(platform)):
-            return service
-    raise KeyError(f"no service of {daemon.role} runs {daemon.name!r}")
+    return platform.service_of(daemon)
 
 
 def daemon_files(platform: Platform, daemon: Daemon) -> list[HostFile]:
@@ -88,17 +79,17 @@ def daemon_files(platform: Platform, daemon: Daemon) -> list[HostFile]:
     return [
         service_file(daemon),
         *socket_files(daemon),
-        *service_of(platform, daemon).files(platform, daemon),
+        *platform.service_of(daemon).files(platform, daemon),
     ]
 
 
-def host_files(platform: Platform, role: Role) -> list[HostFile]:
+def host_files(platform: Platform, host: str) -> list[HostFile]:
     """Every file a host receives, service by service."""
     out: list[HostFile] = []
-    for service in services(platform, role):
-        for daemon in service.daemons(platform):
+    for service in platform.modules(host):
+        for daemon in service.daemons(platform, host):
             out += daemon_files(platform, daemon)
-        out += service.shared_files(platform)
+        out += service.shared_files(platform, host)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The LiteLLM proxy on the Mini: the platform's one gateway (options, daemon, files).
+"""The LiteLLM proxy: the platform's one gateway, on whichever host the data places it.
 
 Files: ``router.yaml`` (checked by the installed LiteLLM's own loader before it replaces the
 running one, see ``deploys/litellm.py``), its environment, and ``handles.jsonl``.
@@ -6,15 +6,15 @@ running one, see ``deploys/litellm.py``), its environment, and ``handles.jsonl``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from homelab import PROJECT_ROOT
-from homelab.model.base import LOOPBACK, Exposure, Listener, Name
+from homelab.model.base import LOOPBACK, Bool, Exposure, Listener, Name
 from homelab.model.common import PythonPackage, Service
 from homelab.model.naming import ROUTER_PREFIX, Backend
-from homelab.model.routing import Route, routes
+from homelab.model.routing import Route
 from homelab.render.engine import render
 from homelab.render.files import HostFile, env_file
 from homelab.services.base import Daemon, ServiceModule, common, serve_on
@@ -83,6 +83,7 @@ def workers_for(cores: int | None) -> int:
 
 class LiteLLM(Service):
     kind: ClassVar[str] = "litellm"
+    key: ClassVar[str] = "litellm"
     listener: Listener = Listener(
         port=4000, exposure=Exposure.LAN, lan_reason="the one gateway LAN clients use"
     )
@@ -107,7 +108,7 @@ class LiteLLM(Service):
         description="LITELLM_LOG; it also sets uvicorn's level under json_logs, so above INFO "
         "the per-request access lines are not written; None leaves it unset (LiteLLM's default)",
     )
-    lean: bool = Field(
+    lean: Bool = Field(
         default=True,
         description="turn off what the platform does not use: spend logs and budget "
         "reservations (no database), the release check at start-up",
@@ -137,14 +138,61 @@ class LiteLLM(Service):
         return self.workers if self.workers is not None else workers_for(self.host_cores)
 
 
-def gateway_url(platform: Platform, path: str = "/v1") -> str:
-    """How services on the Mini reach the gateway: loopback, its port."""
-    return f"http://{LOOPBACK}:{platform.mini.litellm.listener.port}{path}"
+def gateway_host(platform: Platform) -> str:
+    """The host the data places the gateway on (the platform's rules make it exactly one)."""
+    for name, host in platform.hosts.items():
+        if isinstance(host.services.get(LiteLLM.key), LiteLLM):
+            return name
+    raise LookupError("no host runs the gateway (rule: exactly one host places litellm)")
 
 
-def search_url(platform: Platform) -> str:
+def gateway(platform: Platform) -> LiteLLM:
+    """The gateway's options."""
+    found = platform.host(gateway_host(platform)).get(LiteLLM)
+    assert found is not None
+    return found
+
+
+def gateway_url(platform: Platform, path: str = "/v1", seen_from: str | None = None) -> str:
+    """How a service reaches the gateway: loopback on the gateway's host, else its address."""
+    host = gateway_host(platform)
+    address = LOOPBACK if seen_from in (None, host) else platform.addresses[host]
+    return f"http://{address}:{gateway(platform).listener.port}{path}"
+
+
+def search_url(platform: Platform, seen_from: str | None = None) -> str:
     """The gateway's web search endpoint (LiteLLM's ``/v1/search/<tool>``)."""
-    return gateway_url(platform, f"/v1/search/{platform.gateway.search_tool}")
+    return gateway_url(platform, f"/v1/search/{platform.gateway.search_tool}", seen_from)
+
+
+def on_gateway_host(platform: Platform, kind: type[Any], why: str) -> list[str]:
+    """The rule for a service the gateway reaches on loopback: it runs on the gateway's host."""
+    try:
+        home = gateway_host(platform)
+    except LookupError:
+        return []  # the gateway's own rule says so
+    return [
+        f"{name}.{kind.key}: it runs on {name}, the gateway on {home} "
+        f"(rule: {why})"
+        for name, host in platform.hosts.items()
+        if host.services.get(kind.key) is not None and name != home
+    ]
+
+
+def reaches_gateway(platform: Platform, kind: type[Any]) -> list[str]:
+    """The rule for a client of the gateway on another host: the gateway listens on the LAN."""
+    try:
+        home = gateway_host(platform)
+    except LookupError:
+        return []
+    if gateway(platform).listener.lan:
+        return []
+    return [
+        f"{name}.{kind.key}: it calls the gateway on {home}, which listens "
+        f"on loopback only (rule: a gateway client on another host needs the gateway on the LAN)"
+        for name, host in platform.hosts.items()
+        if host.services.get(kind.key) is not None and name != home
+    ]
 
 
 #: Keep start-up off the network: the cost map ships with the package.
@@ -158,10 +206,11 @@ LEAN_GENERAL_SETTINGS = (("disable_spend_logs", True), ("disable_budget_reservat
 
 
 def environment(platform: Platform) -> dict[str, str]:
-    searxng = platform.mini.searxng.listener
-    lean = LEAN_ENV if platform.mini.litellm.lean else {}
-    env = {**OFFLINE, **lean, "SEARXNG_API_BASE": f"http://{LOOPBACK}:{searxng.port}"}
-    for route in routes(platform):
+    lean = LEAN_ENV if gateway(platform).lean else {}
+    env = {**OFFLINE, **lean}
+    for service in platform.modules():
+        env.update(service.gateway_environment(platform))
+    for route in platform.routes():
         env.update(route.env)
     return env
 
@@ -172,23 +221,10 @@ HANDLE_FIELDS = ("handle", "kind", "invoke", "managed_by", "endpoint_ref", "sele
 
 
 def endpoints(platform: Platform) -> dict[str, tuple[str, str]]:
-    """(endpoint_ref, managed_by) of every client handle: where its model is served, and the
-    init system that runs it there; endpoint names as the operator's registry spells them."""
-    mini_init = "systemd"
-    studio_init = "launchd" if platform.studio.os == "darwin" else "systemd"
+    """(endpoint_ref, managed_by) of every client handle, as each service names its own."""
     out: dict[str, tuple[str, str]] = {}
-    for model in platform.studio.mlx.served:
-        out[model.model_id] = (f"ep_mlx_slot_{model.port}", studio_init)
-    ov = platform.mini.ov_server
-    for ov_model in ov.models:
-        out[ov_model.model_id] = (f"ep_ov_llm_server_{ov.listener.port}", mini_init)
-    optillm = platform.mini.optillm.listener.port
-    for opt in platform.gateway.opt_handles:
-        out[opt.handle] = (f"ep_optillm_proxy_{optillm}", mini_init)
-    for local in platform.studio.optillm_local:
-        out[local.handle] = (f"ep_optillm_local_{local.listener.port}", studio_init)
-    for model_id in platform.studio.afm.model_ids:
-        out[model_id] = (f"ep_afm_{platform.studio.afm.listener.port}", studio_init)
+    for service in platform.modules():
+        out.update(service.endpoints(platform))
     return out
 
 
@@ -197,7 +233,7 @@ def handles(platform: Platform) -> list[dict[str, object]]:
     router-* names are left out, as in the seed). A client sends the handle as its model."""
     where = endpoints(platform)
     rows: list[dict[str, object]] = []
-    for r in routes(platform):
+    for r in platform.routes():
         if r.internal:
             continue
         endpoint_ref, managed_by = where[r.handle]
@@ -215,10 +251,10 @@ def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """
     declared = platform.gateway.router.fallbacks
     mine = {handle for handle, _ in declared}
-    direct = {r.handle for r in routes(platform) if r.internal}
+    direct = {r.handle for r in platform.routes() if r.internal}
     derived = tuple(
         (r.handle, (ROUTER_PREFIX + r.handle,))
-        for r in routes(platform)
+        for r in platform.routes()
         if r.backend is Backend.MLX
         and not r.internal
         and r.handle not in mine
@@ -232,11 +268,11 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
     gw = platform.gateway
     return render(
         "litellm/router.yaml.j2",
-        routes=(*routes(platform), *extra_routes),
+        routes=(*platform.routes(), *extra_routes),
         router=gw.router,
         fallbacks=fallbacks(platform),
         gateway=gw,
-        general_settings=LEAN_GENERAL_SETTINGS if platform.mini.litellm.lean else (),
+        general_settings=LEAN_GENERAL_SETTINGS if gateway(platform).lean else (),
     )
 
 
@@ -248,22 +284,24 @@ def serve_path(install_dir: str) -> str:
     return f"{install_dir}/{SERVE.name}"
 
 
-class LiteLLMService(ServiceModule):
+class LiteLLMService(ServiceModule[LiteLLM]):
     name = "litellm"
-    role = "mini"
+    options = LiteLLM
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
-        mini, gw = platform.mini, platform.gateway
-        litellm = mini.litellm
-        config_dir = mini.layout.config_dir(self.name)
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        litellm = self.on(platform, host)
+        if litellm is None:
+            return ()
+        h, gw = platform.host(host), platform.gateway
+        config_dir = h.layout.config_dir(self.name)
         router = f"{config_dir}/router.yaml"
         secrets = {gw.proxy_key.env: gw.proxy_key}
         if gw.uses_optillm:
             secrets[gw.optillm_key.env] = gw.optillm_key
         env = f"{config_dir}/env"
-        venv = mini.layout.venv(self.name)
-        secrets_env = mini.layout.secrets_env(self.name)
-        serve = serve_path(mini.layout.install_dir(self.name))
+        venv = h.layout.venv(self.name)
+        secrets_env = h.layout.secrets_env(self.name)
+        serve = serve_path(h.layout.install_dir(self.name))
         program = (
             (f"{venv}/bin/python", serve, "--env-file", env, "--env-file", secrets_env, "--")
             if litellm.preforked
@@ -283,9 +321,10 @@ class LiteLLMService(ServiceModule):
                 *(("--run_gunicorn",) if litellm.preforked else ()),
             ),
             listener=litellm.listener,
+            where=f"{host}.{self.key}.listener.port",
             health="/health/liveliness",
             enabled=litellm.enabled,
-            requirements=litellm.package.requirements(mini.os),
+            requirements=litellm.package.requirements(h.system),
             env_files=(env,),
             config=router,
             open_files=litellm.open_files,
@@ -295,9 +334,30 @@ class LiteLLMService(ServiceModule):
             reloadable=litellm.preforked,
             reload_files=(router, env, secrets_env) if litellm.preforked else (),
             workers=litellm.worker_count,
-            **common(platform, self.role),
+            **common(platform, host),
         )
         return (daemon,)
+
+    def placement_problems(self, platform: Platform) -> list[str]:
+        hosts = [name for name, _ in self.placed(platform)]
+        if len(hosts) != 1:
+            return [
+                f"hosts: {len(hosts)} hosts place litellm ({', '.join(hosts) or 'none'}) "
+                "(rule: exactly one gateway)"
+            ]
+        return []
+
+    def problems(self, platform: Platform) -> list[str]:
+        problems = []
+        known = {h.handle for h in platform.handles()}
+        for i, (handle, others) in enumerate(platform.gateway.router.fallbacks):
+            for name in (handle, *others):
+                if name not in known:
+                    problems.append(
+                        f"gateway.router.fallbacks[{i}]: {name!r} is not a declared handle "
+                        "(rule: fallbacks name handles the gateway serves)"
+                    )
+        return problems
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         assert daemon.config is not None
@@ -322,7 +382,7 @@ class LiteLLMService(ServiceModule):
                         restarts=(daemon.name,),
                     )
                 ]
-                if platform.mini.litellm.preforked
+                if gateway(platform).preforked
                 else []
             ),
         ]

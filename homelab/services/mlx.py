@@ -1,4 +1,8 @@
-"""MLX servers on the Studio: one mlx-lm server per served model, one port each, one venv for all.
+"""MLX servers: one mlx-lm server per served model, one port each, one venv for all, on every
+host whose data places them (Macs; Linux hosts standing in for Macs in the lab).
+
+A model served on several hosts is one handle with a deployment on each (replicas): the
+gateway's router balances them and routes around a failing one.
 
 The registry (``registry.json``) is the canonical link from a model id to its files, its
 context and its port; it belongs to the service, not to any one server.
@@ -7,22 +11,24 @@ context and its port; it belongs to the service, not to any one server.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Any, Literal, Self
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import AbsPath, Frozen, Port
+from homelab.model.base import AbsPath, Bool, Exposure, Frozen, Listener, Port, env_name
 from homelab.model.common import PythonPackage
-from homelab.model.naming import Backend, handle_problems
+from homelab.model.naming import ROUTER_PREFIX, Backend, handle_problems
+from homelab.model.routing import Route, max_output_tokens, url
 from homelab.render.files import HostFile, json_file
-from homelab.services.base import PYTHON_RUNTIME, Daemon, ServiceModule, common, serve_on
+from homelab.services.base import PYTHON_RUNTIME, Daemon, Handle, ServiceModule, common, serve_on
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
 
 TEAM_PORTS = range(8100, 8120)
 EXPERIMENTAL_PORTS = range(8120, 8140)
-#: Every port an MLX server may take; nothing else on the Studio may.
+#: Every port an MLX server may take; nothing else on its host may.
 MLX_PORTS = range(TEAM_PORTS.start, EXPERIMENTAL_PORTS.stop)
 TIERS = {"team": TEAM_PORTS, "experimental": EXPERIMENTAL_PORTS}
 
@@ -40,15 +46,13 @@ def hub_folder(repo: str) -> str:
     return "models--" + repo.replace("/", "--")
 
 
+#: mlx_lm.server loads any other model name it is sent (from the hub, if it is not a local
+#: path), dropping the one it serves; this name always means the model it was started with.
+MLX_SERVED_MODEL = "default_model"
+
 #: The registry's schema version and the weights' format, as the operator's registry has them.
 REGISTRY_VERSION = 1
 REGISTRY_FORMAT = "mlx"
-
-
-def max_output_tokens(explicit: int | None, context_length: int, default: int) -> int:
-    """A model's output limit: the one it states, else the gateway's default within its context
-    (a reply cannot be longer than the context it is written into)."""
-    return explicit if explicit is not None else min(default, context_length)
 
 
 class MlxModel(Frozen):
@@ -69,7 +73,7 @@ class MlxModel(Frozen):
     max_output_tokens: int | None = Field(default=None, gt=0)
     tier: Literal["team", "experimental"] = "team"
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
-    trust_remote_code: bool = False
+    trust_remote_code: Bool = False
     chat_template: str | None = None
 
     @model_validator(mode="after")
@@ -101,6 +105,8 @@ class MlxModel(Frozen):
 class MlxServers(Frozen):
     """mlx-lm servers: one port, one model, ports immutable."""
 
+    key: ClassVar[str] = "mlx"
+
     package: PythonPackage = PythonPackage(
         requirement="mlx-lm", version="0.32.2", linux_also=("mlx[cpu]",)
     )
@@ -113,6 +119,18 @@ class MlxServers(Frozen):
         description="memory the served models' weights may take together, in GB of 2^30 bytes; "
         "the deploy measures the weights on the host and refuses a set over it (None: no check)",
     )
+    listener_reason: str = Field(
+        default="the gateway calls the MLX servers", description="why they listen on the LAN"
+    )
+
+    @classmethod
+    def derive(cls, given: Any, host: dict[str, Any]) -> Any:
+        """Its models' paths, derived from its folders and the host's hub cache."""
+        return fill_paths(given, host.get("hf_home"))
+
+    def listener(self, model: MlxModel) -> Listener:
+        assert model.port is not None
+        return Listener(port=model.port, exposure=Exposure.LAN, lan_reason=self.listener_reason)
 
     @property
     def served(self) -> tuple[MlxModel, ...]:
@@ -140,18 +158,25 @@ def fill_paths(mlx: Any, hf_home: Any) -> Any:
     return {**mlx, "models": filled}
 
 
-class MlxService(ServiceModule):
+class MlxService(ServiceModule[MlxServers]):
     name = "mlx"
-    role = "studio"
+    options = MlxServers
+    systems = frozenset({"macos"})
+    systems_why = "mlx needs Apple silicon: macOS, or a Linux host standing in for a Mac"
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
-        studio = platform.studio
-        hf = {"HF_HOME": studio.hf_home, "HF_HUB_OFFLINE": "1", "HOME": studio.layout.state}
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        mlx = self.on(platform, host)
+        h = platform.host(host)
+        if mlx is None or h.run_as is None or h.hf_home is None:
+            return ()
+        hf = {"HF_HOME": h.hf_home, "HF_HUB_OFFLINE": "1", "HOME": h.layout.state}
         out = []
-        for model in studio.mlx.served:
-            listener = studio.mlx_listener(model)
+        for i, model in enumerate(mlx.models):
+            if model.port is None:
+                continue
+            listener = mlx.listener(model)
             argv = [
-                f"{studio.layout.venv(self.name)}/bin/mlx_lm.server",
+                f"{h.layout.venv(self.name)}/bin/mlx_lm.server",
                 "--model",
                 model.source_path,
                 *serve_on(listener),
@@ -164,29 +189,148 @@ class MlxService(ServiceModule):
                 argv += ["--max-tokens", str(model.max_output_tokens)]
             out.append(
                 Daemon(
-                    name=f"{self.name}-{listener.port}",
+                    name=server_name(listener.port),
                     description=f"mlx-lm server for {model.model_id}",
-                    user=studio.run_as,
+                    user=h.run_as,
                     argv=tuple(argv),
                     listener=listener,
+                    where=f"{host}.{self.key}.models[{i}].port",
                     health="/health",
                     install=self.name,
-                    requirements=studio.mlx.package.requirements(studio.os),
+                    requirements=mlx.package.requirements(h.system),
                     environment=hf,
                     relax=PYTHON_RUNTIME,
-                    **common(platform, self.role),
+                    **common(platform, host),
                 )
             )
         return tuple(out)
 
-    def registry(self, platform: Platform) -> dict[str, object]:
+    def deployments(self, platform: Platform) -> Iterator[tuple[str, int, MlxModel]]:
+        """(host, index, model) of every served model, host by host."""
+        for host, mlx in self.placed(platform):
+            for i, model in enumerate(mlx.models):
+                if model.port is not None:
+                    yield host, i, model
+
+    def handles(self, platform: Platform) -> Iterator[Handle]:
+        seen: set[str] = set()
+        for host, i, model in self.deployments(platform):
+            if model.model_id not in seen:  # a replica is the same handle
+                seen.add(model.model_id)
+                yield Handle(
+                    model.model_id, Backend.MLX, f"{host}.{self.key}.models[{i}].model_id", host
+                )
+
+    def routes(self, platform: Platform) -> Iterator[Route]:
+        from homelab.services.litellm import gateway_host
+        from homelab.services.optillm import proxy_url
+
+        gw = platform.gateway
+        seen_from = gateway_host(platform)
+        optillm = proxy_url(platform)
+        via_optillm: set[str] = set()
+        for host, _i, model in self.deployments(platform):
+            assert model.port is not None
+            max_out = max_output_tokens(
+                model.max_output_tokens, model.context_length, gw.default_max_output_tokens
+            )
+            direct = url(platform.address(host, seen_from), model.port)
+            if gw.route_via_optillm and optillm is not None:
+                if model.model_id not in via_optillm:  # one route to OptiLLM per handle
+                    via_optillm.add(model.model_id)
+                    yield Route(
+                        handle=model.model_id,
+                        backend=Backend.MLX,
+                        upstream_model=ROUTER_PREFIX + model.model_id,
+                        api_base=optillm,
+                        api_key=gw.optillm_key,
+                        max_input_tokens=model.context_length,
+                        max_output_tokens=max_out,
+                        env_prefix="OPTILLM_" + env_name(model.model_id),
+                    )
+            else:
+                yield Route(
+                    handle=model.model_id,
+                    backend=Backend.MLX,
+                    upstream_model=MLX_SERVED_MODEL,
+                    api_base=direct,
+                    max_input_tokens=model.context_length,
+                    max_output_tokens=max_out,
+                )
+            # Loop avoidance: OptiLLM calls the gateway back with router-mlx-* names, which
+            # go straight to the MLX ports, never through OptiLLM again. opt-* need them too.
+            if gw.uses_optillm:
+                yield Route(
+                    handle=ROUTER_PREFIX + model.model_id,
+                    backend=Backend.MLX,
+                    upstream_model=MLX_SERVED_MODEL,
+                    api_base=direct,
+                    max_input_tokens=model.context_length,
+                    max_output_tokens=max_out,
+                    internal=True,
+                )
+
+    def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        for host, _i, model in self.deployments(platform):
+            init = platform.host(host).os.init.name
+            out.setdefault(model.model_id, (f"ep_mlx_slot_{model.port}", init))
+        return out
+
+    def placement_problems(self, platform: Platform) -> list[str]:
+        problems = []
+        for host, _mlx in self.placed(platform):
+            h = platform.host(host)
+            for field in ("run_as", "hf_home"):
+                if getattr(h, field) is None:
+                    problems.append(
+                        f"{host}.{field}: missing (rule: a host serving MLX models states the "
+                        "account its model servers run as and its Hugging Face home)"
+                    )
+        return problems
+
+    def problems(self, platform: Platform) -> list[str]:
+        problems = []
+        for host, mlx in self.placed(platform):
+            for i, model in enumerate(mlx.models):
+                root = platform.storage_of(model.source_path)
+                at = f"{host}.{self.key}.models[{i}]"
+                if root is None:
+                    problems.append(
+                        f"{at}.source_path: {model.source_path!r} is under no declared storage "
+                        "root (rule: every model lives on declared storage)"
+                    )
+                elif not root.showroom and model.port is not None:
+                    problems.append(
+                        f"{at}.port: {model.model_id!r} lives on backroom storage {root.name!r} "
+                        f"but has port {model.port} (rule: showroom vs backroom: a model stored "
+                        "only on backroom storage gets no handle)"
+                    )
+        first: dict[str, tuple[str, MlxModel]] = {}
+        for host, i, model in self.deployments(platform):
+            at = f"{host}.{self.key}.models[{i}]"
+            if model.model_id not in first:
+                first[model.model_id] = (at, model)
+                continue
+            was_at, was = first[model.model_id]
+            for field in ("repo", "context_length", "max_output_tokens"):
+                if getattr(model, field) != getattr(was, field):
+                    problems.append(
+                        f"{at}.{field}: {getattr(model, field)!r} differs from the replica at "
+                        f"{was_at} ({getattr(was, field)!r}) (rule: a handle served on several "
+                        "hosts serves one model: replicas agree on repo, context and output)"
+                    )
+        return problems
+
+    def registry(self, platform: Platform, host: str) -> dict[str, object]:
         """``registry.json`` in the operator's schema (``version``, ``models`` keyed by id, each
         with ``repo_id``, ``model_id``, ``cache_path``, ``source_path``, ``format``, ``port``,
         ``context_length``, ``max_output_tokens``). ``tier``, ``storage`` and ``handle`` are
         this platform's own: the operator's tools read entries key by key and pass them by."""
         gw = platform.gateway
+        mlx = self.on(platform, host)
         out: dict[str, object] = {}
-        for m in platform.studio.mlx.models:
+        for m in mlx.models if mlx else ():
             root = platform.storage_of(m.source_path)
             out[m.model_id] = {
                 "repo_id": m.repo,
@@ -205,8 +349,17 @@ class MlxService(ServiceModule):
             }
         return {"version": REGISTRY_VERSION, "models": out}
 
-    def shared_files(self, platform: Platform) -> list[HostFile]:
-        return [json_file(platform.studio.mlx.registry_path, self.registry(platform))]
+    def shared_files(self, platform: Platform, host: str) -> list[HostFile]:
+        mlx = self.on(platform, host)
+        if mlx is None:
+            return []
+        return [json_file(mlx.registry_path, self.registry(platform, host))]
 
 
+def server_name(port: int) -> str:
+    """The daemon (and unit) name of the MLX server on ``port``: ``mlx-<port>``."""
+    return f"{SERVICE_NAME}-{port}"
+
+
+SERVICE_NAME = MlxService.name
 SERVICE = MlxService()

@@ -1,4 +1,4 @@
-"""Open WebUI on the Mini, pointed at the gateway, its data in its own state directory.
+"""Open WebUI, pointed at the gateway wherever it runs, its data in its own state directory.
 
 File: its environment (``/etc/open-webui/env``, as in the seed). Its data (the SQLite database
 and the uploads) is what users lose most: ``backups`` says how it is copied before a change.
@@ -14,7 +14,8 @@ from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name, Secret
 from homelab.model.common import CPU_TORCH, PythonPackage, Service
 from homelab.render.files import HostFile, env_file
 from homelab.services.base import PYTHON_RUNTIME, Daemon, ServiceModule, common, serve_on
-from homelab.services.litellm import gateway_url, search_url
+from homelab.services.litellm import SERVICE as LITELLM
+from homelab.services.litellm import gateway_host, gateway_url, reaches_gateway, search_url
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -39,6 +40,7 @@ class Backups(Frozen):
 
 class OpenWebUI(Service):
     kind: ClassVar[str] = "open-webui"
+    key: ClassVar[str] = "open_webui"
     listener: Listener = Listener(
         port=3000, exposure=Exposure.LAN, lan_reason="the chat UI LAN users open"
     )
@@ -56,22 +58,25 @@ class OpenWebUI(Service):
     backups: Backups = Backups()
 
 
-class OpenWebUIService(ServiceModule):
+class OpenWebUIService(ServiceModule[OpenWebUI]):
     name = "open-webui"
-    role = "mini"
+    options = OpenWebUI
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
-        mini, gw = platform.mini, platform.gateway
-        ow = mini.open_webui
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        ow = self.on(platform, host)
+        if ow is None:
+            return ()
+        h, gw = platform.host(host), platform.gateway
         daemon = Daemon(
             name=self.name,
             description="Open WebUI, pointed at the gateway",
             user=ow.user,
-            argv=(f"{mini.layout.venv(self.name)}/bin/open-webui", "serve", *serve_on(ow.listener)),
+            argv=(f"{h.layout.venv(self.name)}/bin/open-webui", "serve", *serve_on(ow.listener)),
             listener=ow.listener,
+            where=f"{host}.{self.key}.listener.port",
             health="/health",
             enabled=ow.enabled,
-            requirements=ow.package.requirements(mini.os),
+            requirements=ow.package.requirements(h.system),
             env_files=(ow.env_file,),
             secrets={
                 ow.secret_key.env: ow.secret_key,
@@ -80,22 +85,28 @@ class OpenWebUIService(ServiceModule):
                 # Web search goes through the gateway's search endpoint with the same key.
                 "PERPLEXITY_API_KEY": gw.proxy_key,
             },
-            working_dir=mini.layout.state_dir(self.name),
+            working_dir=h.layout.state_dir(self.name),
             relax=PYTHON_RUNTIME,
-            after=(f"{mini.litellm.kind}.service",),
-            **common(platform, self.role),
+            # Beside the gateway, it starts after it (its model list is read at start).
+            after=(
+                (h.os.init.unit_id(h.layout, LITELLM.name),)
+                if gateway_host(platform) == host
+                else ()
+            ),
+            **common(platform, host),
         )
         return (daemon,)
 
     def environment(self, platform: Platform, daemon: Daemon) -> dict[str, str]:
-        ow = platform.mini.open_webui
+        ow = self.on(platform, daemon.host)
+        assert ow is not None
         return {
             # Its default DATA_DIR is inside the installed package: lost on upgrade.
             "DATA_DIR": daemon.state_dir,
             # At each start it copies its frontend's static files into STATIC_DIR, by default
             # inside the package, which is read-only to it: every copy failed with an error line.
             "STATIC_DIR": f"{daemon.state_dir}/static",
-            "OPENAI_API_BASE_URL": gateway_url(platform),
+            "OPENAI_API_BASE_URL": gateway_url(platform, seen_from=daemon.host),
             "ENABLE_OLLAMA_API": "False",
             "WEBUI_ADMIN_EMAIL": ow.admin_email,
             # Settings are stored in its database at first boot; this keeps the env in charge.
@@ -107,13 +118,16 @@ class OpenWebUIService(ServiceModule):
             # in, results[].url/title/snippet out.
             "ENABLE_WEB_SEARCH": "true",
             "WEB_SEARCH_ENGINE": "perplexity_search",
-            "PERPLEXITY_SEARCH_API_URL": search_url(platform),
+            "PERPLEXITY_SEARCH_API_URL": search_url(platform, seen_from=daemon.host),
             "WEB_SEARCH_RESULT_COUNT": str(platform.gateway.search_max_results),
         }
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         env = self.environment(platform, daemon)
         return [env_file(daemon.env_files[0], "Open WebUI environment", env, daemon)]
+
+    def placement_problems(self, platform: Platform) -> list[str]:
+        return reaches_gateway(platform, OpenWebUI)
 
 
 SERVICE = OpenWebUIService()

@@ -1,4 +1,4 @@
-"""ov-server on the Mini: the operator's own FastAPI app serving OpenVINO models.
+"""ov-server: the operator's own FastAPI app serving OpenVINO models.
 
 Files: its runtime environment (``/etc/homelab-llm/ov-server.env``, as in the seed) and the
 registry of its converted models.
@@ -6,15 +6,26 @@ registry of its converted models.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import AbsPath, Exposure, Frozen, GitSource, Listener, Name
+from homelab.model.base import AbsPath, Exposure, Frozen, GitSource, Listener, Name, env_name
 from homelab.model.common import Service
 from homelab.model.naming import Backend, handle_problems
+from homelab.model.routing import Route, max_output_tokens, url
 from homelab.render.files import HostFile, env_file, json_file
-from homelab.services.base import PYTHON_RUNTIME, Daemon, Relax, ServiceModule, common, serve_on
+from homelab.services.base import (
+    PYTHON_RUNTIME,
+    Daemon,
+    Handle,
+    Relax,
+    ServiceModule,
+    common,
+    serve_on,
+)
+from homelab.services.litellm import gateway_host
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -38,6 +49,7 @@ class OvServer(Service):
     """The operator's own FastAPI app serving OpenVINO models."""
 
     kind: ClassVar[str] = "ov-server"
+    key: ClassVar[str] = "ov_server"
     listener: Listener = Listener(
         port=9000, exposure=Exposure.LAN, lan_reason="maintenance from the LAN (seed)"
     )
@@ -63,8 +75,7 @@ def model_path(daemon: Daemon) -> str:
     return f"{daemon.state_dir}/models"
 
 
-def environment(platform: Platform, daemon: Daemon) -> dict[str, str]:
-    ov = platform.mini.ov_server
+def environment(ov: OvServer, daemon: Daemon) -> dict[str, str]:
     return {
         "OV_DEVICE": ov.device,
         "OV_REGISTRY_PATH": registry_path(daemon),
@@ -73,25 +84,27 @@ def environment(platform: Platform, daemon: Daemon) -> dict[str, str]:
     }
 
 
-def registry(platform: Platform, daemon: Daemon) -> dict[str, object]:
+def registry(ov: OvServer, daemon: Daemon) -> dict[str, object]:
     return {
         "models": {
             m.model_id: {
                 "path": f"{model_path(daemon)}/{m.model_id}",
                 "context_length": m.context_length,
             }
-            for m in platform.mini.ov_server.models
+            for m in ov.models
         }
     }
 
 
-class OvServerService(ServiceModule):
+class OvServerService(ServiceModule[OvServer]):
     name = "ov-server"
-    role = "mini"
+    options = OvServer
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
-        ov = platform.mini.ov_server
-        lay = platform.mini.layout
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        ov = self.on(platform, host)
+        if ov is None:
+            return ()
+        lay = platform.host(host).layout
         gpu = ov.device != "CPU"
         relax = dict(PYTHON_RUNTIME)
         if gpu:
@@ -109,6 +122,7 @@ class OvServerService(ServiceModule):
                 "1",
             ),
             listener=ov.listener,
+            where=f"{host}.{self.key}.listener.port",
             health="/health",
             enabled=ov.enabled,
             source=ov.source,
@@ -117,16 +131,52 @@ class OvServerService(ServiceModule):
             working_dir=lay.source_dir(self.name),
             supplementary_groups=ov.supplementary_groups if gpu else (),
             relax=relax,
-            **common(platform, self.role),
+            **common(platform, host),
         )
         return (daemon,)
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
-        env = environment(platform, daemon)
+        ov = self.on(platform, daemon.host)
+        assert ov is not None
+        env = environment(ov, daemon)
         return [
             env_file(daemon.env_files[0], "ov-server environment", env, daemon),
-            json_file(registry_path(daemon), registry(platform, daemon), restarts=(daemon.name,)),
+            json_file(registry_path(daemon), registry(ov, daemon), restarts=(daemon.name,)),
         ]
+
+    def handles(self, platform: Platform) -> Iterator[Handle]:
+        for host, ov in self.placed(platform):
+            if ov.enabled:
+                for i, m in enumerate(ov.models):
+                    yield Handle(m.model_id, Backend.OV, f"{host}.{self.key}.models[{i}].model_id", host)
+
+    def routes(self, platform: Platform) -> Iterator[Route]:
+        gw = platform.gateway
+        seen_from = gateway_host(platform)
+        for host, ov in self.placed(platform):
+            if not ov.enabled:
+                continue
+            # ov-server binds all addresses for maintenance; the gateway beside it uses loopback.
+            base = url(platform.address(host, seen_from), ov.listener.port)
+            for m in ov.models:
+                yield Route(
+                    handle=m.model_id,
+                    backend=Backend.OV,
+                    upstream_model=m.model_id,
+                    api_base=base,
+                    max_input_tokens=m.context_length,
+                    max_output_tokens=max_output_tokens(
+                        None, m.context_length, gw.default_max_output_tokens
+                    ),
+                    env_prefix=env_name(m.model_id),
+                )
+
+    def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:
+        return {
+            m.model_id: (f"ep_ov_llm_server_{ov.listener.port}", platform.host(host).os.init.name)
+            for host, ov in self.placed(platform)
+            for m in ov.models
+        }
 
 
 SERVICE = OvServerService()

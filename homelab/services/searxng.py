@@ -1,4 +1,4 @@
-"""SearXNG on the Mini: loopback only, JSON on, the gateway's web search backend.
+"""SearXNG beside the gateway: loopback only, JSON on, the gateway's web search backend.
 
 Installed as upstream does: its repository at a pinned commit, its requirements in a venv, run
 under granian. File: ``settings.yml``, loaded with every engine it names before it replaces
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import GitSource, Listener, Name, SecretRef
+from homelab.model.base import LOOPBACK, Bool, GitSource, Listener, Name, SecretRef
 from homelab.model.common import Service
 from homelab.render.engine import render
 from homelab.render.files import HostFile
@@ -48,6 +48,7 @@ SEARXNG_REQUIREMENTS = (
 
 class Searxng(Service):
     kind: ClassVar[str] = "searxng"
+    key: ClassVar[str] = "searxng"
     listener: Listener = Listener(port=8888)
     user: Name = "searxng"
     source: GitSource
@@ -56,7 +57,7 @@ class Searxng(Service):
         description="its requirements.txt at the pinned ref, plus the WSGI server",
     )
     formats: tuple[Literal["html", "json", "csv", "rss"], ...] = ("html", "json")
-    limiter: bool = False
+    limiter: Bool = False
     secret_key: SecretRef = SecretRef(env="SEARXNG_SECRET")
 
     @model_validator(mode="after")
@@ -69,9 +70,9 @@ class Searxng(Service):
         return self
 
 
-class SearxngService(ServiceModule):
+class SearxngService(ServiceModule[Searxng]):
     name = "searxng"
-    role = "mini"
+    options = Searxng
     template = "searxng/settings.yml.j2"
     description = "SearXNG metasearch (loopback only; the gateway's search backend)"
     #: Where it reads its settings file from.
@@ -83,13 +84,15 @@ class SearxngService(ServiceModule):
         """The interpreter that runs it (the settings check loads them with it)."""
         return f"{daemon.venv}/bin/python"
 
-    def settings_path(self, platform: Platform) -> str:
-        return f"{platform.mini.layout.config_dir(self.name)}/settings.yml"
+    def settings_path(self, platform: Platform, host: str) -> str:
+        return f"{platform.host(host).layout.config_dir(self.name)}/settings.yml"
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
-        sx = platform.mini.searxng
-        lay = platform.mini.layout
-        settings = self.settings_path(platform)
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
+        sx = self.on(platform, host)
+        if sx is None:
+            return ()
+        lay = platform.host(host).layout
+        settings = self.settings_path(platform, host)
         daemon = Daemon(
             name=self.name,
             description=self.description,
@@ -102,6 +105,7 @@ class SearxngService(ServiceModule):
                 *serve_on(sx.listener),
             ),
             listener=sx.listener,
+            where=f"{host}.{self.key}.listener.port",
             health="/healthz",
             enabled=sx.enabled,
             source=sx.source,
@@ -110,12 +114,27 @@ class SearxngService(ServiceModule):
             config=settings,
             secrets={self.secret_variable: sx.secret_key},
             working_dir=lay.source_dir(self.name),
-            **common(platform, self.role),
+            **common(platform, host),
         )
         return (daemon,)
 
-    def settings(self, platform: Platform) -> str:
-        sx = platform.mini.searxng
+    def gateway_environment(self, platform: Platform) -> dict[str, str]:
+        # The gateway's search tool calls it on loopback (it listens nowhere else).
+        return {
+            "SEARXNG_API_BASE": f"http://{LOOPBACK}:{sx.listener.port}"
+            for _host, sx in self.placed(platform)
+        }
+
+    def placement_problems(self, platform: Platform) -> list[str]:
+        from homelab.services.litellm import on_gateway_host
+
+        return on_gateway_host(
+            platform, Searxng, "the gateway's search tool calls SearXNG on loopback"
+        )
+
+    def settings(self, platform: Platform, host: str) -> str:
+        sx = self.on(platform, host)
+        assert sx is not None
         return render(self.template, searxng=sx, listener=sx.listener)
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
@@ -123,7 +142,7 @@ class SearxngService(ServiceModule):
         return [
             HostFile(
                 path=daemon.config,
-                content=self.settings(platform),
+                content=self.settings(platform, daemon.host),
                 group=daemon.user,
                 mode="0640",
                 restarts=(daemon.name,),

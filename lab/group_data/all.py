@@ -1,112 +1,105 @@
 """The lab's platform: the real group data, with what the lab has to do differently.
 
-Stated once, here: the Studio runs Linux with systemd (its legacy launchd job becomes a systemd
-unit of the same label); three tiny models stand in for the real ones (no model hub here);
-torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; web.fetch may
-read pages on the lab's own subnet; Tiny Agents is on; and the lab's
-substitutes (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's
-searx for SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
-Everything else is the real data, unchanged.
+Stated once, here: the real hosts' pieces (the Mini, the Studio) at the lab's addresses; the
+Studio runs Linux with systemd, standing in for its Mac (its legacy launchd job becomes a
+systemd unit of the same label); three tiny models stand in for the real ones (no model hub
+here); torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; web.fetch
+may read pages on the lab's own subnet; Tiny Agents is on; and the lab's substitutes
+(``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's searx for
+SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
+Every other host the lab's inventory names joins by its data file, ``hosts/<name>.py`` here.
 """
 
 import os
 from pathlib import Path
 
-from homelab.groupdata import siblings, validating
-from homelab.lab.config import WHEELS, load_config
+from homelab.groupdata import host_pieces, inventory_addresses, real_platform, validating
+from homelab.lab.config import load_config
+from homelab.lab.data import MODELS, TOOLCHAIN, mac_stand_in, tiny
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 
 __all__ = ["platform"]
 
-_real: Platform = siblings(
-    str(Path(__file__).resolve().parents[2] / "group_data" / "all.py"), "all"
-)["all"]["platform"]
+REAL = Path(__file__).resolve().parents[2] / "group_data"
+_addresses = inventory_addresses()
+#: The real data's hosts that the lab's inventory names, at the lab's addresses.
+_real: Platform = real_platform(
+    str(REAL / "all.py"),
+    {name: at for name, at in _addresses.items() if (REAL / "hosts" / f"{name}.py").is_file()},
+)
+#: The hosts the lab adds, each from its data file here.
+_added = {
+    name: host.model_dump()
+    for name, host in host_pieces(__file__, [n for n in _addresses if n not in _real.hosts]).items()
+}
 
-MODELS = "/var/lib/homelab-llm/models"
-TOOLCHAIN = {"find_links": (WHEELS,)}  # the machine's CPU torch, bind-mounted read-only
-
-
-def _tiny(name: str, port: int, tier: str = "team") -> dict[str, object]:
-    return dict(
-        model_id=f"mlx-{name}",
-        repo=f"lab/{name}",
-        context_length=2048,
-        max_output_tokens=32,
-        tier=tier,
-        port=port,
-    )
-
-
-#: The lab's MLX servers: three tiny models.
+#: The lab's MLX servers on the Studio: three tiny models.
 _MLX_MODELS = [
-    _tiny("tiny-llama-a", 8100),
-    _tiny("tiny-llama-b", 8101),
-    _tiny("tiny-llama-x", 8120, tier="experimental"),
+    tiny("tiny-llama-a", 8100),
+    tiny("tiny-llama-b", 8101),
+    tiny("tiny-llama-x", 8120, tier="experimental"),
 ]
 
-#: The Studio's hand-built launchd job, as a systemd unit of its label on the lab's Linux
-#: Studio, serving the lab's MLX ports: taken over by the lab's MLX servers.
-_STUDIO_TAKEOVER = {
-    **_real.studio.takeover.model_dump(),
-    "launchd_jobs": [],
-    "units": [
-        dict(
-            unit=f"{job.label}.service",
-            replaced_by=tuple(f"mlx-{m['port']}" for m in _MLX_MODELS),
-            user=job.user,
-        )
-        for job in _real.studio.takeover.launchd_jobs
-    ],
-}
+
+def _lab_host(name: str, data: dict[str, object]) -> dict[str, object]:
+    """A real host's data as the lab runs it."""
+    services = dict(data.pop("services"))  # type: ignore[call-overload]
+    data = {**data, **services}
+    if data.get("system") == "macos":
+        # Its hand-built launchd job, as a systemd unit of its label on the lab's Linux host,
+        # serving the lab's MLX ports: taken over by the lab's MLX servers.
+        takeover = dict(data["takeover"])  # type: ignore[call-overload]
+        takeover["units"] = [
+            dict(
+                unit=f"{job['label']}.service",
+                replaced_by=tuple(f"mlx-{m['port']}" for m in _MLX_MODELS),
+                user=job["user"],
+            )
+            for job in takeover["launchd_jobs"]
+        ]
+        takeover["launchd_jobs"] = []
+        data = {**mac_stand_in(data, _MLX_MODELS), "takeover": takeover}
+        return data
+    data["toolchain"] = {**dict(data["toolchain"]), **TOOLCHAIN}  # type: ignore[call-overload]
+    if "litellm" in data:
+        # The lab's hosts share this machine's cores: the gateway's workers follow them.
+        data["litellm"] = {**data["litellm"], "host_cores": os.cpu_count()}  # type: ignore[dict-item]
+    if "mcp_tools" in data:
+        mcp = dict(data["mcp_tools"])  # type: ignore[call-overload]
+        # web.fetch may read the lab's own pages (private addresses are refused else).
+        mcp["tools"] = [
+            {**tool, "allow_networks": (str(load_config().subnet),)} for tool in mcp["tools"]
+        ]
+        # Tiny Agents on: its venv and config, checked by tests/lab/test_tiny_agents.py.
+        mcp["tiny_agents"] = {**mcp["tiny_agents"], "enabled": True}
+        data["mcp_tools"] = mcp
+    if "ov_server" in data:
+        data["ov_server"] = {
+            **data["ov_server"],  # type: ignore[dict-item]
+            # The stand-in's requirements: it has no OpenVINO to load.
+            "requirements": ("fastapi==0.165.0", "uvicorn==0.54.0"),
+            "device": "CPU",
+        }
+    return data
+
+
+_dumped = _real.model_dump()
+_hosts = {name: _lab_host(name, host) for name, host in _dumped["hosts"].items()}
 
 with validating(top="Platform"):
     _platform = Platform.model_validate(
         {
-            **_real.model_dump(),
+            **_dumped,
+            "addresses": _addresses,
             "storage": [dict(name="lab", path=MODELS, showroom=True)],
             "gateway": {
-                **_real.gateway.model_dump(),
+                **_dumped["gateway"],
                 "opt_handles": [
                     dict(handle="opt-tiny-best-of", technique="bon", base="mlx-tiny-llama-a")
                 ],
             },
-            "mini": {
-                **_real.mini.model_dump(),
-                "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
-                # The lab's hosts share this machine's cores: the gateway's workers follow them.
-                "litellm": {**_real.mini.litellm.model_dump(), "host_cores": os.cpu_count()},
-                # web.fetch may read the lab's own pages (private addresses are refused else).
-                "mcp_tools": [
-                    {**tool.model_dump(), "allow_networks": (str(load_config().subnet),)}
-                    for tool in _real.mini.mcp_tools
-                ],
-                # Tiny Agents on: its venv and config, checked by tests/lab/test_tiny_agents.py.
-                "tiny_agents": {**_real.mini.tiny_agents.model_dump(), "enabled": True},
-                "ov_server": {
-                    **_real.mini.ov_server.model_dump(),
-                    # The stand-in's requirements: it has no OpenVINO to load.
-                    "requirements": ("fastapi==0.165.0", "uvicorn==0.54.0"),
-                    "device": "CPU",
-                },
-            },
-            "studio": {
-                **_real.studio.model_dump(),
-                "os": "linux",
-                "run_as": "llm",
-                "hf_home": "/var/lib/homelab-llm/hf",
-                "toolchain": {**_real.mini.toolchain.model_dump(), **TOOLCHAIN},
-                "mlx": {
-                    **_real.studio.mlx.model_dump(),
-                    "registry_path": f"{MODELS}/registry.json",
-                    "models_dir": MODELS,
-                    # A tiny model's weights are 158 kB: room for six, so a day-two test can
-                    # add one; a set of ten would be refused.
-                    "memory_budget_gb": 0.001,
-                    "models": _MLX_MODELS,
-                },
-                "takeover": _STUDIO_TAKEOVER,
-            },
+            "hosts": {**_hosts, **_added},
         }
     )
     platform = for_lab(_platform)

@@ -8,55 +8,74 @@ real ones.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from typing import TYPE_CHECKING
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
-from deploys.mlx import MlxDeploy
-from deploys.mlx import snapshot_paths as mlx_paths
+from deploys.files import put
+from deploys.mlx import MlxDeployer
+from deploys.service import deploys
 from deploys.state import exists
-from deploys.steps import put
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
 from homelab.render import HostFile
 from homelab.services.base import Daemon
-from homelab.services.mlx import MlxService
+from homelab.services.mlx import MlxModel, MlxService
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
-    from homelab.services.base import ServiceModule
 
 TINY_MODEL_SCRIPT = PROJECT_ROOT / "lab" / "scripts" / "make_tiny_model.py"
 
 
 class TinyMlx(MlxService):
-    @property
-    def deploy(self) -> str | None:
-        return f"{__name__}:deploy_tiny_mlx"
+    """The real MLX servers, on tiny models the lab makes on each host."""
 
 
-def maker_path(platform: Platform) -> str:
-    return f"{platform.studio.layout.install_dir(TinyMlx.name)}/{TINY_MODEL_SCRIPT.name}"
+def maker_path(platform: Platform, host: str) -> str:
+    layout = platform.host(host).layout
+    return f"{layout.install_dir(TinyMlx.name)}/{TINY_MODEL_SCRIPT.name}"
 
 
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    made = tuple(f"{m.source_path}/config.json" for m in platform.studio.mlx.served)
-    return (*mlx_paths(platform, service), maker_path(platform), *made)
+def seed_of(model_id: str) -> int:
+    """A model's random seed, from its id: its replicas on other hosts get the same weights."""
+    return int(hashlib.sha256(model_id.encode()).hexdigest()[:8], 16) % 2**31
 
 
-class TinyMlxDeploy(MlxDeploy):
-    def models(self, first: Daemon, owner: str, group: str) -> dict[int, list[OperationMeta]]:
+@deploys(TinyMlx)
+class TinyMlxDeployer(MlxDeployer):
+    """The real deploy, with each tiny model made (in the servers' venv) before its server."""
+
+    title = "MLX servers (tiny models)"
+
+    def served(self, platform: Platform, host: str) -> tuple[MlxModel, ...]:
+        mlx = self.service.on(platform, host)
+        return mlx.served if mlx is not None else ()
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        made = tuple(f"{m.source_path}/config.json" for m in self.served(platform, host))
+        return (*super().snapshot_paths(platform, host), maker_path(platform, host), *made)
+
+    def run(self, platform: Platform, host: str, tools: Tools) -> None:
+        shared = self.install(platform, host, tools)
+        servers = self.service.daemons(platform, host)
+        made = self.models(platform, host, servers[0]) if servers else {}
+        self.servers(platform, host, tools, shared, made)
+
+    def models(self, platform: Platform, host: str, first: Daemon) -> dict[int, list[OperationMeta]]:
+        owner, group = self.owner(platform, host), self.group(platform, host)
         ops: dict[int, list[OperationMeta]] = {}
-        script = maker_path(self.platform)
+        script = maker_path(platform, host)
         put(HostFile(path=script, content=TINY_MODEL_SCRIPT.read_text()))
-        for seed, model in enumerate(self.platform.studio.mlx.served):
+        for model in self.served(platform, host):
             assert model.port is not None
             if exists(f"{model.source_path}/config.json"):
                 continue
             parent = posixpath.dirname(model.source_path)
+            seed = seed_of(model.model_id)
             ops[model.port] = [
                 server.shell(
                     name=f"Make the tiny model {model.model_id}",
@@ -68,8 +87,3 @@ class TinyMlxDeploy(MlxDeploy):
                 )
             ]
         return ops
-
-
-@deploy("MLX servers (tiny models)")
-def deploy_tiny_mlx(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    TinyMlxDeploy(platform, service, tools).run()

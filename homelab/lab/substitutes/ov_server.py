@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pyinfra.api.deploy import deploy
-
+from deploys.files import put
+from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory
-from deploys.steps import ServiceDeploy, put
-from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
 from homelab.render.files import HostFile
 from homelab.services.base import Daemon
@@ -23,19 +21,14 @@ from homelab.services.ov_server import OvServerService
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
-    from homelab.services.base import ServiceModule
 
 STAND_IN = PROJECT_ROOT / "lab" / "standins" / "ov-server"
 
 
 class OvServerStandIn(OvServerService):
-    @property
-    def deploy(self) -> str | None:
-        return f"{__name__}:deploy_ov_server_stand_in"
-
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
         # Its code comes from this repository, not from the data's git source.
-        return tuple(replace(d, source=None) for d in super().daemons(platform))
+        return tuple(replace(d, source=None) for d in super().daemons(platform, host))
 
 
 def stand_in_files(daemon: Daemon) -> list[HostFile]:
@@ -45,15 +38,6 @@ def stand_in_files(daemon: Daemon) -> list[HostFile]:
         for path in sorted(STAND_IN.rglob("*.py"))
         if "__pycache__" not in path.parts
     ]
-
-
-def snapshot_paths(platform: Platform, service: ServiceModule) -> tuple[str, ...]:
-    """The stand-in's files, for the deploy's one-round-trip snapshot (none planned in place)."""
-    daemons = service.daemons(platform)
-    return (
-        *(d.source_dir for d in daemons),
-        *(f.path for d in daemons for f in stand_in_files(d)),
-    )
 
 
 class StandInDeploy(ServiceDeploy):
@@ -67,6 +51,15 @@ class StandInDeploy(ServiceDeploy):
                     self.changes.append(op)
 
 
-@deploy("ov-server (the lab's stand-in)")
-def deploy_ov_server_stand_in(platform: Platform, tools: Tools, service: ServiceModule) -> None:
-    StandInDeploy.of(platform, service, tools).run()
+@deploys(OvServerStandIn)
+class StandInDeployer(Deployer):
+    title = "ov-server (the lab's stand-in)"
+    daemon_deploy = StandInDeploy
+
+    def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
+        """The stand-in's files, for the deploy's one-round-trip snapshot."""
+        daemons = self.service.daemons(platform, host)
+        return (
+            *(d.source_dir for d in daemons),
+            *(f.path for d in daemons for f in stand_in_files(d)),
+        )

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pyinfra.api.deploy import deploy
 from pyinfra.operations import apt
 
-from deploys.searxng import SearxngDeploy
+from deploys.searxng import SearxngDeploy, SearxngDeployer
+from deploys.service import deploys
 from deploys.state import current
-from deploys.toolchain import Tools
 from homelab.lab.substitutes.templates import render_lab
 from homelab.services.base import Daemon
 from homelab.services.searxng import SearxngService
@@ -34,24 +33,21 @@ class SearxFromDebian(SearxngService):
     settings_variable = "SEARX_SETTINGS_PATH"
     secret_variable = "SEARX_SECRET"
 
-    @property
-    def deploy(self) -> str | None:
-        return f"{__name__}:deploy_searx"
-
     def python(self, daemon: Daemon) -> str:
         return PYTHON
 
     def version_command(self, daemon: Daemon) -> str | None:
         return f"dpkg-query -W -f='${{Version}}\\n' {PACKAGE}"
 
-    def daemons(self, platform: Platform) -> tuple[Daemon, ...]:
+    def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
         return tuple(
             replace(d, argv=(PROGRAM,), source=None, requirements=(), working_dir=None)
-            for d in super().daemons(platform)
+            for d in super().daemons(platform, host)
         )
 
-    def settings(self, platform: Platform) -> str:
-        sx = platform.mini.searxng
+    def settings(self, platform: Platform, host: str) -> str:
+        sx = self.on(platform, host)
+        assert sx is not None
         return render_lab("searx-settings.yml.j2", searxng=sx, listener=sx.listener)
 
 
@@ -62,6 +58,7 @@ class SearxDeploy(SearxngDeploy):
             self.changes.append(apt.packages(name=f"Debian package {PACKAGE}", packages=[PACKAGE]))
 
 
-@deploy("SearXNG (Debian's searx)")
-def deploy_searx(platform: Platform, tools: Tools, service: SearxngService) -> None:
-    SearxDeploy.of(platform, service, tools).run()
+@deploys(SearxFromDebian)
+class SearxDeployer(SearxngDeployer):
+    title = "SearXNG (Debian's searx)"
+    daemon_deploy = SearxDeploy

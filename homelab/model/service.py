@@ -1,0 +1,150 @@
+"""What services contribute to the platform: daemons, their files, the gateway's handles.
+
+A :class:`Daemon` renders to its host's init system (a systemd unit, a launchd plist); the
+deploys install and activate it, and the verify suite checks it, all from the same description.
+The contract a service fulfils, :class:`~homelab.model.platform.ServiceModule`, is beside the
+platform that folds over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from homelab.model.base import LOOPBACK, GitSource, Listener, SecretRef
+from homelab.model.common import Layout, Toolchain
+from homelab.model.naming import Backend
+from homelab.model.system import System
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A file a host receives: where it goes, what it holds, who owns it."""
+
+    path: str
+    content: str
+    owner: str = "root"
+    group: str = "root"
+    mode: str = "0644"
+    #: Daemons whose restart this file calls for when it changes.
+    restarts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Relax:
+    """A hardening directive set away from the baseline, and why the service needs it."""
+
+    value: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Daemon:
+    #: The host it runs on, by the inventory's name.
+    host: str
+    name: str
+    description: str
+    user: str
+    argv: tuple[str, ...]
+    listener: Listener
+    health: str
+    layout: Layout
+    system: System
+    toolchain: Toolchain
+    #: The data's field its listener comes from, for the rules' messages.
+    where: str = ""
+    enabled: bool = True
+    #: The install it runs from (venv, source), shared by daemons of one kind (all MLX servers).
+    install: str = ""
+    #: Top-level requirements of that virtualenv; the deploy installs their lock.
+    requirements: tuple[str, ...] = ()
+    source: GitSource | None = None
+    #: Non-secret settings: env files rendered from the model, and inline variables.
+    env_files: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+    #: Secret variables, written on the host into a 0600 env file only this service reads.
+    secrets: dict[str, SecretRef] = field(default_factory=dict)
+    working_dir: str | None = None
+    #: Its main config file, the one a deploy checks before it replaces it.
+    config: str | None = None
+    supplementary_groups: tuple[str, ...] = ()
+    #: Open files it may hold (LimitNOFILE; launchd: NumberOfFiles); None: the init's default.
+    open_files: int | None = None
+    relax: dict[str, Relax] = field(default_factory=dict)
+    #: Loopback-only services that talk to nothing else are fenced at the IP level too.
+    loopback_only_traffic: bool = False
+    after: tuple[str, ...] = ()
+    #: The init system holds its listening socket (systemd's ``.socket`` unit) and passes it
+    #: in: the socket outlives the process, so a restart makes requests wait instead of
+    #: refusing them.
+    socket_activated: bool = False
+    #: ``systemctl reload`` (SIGHUP) makes it take in ``reload_files`` again: new workers start
+    #: on them while the old ones finish their requests, the main process stays.
+    reloadable: bool = False
+    #: Files whose change a reload takes in: a deploy reloads for them instead of restarting.
+    reload_files: tuple[str, ...] = ()
+    #: Worker processes a reloadable daemon's master runs (a reload waits for that many old
+    #: ones to leave).
+    workers: int = 1
+
+    @property
+    def install_name(self) -> str:
+        return self.install or self.name
+
+    @property
+    def state_dir(self) -> str:
+        return self.layout.state_dir(self.name)
+
+    @property
+    def config_dir(self) -> str:
+        return self.layout.config_dir(self.name)
+
+    @property
+    def install_dir(self) -> str:
+        return self.layout.install_dir(self.install_name)
+
+    @property
+    def venv(self) -> str:
+        return self.layout.venv(self.install_name)
+
+    @property
+    def source_dir(self) -> str:
+        return self.layout.source_dir(self.install_name)
+
+    @property
+    def secrets_env(self) -> str | None:
+        return self.layout.secrets_env(self.name) if self.secrets else None
+
+    @property
+    def unit(self) -> str:
+        """The init system's name of it: ``name.service``, or its launchd label."""
+        return self.system.init.unit_id(self.layout, self.name)
+
+    @property
+    def socket_unit(self) -> str:
+        return f"{self.name}.socket"
+
+    @property
+    def socket_path(self) -> str | None:
+        """Its ``.socket`` unit, where the init system holds sockets and it is socket-activated."""
+        if not self.socket_activated or not self.system.init.holds_sockets:
+            return None
+        return f"{self.system.init.unit_dir(self.layout)}/{self.socket_unit}"
+
+    @property
+    def unit_path(self) -> str:
+        return self.system.init.unit_path(self.layout, self.name)
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.listener.port}{self.health}"
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A name the gateway serves to clients, and where in the data it is declared."""
+
+    handle: str
+    backend: Backend
+    where: str
+    #: The host whose server answers it (the gateway's host for handles it serves itself).
+    host: str

@@ -1,0 +1,9 @@
+"""A second Mac (Linux in the lab, as the Studio is): one tiny MLX model, the one the Studio
+serves on 8100, so the gateway has a replica of it on another host."""
+
+from homelab.groupdata import validating
+from homelab.lab.data import mac_stand_in, tiny
+from homelab.model import Host
+
+with validating("mac2", top="Host"):
+    host = Host(**mac_stand_in({}, [tiny("tiny-llama-a", 8100)]))

@@ -1,0 +1,78 @@
+"""What the checks are parametrised by, read from the model at collection: nothing here
+contacts a host. Each value says what a failure names (its ``id``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from homelab.model import Platform
+from homelab.services import Daemon, mcp_tools, mlx
+from homelab.services.mcp_tools import McpTool
+from verify.probes import lan_url
+
+
+def daemon_id(daemon: Daemon) -> str:
+    return f"{daemon.host}/{daemon.name}"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A daemon's port as one other host of the platform tries it."""
+
+    daemon: Daemon
+    #: The host the request is made from.
+    seen_from: str
+    url: str
+
+    @property
+    def id(self) -> str:
+        return f"{daemon_id(self.daemon)}-from-{self.seen_from}"
+
+
+def reaches(platform: Platform, daemons: Iterable[Daemon]) -> list[Reach]:
+    """Each daemon as every host but its own reaches it, in the hosts' order."""
+    return [
+        Reach(d, other, lan_url(platform, d))
+        for d in daemons
+        for other in platform.hosts
+        if other != d.host
+    ]
+
+
+@dataclass(frozen=True)
+class MlxHandle:
+    """A served MLX handle and the servers behind it (one per host serving a replica)."""
+
+    handle: str
+    servers: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.handle
+
+
+def mlx_handles(platform: Platform) -> list[MlxHandle]:
+    """Each served MLX handle with the servers behind it, so a failure names them."""
+    servers: dict[str, list[str]] = {}
+    for host, _i, model in mlx.SERVICE.deployments(platform):
+        assert model.port is not None
+        servers.setdefault(model.model_id, []).append(f"{host}/{mlx.server_name(model.port)}")
+    return [MlxHandle(handle, tuple(where)) for handle, where in servers.items()]
+
+
+@dataclass(frozen=True)
+class ToolOn:
+    """One MCP tool on one host whose data places it."""
+
+    host: str
+    tool: McpTool
+
+    @property
+    def id(self) -> str:
+        return f"{self.host}/{self.tool.name}"
+
+
+def tools_placed(platform: Platform) -> list[ToolOn]:
+    """Every MCP tool of every host that runs MCP tools."""
+    return [ToolOn(host, t) for host, on in mcp_tools.SERVICE.placed(platform) for t in on.tools]

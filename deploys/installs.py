@@ -13,7 +13,7 @@ from pyinfra.operations import files, server
 
 from deploys.state import exists, link_target
 from deploys.toolchain import Tools
-from homelab.locks import VENV_RECIPE, Lock, locked_venv_target, lock_for
+from homelab.locks import VENV_RECIPE, Lock, lock_for, locked_venv_target
 from homelab.model import Daemon
 
 

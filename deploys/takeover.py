@@ -1,7 +1,7 @@
 """Taking over a hand-built host: its legacy units out of the way of the daemons replacing them.
 
-Two steps, both in every service deploy (``deploys.service.ServiceDeploy``), both decided from the host's
-facts so that a host already taken over runs nothing:
+Two steps, both in every service deploy (``deploys.service.ServiceDeploy``), both decided from
+the host's facts so that a host already taken over runs nothing:
 
 - :func:`save_aside`, before the daemon's files are placed: a legacy unit with the very name of
   the daemon's unit has its file copied to ``<unit file>.legacy`` once (when that copy does not

@@ -274,7 +274,8 @@ def restore(
     q = shlex.quote
     unit = q(plan.daemon.unit)
     with _host(inventory, plan, say) as host:
-        say(f"sending {archive.name} ({human(archive.stat().st_size)}) to {plan.daemon.host}:{plan.dest}")
+        size = human(archive.stat().st_size)
+        say(f"sending {archive.name} ({size}) to {plan.daemon.host}:{plan.dest}")
         try:
             host.send(archive, incoming)
         except Unreachable as error:

@@ -155,7 +155,9 @@ def inventory_addresses() -> dict[str, str]:
     try:
         hosts = list(inventory)
     except Exception:  # outside pyinfra, a context error
-        raise InvalidGroupData(["inventory: none is being loaded (rule: run through pyinfra)"])
+        raise InvalidGroupData(
+            ["inventory: none is being loaded (rule: run through pyinfra)"]
+        ) from None
     if not hosts:
         raise InvalidGroupData(["inventory: no host (rule: the inventory names every host)"])
     return {host.name: str(host.data.get("ssh_hostname") or host.name) for host in hosts}
@@ -191,11 +193,36 @@ def host_pieces(file: str, names: list[str]) -> dict[str, Any]:
     return out
 
 
+#: The host data key by which an inventory names the group data folder its platform comes
+#: from, when that is not the project's own (the lab's inventory names ``lab/group_data``).
+DATA_KEY = "homelab_data"
+
+
+def takes_data_from(file: str) -> bool:
+    """Whether the inventory being loaded takes its platform from ``file``'s folder.
+
+    pyinfra runs the project's ``group_data`` and the inventory's own folder's, in that order:
+    an inventory whose hosts name another folder (``homelab_data``) has its platform there,
+    and the project's data, whose hosts it does not describe, stays out of its way."""
+    if _addresses.get() is not None:
+        return True  # asked for by real_platform: these hosts are this data's
+    from pyinfra.context import inventory
+
+    try:
+        named = {str(h.data.get(DATA_KEY)) for h in inventory if h.data.get(DATA_KEY)}
+    except Exception:  # outside pyinfra, no inventory: the data is asked for directly
+        return True
+    return not named or str(Path(file).resolve().parent) in named
+
+
 def assemble(file: str, **settings: Any) -> Any:
     """The platform of the inventory being loaded: every host it names, each from its data
-    file beside ``file``, with the platform-wide ``settings``; validated as a whole."""
+    file beside ``file``, with the platform-wide ``settings``; validated as a whole. None when
+    the inventory takes its platform from another folder (:func:`takes_data_from`)."""
     from homelab.model import Platform
 
+    if not takes_data_from(file):
+        return None
     addresses = inventory_addresses()
     hosts = host_pieces(file, list(addresses))
     with validating(top="Platform"):

@@ -310,9 +310,7 @@ def outside_readers(platform: Platform, name: str) -> tuple[str, ...]:
     if name not in {ref.env for ref in secrets(platform).values()}:
         return ()
     return tuple(
-        f"MCP tool {tool.name}"
-        for _host, mcp in MCP_TOOLS.placed(platform)
-        for tool in mcp.tools
+        f"MCP tool {tool.name}" for _host, mcp in MCP_TOOLS.placed(platform) for tool in mcp.tools
     )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TextIO
 
 from homelab.console.connect import Unreachable, connected
-from homelab.console.probe import q
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.render import daemon_files

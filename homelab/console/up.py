@@ -18,11 +18,11 @@ from pathlib import Path
 
 from homelab import PROJECT_ROOT
 from homelab.console.connect import settings
-from homelab.services.litellm import gateway, gateway_host
-from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from homelab.lab.config import LAB_LOCK
 from homelab.load import load_platform
 from homelab.model import Platform
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 
 LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
 SITE = "deploys/site.py"

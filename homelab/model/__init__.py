@@ -31,6 +31,7 @@ __all__ = [
     "InitSystem",
     "Layout",
     "Listener",
+    "OptHandle",
     "Platform",
     "PythonPackage",
     "Route",

@@ -18,7 +18,7 @@ from homelab.model.registry import options_by_key
 from homelab.model.system import SYSTEMS, System, SystemName
 from homelab.model.takeover import Takeover
 
-O = TypeVar("O", bound=Frozen)
+Opts = TypeVar("Opts", bound=Frozen)
 
 
 class StorageRoot(Frozen):
@@ -114,12 +114,14 @@ class Host(Frozen):
         """The systems whose services it may run: its own and the one it stands in for."""
         return {self.system, *([self.stand_in_for] if self.stand_in_for else [])}
 
-    def get(self, kind: type[O]) -> O | None:
+    def get(self, kind: type[Opts]) -> Opts | None:
         """Its options of the service ``kind``, or None when it does not run that service."""
         found = self.services.get(kind.key)  # type: ignore[attr-defined]
         return found if isinstance(found, kind) else None
 
     def model_dump_data(self) -> dict[str, Any]:
-        """Its data as group data gives it (services under their keys), for an evolved copy."""
-        out = {k: v for k, v in dict(self).items() if k != "services"}
-        return {**out, **self.services}
+        """Its data as group data gives it (services under their keys, plain values), for a
+        changed copy to be validated again."""
+        out = self.model_dump()
+        services = out.pop("services")
+        return {**out, **services}

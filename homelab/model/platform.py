@@ -27,10 +27,10 @@ __all__ = ["Platform", "ServiceModule", "address_problem"]
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
 
 
-O = TypeVar("O", bound=Frozen)
+Opts = TypeVar("Opts", bound=Frozen)
 
 
-class ServiceModule(Generic[O]):
+class ServiceModule(Generic[Opts]):
     """One service: placed on hosts by their data, it derives what it adds to the platform.
 
     Subclasses set ``name`` and ``options`` (the typed options a host's data gives under
@@ -39,7 +39,7 @@ class ServiceModule(Generic[O]):
     """
 
     name: ClassVar[str]
-    options: type[O]
+    options: type[Opts]
     #: The systems it runs on; a host of another system placing it is refused.
     systems: ClassVar[frozenset[str]] = frozenset({"linux", "macos"})
     #: Why it runs only there, for the rule's message.
@@ -50,14 +50,14 @@ class ServiceModule(Generic[O]):
         """The field a host's data places it under."""
         return str(self.options.key)  # type: ignore[attr-defined]
 
-    def placed(self, platform: Platform) -> Iterator[tuple[str, O]]:
+    def placed(self, platform: Platform) -> Iterator[tuple[str, Opts]]:
         """(host, options) of every host whose data places it, in the hosts' order."""
         for name, host in platform.hosts.items():
             found = host.services.get(self.key)
             if isinstance(found, self.options):
                 yield name, found
 
-    def on(self, platform: Platform, host: str) -> O | None:
+    def on(self, platform: Platform, host: str) -> Opts | None:
         """Its options on ``host``, or None when that host does not run it."""
         found = platform.hosts[host].services.get(self.key)
         return found if isinstance(found, self.options) else None
@@ -164,7 +164,8 @@ class Platform(Frozen):
         try:
             return self.hosts[name]
         except KeyError:
-            raise KeyError(f"the platform has no host {name!r} (hosts: {', '.join(self.hosts)})")
+            hosts = ", ".join(self.hosts)
+            raise KeyError(f"the platform has no host {name!r} (hosts: {hosts})") from None
 
     def modules(self, host: str | None = None) -> tuple[ServiceModule[Any], ...]:
         """The services in deploy order (those ``host`` runs), each replaced by its substitute
@@ -253,9 +254,7 @@ class Platform(Frozen):
         problems = []
         for name in self.hosts:
             if name not in self.addresses:
-                problems.append(
-                    f"addresses.{name}: missing (rule: every host is in the inventory)"
-                )
+                problems.append(f"addresses.{name}: missing (rule: every host is in the inventory)")
                 continue
             why = address_problem(self.addresses[name])
             if why:

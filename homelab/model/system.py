@@ -68,7 +68,6 @@ class InitSystem:
             return UnitNaming(layout.launchd_daemons, f"{layout.launchd_prefix}.*.plist", None)
         return UnitNaming(layout.systemd_units, "*.service", UNIT_MARK)
 
-
     # -- what it reports, one round trip (homelab status) ----------------------------------
 
     def state_command(self, unit: str) -> str:
@@ -133,9 +132,7 @@ class InitSystem:
 #: systemd properties read for each unit.
 UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
 
-SYSTEMD = InitSystem(
-    name="systemd", holds_sockets=True, legacy_field="units", logs_to_files=False
-)
+SYSTEMD = InitSystem(name="systemd", holds_sockets=True, legacy_field="units", logs_to_files=False)
 LAUNCHD = InitSystem(
     name="launchd", holds_sockets=False, legacy_field="launchd_jobs", logs_to_files=True
 )

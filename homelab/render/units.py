@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import plistlib
-
 from collections.abc import Callable
 
 from homelab.model.service import Daemon, HostFile

@@ -172,8 +172,7 @@ def on_gateway_host(platform: Platform, kind: type[Any], why: str) -> list[str]:
     except LookupError:
         return []  # the gateway's own rule says so
     return [
-        f"{name}.{kind.key}: it runs on {name}, the gateway on {home} "
-        f"(rule: {why})"
+        f"{name}.{kind.key}: it runs on {name}, the gateway on {home} (rule: {why})"
         for name, host in platform.hosts.items()
         if host.services.get(kind.key) is not None and name != home
     ]

@@ -91,7 +91,9 @@ class OptillmLocalService(ServiceModule[OptillmLocals]):
 
     def handles(self, platform: Platform) -> Iterator[Handle]:
         for host, i, local in self.enabled(platform):
-            yield Handle(local.handle, Backend.OPT, f"{host}.{self.key}.instances[{i}].handle", host)
+            yield Handle(
+                local.handle, Backend.OPT, f"{host}.{self.key}.instances[{i}].handle", host
+            )
 
     def routes(self, platform: Platform) -> Iterator[Route]:
         from homelab.services.litellm import gateway_host

@@ -148,7 +148,9 @@ class OvServerService(ServiceModule[OvServer]):
         for host, ov in self.placed(platform):
             if ov.enabled:
                 for i, m in enumerate(ov.models):
-                    yield Handle(m.model_id, Backend.OV, f"{host}.{self.key}.models[{i}].model_id", host)
+                    yield Handle(
+                        m.model_id, Backend.OV, f"{host}.{self.key}.models[{i}].model_id", host
+                    )
 
     def routes(self, platform: Platform) -> Iterator[Route]:
         gw = platform.gateway

@@ -120,10 +120,9 @@ class SearxngService(ServiceModule[Searxng]):
 
     def gateway_environment(self, platform: Platform) -> dict[str, str]:
         # The gateway's search tool calls it on loopback (it listens nowhere else).
-        return {
-            "SEARXNG_API_BASE": f"http://{LOOPBACK}:{sx.listener.port}"
-            for _host, sx in self.placed(platform)
-        }
+        for _host, sx in self.placed(platform):
+            return {"SEARXNG_API_BASE": f"http://{LOOPBACK}:{sx.listener.port}"}
+        return {}
 
     def placement_problems(self, platform: Platform) -> list[str]:
         from homelab.services.litellm import on_gateway_host

@@ -18,6 +18,7 @@ from homelab.lab.config import load_config
 from homelab.lab.data import MODELS, TOOLCHAIN, mac_stand_in, tiny
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
+from homelab.services.mlx import server_name
 
 __all__ = ["platform"]
 
@@ -53,7 +54,7 @@ def _lab_host(name: str, data: dict[str, object]) -> dict[str, object]:
         takeover["units"] = [
             dict(
                 unit=f"{job['label']}.service",
-                replaced_by=tuple(f"mlx-{m['port']}" for m in _MLX_MODELS),
+                replaced_by=tuple(server_name(int(str(m["port"]))) for m in _MLX_MODELS),
                 user=job["user"],
             )
             for job in takeover["launchd_jobs"]

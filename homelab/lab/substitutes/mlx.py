@@ -65,7 +65,9 @@ class TinyMlxDeployer(MlxDeployer):
         made = self.models(platform, host, servers[0]) if servers else {}
         self.servers(platform, host, tools, shared, made)
 
-    def models(self, platform: Platform, host: str, first: Daemon) -> dict[int, list[OperationMeta]]:
+    def models(
+        self, platform: Platform, host: str, first: Daemon
+    ) -> dict[int, list[OperationMeta]]:
         owner, group = self.owner(platform, host), self.group(platform, host)
         ops: dict[int, list[OperationMeta]] = {}
         script = maker_path(platform, host)

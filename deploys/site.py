@@ -9,6 +9,7 @@ no longer names.
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -38,8 +39,9 @@ tools = prepare(
     more_users=tuple(u for d in placed for u in d.snapshot_users(platform, name)),
 )
 for deployer in placed:
-    # pyinfra's @deploy groups a function's operations under a name in its output.
-    run: Callable[[Platform, str, Tools], None] = deploy(deployer.title)(deployer.run)  # type: ignore[assignment]
+    # pyinfra's @deploy groups a function's operations under a name in its output (it marks
+    # the function it wraps, which a bound method does not take: a partial does).
+    run: Callable[[Platform, str, Tools], None] = deploy(deployer.title)(partial(deployer.run))  # type: ignore[assignment]
     run(platform, name, tools)
 for deployer in absent:
     deployer.absent(platform, name)

@@ -199,11 +199,11 @@ def _json(result: Result, what: str) -> dict[str, Any]:
     return out
 
 
-def _plan(inventory: Path) -> DataPlan:
+def _plan(inventory: Path, host: str | None = None) -> DataPlan:
     from homelab.load import load_platform
 
     platform = load_platform(inventory)
-    plan = plan_for(platform)
+    plan = plan_for(platform, host)
     if not plan.daemon.enabled:
         raise BackupFailed("Open WebUI is disabled in the data: it has no data to back up")
     return plan
@@ -220,10 +220,13 @@ def _host(inventory: Path, plan: DataPlan, say: Say) -> Iterator[Remote]:
 
 
 def backup(
-    inventory: Path, local_root: Path | None = None, say: Say = _quiet
+    inventory: Path,
+    local_root: Path | None = None,
+    say: Say = _quiet,
+    at: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """A copy made on the host now (kept there with the others) and fetched beside us."""
-    plan = _plan(inventory)
+    plan = _plan(inventory, at)
     with _host(inventory, plan, say) as host:
         say(f"copying {plan.data} on {plan.daemon.host} into {plan.dest} (SQLite's online backup)")
         made = _json(
@@ -263,10 +266,14 @@ def _fetch_secrets(inventory: Path, plan: DataPlan, folder: Path, copy_id: str) 
 
 
 def restore(
-    inventory: Path, wanted: str | None = None, local_root: Path | None = None, say: Say = _quiet
+    inventory: Path,
+    wanted: str | None = None,
+    local_root: Path | None = None,
+    say: Say = _quiet,
+    at: str | None = None,
 ) -> dict[str, Any]:
     """Send a local copy back, stop the service, restore into place, start it, wait for it."""
-    plan = _plan(inventory)
+    plan = _plan(inventory, at)
     folder = local_dir(inventory, plan.daemon.host, local_root)
     chosen = select(local_copies(folder), wanted)
     archive = folder / f"{chosen}{SUFFIX}"
@@ -289,7 +296,7 @@ def restore(
             if not stopped.ok:
                 raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.strip()}")
             say(f"putting {chosen}'s secret store back, if it has one")
-            secrets = _put_back_secrets(inventory, folder, chosen)
+            secrets = _put_back_secrets(inventory, plan.daemon.host, folder, chosen)
             say(f"keeping what is there aside, then restoring {chosen} into {plan.data}")
             done = _json(
                 host.run(plan.restore_command(incoming), stdin=HOST_SCRIPT.read_text()),
@@ -312,7 +319,9 @@ def restore(
     return done
 
 
-def _put_back_secrets(inventory: Path, folder: Path, copy_id: str) -> dict[str, Any] | None:
+def _put_back_secrets(
+    inventory: Path, host: str, folder: Path, copy_id: str
+) -> dict[str, Any] | None:
     """The store copy made with ``copy_id`` put back, before Open WebUI starts again: the env
     files rewritten from it and the other running services that read a changed one restarted.
     None: that copy has no store copy beside it (the host's secrets stay as they are)."""
@@ -325,18 +334,20 @@ def _put_back_secrets(inventory: Path, folder: Path, copy_id: str) -> dict[str, 
     if not archive.is_file():
         return None
     try:
-        platform = load_platform(inventory)
-        done = put_back_store(inventory, webui_host(platform), platform, archive, copy_id)
+        done = put_back_store(inventory, host, load_platform(inventory), archive, copy_id)
     except SecretsFailed as error:
         raise BackupFailed(str(error)) from error
     return asdict(done)
 
 
 def listing(
-    inventory: Path, local_root: Path | None = None, say: Say = _quiet
+    inventory: Path,
+    local_root: Path | None = None,
+    say: Say = _quiet,
+    at: str | None = None,
 ) -> dict[str, list[str]]:
     """Copy ids on the host and on this machine, oldest first."""
-    plan = _plan(inventory)
+    plan = _plan(inventory, at)
     with _host(inventory, plan, say) as host:
         say(f"listing the copies in {plan.daemon.host}:{plan.dest}")
         on_host = _json(host.run(plan.list_command(), stdin=HOST_SCRIPT.read_text()), "listing")

@@ -164,11 +164,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     try:
         if args.list:
-            found = listing(args.inventory, args.local, _say("backup"))
+            found = listing(args.inventory, args.local, _say("backup"), at=args.host)
             for where in ("host", "local"):
                 print(f"{where}: {' '.join(found[where]) or '(none)'}")
             return 0
-        path, made = backup(args.inventory, args.local, _say("backup"))
+        path, made = backup(args.inventory, args.local, _say("backup"), at=args.host)
     except BackupFailed as error:
         print(f"error: backup {args.host}: {error}", file=sys.stderr)
         return 1
@@ -186,7 +186,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from homelab.backup import BackupFailed, restore
 
     try:
-        done = restore(args.inventory, args.copy, args.local, _say("restore"))
+        done = restore(args.inventory, args.copy, args.local, _say("restore"), at=args.host)
     except BackupFailed as error:
         print(f"error: restore {args.host}: {error}", file=sys.stderr)
         return 1

@@ -349,6 +349,9 @@ def rotate(inventory: Path, role: str, name: str) -> Rotation:
     from homelab.load import load_platform
 
     platform = load_platform(inventory)
+    if role not in platform.hosts:
+        hosts = ", ".join(platform.hosts)
+        raise SecretsFailed(f"no host {role!r} in the inventory (hosts: {hosts})")
     readers = consumers(platform, role, name)
     if not readers:
         used = sorted(

@@ -23,12 +23,17 @@ class UnknownService(Exception):
 
 
 def find(platform: Platform, name: str) -> Daemon:
-    """The daemon ``name`` names: its name, its unit (``litellm.service``) or its label."""
+    """The daemon ``name`` names: its name or its unit (``litellm.service``, a launchd label),
+    or ``HOST/NAME`` where several hosts run one of that name (a replica's server)."""
     every = [d for host in platform.hosts for d in daemons(platform, host)]
-    for d in every:
-        if name in (d.name, d.unit):
-            return d
-    known = ", ".join(d.name for d in every)
+    on, _, bare = name.rpartition("/")
+    found = [d for d in every if bare in (d.name, d.unit) and on in ("", d.host)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        where = ", ".join(f"{d.host}/{d.name}" for d in found)
+        raise UnknownService(f"{name!r} runs on {len(found)} hosts: name one of {where}")
+    known = ", ".join(sorted({d.name for d in every}))
     raise UnknownService(f"no service {name!r} in the model; services: {known}")
 
 

@@ -21,6 +21,7 @@ from homelab.backup import (
     local_dir,
     plan_for,
     select,
+    webui_host,
 )
 from homelab.backup_host import (
     BackupError,
@@ -34,7 +35,7 @@ from homelab.backup_host import (
 )
 from homelab.load import load_platform
 from homelab.model import Platform
-from homelab.services.open_webui import Backups
+from homelab.services.open_webui import Backups, OpenWebUI
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -111,7 +112,11 @@ def test_select_newest_exact_or_unique_start() -> None:
 
 
 def test_model_places_and_limits_the_copies(platform: Platform) -> None:
+    assert webui_host(platform) == "mini", "the real data runs Open WebUI on the Mini"
     plan = plan_for(platform)
+    assert plan_for(platform, "mini") == plan
+    with pytest.raises(BackupFailed, match="studio runs no Open WebUI"):
+        plan_for(platform, "studio")
     assert plan.dest == "/var/lib/homelab-llm/backups/open-webui"
     assert plan.database == "/var/lib/homelab-llm/open-webui/webui.db"
     assert plan.backups.keep == 5
@@ -173,8 +178,14 @@ def test_copies_are_ignored_by_git() -> None:
 def test_previous_lab_differs_only_in_open_webui() -> None:
     lab = load_platform(PROJECT_ROOT / "lab" / "inventory.py")
     previous = load_platform(PROJECT_ROOT / "lab" / "previous" / "inventory.py")
-    assert previous.mini.open_webui.package.version != lab.mini.open_webui.package.version
-    reverted = previous.evolve(mini=previous.mini.evolve(open_webui=lab.mini.open_webui))
+    host = webui_host(lab)
+    assert webui_host(previous) == host
+    ours, theirs = lab.host(host).get(OpenWebUI), previous.host(host).get(OpenWebUI)
+    assert ours is not None and theirs is not None
+    assert theirs.package.version != ours.package.version
+    reverted = previous.evolve(
+        hosts={**previous.hosts, host: previous.host(host).evolve(open_webui=ours)}
+    )
     assert reverted == lab
 
 

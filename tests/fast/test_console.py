@@ -18,12 +18,16 @@ import pytest
 from homelab import PROJECT_ROOT
 from homelab.console import connect, diff, logs, probe, status, up
 from homelab.load import load_inventory, load_platform
-from homelab.model import ROLES, Platform, Role
+from homelab.model import LINUX, Platform
 from homelab.render import HostFile, daemon_files, host_files
 from homelab.services import daemons
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.open_webui import OpenWebUI
 
 REAL = PROJECT_ROOT / "inventory.py"
 LAB = PROJECT_ROOT / "lab" / "inventory.py"
+#: The real inventory's hosts, by name (their data is loaded, no host is contacted).
+HOSTS = tuple(load_platform(REAL).hosts)
 
 
 # --- reaching the hosts ----------------------------------------------------------------------
@@ -32,10 +36,9 @@ LAB = PROJECT_ROOT / "lab" / "inventory.py"
 def test_settings_are_pyinfras_own_for_each_host() -> None:
     inv = load_inventory(REAL)
     found = connect.settings(REAL)
-    assert set(found) == set(ROLES)
-    for role in ROLES:
-        (host,) = inv.get_group(role)
-        s = found[role]
+    assert set(found) == {host.name for host in inv} == set(HOSTS)
+    for host in inv:
+        s = found[host.name]
         assert s.name == host.name and s.connector == "SSHConnector"
         assert s.hostname == host.data.get("ssh_hostname")
         assert s.user == host.data.get("ssh_user")
@@ -47,19 +50,20 @@ def test_lab_settings_carry_key_known_hosts_and_strict_checking() -> None:
     from homelab.lab.config import load_config
 
     lab = load_config()
-    for role, s in connect.settings(LAB).items():
-        assert s.hostname == lab.address(role)
+    for name, s in connect.settings(LAB).items():
+        assert s.hostname == lab.address(name)
         assert s.user == "root" and not s.sudo
         assert s.key == str(lab.ssh_key)
         assert s.known_hosts == str(lab.known_hosts)
         assert s.strict == "yes"
 
 
-def test_a_missing_group_is_said_plainly(tmp_path: Path) -> None:
+def test_a_host_without_data_is_said_plainly(tmp_path: Path) -> None:
     inv = tmp_path / "inventory.py"
-    inv.write_text((REAL).read_text().replace("studio = [", "elsewhere = ["))
+    inv.write_text(REAL.read_text().replace('("studio", {', '("elsewhere", {'))
+    assert "elsewhere" in inv.read_text()
     (tmp_path / "group_data").mkdir()
-    with pytest.raises(Exception, match="studio"):
+    with pytest.raises(Exception, match=r"hosts\.elsewhere: no data file"):
         connect.settings(inv)
 
 
@@ -111,53 +115,55 @@ def real() -> Platform:
     return load_platform(REAL)
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_status_plan_names_every_daemon_file_and_url(real: Platform, role: Role) -> None:
-    p = status.plan(real, role)
+@pytest.mark.parametrize("host", HOSTS)
+def test_status_plan_names_every_daemon_file_and_url(real: Platform, host: str) -> None:
+    p = status.plan(real, host)
     script = p.script
-    for d in daemons(real, role):
-        if d.os == "darwin":
-            assert f"launchctl print system/{d.label}" in script
+    for d in daemons(real, host):
+        if d.system.init.name == "launchd":
+            assert f"launchctl print system/{d.unit}" in script
         else:
             assert f"-- {d.unit}" in script
         assert (shlex.quote(d.health_url) in script) == d.enabled
         dist = status.distribution(d)
         if d.enabled and dist:
             assert f"{d.venv}/bin/python" in script and repr(dist) in script
-    for f in probe.expected_files(real, role):
+    for f in probe.expected_files(real, host):
         assert shlex.quote(f.path) in script
-    assert {f.path for f in p.files} <= {f.path for f in host_files(real, role)}
-    assert status.listen_command(p.os) in script
+    assert {f.path for f in p.files} <= {f.path for f in host_files(real, host)}
+    assert p.system == real.host(host).os
+    assert p.system.listening in script
     assert shlex.quote(p.marker) in script and f"{p.unit_dir}/{p.unit_glob}" in script
 
 
 def test_the_real_hosts_plans_use_each_platforms_tools(real: Platform) -> None:
     mini, studio = status.plan(real, "mini"), status.plan(real, "studio")
-    assert mini.os == "linux" and studio.os == "darwin"
+    assert mini.system.name == "linux" and studio.system.name == "macos"
     assert "systemctl show" in mini.script and "launchctl" not in mini.script
     assert "ss -Hltn" in mini.script and "sha256sum" in mini.script
     assert "launchctl print" in studio.script and "systemctl" not in studio.script
     assert "lsof -nP -iTCP -sTCP:LISTEN" in studio.script and "shasum -a 256" in studio.script
-    lay = real.studio.layout
+    lay = real.host("studio").layout
     assert studio.unit_glob == f"{lay.launchd_prefix}.*.plist"
     assert studio.unit_dir == lay.launchd_daemons
-    assert mini.unit_dir == real.mini.layout.systemd_units and mini.unit_glob == "*.service"
+    assert mini.unit_dir == real.host("mini").layout.systemd_units
+    assert mini.unit_glob == "*.service"
 
 
 def test_disabled_daemons_are_expected_with_their_unit_only(real: Platform) -> None:
-    off = [d for role in ROLES for d in daemons(real, role) if not d.enabled]
+    off = [d for host in real.hosts for d in daemons(real, host) if not d.enabled]
     assert off, "the real data has disabled daemons (AFM, OptiLLM local)"
     for d in off:
-        expected = {f.path for f in probe.expected_files(real, d.role)}
+        expected = {f.path for f in probe.expected_files(real, d.host)}
         unit, *config = daemon_files(real, d)
         assert unit.path in expected
         assert not {f.path for f in config} & expected
 
 
 def test_the_platform_marker_is_what_its_rendered_units_say(real: Platform) -> None:
-    for role in ROLES:
-        p = status.plan(real, role)
-        for d in daemons(real, role):
+    for host in real.hosts:
+        p = status.plan(real, host)
+        for d in daemons(real, host):
             assert p.marker in daemon_files(real, d)[0].content
         assert "rendered from the platform model" in p.marker
 
@@ -168,7 +174,7 @@ def _healthy_output(p: status.Plan) -> str:
     listening: list[str] = []
     for d in p.daemons:
         out.append(f"@@ state {d.name}")
-        if p.os == "darwin":
+        if p.system.init.name == "launchd":
             out += ["\tstate = running" if d.enabled else "\tstate = not running", "\tpid = 7"]
         else:
             out += [
@@ -181,7 +187,7 @@ def _healthy_output(p: status.Plan) -> str:
             listening.append(f"{d.listener.bind}:{d.listener.port}")
     out.append("@@ listen")
     for addr in listening:
-        if p.os == "darwin":
+        if p.system.name == "macos":  # lsof's lines; ss's on Linux
             out.append(f"python 7 llm 3u IPv4 0x1 0t0 TCP {addr.replace('0.0.0.0', '*')} (LISTEN)")
         else:
             out.append(f"LISTEN 0 128 {addr} 0.0.0.0:*")
@@ -192,14 +198,14 @@ def _healthy_output(p: status.Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_status_reads_a_host_as_the_model_says(real: Platform, role: Role) -> None:
-    p = status.plan(real, role)
+@pytest.mark.parametrize("host", HOSTS)
+def test_status_reads_a_host_as_the_model_says(real: Platform, host: str) -> None:
+    p = status.plan(real, host)
     found = status.read(p, _healthy_output(p))
     assert found.ok, found.drift
     assert {d.name for d in found.daemons} == {d.name for d in p.daemons}
     assert all(d.version == "1.2.3" for d in found.daemons if d.enabled)
-    lines = status.table(found, role)
+    lines = status.table(found, host)
     assert lines[-1].strip() == "as the model says"
 
 
@@ -244,7 +250,7 @@ def test_the_file_part_of_the_probe_runs_on_real_files(tmp_path: Path) -> None:
     same, other, gone = tmp_path / "same", tmp_path / "other", tmp_path / "gone dir" / "x"
     same.write_text("a\n")
     other.write_text("b\n")
-    script = probe.files_part([str(same), str(other), str(gone)], "linux")
+    script = probe.files_part([str(same), str(other), str(gone)], LINUX)
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
     files = (HostFile(str(same), "a\n"), HostFile(str(other), "c\n"), HostFile(str(gone), ""))
     p = replace(status.plan(load_platform(REAL), "mini"), daemons=(), files=files)
@@ -255,13 +261,13 @@ def test_the_file_part_of_the_probe_runs_on_real_files(tmp_path: Path) -> None:
 # --- diff --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_diff_plan_reads_every_file_guarded_ones_included(real: Platform, role: Role) -> None:
-    files, script = diff.plan(real, role)
+@pytest.mark.parametrize("host", HOSTS)
+def test_diff_plan_reads_every_file_guarded_ones_included(real: Platform, host: str) -> None:
+    files, script = diff.plan(real, host)
     for f in files:
         assert shlex.quote(f.path) in script
     paths = {f.path for f in files}
-    for d in daemons(real, role):
+    for d in daemons(real, host):
         assert d.unit_path in paths
         if d.enabled and d.config:
             assert d.config in paths  # router.yaml, settings.yml: the guarded ones
@@ -292,24 +298,27 @@ def test_diff_script_runs_and_shows_only_what_differs(tmp_path: Path) -> None:
 
 
 def test_logs_find_the_host_by_name_unit_or_label(real: Platform) -> None:
-    for role in ROLES:
-        for d in daemons(real, role):
-            for name in (d.name, d.unit, d.label):
+    for host in real.hosts:
+        for d in daemons(real, host):
+            if d.system.init.name == "launchd":  # its unit is its label
+                assert d.unit == f"{d.layout.launchd_prefix}.{d.name}"
+            for name in (d.name, d.unit):
                 assert logs.find(real, name) == d
     with pytest.raises(logs.UnknownService, match="no service 'nginx'"):
         logs.find(real, "nginx")
 
 
 def test_logs_use_journald_on_linux_and_the_plists_files_on_macos(real: Platform) -> None:
-    mini = next(d for d in daemons(real, "mini") if d.enabled)
-    assert logs.command(real, mini, 20, False) == f"journalctl --no-pager -u {mini.unit} -n 20"
-    assert logs.command(real, mini, 5, True).endswith("-n 5 -f")
-    studio = next(d for d in daemons(real, "studio") if d.enabled)
-    plist = plistlib.loads(daemon_files(real, studio)[0].content.encode())
-    files = logs.log_files(real, studio)
+    every = real.enabled_daemons()
+    linux = next(d for d in every if d.system.name == "linux")
+    assert logs.command(real, linux, 20, False) == f"journalctl --no-pager -u {linux.unit} -n 20"
+    assert logs.command(real, linux, 5, True).endswith("-n 5 -f")
+    mac = next(d for d in every if d.system.name == "macos")
+    plist = plistlib.loads(daemon_files(real, mac)[0].content.encode())
+    files = logs.log_files(real, mac)
     assert files == list(dict.fromkeys([plist["StandardOutPath"], plist["StandardErrorPath"]]))
-    assert all(f.startswith(real.studio.layout.logs + "/") for f in files)
-    assert logs.command(real, studio, 7, True) == f"tail -n 7 -f {' '.join(files)}"
+    assert all(f.startswith(real.host(mac.host).layout.logs + "/") for f in files)
+    assert logs.command(real, mac, 7, True) == f"tail -n 7 -f {' '.join(files)}"
 
 
 # --- up ------------------------------------------------------------------------------------------
@@ -319,34 +328,38 @@ def test_up_on_the_lab_brings_it_up_converges_and_verifies() -> None:
     steps = up.steps(LAB)
     assert [what for what, _ in steps] == [
         "bringing the lab up",
-        "converging both hosts",
-        "verifying both hosts",
+        "converging every host",
+        "verifying every host",
     ]
     (_, lab), (_, deploy), (_, verify) = steps
     assert lab[-3:] == ["-m", "homelab.lab", "up"]
     assert deploy[-5:] == ["-m", "pyinfra", str(LAB), "deploys/site.py", "-y"]
     assert verify[-4:] == ["pytest", "verify", "--inventory", str(LAB)]
-    assert [w for w, _ in up.steps(REAL)] == ["converging both hosts", "verifying both hosts"]
+    assert [w for w, _ in up.steps(REAL)] == ["converging every host", "verifying every host"]
 
 
 def test_up_ends_with_the_urls_and_where_the_key_is_never_the_key() -> None:
     lab = load_platform(LAB)
     lines = up.where(lab, LAB)
-    address = lab.addresses["mini"]
-    assert lines[0].endswith(f"http://{address}:{lab.mini.open_webui.listener.port}/")
-    assert f"http://{address}:{lab.mini.litellm.listener.port}/v1" in lines[1]
-    key = lab.mini.layout.secret_file(lab.gateway.proxy_key.env)
-    assert f"in {key} on the Mini" in lines[2]
-    assert lines[2].endswith(f"homelab lab ssh mini cat {key}")
+    webuis = [(h, lab.host(h).get(OpenWebUI)) for h in lab.hosts if lab.host(h).get(OpenWebUI)]
+    assert webuis, "the lab runs Open WebUI"
+    for (host, webui), line in zip(webuis, lines[: len(webuis)], strict=True):
+        assert webui is not None
+        assert line.endswith(f"http://{lab.addresses[host]}:{webui.listener.port}/")
+    home = gateway_host(lab)
+    assert f"http://{lab.addresses[home]}:{gateway(lab).listener.port}/v1" in lines[-2]
+    key = lab.host(home).layout.secret_file(lab.gateway.proxy_key.env)
+    assert f"in {key} on {home}" in lines[-1]
+    assert lines[-1].endswith(f"homelab lab ssh {home} cat {key}")
     real = load_platform(REAL)
-    s = connect.settings(REAL)["mini"]
-    assert up.where(real, REAL)[2].endswith(f"ssh {s.user}@{s.hostname} sudo cat {key}")
+    s = connect.settings(REAL)[gateway_host(real)]
+    assert up.where(real, REAL)[-1].endswith(f"ssh {s.user}@{s.hostname} sudo cat {key}")
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_status_names_a_legacy_unit_running_again(real: Platform, role: Role) -> None:
-    p = status.plan(real, role)
-    assert p.legacy, f"the real {role} takes over a hand-built setup"
+@pytest.mark.parametrize("host", HOSTS)
+def test_status_names_a_legacy_unit_running_again(real: Platform, host: str) -> None:
+    p = status.plan(real, host)
+    assert p.legacy, f"the real {host} takes over a hand-built setup"
     again = p.legacy[0]
     assert again in p.script, "the probe asks whether it runs"
     found = status.read(p, _healthy_output(p) + f"@@ legacy\n{again}\n")

@@ -11,12 +11,27 @@ from pathlib import Path
 import pytest
 
 from deploys.budget import GB, WeightBytes, over_budget
-from homelab.model import Platform
-from homelab.render.units import UNIT_MARK, service_file, unit_naming
+from homelab.model import LINUX, MACOS, Host, Platform
+from homelab.model.system import UNIT_MARK
+from homelab.render.units import service_file
 from homelab.services import daemon_files, daemon_named, daemons
-from tests.fast.fakeplan import Responses, first, plan, planned_commands
+from homelab.services.mlx import MlxServers, server_name
+from homelab.services.ov_server import OvServer
+from tests.fast.fakeplan import Responses, first, plan, planned_commands, sent
 
 PREFIX = "com.homelab-llm"
+
+
+def studio_mlx(platform: Platform) -> MlxServers:
+    """The real Studio's MLX servers (its data places them)."""
+    mlx = platform.host("studio").get(MlxServers)
+    assert mlx is not None, "the real Studio serves MLX models"
+    return mlx
+
+
+def with_host(platform: Platform, name: str, host: Host) -> Platform:
+    """The platform with host ``name``'s data replaced by ``host`` (validated again)."""
+    return platform.evolve(hosts={**platform.hosts, name: host})
 
 
 def stat_line(path: str, mode: str, mtime: int = 0, target: str | None = None) -> str:
@@ -27,7 +42,7 @@ def stat_line(path: str, mode: str, mtime: int = 0, target: str | None = None) -
 
 def weights(platform: Platform, each: dict[str, int]) -> Responses:
     """The Studio's answer to the weight measurement: ``each`` model id -> bytes."""
-    lines = [f"{each.get(m.model_id, 0)}\t{m.source_path}" for m in platform.studio.mlx.served]
+    lines = [f"{each.get(m.model_id, 0)}\t{m.source_path}" for m in studio_mlx(platform).served]
     return {"safetensors": lines}
 
 
@@ -35,7 +50,7 @@ def weights(platform: Platform, each: dict[str, int]) -> Responses:
 
 
 def stale_studio(platform: Platform) -> Responses:
-    daemons_dir = platform.studio.layout.launchd_daemons
+    daemons_dir = platform.host("studio").layout.launchd_daemons
     stale = f"{daemons_dir}/{PREFIX}.mlx-8103.plist"
     return {
         # A server whose model moved from 8103: its plist on disk and loaded; another server
@@ -50,7 +65,7 @@ def stale_studio(platform: Platform) -> Responses:
             "88\t0\tcom.apple.something",
         ],
         # Within the budget: 2 GB a model.
-        **weights(platform, {m.model_id: 2 * GB for m in platform.studio.mlx.served}),
+        **weights(platform, {m.model_id: 2 * GB for m in studio_mlx(platform).served}),
     }
 
 
@@ -63,7 +78,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list
 def test_a_stale_plist_is_booted_out_and_removed_after_the_servers_are_up(
     studio: list[str], platform: Platform
 ) -> None:
-    daemons_dir = platform.studio.layout.launchd_daemons
+    daemons_dir = platform.host("studio").layout.launchd_daemons
     bootout = studio.index(f"launchctl bootout system/{PREFIX}.mlx-8103")
     remove = studio.index(f"rm -f {daemons_dir}/{PREFIX}.mlx-8103.plist")
     assert bootout < remove, "the plist is removed only once launchd let go of the daemon"
@@ -83,7 +98,7 @@ def test_a_daemon_switched_off_is_unloaded_and_keeps_its_plist(
 ) -> None:
     local = next(d for d in daemons(platform, "studio") if d.name == "opt-router-high")
     assert not local.enabled
-    assert f"launchctl bootout system/{local.label}" in studio
+    assert f"launchctl bootout system/{local.unit}" in studio
     assert not [c for c in studio if c.startswith("rm ") and local.unit_path in c]
 
 
@@ -95,7 +110,7 @@ def test_named_daemons_and_foreign_labels_are_not_removed(
     assert not [c for c in studio if "com.apple.something" in c]
     for d in daemons(platform, "studio"):
         if d.enabled:
-            assert f"launchctl bootout system/{d.label}" not in studio, d.name
+            assert f"launchctl bootout system/{d.unit}" not in studio, d.name
 
 
 def test_the_plist_throttles_a_crashing_server_to_30_s(platform: Platform) -> None:
@@ -110,9 +125,9 @@ def test_the_plist_throttles_a_crashing_server_to_30_s(platform: Platform) -> No
 def test_a_set_over_the_budget_is_refused_before_any_command(
     tmp_path: Path, platform: Platform
 ) -> None:
-    budget = platform.studio.mlx.memory_budget_gb
+    budget = studio_mlx(platform).memory_budget_gb
     assert budget is not None, "the real Studio states its memory budget"
-    served = platform.studio.mlx.served
+    served = studio_mlx(platform).served
     big = {m.model_id: int(budget * GB / 2) for m in served}  # two would fill it
     result = plan(tmp_path, "studio", {"studio": weights(platform, big)})
     output = result.stdout + result.stderr
@@ -120,37 +135,39 @@ def test_a_set_over_the_budget_is_refused_before_any_command(
     (line,) = [line for line in output.splitlines() if "memory budget" in line]
     total = len(served) * int(budget * GB / 2) / GB
     assert f"take {total:.3g} GB, over the memory budget of {budget:.3g} GB" in line, line
+    assert "studio: the served MLX models' weights" in line, line
+    assert "(studio.mlx.memory_budget_gb = " in line, line
     for m in served:
         assert f"{m.model_id} {budget / 2:.3g} GB" in line, line
     assert "refused before anything was stopped or started" in line
-    sent = re.findall(r"\[@fake/studio\]\s+>>> (.*)", output)
-    assert len(sent) == 1 and "safetensors" in sent[0], f"more than the one measurement: {sent}"
+    asked = sent(output, "studio")
+    assert len(asked) == 1 and "safetensors" in asked[0], f"more than the one measurement: {asked}"
 
 
 def test_the_budget_message_names_each_model_largest_first(platform: Platform) -> None:
-    served = platform.studio.mlx.served
+    served = studio_mlx(platform).served
     sizes = {m.source_path: (i + 1) * GB for i, m in enumerate(served)}
-    message = over_budget(served, sizes, 1.5)
+    message = over_budget("studio", served, sizes, 1.5)
     assert message is not None
     order = [message.index(m.model_id) for m in reversed(served)]
     assert order == sorted(order), message
-    assert over_budget(served, sizes, float(sum(sizes.values())) / GB) is None
+    assert over_budget("studio", served, sizes, float(sum(sizes.values())) / GB) is None
 
 
 def test_the_weight_measure_reads_one_line_per_folder() -> None:
     fact = WeightBytes()
     sizes = fact.process(["158424\t/m/a", "0\t/m/b", "\t/m/c"])
     assert sizes == {"/m/a": 158424, "/m/b": 0, "/m/c": 0}
-    command = fact.command(folders=("/m/a", "/m/b"), os="linux")
+    command = fact.command(folders=("/m/a", "/m/b"), total_bytes=LINUX.total_bytes)
     assert "du -cb" in command and "/m/a /m/b" in command
-    assert "stat -f %z" in fact.command(folders=("/m/a",), os="darwin")
+    assert "stat -f %z" in fact.command(folders=("/m/a",), total_bytes=MACOS.total_bytes)
 
 
 # -- the Mini: systemd, and venvs ------------------------------------------------------------
 
 
 def stale_mini(platform: Platform) -> Responses:
-    layout = platform.mini.layout
+    layout = platform.host("mini").layout
     units = layout.systemd_units
     gone = f"{layout.opt}/gone"
     return {
@@ -198,17 +215,19 @@ def test_a_unit_without_the_mark_is_not_the_platforms(mini: list[str]) -> None:
 
 
 def test_a_venv_root_whose_service_left_keeps_two(mini: list[str], platform: Platform) -> None:
-    gone = f"{platform.mini.layout.opt}/gone/venvs"
+    gone = f"{platform.host('mini').layout.opt}/gone/venvs"
     removed = [c for c in mini if c.startswith("rm -rf ") and gone in c]
     assert removed == [f"rm -rf {gone}/b"], removed
 
 
 def test_every_rendered_unit_carries_the_mark(platform: Platform) -> None:
     """The naming rule finds every unit the platform renders, and nothing else needs it."""
-    for role in ("mini",):
-        h = platform.host(role)
-        assert unit_naming(h.layout, h.os).mark == UNIT_MARK
-        for d in daemons(platform, role):
+    systemd = [name for name, h in platform.hosts.items() if h.os.init.name == "systemd"]
+    assert systemd, "the real data has a systemd host"
+    for name in systemd:
+        h = platform.host(name)
+        assert h.os.init.naming(h.layout).mark == UNIT_MARK
+        for d in daemons(platform, name):
             assert service_file(d).content.splitlines()[0].endswith(UNIT_MARK), d.name
 
 
@@ -216,8 +235,10 @@ def test_every_rendered_unit_carries_the_mark(platform: Platform) -> None:
 
 
 def test_an_ov_model_change_leaves_optillm_files_as_they_were(platform: Platform) -> None:
-    ov = platform.mini.ov_server
-    fewer = platform.evolve(mini=platform.mini.evolve(ov_server=ov.evolve(models=ov.models[1:])))
+    mini = platform.host("mini")
+    ov = mini.get(OvServer)
+    assert ov is not None, "the real Mini runs ov-server"
+    fewer = with_host(platform, "mini", mini.evolve(ov_server=ov.evolve(models=ov.models[1:])))
     assert daemon_files(fewer, daemon_named(fewer, "mini", "optillm")) == daemon_files(
         platform, daemon_named(platform, "mini", "optillm")
     )
@@ -226,12 +247,15 @@ def test_an_ov_model_change_leaves_optillm_files_as_they_were(platform: Platform
 def test_dropping_an_mlx_model_leaves_the_other_servers_files_as_they_were(
     platform: Platform,
 ) -> None:
-    mlx = platform.studio.mlx
+    mlx = studio_mlx(platform)
     dropped = mlx.served[0]
+    assert dropped.port is not None
     rest = tuple(m for m in mlx.models if m != dropped)
-    fewer = platform.evolve(studio=platform.studio.evolve(mlx=mlx.evolve(models=rest)))
-    names = {d.name for d in daemons(fewer, "studio") if d.name.startswith("mlx-")}
-    assert f"mlx-{dropped.port}" not in names and names
+    fewer = with_host(
+        platform, "studio", platform.host("studio").evolve(mlx=mlx.evolve(models=rest))
+    )
+    names = {d.name for d in daemons(fewer, "studio") if d.install == "mlx"}
+    assert server_name(dropped.port) not in names and names
     for name in sorted(names):
         assert daemon_files(fewer, daemon_named(fewer, "studio", name)) == daemon_files(
             platform, daemon_named(platform, "studio", name)
@@ -242,10 +266,10 @@ def test_removal_touches_only_units_plists_and_venvs(
     mini: list[str], studio: list[str], platform: Platform
 ) -> None:
     """Never data: weights, Open WebUI's data, secrets, backups and state stay."""
-    allowed = {
-        "mini": (f"{platform.mini.layout.systemd_units}/", f"{platform.mini.layout.opt}/"),
-        "studio": (f"{platform.studio.layout.launchd_daemons}/", f"{platform.studio.layout.opt}/"),
-    }
+    allowed = {}
+    for role in ("mini", "studio"):
+        h = platform.host(role)
+        allowed[role] = (f"{h.os.init.unit_dir(h.layout)}/", f"{h.layout.opt}/")
     for role, commands in (("mini", mini), ("studio", studio)):
         last_up = max(i for i, c in enumerate(commands) if c.startswith("curl -fsS"))
         for c in commands[last_up + 1 :]:

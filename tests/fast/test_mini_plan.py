@@ -11,17 +11,20 @@ import pytest
 
 from homelab.model import Platform
 from homelab.services import Daemon, daemons
-from homelab.services.mcp_tools import install_of
+from homelab.services.mcp_tools import install_of, tools_on
 from tests.fast.fakeplan import first, planned_commands
+
+#: The host planned: the real data's Mini, by its inventory name.
+HOST = "mini"
 
 
 @pytest.fixture(scope="module")
 def commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return planned_commands(tmp_path_factory.mktemp("fake"), "mini")
+    return planned_commands(tmp_path_factory.mktemp("fake"), HOST)
 
 
 def enabled(platform: Platform) -> list[Daemon]:
-    return [d for d in daemons(platform, "mini") if d.enabled]
+    return [d for d in daemons(platform, HOST) if d.enabled]
 
 
 def _installed(commands: list[str], path: str) -> int:
@@ -90,7 +93,7 @@ def test_the_gateway_starts_before_what_calls_it(commands: list[str], platform: 
 def test_nothing_is_deleted_from_the_data_directories(
     commands: list[str], platform: Platform
 ) -> None:
-    lay = platform.mini.layout
+    lay = platform.host(HOST).layout
     for c in commands:
         if c.startswith("rm "):
             assert not any(f" {lay.state_dir(d.name)}" in c for d in enabled(platform)), c
@@ -99,10 +102,11 @@ def test_nothing_is_deleted_from_the_data_directories(
 def test_the_mcp_registry_is_placed_after_the_tools_it_names(
     commands: list[str], platform: Platform
 ) -> None:
-    registry = first(commands, "the registry placed", "chmod 644", platform.mini.mcp_registry_path)
-    assert platform.mini.mcp_tools
-    for tool in platform.mini.mcp_tools:
-        where = install_of(platform, tool)
+    mcp = tools_on(platform, HOST)
+    registry = first(commands, "the registry placed", "chmod 644", mcp.registry_path)
+    assert mcp.tools
+    for tool in mcp.tools:
+        where = install_of(platform, HOST, tool)
         install = first(commands, f"{tool.name} installed", "--no-deps --no-index", where.venv)
         link = first(commands, f"{where.venv} linked", "ln -s", where.venv)
         key = first(commands, f"{where.secrets_env} written", f"mktemp {where.secrets_env}.")

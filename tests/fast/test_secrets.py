@@ -28,13 +28,14 @@ from homelab.secrets import (
     waves,
 )
 from homelab.services import daemon_named, daemons
+from homelab.services.mcp_tools import McpTools
 from tests.fast.fakeplan import Responses, plan, sent
 
 
 def answers(platform: Platform, names: list[str], *services: str) -> Responses:
     """Fake answers: the Mini's store lists ``names``; these services' secrets env files exist
     (the deploy's snapshot shows them)."""
-    store = platform.mini.layout.secret_store
+    store = platform.host("mini").layout.secret_store
     envs = [f"P\t{store}\td\t700\troot\troot\t"]
     for name in services:
         d = daemon_named(platform, "mini", name)
@@ -106,7 +107,7 @@ def test_a_new_service_still_gets_its_secrets(platform: Platform, tmp_path: Path
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     commands = sent(output, "mini")
-    store = platform.mini.layout.secret_store
+    store = platform.host("mini").layout.secret_store
     key = platform.gateway.proxy_key.env
     assert any(f"{store}/{key}" in c and "urandom" in c for c in commands), "no key generated"
     assert not any(f"{store}/{own}" in c and "urandom" in c for c in commands), "replaced"
@@ -123,7 +124,8 @@ def test_the_gateway_key_is_read_by_the_gateway_and_its_clients(platform: Platfo
     for d in daemons(platform, "mini"):
         names = {r.env for r in d.secrets.values()}
         assert (key in names) == (d.name in readers and d.enabled), d.name
-    tools = platform.mini.mcp_tools
+    tools = [t for h in platform.hosts.values() if (mcp := h.get(McpTools)) for t in mcp.tools]
+    assert tools, "the real data runs MCP tools"
     assert outside_readers(platform, key) == tuple(f"MCP tool {t.name}" for t in tools)
 
 
@@ -132,7 +134,7 @@ def test_rotation_writes_the_store_atomically_then_every_reader_then_restarts(
 ) -> None:
     key = platform.gateway.proxy_key.env
     script = rotation_script(platform, "mini", key)
-    path = platform.mini.layout.secret_file(key)
+    path = platform.host("mini").layout.secret_file(key)
     new = script.index(f"mv $tmp {path}")
     assert script.index("/dev/urandom") < new
     readers = consumers(platform, "mini", key)
@@ -203,7 +205,7 @@ def test_put_back_merges_keeps_the_old_aside_and_rewrites_env_files(
     platform: Platform, tmp_path: Path
 ) -> None:
     """The host side of ``restore``'s secrets, run in a scratch root: paths moved under it."""
-    layout = platform.mini.layout
+    layout = platform.host("mini").layout
     root = tmp_path / "root"
     store = Path(f"{root}{layout.secret_store}")
     store.mkdir(parents=True)
@@ -249,7 +251,7 @@ def _homelab(*args: str) -> subprocess.CompletedProcess[str]:
     [
         (("rotate", "mini", "NO_SUCH_SECRET"), "no service on mini reads NO_SUCH_SECRET"),
         (("rotate", "studio", "WEBUI_SECRET_KEY"), "no service on studio reads WEBUI_SECRET_KEY"),
-        (("rotate", "nowhere", "X"), "invalid choice: 'nowhere'"),
+        (("rotate", "nowhere", "X"), "no host 'nowhere' in the inventory"),
         (("rotate", "mini"), "the following arguments are required: secret"),
     ],
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploys.state import HostState, Snapshot, wanted
-from homelab.model import ROLES, Platform
+from homelab.model import Platform
 from homelab.render import HostFile, host_files
 from homelab.services import daemons
 
@@ -66,14 +66,13 @@ def test_a_host_with_nothing_answers_nothing() -> None:
     assert Snapshot().process([]) == HostState()
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_the_snapshot_asks_for_every_file_and_unit_of_the_host(
-    lab_platform: Platform, role: str
-) -> None:
-    paths, users, units = wanted(lab_platform, role)  # type: ignore[arg-type]
-    assert {f.path for f in host_files(lab_platform, role)} <= set(paths)  # type: ignore[arg-type]
-    for d in daemons(lab_platform, role):  # type: ignore[arg-type]
-        assert d.unit in units and d.user in users and d.venv in paths
+def test_the_snapshot_asks_for_every_file_and_unit_of_each_host(lab_platform: Platform) -> None:
+    assert lab_platform.hosts
+    for host in lab_platform.hosts:
+        paths, users, units = wanted(lab_platform, host)
+        assert {f.path for f in host_files(lab_platform, host)} <= set(paths), host
+        for d in daemons(lab_platform, host):
+            assert d.unit in units and d.user in users and d.venv in paths, (host, d.name)
 
 
 def test_root_can_run_it_on_this_machine() -> None:

@@ -18,14 +18,21 @@ from homelab.cli import main
 from homelab.model import Platform
 from homelab.render import daemon_files
 from homelab.services import daemons
+from homelab.services.mlx import MlxServers, server_name
 from homelab.takeover import summary, way_back
 from tests.fast.fakeplan import Responses, planned_commands
+
+
+def with_host(platform: Platform, name: str, **changes: Any) -> Platform:
+    """The platform with ``changes`` to host ``name``'s data (validated again)."""
+    return platform.evolve(hosts={**platform.hosts, name: platform.host(name).evolve(**changes)})
+
 
 # -- the data ------------------------------------------------------------------------------
 
 
 def test_the_real_data_names_what_runs_today(platform: Platform) -> None:
-    mini, studio = platform.mini.takeover, platform.studio.takeover
+    mini, studio = platform.host("mini").takeover, platform.host("studio").takeover
     assert {u.unit for u in mini.units} == {
         "litellm-orch.service",
         "optillm-proxy.service",
@@ -41,21 +48,23 @@ def test_the_real_data_names_what_runs_today(platform: Platform) -> None:
     assert mini.open_webui_data == "/home/christopherbailey/.open-webui"
     (job,) = studio.launchd_jobs
     assert job.label == "com.bebop.mlx-launch"
-    assert set(job.replaced_by) == {d.name for d in daemons(platform, "studio") if d.enabled} & {
-        f"mlx-{m.port}" for m in platform.studio.mlx.served if m.tier == "team"
-    }
+    mlx = platform.host("studio").get(MlxServers)
+    assert mlx is not None
+    team = {server_name(m.port) for m in mlx.served if m.tier == "team" and m.port is not None}
+    enabled = {d.name for d in daemons(platform, "studio") if d.enabled}
+    assert set(job.replaced_by) == enabled & team
 
 
 def test_the_lab_inherits_the_legacy_job_as_a_unit(lab_platform: Platform) -> None:
-    (unit,) = lab_platform.studio.takeover.units
+    (unit,) = lab_platform.host("studio").takeover.units
     assert unit.unit == "com.bebop.mlx-launch.service"
-    mlx = {d.name for d in daemons(lab_platform, "studio") if d.name.startswith("mlx-")}
+    mlx = {d.name for d in daemons(lab_platform, "studio") if d.install == "mlx"}
     assert set(unit.replaced_by) == mlx
-    assert lab_platform.mini.takeover.units, "the Mini's legacy units are inherited as they are"
+    assert lab_platform.host("mini").takeover.units, "the Mini's legacy units are inherited"
 
 
 def with_mini_takeover(platform: Platform, **takeover: Any) -> Platform:
-    return platform.evolve(mini=platform.mini.evolve(takeover=takeover))
+    return with_host(platform, "mini", takeover=takeover)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +101,7 @@ def with_mini_takeover(platform: Platform, **takeover: Any) -> Platform:
                     {"label": "a.b", "plist": "/L/a.b.plist", "replaced_by": ["litellm"]}
                 ]
             },
-            "mini runs systemd, not launchd",
+            "mini runs systemd (rule: a host's legacy jobs are of its own init system: units)",
         ),
         ({"open_webui_data": "home/x/.open-webui"}, "String should match pattern '^/'"),
         ({"open_webui_data": "/var/lib/homelab-llm"}, "overlaps the platform's data directory"),
@@ -109,14 +118,14 @@ def test_bad_takeover_data_is_refused(
 def test_systemd_units_on_the_mac_and_webui_data_without_webui_are_refused(
     platform: Platform,
 ) -> None:
-    with pytest.raises(ValidationError, match="studio runs launchd, not systemd"):
-        platform.evolve(
-            studio=platform.studio.evolve(
-                takeover={"units": [{"unit": "x.service", "replaced_by": ["mlx-8100"]}]}
-            )
+    with pytest.raises(ValidationError, match=r"studio runs launchd \(rule: .*: launchd_jobs\)"):
+        with_host(
+            platform,
+            "studio",
+            takeover={"units": [{"unit": "x.service", "replaced_by": ["mlx-8100"]}]},
         )
     with pytest.raises(ValidationError, match="studio runs no Open WebUI"):
-        platform.evolve(studio=platform.studio.evolve(takeover={"open_webui_data": "/x"}))
+        with_host(platform, "studio", takeover={"open_webui_data": "/x"})
 
 
 def test_check_lists_what_each_host_takes_over(capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,7 +210,7 @@ def test_the_legacy_job_is_booted_out_and_disabled_before_the_first_mlx_server(
 ) -> None:
     bootout = first_deploy.index("launchctl bootout system/com.bebop.mlx-launch")
     disable = first_deploy.index("launchctl disable system/com.bebop.mlx-launch")
-    first = next(d for d in daemons(platform, "studio") if d.name == "mlx-8100")
+    first = platform.daemon("studio", server_name(8100))
     start = first_deploy.index(f"launchctl bootstrap system {first.unit_path}")
     assert bootout < disable < start
     assert not [c for c in first_deploy if "com.bebop.mlx-launch" in c and "rm " in c]
@@ -284,7 +293,7 @@ def test_the_dossier_says_where_the_platform_differs_and_why(
     assert WHY_OWN_USER in section
     assert "`/home/christopherbailey/.open-webui`" in section
     empty = platform.evolve(
-        mini=platform.mini.evolve(takeover={}), studio=platform.studio.evolve(takeover={})
+        hosts={name: host.evolve(takeover={}) for name, host in platform.hosts.items()}
     )
     assert differences(empty) == []
 

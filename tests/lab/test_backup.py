@@ -1,5 +1,5 @@
 """No data lost: a user and a chat made through Open WebUI's API survive a redeploy, an upgrade
-to another pinned release (a copy made before it), the Mini destroyed and rebuilt, and a
+to another pinned release (a copy made before it), its host destroyed and rebuilt, and a
 restore of the copy fetched to this machine.
 
 The lab starts on Open WebUI one release back (``lab/previous``) and is upgraded to the lab's
@@ -20,11 +20,14 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.backup import plan_for
+from homelab.backup import plan_for, webui_host
 from homelab.backup_host import ids_in
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.secrets import STORE_SUFFIX
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
+from homelab.services.open_webui import OpenWebUI
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, homelab, run_lab, ssh
 
 pytestmark = [
@@ -37,13 +40,21 @@ BACKUP_OP = "Open WebUI | Back up Open WebUI's data before the change"
 PASSWORD = "a-long-test-passphrase-1"
 
 
+def open_webui(platform: Platform) -> OpenWebUI:
+    """Open WebUI's options, on the host whose data places it."""
+    ow = OPEN_WEBUI.on(platform, webui_host(platform))
+    assert ow is not None
+    return ow
+
+
 class WebUI:
-    """Open WebUI's API on the lab's Mini, as its users use it."""
+    """Open WebUI's API on the lab's host running it, as its users use it."""
 
     def __init__(self, platform: Platform) -> None:
-        ow = platform.mini.open_webui
+        self.host = webui_host(platform)
+        self.ow = open_webui(platform)
         self.platform = platform
-        self.base = f"http://{platform.addresses['mini']}:{ow.listener.port}"
+        self.base = f"http://{platform.addresses[self.host]}:{self.ow.listener.port}"
 
     def signin(self, email: str, password: str) -> str | None:
         r = httpx.post(
@@ -57,9 +68,9 @@ class WebUI:
         return token
 
     def admin(self) -> str:
-        ow = self.platform.mini.open_webui
-        store = self.platform.mini.layout.secret_store
-        password = ssh("mini", f"cat {store}/{ow.admin_password.env}").stdout.strip()
+        ow = self.ow
+        store = self.platform.host(self.host).layout.secret_store
+        password = ssh(self.host, f"cat {store}/{ow.admin_password.env}").stdout.strip()
         token = self.signin(ow.admin_email, password)
         assert token, "the admin cannot sign in with the host's secret"
         return token
@@ -118,35 +129,39 @@ def finds(ui: WebUI, email: str, chat_id: str, title: str) -> None:
 
 
 def host_copies(platform: Platform) -> list[str]:
-    dest = plan_for(platform).dest
-    return ids_in(ssh("mini", f"ls -1 {dest} 2>/dev/null").stdout.split())
+    plan = plan_for(platform)
+    return ids_in(ssh(plan.daemon.host, f"ls -1 {plan.dest} 2>/dev/null").stdout.split())
 
 
 def manifest(platform: Platform, copy: str) -> str:
-    path = f"{plan_for(platform).dest}/{copy}.tar.gz"
-    return ssh("mini", f"tar -xzOf {path} {copy}/manifest.json").stdout
+    plan = plan_for(platform)
+    path = f"{plan.dest}/{copy}.tar.gz"
+    return ssh(plan.daemon.host, f"tar -xzOf {path} {copy}/manifest.json").stdout
 
 
 def gateway_key(platform: Platform) -> str:
-    path = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
-    return ssh("mini", f"cat {path}").stdout.strip()
+    home = gateway_host(platform)
+    path = platform.host(home).layout.secret_file(platform.gateway.proxy_key.env)
+    return ssh(home, f"cat {path}").stdout.strip()
 
 
 def gateway_models(platform: Platform, key: str) -> int:
-    port = platform.mini.litellm.listener.port
-    url = f"http://{platform.addresses['mini']}:{port}/v1/models"
+    port = gateway(platform).listener.port
+    url = f"http://{platform.addresses[gateway_host(platform)]}:{port}/v1/models"
     return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code
 
 
-def started_at(unit: str) -> str:
-    return ssh("mini", f"systemctl show -p ActiveEnterTimestamp {unit}").stdout.strip()
+def started_at(host: str, unit: str) -> str:
+    return ssh(host, f"systemctl show -p ActiveEnterTimestamp {unit}").stdout.strip()
 
 
 def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path: Path) -> None:
     platform = load_platform(LAB_INVENTORY)
     previous = load_platform(PREVIOUS_INVENTORY)
-    old = previous.mini.open_webui.package.version
-    new = platform.mini.open_webui.package.version
+    host = webui_host(platform)
+    assert webui_host(previous) == host
+    old = open_webui(previous).package.version
+    new = open_webui(platform).package.version
     assert old != new
     ui = WebUI(platform)
     unit = plan_for(platform).daemon.unit
@@ -160,11 +175,11 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         finds(ui, email, chat_id, title)
 
         # A redeploy changes nothing of Open WebUI: no copy, no restart.
-        before = started_at(unit)
+        before = started_at(host, unit)
         copies = host_copies(platform)
         again = changed(deploy(PREVIOUS_INVENTORY))
         assert not [op for op in again if op.startswith(BACKUP_OP)], again
-        assert started_at(unit) == before
+        assert started_at(host, unit) == before
         assert host_copies(platform) == copies
         finds(ui, email, chat_id, title)
 
@@ -178,24 +193,25 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         (copy,) = [c for c in host_copies(platform) if c not in copies]
         assert copy.endswith("-deploy")
         assert f'"version": "{old}"' in manifest(platform, copy)
-        assert len(host_copies(platform)) <= platform.mini.open_webui.backups.keep
+        assert len(host_copies(platform)) <= open_webui(platform).backups.keep
         assert ui.version() == new
         finds(ui, email, chat_id, title)
 
-        # A copy fetched here, then the Mini rebuilt from nothing: the user is gone.
-        fetched = homelab("backup", "mini", "--local", str(local))
+        # A copy fetched here, then the host rebuilt from nothing: the user is gone.
+        fetched = homelab("backup", host, "--local", str(local))
         assert fetched.returncode == 0, fetched.stderr
         print(fetched.stdout)
         (archive,) = [
             p
-            for p in (local / "mini").iterdir()
+            for p in (local / host).iterdir()
             if p.name.endswith(".tar.gz") and not p.name.endswith(STORE_SUFFIX)
         ]
         assert archive.stat().st_size > 0
-        # The gateway key and Open WebUI's signing key go with the copy (the store, 0600).
+        # The host's secret store goes with the copy (0600): Open WebUI's signing key, and the
+        # gateway key where the gateway runs beside it.
         key = gateway_key(platform)
-        assert (local / "mini" / f"{archive.name.removesuffix('.tar.gz')}{STORE_SUFFIX}").is_file()
-        destroyed = run_lab("destroy", "mini")
+        assert (local / host / f"{archive.name.removesuffix('.tar.gz')}{STORE_SUFFIX}").is_file()
+        destroyed = run_lab("destroy", host)
         assert destroyed.returncode == 0, destroyed.stderr
         up = run_lab("up")
         assert up.returncode == 0, up.stderr
@@ -204,7 +220,7 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert ui.signin(email, PASSWORD) is None
 
         # Restored: both found again, the admin signs in with the rebuilt host's secret.
-        restored = homelab("restore", "mini", "--local", str(local))
+        restored = homelab("restore", host, "--local", str(local))
         assert restored.returncode == 0, restored.stderr
         print(restored.stdout)
         assert archive.name.removesuffix(".tar.gz") in restored.stdout
@@ -214,10 +230,10 @@ def test_user_and_chat_survive_upgrade_and_rebuild(lab: dict[str, Any], tmp_path
         assert gateway_key(platform) == key
         assert gateway_models(platform, key) == 200
         ui.call("GET", "/api/v1/auths/", token)
-        owner = ssh("mini", f"stat -c '%U %a' {plan_for(platform).database}").stdout.split()
+        owner = ssh(host, f"stat -c '%U %a' {plan_for(platform).database}").stdout.split()
         assert owner == [plan_for(platform).daemon.user, "600"]
     finally:
-        run_lab("up")  # at once when the lab is up; brings the Mini back if a step failed
+        run_lab("up")  # at once when the lab is up; brings the host back if a step failed
         converged = deploy(LAB_INVENTORY)
     assert changed(converged) == [], "the restore left something for the deploy to change"
     verify = subprocess.run(

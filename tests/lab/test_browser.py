@@ -25,10 +25,12 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.backup import webui_host
 from homelab.console.connect import connected
 from homelab.load import load_platform
-from homelab.model import Platform
-from homelab.model.base import LOOPBACK
+from homelab.model import Backend, Platform
+from homelab.services.litellm import gateway_host, search_url
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from tests.lab.conftest import LAB_INVENTORY
 
 pytestmark = pytest.mark.lab
@@ -75,26 +77,25 @@ def platform(lab: dict[str, Any]) -> Platform:
 
 @pytest.fixture(scope="module")
 def gateway_results(webui: dict[str, str]) -> list[str]:
-    """The URLs the gateway's own search answers for the query (asked on the Mini)."""
+    """The URLs the gateway's own search answers for the query (asked on its host)."""
     return webui["search_urls"].split()
 
 
 @pytest.fixture(scope="module")
 def webui(platform: Platform) -> dict[str, str]:
-    """Open WebUI's URL, the admin's e-mail and password (read from the Mini's secret store),
+    """Open WebUI's URL, the admin's e-mail and password (read from its host's secret store),
     and the gateway's results for the query."""
-    mini = platform.mini
-    ow = mini.open_webui
-    store = mini.layout.secret_file(ow.admin_password.env)
-    search = (
-        f"http://{LOOPBACK}:{mini.litellm.listener.port}/v1/search/{platform.gateway.search_tool}"
-    )
-    key = mini.layout.secret_file(platform.gateway.proxy_key.env)
+    host, home = webui_host(platform), gateway_host(platform)
+    ow = OPEN_WEBUI.on(platform, host)
+    assert ow is not None
+    store = platform.host(host).layout.secret_file(ow.admin_password.env)
+    search = search_url(platform)  # on the gateway's host: its loopback
+    key = platform.host(home).layout.secret_file(platform.gateway.proxy_key.env)
     body = json.dumps({"query": QUERY, "max_results": platform.gateway.search_max_results})
-    with connected(LAB_INVENTORY, ["mini"]) as hosts:
-        password = hosts["mini"].run(f"cat {shlex.quote(store)}")
-        # The gateway's own answer to the query, asked on the Mini (the key stays there).
-        found = hosts["mini"].run(
+    with connected(LAB_INVENTORY, list(dict.fromkeys([host, home]))) as hosts:
+        password = hosts[host].run(f"cat {shlex.quote(store)}")
+        # The gateway's own answer to the query, asked on its host (the key stays there).
+        found = hosts[home].run(
             f'curl -fsS -H "Authorization: Bearer $(cat {shlex.quote(key)})" '
             f"-H 'content-type: application/json' -d {shlex.quote(body)} {shlex.quote(search)}"
         )
@@ -103,7 +104,7 @@ def webui(platform: Platform) -> dict[str, str]:
     urls = [r["url"] for r in json.loads(found.stdout)["results"]]
     assert urls, f"the gateway's search found nothing for {QUERY!r}"
     return {
-        "url": f"http://{platform.addresses['mini']}:{ow.listener.port}",
+        "url": f"http://{platform.addresses[host]}:{ow.listener.port}",
         "email": ow.admin_email,
         "password": password.stdout.strip(),
         "search_urls": " ".join(urls),
@@ -230,7 +231,7 @@ def test_sign_in_pick_an_mlx_handle_and_get_an_answer(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    mlx = [h for h, _, _ in platform.handles() if h.startswith("mlx-")]
+    mlx = [h.handle for h in platform.handles() if h.backend is Backend.MLX]
     handle = mlx[-1]  # not the first: the one a user picks, not the default
     _new_chat(signed_in, webui["url"], handle)
     _send(signed_in, "Say hello")
@@ -272,7 +273,7 @@ def test_web_search_shows_the_gateways_results(
     from selenium.webdriver.common.by import By
 
     browser = signed_in
-    handle = next(h for h, _, _ in platform.handles() if h.startswith("mlx-"))
+    handle = next(h.handle for h in platform.handles() if h.backend is Backend.MLX)
     _new_chat(browser, webui["url"], handle)
     # The chat's controls: function calling Legacy (Open WebUI searches before the model runs).
     _click("the chat's controls", lambda: browser.find_element(By.CSS_SELECTOR, CONTROLS))

@@ -17,7 +17,8 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.load import load_platform
-from homelab.services import daemon_named
+from homelab.services import Daemon, daemon_named
+from homelab.services.litellm import gateway, gateway_host
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [
@@ -29,31 +30,33 @@ pytestmark = [
 @dataclass(frozen=True)
 class BadChange:
     name: str
-    service: str
+    #: The daemon whose file is broken, on the host the deploy is limited to.
+    daemon: Daemon
     path: str
     problem: str
 
 
 PLATFORM = load_platform(LAB_INVENTORY)
-LITELLM = daemon_named(PLATFORM, "mini", "litellm")
-SEARXNG = daemon_named(PLATFORM, "mini", "searxng")
+GATEWAY_HOST = gateway_host(PLATFORM)
+LITELLM = daemon_named(PLATFORM, GATEWAY_HOST, "litellm")
+(SEARXNG,) = [d for d in PLATFORM.enabled_daemons() if d.name == "searxng"]
 CHANGES = [
     BadChange(
         "litellm",
-        "litellm",
+        LITELLM,
         str(LITELLM.config),
         "os.environ/HOMELAB_NEVER_SET is referenced but not set",
     ),
-    BadChange("searxng", "searxng", str(SEARXNG.config), "engines that did not load: nowhere"),
-    BadChange("unit", "litellm", LITELLM.unit_path, "Failed to parse service restart specifier"),
+    BadChange("searxng", SEARXNG, str(SEARXNG.config), "engines that did not load: nowhere"),
+    BadChange("unit", LITELLM, LITELLM.unit_path, "Failed to parse service restart specifier"),
 ]
 
 
 def fingerprint(change: BadChange) -> str:
     """The live file's hash and when its service last started."""
-    unit = daemon_named(PLATFORM, "mini", change.service).unit
+    unit = change.daemon.unit
     result = ssh(
-        "mini",
+        change.daemon.host,
         f"sha256sum {change.path} && systemctl show -p ActiveEnterTimestamp -p NRestarts {unit}",
     )
     assert result.returncode == 0, result.stderr
@@ -61,7 +64,7 @@ def fingerprint(change: BadChange) -> str:
 
 
 class Watch(threading.Thread):
-    """Polls the gateway from outside the Mini, as a LAN client, until stopped."""
+    """Polls the gateway from outside its host, as a LAN client, until stopped."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
@@ -92,8 +95,8 @@ def test_a_bad_change_is_refused_and_the_gateway_keeps_answering(
     converged: None, change: BadChange
 ) -> None:
     before = fingerprint(change)
-    listener = PLATFORM.mini.litellm.listener
-    watch = Watch(f"http://{PLATFORM.addresses['mini']}:{listener.port}/health/liveliness")
+    listener = gateway(PLATFORM).listener
+    watch = Watch(f"http://{PLATFORM.addresses[GATEWAY_HOST]}:{listener.port}/health/liveliness")
     watch.start()
     try:
         result = subprocess.run(
@@ -104,7 +107,7 @@ def test_a_bad_change_is_refused_and_the_gateway_keeps_answering(
                 str(LAB_INVENTORY),
                 "tests/lab/deploys/bad_change.py",
                 "--limit",
-                "mini",
+                change.daemon.host,
                 "--data",
                 f"bad_change={change.name}",
                 "-y",

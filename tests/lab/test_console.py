@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,21 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.backup import webui_host
 from homelab.console.status import plan
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.secrets import STORE_SUFFIX
-from homelab.services import Daemon, daemons
+from homelab.services import Daemon, daemon_named, daemons, mlx
+from homelab.services.litellm import gateway_host
 from tests.lab.conftest import LAB_INVENTORY, deploy, homelab, ssh
 
 pytestmark = pytest.mark.lab
 
 INJECTED = "# a line the model does not render"
+PLATFORM = load_platform(LAB_INVENTORY)
+#: Where drift is injected: the gateway's host (its router config is a guarded live file).
+DRIFTED = gateway_host(PLATFORM)
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +47,51 @@ def drift_lines(output: str) -> list[str]:
     return [line.strip() for line in output.splitlines() if line.strip().startswith("drift:")]
 
 
+def by_host(platform: Platform, output: str) -> dict[str, list[str]]:
+    """Status's lines of each host: from its title (``host (address)``) to the next one."""
+    titles = {f"{host} ({platform.addresses[host]})": host for host in platform.hosts}
+    out: dict[str, list[str]] = {}
+    lines: list[str] | None = None
+    for line in output.splitlines():
+        if line in titles:
+            lines = out.setdefault(titles[line], [])
+        elif lines is not None:
+            lines.append(line)
+    return out
+
+
 def test_status_is_zero_on_the_converged_lab(converged: Platform) -> None:
     done = homelab("status")
     print(done.stdout, done.stderr)
     assert done.returncode == 0, done.stdout + done.stderr
-    for role in ("mini", "studio"):
-        assert f"{role} ({converged.addresses[role]})" in done.stdout
-    for d in daemons(converged, "mini") + daemons(converged, "studio"):
-        row = next(line for line in done.stdout.splitlines() if line.split()[:1] == [d.name])
-        assert row.split()[1] == ("running" if d.enabled else "disabled"), row
-        if d.enabled:
-            assert row.split()[2] == "ok" and f"{d.listener.bind}:{d.listener.port}" in row, row
+    hosts = by_host(converged, done.stdout)
+    assert set(hosts) == set(converged.hosts), f"status names {sorted(hosts)}"
+    for host in converged.hosts:
+        for d in daemons(converged, host):
+            # A replica's server has the same name on each host: its row is in its host's table.
+            row = next(line for line in hosts[host] if line.split()[:1] == [d.name])
+            assert row.split()[1] == ("running" if d.enabled else "disabled"), (host, row)
+            if d.enabled:
+                bind = f"{d.listener.bind}:{d.listener.port}"
+                assert row.split()[2] == "ok" and bind in row, (host, row)
 
 
 def _stopped(platform: Platform) -> Daemon:
-    """A loopback-only service of the Mini that nothing here waits on: the one to stop."""
+    """A loopback-only service of the drifted host that nothing here waits on (not the
+    gateway): the one to stop."""
     return next(
         d
-        for d in daemons(platform, "mini")
-        if d.enabled and not d.listener.lan and d.name != platform.mini.litellm.kind
+        for d in daemons(platform, DRIFTED)
+        if d.enabled and not d.listener.lan and d.name != "litellm"
     )
 
 
 @pytest.fixture
 def drifted(converged: Platform) -> Iterator[dict[str, str]]:
-    """Three kinds of drift on the Mini; undone after, and the lab converged again."""
-    litellm = next(d for d in daemons(converged, "mini") if d.name == converged.mini.litellm.kind)
+    """Three kinds of drift on the gateway's host; undone after, and the lab converged again."""
+    litellm = daemon_named(converged, DRIFTED, "litellm")
     assert litellm.config
-    p = plan(converged, "mini")
+    p = plan(converged, DRIFTED)
     stray = f"{p.unit_dir}/homelab-stray-test.service"
     stopped = _stopped(converged)
     before = drift_lines(homelab("status").stdout)
@@ -79,11 +102,11 @@ def drifted(converged: Platform) -> Iterator[dict[str, str]]:
             f"printf '%s' '{unit}' > {stray}",
             f"systemctl stop {stopped.unit}",
         ):
-            done = ssh("mini", command)
+            done = ssh(DRIFTED, command)
             assert done.returncode == 0, done.stderr
         yield {"changed": litellm.config, "stray": stray, "stopped": stopped.name}
     finally:
-        ssh("mini", f"rm -f {stray} && systemctl daemon-reload")
+        ssh(DRIFTED, f"rm -f {stray} && systemctl daemon-reload")
         deploy()
         after = homelab("status")
         assert drift_lines(after.stdout) == before, after.stdout
@@ -99,33 +122,47 @@ def test_status_and_diff_name_injected_drift(drifted: dict[str, str]) -> None:
     )
     assert f"drift: {drifted['changed']}: differs from the model" in done.stdout
 
-    shown = homelab("diff", "mini")
+    shown = homelab("diff", DRIFTED)
     print(shown.stdout, shown.stderr)
     assert shown.returncode == 1
-    assert f"--- mini:{drifted['changed']} (live)" in shown.stdout
+    assert f"--- {DRIFTED}:{drifted['changed']} (live)" in shown.stdout
     assert f"+++ {drifted['changed']} (rendered from the model)" in shown.stdout
     assert f"\n-{INJECTED}\n" in shown.stdout
     assert "file(s) differ from the model" in shown.stderr
 
 
-def test_diff_is_clean_on_the_studio(converged: Platform) -> None:
-    done = homelab("diff", "studio")
+@pytest.mark.parametrize("host", [h for h in PLATFORM.hosts if h != DRIFTED])
+def test_diff_is_clean_on_every_other_host(converged: Platform, host: str) -> None:
+    done = homelab("diff", host)
     assert done.returncode == 0, done.stdout
     assert done.stdout == "" and "every file is as the model renders it" in done.stderr
 
 
+def logged(platform: Platform) -> Daemon:
+    """An MLX server (it logs every request) of a name no other host's daemon has: the one
+    ``homelab logs NAME`` reads, on its own host."""
+    names = Counter(d.name for d in platform.enabled_daemons())
+    servers = platform.module(mlx.SERVICE_NAME)
+    return next(
+        d
+        for host, _ in servers.placed(platform)
+        for d in servers.daemons(platform, host)
+        if d.enabled and names[d.name] == 1
+    )
+
+
 def test_logs_prints_the_last_lines_of_a_unit(converged: Platform) -> None:
-    mlx = next(d for d in daemons(converged, "studio") if d.enabled)
+    mlx = logged(converged)
     done = homelab("logs", mlx.name, "-n", "3")
     print(done.stdout)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert 1 <= len(lines) <= 3
-    assert all(" studio " in line for line in lines), lines
+    assert all(f" {mlx.host} " in line for line in lines), lines
 
 
 def test_logs_follow_prints_what_comes(converged: Platform) -> None:
-    mlx = next(d for d in daemons(converged, "studio") if d.enabled)
+    mlx = logged(converged)
     follower = subprocess.Popen(
         [
             sys.executable,
@@ -148,7 +185,7 @@ def test_logs_follow_prints_what_comes(converged: Platform) -> None:
         time.sleep(5)  # connected and following
         marker = f"{mlx.health}?follow={time.time_ns()}"
         url = f"http://127.0.0.1:{mlx.listener.port}{marker}"
-        assert ssh("studio", f"curl -sS -o /dev/null '{url}'").returncode == 0
+        assert ssh(mlx.host, f"curl -sS -o /dev/null '{url}'").returncode == 0
         seen: list[str] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(marker in line for line in seen):
@@ -162,19 +199,20 @@ def test_logs_follow_prints_what_comes(converged: Platform) -> None:
 
 
 def test_backup_and_restore_say_each_step(converged: Platform, tmp_path: Path) -> None:
-    made = homelab("backup", "mini", "--local", str(tmp_path), timeout=900)
+    host = webui_host(converged)  # where Open WebUI's data is
+    made = homelab("backup", host, "--local", str(tmp_path), timeout=900)
     print(made.stdout, made.stderr)
     assert made.returncode == 0, made.stderr
     steps = made.stderr.splitlines()
-    assert steps[0].startswith("backup: connecting to mini (")
+    assert steps[0].startswith(f"backup: connecting to {host} (")
     assert any(s.startswith("backup: copying ") for s in steps)
     assert any(s.startswith("backup: fetching ") for s in steps)
-    (store,) = (tmp_path / "mini").glob(f"*{STORE_SUFFIX}")
-    (copy,) = (c for c in (tmp_path / "mini").glob("*.tar.gz") if c != store)
+    (store,) = (tmp_path / host).glob(f"*{STORE_SUFFIX}")
+    (copy,) = (c for c in (tmp_path / host).glob("*.tar.gz") if c != store)
     assert copy.stat().st_mode & 0o777 == 0o600
     assert store.stat().st_mode & 0o777 == 0o600, "the secret store's copy is 0600 too"
 
-    restored = homelab("restore", "mini", "--local", str(tmp_path), timeout=900)
+    restored = homelab("restore", host, "--local", str(tmp_path), timeout=900)
     print(restored.stdout, restored.stderr)
     assert restored.returncode == 0, restored.stderr
     assert copy.name.removesuffix(".tar.gz") in restored.stdout

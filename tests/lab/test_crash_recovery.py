@@ -29,10 +29,10 @@ def converged(lab: dict[str, Any]) -> Lab:
     return Lab.load()
 
 
-@pytest.mark.parametrize("daemon", SERVICES, ids=[f"{d.role}/{d.name}" for d in SERVICES])
+@pytest.mark.parametrize("daemon", SERVICES, ids=[f"{d.host}/{d.name}" for d in SERVICES])
 def test_a_killed_service_comes_back_by_itself(converged: Lab, daemon: Daemon) -> None:
     result = kill_and_time(converged, daemon)
-    print(f"{daemon.role}/{daemon.name}: answering again {result.seconds:.1f} s after SIGKILL")
+    print(f"{daemon.host}/{daemon.name}: answering again {result.seconds:.1f} s after SIGKILL")
     assert result.new_pid not in (0, result.killed_pid), (
         f"{daemon.name}: expected a new main process after the kill, found {result.new_pid}"
     )

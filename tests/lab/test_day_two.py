@@ -1,4 +1,4 @@
-"""Day two on the lab: a set over the Studio's memory budget refused with nothing restarted; a
+"""Day two on the lab: a set over an MLX host's memory budget refused with nothing restarted; a
 leftover unit serving a port named by verify, then removed by the next deploy. (Models added,
 moved and dropped, with clients on the gateway throughout: ``test_day_two_story.py``, which
 uses the helpers here.)
@@ -24,9 +24,10 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.load import load_platform
-from homelab.model import ROLES, Platform
-from homelab.render.units import UNIT_MARK
-from homelab.services import daemons
+from homelab.model import Platform
+from homelab.model.system import UNIT_MARK
+from homelab.services import daemons, mlx
+from homelab.services.mlx import MlxServers
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
 from tests.lab.test_deploy import answered_by_mlx, chat
 
@@ -41,16 +42,23 @@ from homelab.groupdata import siblings
 __all__ = ["platform"]
 
 _lab = siblings({lab!r}, "all")["all"]["platform"]
-_mlx = _lab.studio.mlx.model_dump()
-platform = _lab.evolve(studio=_lab.studio.evolve(mlx={{**_mlx, **{mlx!r}}}))
+_host = _lab.hosts[{host!r}]
+_mlx = _host.services[{key!r}].model_dump()
+platform = _lab.evolve(hosts={{**_lab.hosts, {host!r}: _host.evolve({key}={{**_mlx, **{mlx!r}}})}})
 """
 
 
-class Variants:
-    """Inventories of the lab with its MLX data changed, each in a folder of its own."""
+def mlx_host(platform: Platform) -> tuple[str, MlxServers]:
+    """The first host whose data serves MLX models, and its MLX data: the one day two changes."""
+    return next(mlx.SERVICE.placed(platform))
 
-    def __init__(self, root: Path) -> None:
+
+class Variants:
+    """Inventories of the lab with one host's MLX data changed, each in a folder of its own."""
+
+    def __init__(self, root: Path, host: str) -> None:
         self.root = root
+        self.host = host
         self.count = 0
         #: Whether the lab was last deployed with a variant (and must go back to its data).
         self.dirty = False
@@ -61,7 +69,7 @@ class Variants:
         (folder / "group_data").mkdir(parents=True)
         (folder / "inventory.py").write_text(LAB_INVENTORY.read_text())
         lab_all = str(PROJECT_ROOT / "lab" / "group_data" / "all.py")
-        text = VARIANT.format(lab=lab_all, mlx=mlx)
+        text = VARIANT.format(lab=lab_all, host=self.host, key=MlxServers.key, mlx=mlx)
         (folder / "group_data" / "all.py").write_text(textwrap.dedent(text))
         return folder / "inventory.py"
 
@@ -84,29 +92,33 @@ class Variants:
 
 @pytest.fixture
 def variants(tmp_path: Path) -> Iterator[Variants]:
-    v = Variants(tmp_path)
+    host, _servers = mlx_host(load_platform(LAB_INVENTORY))
+    v = Variants(tmp_path, host)
     yield v
     if v.dirty:  # a step failed on a variant: the lab goes back to its own data
         deploy()
 
 
 def main_pids(platform: Platform) -> dict[str, str]:
-    """``role/unit`` -> ``PID@start`` of every enabled daemon's main process ("0": not running).
+    """``host/unit`` -> ``PID@start`` of every enabled daemon's main process ("0": not running),
+    every host.
 
-    With its start time (the kernel's monotonic clock, one for both hosts): a host that boots
-    again starts its services in the same order, and they often get the same PIDs."""
+    With its start time (the kernel's monotonic clock, one for all the lab's hosts): a host that
+    boots again starts its services in the same order, and they often get the same PIDs."""
     out: dict[str, str] = {}
-    for role in ROLES:
-        units = [d.unit for d in daemons(platform, role) if d.enabled]
+    for host in platform.hosts:
+        units = [d.unit for d in daemons(platform, host) if d.enabled]
+        if not units:
+            continue
         text = ssh(
-            role,
+            host,
             f"systemctl show -p Id -p MainPID -p ExecMainStartTimestampMonotonic {' '.join(units)}",
         ).stdout
         for block in text.strip().split("\n\n"):
             fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
             pid = fields["MainPID"]
             started = fields.get("ExecMainStartTimestampMonotonic", "")
-            out[f"{role}/{fields['Id']}"] = pid if pid == "0" else f"{pid}@{started}"
+            out[f"{host}/{fields['Id']}"] = pid if pid == "0" else f"{pid}@{started}"
     return out
 
 
@@ -115,11 +127,11 @@ def restarted(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(d for d, pid in after.items() if pid != "0" and before.get(d) != pid)
 
 
-def gone(port: int, unit: str) -> None:
-    """Nothing of a retired server is left on the Studio: its unit file, its unit, its port."""
+def gone(host: str, port: int, unit: str) -> None:
+    """Nothing of a retired server is left on its host: its unit file, its unit, its port."""
     path = f"/etc/systemd/system/{unit}"
     out = ssh(
-        "studio",
+        host,
         f"test -e {path} && echo file; systemctl show -p LoadState {unit}; "
         f"ss -Hltn 'sport = :{port}'",
     ).stdout.splitlines()
@@ -170,6 +182,8 @@ def test_a_set_over_the_budget_is_refused_with_nothing_restarted(
     lab: dict[str, Any], variants: Variants
 ) -> None:
     platform = load_platform(LAB_INVENTORY)
+    host, servers = mlx_host(platform)
+    assert variants.host == host
     before = main_pids(platform)
     budget = 0.0003  # GB: less than the lab's three tiny models take (3 x 158 kB)
     inventory = variants(memory_budget_gb=budget)
@@ -187,9 +201,9 @@ def test_a_set_over_the_budget_is_refused_with_nothing_restarted(
     assert result.returncode != 0, "a set over the budget was deployed"
     (line,) = [line for line in output.splitlines() if "over the memory budget" in line]
     print(f"\nrefused in {seconds:.1f} s: {line.strip()}")
-    for m in platform.studio.mlx.served:
+    for m in servers.served:
         assert m.model_id in line, line
-    assert f"memory_budget_gb = {budget:g}" in line, line
+    assert f"{host}.{MlxServers.key}.memory_budget_gb = {budget:g}" in line, line
     assert "Starting operation" not in output, "operations ran on a refused set"
     assert restarted(before, main_pids(platform)) == [], "a refused deploy restarted something"
 
@@ -209,10 +223,11 @@ def test_verify_names_a_leftover_and_the_deploy_removes_it(
 ) -> None:
     """A unit of the platform's naming that the data does not name, serving a port: verify
     fails naming both; the next deploy stops and removes it; verify is green again."""
-    port, unit = 8119, "mlx-8119.service"
+    host, _servers = mlx_host(load_platform(LAB_INVENTORY))
+    port, unit = 8119, f"{mlx.server_name(8119)}.service"
     text = STALE_UNIT.format(unit=unit, mark=UNIT_MARK, port=port)
     placed = ssh(
-        "studio",
+        host,
         f"cat > /etc/systemd/system/{unit} <<'EOF'\n{text}EOF\n"
         f"systemctl daemon-reload && systemctl enable --now {unit} && "
         f"for i in $(seq 50); do ss -Hltn 'sport = :{port}' | grep -q . && break; sleep 0.2; done",
@@ -230,11 +245,11 @@ def test_verify_names_a_leftover_and_the_deploy_removes_it(
         assert any(
             name.endswith(f"{stop}(the data no longer names it)") for name in changed(results)
         )
-        gone(port, unit)
+        gone(host, port, unit)
         green(LAB_INVENTORY, tmp_path, "verify/test_leftovers.py")
     finally:
         ssh(
-            "studio",
+            host,
             f"systemctl disable --now {unit}; rm -f /etc/systemd/system/{unit}; "
             "systemctl daemon-reload",
         )

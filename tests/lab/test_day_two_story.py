@@ -3,20 +3,20 @@
 The operator's week, each step a change to the data (cumulative: the story's data after a step
 is the data before it, changed) deployed as a user deploys it:
 
-1. add a model; 2. move it to another port; 3. drop one of the lab's own models;
-4. turn the OptiLLM mode off, 5. and on again; 6. change the gateway's retries;
-7. rotate the gateway key; 8. destroy the Mini, rebuild it and restore its copy;
-9. go back to the lab's own data.
+1. add a model (on the first host serving MLX models); 2. move it to another port; 3. drop one
+of the lab's own models there; 4. turn the OptiLLM mode off, 5. and on again; 6. change the
+gateway's retries; 7. rotate the gateway key; 8. destroy the gateway's host (Open WebUI's too),
+rebuild it and restore its copy; 9. go back to the lab's own data.
 
 Two clients send chat requests through the gateway from start to end: one to an ``ov-*`` handle
-(the Mini's own path), one to an MLX handle no step touches (the Studio's path, through OptiLLM
-when its mode is on). Both read the key again when the gateway refuses theirs, as a LAN client
-of a rotated gateway does. After each step: the verify suite (leftovers included) is green, and
-the MLX servers the step does not touch kept their main PIDs (the lab deletes the Mini's file
-system with the whole lab down, so the Studio boots again at step 8; its servers are counted
-anew from there). Each step prints its deploy time, the daemons it restarted, and each client's
-requests, failures and p99 latency in its window; the story ends with a table of them. The
-session holds the lab lock (``conftest.lab_lock``).
+(the gateway host's own path), one to an MLX handle no step touches (the MLX hosts' path,
+through OptiLLM when its mode is on). Both read the key again when the gateway refuses theirs,
+as a LAN client of a rotated gateway does. After each step: the verify suite (leftovers
+included) is green, and the MLX servers the step does not touch, every host's, kept their main
+PIDs (the lab deletes a host's file system with the whole lab down, so every other host boots
+again at step 8; their servers are counted anew from there). Each step prints its deploy time,
+the daemons it restarted, and each client's requests, failures and p99 latency in its window;
+the story ends with a table of them. The session holds the lab lock (``conftest.lab_lock``).
 """
 
 from __future__ import annotations
@@ -30,13 +30,18 @@ from typing import Any
 
 import pytest
 
+from bench.lab import lan_gateway_url
 from bench.steady import REFUSED, SteadyClient, Window
 from bench.variant import changed_lab
+from homelab.backup import webui_host
 from homelab.load import load_platform
+from homelab.model import Backend
 from homelab.secrets import STORE_SUFFIX
-from homelab.services.litellm import gateway_url
+from homelab.services import daemon_named, mlx
+from homelab.services.litellm import gateway_host
+from homelab.services.mlx import TEAM_PORTS, MlxServers, server_name
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, homelab, run_lab, ssh
-from tests.lab.test_day_two import answers, gone, green, main_pids, restarted
+from tests.lab.test_day_two import answers, gone, green, main_pids, mlx_host, restarted
 
 pytestmark = [
     pytest.mark.lab,
@@ -44,16 +49,23 @@ pytestmark = [
 ]
 
 LAB = load_platform(LAB_INVENTORY)
-KEY_FILE = LAB.mini.layout.secret_file(LAB.gateway.proxy_key.env)
+#: The gateway's host: its store holds the key; step 8 rebuilds it.
+HOME = gateway_host(LAB)
+KEY_FILE = LAB.host(HOME).layout.secret_file(LAB.gateway.proxy_key.env)
+#: The host whose MLX models the story adds, moves and drops, and its MLX data.
+HOST, SERVERS = mlx_host(LAB)
 #: The MLX model both clients' path keeps: no step adds, moves or drops it.
-KEPT = "mlx-tiny-llama-a"
+KEPT = SERVERS.served[0].model_id
+#: The team ports the added model takes on HOST, then moves to: the first two free there.
+ADDED, MOVED = [p for p in TEAM_PORTS if p not in {m.port for m in SERVERS.models}][:2]
 
 
 def store_key() -> str:
-    """The gateway key as the Mini's store holds it (a process of its own: called from threads)."""
-    result = ssh("mini", f"cat {KEY_FILE}", timeout=30)
+    """The gateway key as its host's store holds it (a process of its own: called from
+    threads)."""
+    result = ssh(HOME, f"cat {KEY_FILE}", timeout=30)
     if result.returncode != 0 or not result.stdout.strip():
-        raise RuntimeError(f"the Mini's store could not be read: {result.stderr.strip()[:120]}")
+        raise RuntimeError(f"{HOME}'s store could not be read: {result.stderr.strip()[:120]}")
     return result.stdout.strip()
 
 
@@ -66,9 +78,11 @@ class Data:
     retries: int = LAB.gateway.router.num_retries
 
     def body(self) -> str:
-        mlx = f'{{**lab.studio.mlx.model_dump(), "models": {self.models!r}}}'
+        on = f"lab.hosts[{HOST!r}]"
+        key = MlxServers.key
+        servers = f'{{**{on}.services[{key!r}].model_dump(), "models": {self.models!r}}}'
         return f"""lab.evolve(
-            studio=lab.studio.evolve(mlx={mlx}),
+            hosts={{**lab.hosts, {HOST!r}: {on}.evolve({key}={servers})}},
             gateway=lab.gateway.evolve(
                 route_via_optillm={self.via_optillm!r},
                 router=lab.gateway.router.evolve(num_retries={self.retries!r}),
@@ -145,20 +159,24 @@ class Story:
 
 
 def mlx_pids(pids: dict[str, str]) -> dict[str, str]:
-    return {unit: pid for unit, pid in pids.items() if unit.startswith("studio/mlx-")}
+    """The MLX servers' of ``pids``, every host's."""
+    prefix = f"{mlx.SERVICE_NAME}-"
+    return {unit: pid for unit, pid in pids.items() if unit.split("/", 1)[1].startswith(prefix)}
 
 
 def unit_of(model: dict[str, Any]) -> str:
-    return f"studio/mlx-{model['port']}.service"
+    """``host/unit`` of a model's server on HOST, as :func:`main_pids` names it."""
+    return f"{HOST}/{server_name(model['port'])}.service"
 
 
 @pytest.fixture
 def clients(lab: dict[str, Any]) -> Iterator[dict[str, SteadyClient]]:
     deploy()  # the lab as its data says, whatever state it was in
-    url = gateway_url(LAB, "/v1/chat/completions").replace("127.0.0.1", LAB.addresses["mini"])
+    url = lan_gateway_url(LAB, "/v1/chat/completions")
     key = store_key()
+    ov = next(h.handle for h in LAB.handles() if h.backend is Backend.OV)
     made = {
-        "ov": SteadyClient(url, key, LAB.mini.ov_server.models[0].model_id, rekey=store_key),
+        "ov": SteadyClient(url, key, ov, rekey=store_key),
         "mlx": SteadyClient(url, key, KEPT, rekey=store_key),
     }
     for client in made.values():
@@ -174,7 +192,7 @@ def no_failure(step: Step) -> None:
         assert window.failed == [], f"{step.name}: {label} saw failures: {window.summary()}"
 
 
-GATEWAY = "mini/litellm.service"
+GATEWAY = f"{HOME}/{daemon_named(LAB, HOME, 'litellm').unit}"
 
 
 def reloaded_not_restarted(step: Step) -> None:
@@ -183,13 +201,16 @@ def reloaded_not_restarted(step: Step) -> None:
 
 
 def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) -> None:
+    # Step 8 brings the rotated gateway key back with Open WebUI's copy of its host's store.
+    assert webui_host(LAB) == HOME, f"the gateway runs on {HOME}, Open WebUI on {webui_host(LAB)}"
     story = Story(tmp_path, clients)
-    models = [m.model_dump() for m in LAB.studio.mlx.models]
+    models = [m.model_dump() for m in SERVERS.models]
     by_id = {m["model_id"]: m for m in models}
-    new = dict(by_id[KEPT], model_id="mlx-tiny-llama-c", repo="lab/tiny-llama-c", port=8102)
+    new = dict(by_id[KEPT], model_id="mlx-tiny-llama-c", repo="lab/tiny-llama-c", port=ADDED)
     for path in ("source_path", "cache_path"):
         del new[path]  # derived from the id and the repo, as a user's data leaves them
-    dropped = "mlx-tiny-llama-b"
+    # One of the host's own served models, not the kept one: the one step 3 drops.
+    dropped = next(m.model_id for m in SERVERS.served if m.model_id != KEPT)
     start = mlx_pids(main_pids(LAB))
 
     def kept_pids(*touched: str) -> None:
@@ -207,7 +228,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
         # 1. Add a model: its server starts, no other MLX server restarts.
         data = Data(models=[*models, new])
         story.data(data)
-        step = story.deploy("add mlx-tiny-llama-c on 8102")
+        step = story.deploy(f"add mlx-tiny-llama-c on {HOST}:{ADDED}")
         assert unit_of(new) in step.restarted
         reloaded_not_restarted(step)
         no_failure(step)
@@ -215,13 +236,14 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
         answers(load_platform(story.inventory), new["model_id"])
 
         # 2. Move it to another port: the new server answers, the old one is gone.
-        data.models = [*models, dict(new, port=8103)]
+        moved = dict(new, port=MOVED)
+        data.models = [*models, moved]
         story.data(data)
-        step = story.deploy("move mlx-tiny-llama-c to 8103")
-        assert "studio/mlx-8103.service" in step.restarted
+        step = story.deploy(f"move mlx-tiny-llama-c to {HOST}:{MOVED}")
+        assert unit_of(moved) in step.restarted
         reloaded_not_restarted(step)
         no_failure(step)
-        gone(8102, "mlx-8102.service")
+        gone(HOST, ADDED, f"{server_name(ADDED)}.service")
         checked()
         answers(load_platform(story.inventory), new["model_id"])
 
@@ -231,7 +253,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
         step = story.deploy(f"drop {dropped} ({by_id[dropped]['port']})")
         reloaded_not_restarted(step)
         no_failure(step)
-        gone(by_id[dropped]["port"], f"mlx-{by_id[dropped]['port']}.service")
+        gone(HOST, by_id[dropped]["port"], f"{server_name(by_id[dropped]['port'])}.service")
         touched = unit_of(by_id[dropped])
         checked(touched)
 
@@ -257,7 +279,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
 
         def rotate() -> None:
             key_name = LAB.gateway.proxy_key.env
-            rotated = homelab("rotate", "mini", key_name, inventory=story.inventory)
+            rotated = homelab("rotate", HOME, key_name, inventory=story.inventory)
             assert rotated.returncode == 0, rotated.stderr
             print(rotated.stdout)
 
@@ -272,7 +294,8 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
             assert client.key == key, f"{label} never got the rotated key"
         checked(touched)
 
-        # 8. Destroy the Mini, rebuild it, restore its copy: the rotated key answers again.
+        # 8. Destroy the gateway's host, rebuild it, restore its copy: the rotated key answers
+        # again.
         local = tmp_path / "copies"
 
         def rebuild() -> None:
@@ -281,11 +304,11 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
             def took(what: str) -> None:
                 print(f"  {what}: {time.monotonic() - began:.1f} s", flush=True)
 
-            fetched = homelab("backup", "mini", "--local", str(local), inventory=story.inventory)
+            fetched = homelab("backup", HOME, "--local", str(local), inventory=story.inventory)
             assert fetched.returncode == 0, fetched.stderr
-            assert any(p.name.endswith(STORE_SUFFIX) for p in (local / "mini").iterdir())
+            assert any(p.name.endswith(STORE_SUFFIX) for p in (local / HOME).iterdir())
             took("backup fetched")
-            destroyed = run_lab("destroy", "mini")
+            destroyed = run_lab("destroy", HOME)
             assert destroyed.returncode == 0, destroyed.stderr
             took("destroyed")
             up = run_lab("up")
@@ -293,16 +316,16 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
             took("lab up")
             deploy(story.inventory)
             took("deployed")
-            restored = homelab("restore", "mini", "--local", str(local), inventory=story.inventory)
+            restored = homelab("restore", HOME, "--local", str(local), inventory=story.inventory)
             assert restored.returncode == 0, restored.stderr
             took("restored")
             print(restored.stdout)
 
-        step = story.step("destroy, rebuild and restore the Mini", rebuild)
+        step = story.step(f"destroy, rebuild and restore {HOME}", rebuild)
         assert store_key() == key, "the restore did not bring the rotated key back"
         assert changed(deploy(story.inventory)) == [], "the restore left something to change"
-        # The lab deletes a host's file system with the whole lab down, so the Studio booted
-        # again too (a real Studio runs on): its servers are counted from here.
+        # The lab deletes a host's file system with the whole lab down, so every other host
+        # booted again too (a real one runs on): their servers are counted from here.
         booted = mlx_pids(main_pids(load_platform(story.inventory)))
         start.update({unit: pid for unit, pid in booted.items() if unit in start})
         checked(touched)
@@ -312,7 +335,7 @@ def test_the_operators_week(clients: dict[str, SteadyClient], tmp_path: Path) ->
         step = story.deploy("back to the lab's data")
         assert unit_of(by_id[dropped]) in step.restarted
         no_failure(step)
-        gone(8103, "mlx-8103.service")
+        gone(HOST, MOVED, f"{server_name(MOVED)}.service")
         checked(touched)
         step = story.deploy("second run")
         assert step.restarted == []

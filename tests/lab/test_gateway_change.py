@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
+from bench.lab import lan_gateway_url
 from bench.steady import SteadyClient
 from bench.variant import changed_lab
 from homelab.load import load_platform
-from homelab.model import Platform
+from homelab.model import Backend, Platform
 from homelab.services import daemon_named
-from homelab.services.litellm import gateway_url
+from homelab.services.litellm import LiteLLM, gateway, gateway_host
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
 
 pytestmark = [
@@ -30,30 +31,39 @@ pytestmark = [
 ]
 
 
-def variant(folder: Path, retries: int, log_level: str | None) -> Path:
-    """The lab's data with the gateway's retries and log level changed; its inventory."""
+def variant(folder: Path, home: str, retries: int, log_level: str | None) -> Path:
+    """The lab's data with the gateway's retries and log level (on its host, ``home``)
+    changed; its inventory."""
+    on = f"lab.hosts[{home!r}]"
+    litellm = f"{on}.services[{LiteLLM.key!r}]"
     return changed_lab(
         folder,
         f"""lab.evolve(
             gateway=lab.gateway.evolve(router=lab.gateway.router.evolve(num_retries={retries})),
-            mini=lab.mini.evolve(litellm=lab.mini.litellm.evolve(log_level={log_level!r})),
+            hosts={{
+                **lab.hosts,
+                {home!r}: {on}.evolve({LiteLLM.key}={litellm}.evolve(log_level={log_level!r})),
+            }},
         )""",
     )
 
 
 def main_pid(platform: Platform) -> str:
-    unit = daemon_named(platform, "mini", "litellm").unit
-    return ssh("mini", f"systemctl show -p MainPID --value {unit}").stdout.strip()
+    home = gateway_host(platform)
+    unit = daemon_named(platform, home, "litellm").unit
+    return ssh(home, f"systemctl show -p MainPID --value {unit}").stdout.strip()
 
 
 def workers(platform: Platform) -> set[str]:
     pid = main_pid(platform)
-    return set(ssh("mini", f"cat /proc/{pid}/task/{pid}/children").stdout.split())
+    home = gateway_host(platform)
+    return set(ssh(home, f"cat /proc/{pid}/task/{pid}/children").stdout.split())
 
 
 def key(platform: Platform) -> str:
-    path = platform.mini.layout.secret_file(platform.gateway.proxy_key.env)
-    return ssh("mini", f"cat {path}").stdout.strip()
+    home = gateway_host(platform)
+    path = platform.host(home).layout.secret_file(platform.gateway.proxy_key.env)
+    return ssh(home, f"cat {path}").stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +73,16 @@ def lab_platform(lab: dict[str, Any]) -> Platform:
 
 
 def client(platform: Platform) -> SteadyClient:
-    local = gateway_url(platform, "/v1/chat/completions")
-    url = local.replace("127.0.0.1", platform.addresses["mini"])
-    return SteadyClient(
-        url=url, key=key(platform), handle=platform.mini.ov_server.models[0].model_id
-    )
+    """A LAN client of the gateway, chatting with the first ``ov-*`` handle."""
+    url = lan_gateway_url(platform, "/v1/chat/completions")
+    handle = next(h.handle for h in platform.handles() if h.backend is Backend.OV)
+    return SteadyClient(url=url, key=key(platform), handle=handle)
 
 
 def test_a_config_change_drops_nothing(lab_platform: Platform, tmp_path: Path) -> None:
     retries = lab_platform.gateway.router.num_retries + 1
-    level = lab_platform.mini.litellm.log_level
-    inventory = variant(tmp_path / "retries", retries, level)
+    level = gateway(lab_platform).log_level
+    inventory = variant(tmp_path / "retries", gateway_host(lab_platform), retries, level)
     before, old_workers = main_pid(lab_platform), workers(lab_platform)
     try:
         with client(lab_platform) as steady:
@@ -84,7 +93,7 @@ def test_a_config_change_drops_nothing(lab_platform: Platform, tmp_path: Path) -
         assert main_pid(lab_platform) == before, "a config change restarted the gateway"
         now = workers(lab_platform)
         # The master's children: its workers, and a helper of LiteLLM's own that stays.
-        assert len(old_workers - now) >= lab_platform.mini.litellm.worker_count, (
+        assert len(old_workers - now) >= gateway(lab_platform).worker_count, (
             f"the old workers still serve: {sorted(old_workers)} before, {sorted(now)} after"
         )
         assert steady.failed == [], steady.failed[:3]
@@ -96,9 +105,9 @@ def test_a_config_change_drops_nothing(lab_platform: Platform, tmp_path: Path) -
 def test_a_restart_keeps_the_socket_and_drops_nothing(
     lab_platform: Platform, tmp_path: Path
 ) -> None:
-    level = "ERROR" if lab_platform.mini.litellm.log_level != "ERROR" else "WARNING"
+    level = "ERROR" if gateway(lab_platform).log_level != "ERROR" else "WARNING"
     retries = lab_platform.gateway.router.num_retries
-    inventory = variant(tmp_path / "level", retries, level)
+    inventory = variant(tmp_path / "level", gateway_host(lab_platform), retries, level)
     before = main_pid(lab_platform)
     with client(lab_platform) as steady:
         ops = changed(deploy(inventory))

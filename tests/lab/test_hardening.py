@@ -1,6 +1,6 @@
 """Hardening and exposure on the converged lab: every unit within systemd's exposure limit,
 no secret in any process's arguments, and only the ports the data declares LAN-exposed
-accept connections from the other host."""
+accept connections from every other host."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from homelab import PROJECT_ROOT
 from homelab.bridge import host_specs
 from homelab.hardening import LIMIT, parse
 from homelab.load import load_platform
-from homelab.model import ROLES, Role
 from homelab.render import host_files
 from homelab.services import daemons
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
@@ -28,7 +27,9 @@ pytestmark = [
 
 PLATFORM = load_platform(LAB_INVENTORY)
 #: Each host's own sshd (how pyinfra and the operator reach them), not a platform service.
-SSH_PORTS = {role: spec.port for role, spec in host_specs(LAB_INVENTORY).items()}
+SSH_PORTS = {host: spec.port for host, spec in host_specs(LAB_INVENTORY).items()}
+#: Each host and every other host of the lab, the one a port is tried from.
+REACHES = [(host, other) for host in PLATFORM.hosts for other in PLATFORM.hosts if other != host]
 
 
 @pytest.fixture(scope="module")
@@ -47,86 +48,93 @@ def test_the_report_scores_every_unit_within_the_limit(converged: None) -> None:
     )
     print(result.stdout)
     assert result.returncode == 0, f"over the limit or unscored:\n{result.stdout}"
-    for role in ROLES:
-        for daemon in daemons(PLATFORM, role):
+    for host in PLATFORM.hosts:
+        for daemon in daemons(PLATFORM, host):
             line = next(
                 (
                     ln
                     for ln in result.stdout.splitlines()
-                    if ln.startswith(f"{role}/{daemon.unit}: ")
+                    if ln.startswith(f"{host}/{daemon.unit}: ")
                 ),
                 "",
             )
             score = re.search(r": (\d+\.\d)", line)
-            assert score, f"{role}/{daemon.unit}: not in the report"
+            assert score, f"{host}/{daemon.unit}: not in the report"
             assert float(score.group(1)) <= LIMIT, line
 
 
-def test_the_real_minis_units_score_within_the_limit(converged: None) -> None:
-    """The real data's units (ov-server with its GPU devices opened) scored offline on a lab
-    host: the homelab's units are never scored by being deployed here."""
+def test_the_real_systemd_units_score_within_the_limit(converged: None) -> None:
+    """The real data's systemd units (the Mini's ov-server with its GPU devices opened), every
+    real host's, scored offline on a lab host: the homelab's units are never scored by being
+    deployed here."""
     real = load_platform(PROJECT_ROOT / "inventory.py")
-    units = {d.unit_path: d.unit for d in daemons(real, "mini")}
-    folder = "/run/homelab-real-units"
-    assert ssh("mini", f"rm -rf {folder} && mkdir -p {folder}").returncode == 0
-    for f in host_files(real, "mini"):
-        if f.path in units:
-            put = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "homelab.lab",
-                    "ssh",
-                    "mini",
-                    f"cat > {folder}/{units[f.path]}",
-                ],
-                input=f.content,
-                cwd=PROJECT_ROOT,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert put.returncode == 0, put.stderr
-    for unit in units.values():
-        result = ssh("mini", f"systemd-analyze security --offline=yes {folder}/{unit}")
-        score = parse(f"real mini/{unit}", result.stdout + result.stderr)
-        assert score.within, f"{score.line()} (limit {LIMIT})"
+    systemd = [name for name, host in real.hosts.items() if host.os.init.name == "systemd"]
+    assert systemd, "no real host runs systemd: nothing to score"
+    for name in systemd:
+        # On the lab's host of the same name, else on any: the lab's hosts all run systemd.
+        on = name if name in PLATFORM.hosts else next(iter(PLATFORM.hosts))
+        units = {d.unit_path: d.unit for d in daemons(real, name)}
+        folder = f"/run/homelab-real-units/{name}"
+        assert ssh(on, f"rm -rf {folder} && mkdir -p {folder}").returncode == 0
+        for f in host_files(real, name):
+            if f.path in units:
+                put = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "homelab.lab",
+                        "ssh",
+                        on,
+                        f"cat > {folder}/{units[f.path]}",
+                    ],
+                    input=f.content,
+                    cwd=PROJECT_ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                assert put.returncode == 0, put.stderr
+        for unit in units.values():
+            result = ssh(on, f"systemd-analyze security --offline=yes {folder}/{unit}")
+            score = parse(f"real {name}/{unit}", result.stdout + result.stderr)
+            assert score.within, f"{score.line()} (limit {LIMIT})"
 
 
-def secrets_on(role: Role) -> list[str]:
-    store = PLATFORM.host(role).layout.secret_store
-    listing = ssh(role, f"ls {store} 2>/dev/null")
+def secrets_on(host: str) -> list[str]:
+    store = PLATFORM.host(host).layout.secret_store
+    listing = ssh(host, f"ls {store} 2>/dev/null")
     values = []
     for name in listing.stdout.split():
-        value = ssh(role, f"cat {store}/{name}").stdout.strip()
+        value = ssh(host, f"cat {store}/{name}").stdout.strip()
         if value:
             values.append(value)
     return values
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_no_secret_in_any_process_arguments(converged: None, role: Role) -> None:
-    values = secrets_on(role)
-    if role == "mini":
-        assert values, "the Mini's services use secrets; its store is empty"
-    args = ssh(role, "ps -eo args=").stdout
+@pytest.mark.parametrize("host", list(PLATFORM.hosts))
+def test_no_secret_in_any_process_arguments(converged: None, host: str) -> None:
+    values = secrets_on(host)
+    if any(d.secrets for d in daemons(PLATFORM, host) if d.enabled):
+        assert values, f"{host}'s services use secrets; its store is empty"
+    args = ssh(host, "ps -eo args=").stdout
     leaked = [v[:4] + "…" for v in values if v in args]
-    assert not leaked, f"{role}: secrets seen in process arguments: {leaked}"
+    assert not leaked, f"{host}: secrets seen in process arguments: {leaked}"
 
 
-def listening_ports(role: Role) -> set[int]:
-    out = ssh(role, "ss -Htln").stdout
+def listening_ports(host: str) -> set[int]:
+    out = ssh(host, "ss -Htln").stdout
     return {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_only_declared_lan_ports_accept_the_other_host(converged: None, role: Role) -> None:
-    """Every port listening on the host, tried from the other host."""
-    other: Role = "studio" if role == "mini" else "mini"
-    address = PLATFORM.addresses[role]
-    lan = {d.listener.port for d in daemons(PLATFORM, role) if d.enabled and d.listener.lan}
-    ports = listening_ports(role)
-    assert lan <= ports, f"{role}: declared LAN ports not listening: {sorted(lan - ports)}"
+@pytest.mark.parametrize(("host", "other"), REACHES, ids=[f"{h}-from-{o}" for h, o in REACHES])
+def test_only_declared_lan_ports_accept_every_other_host(
+    converged: None, host: str, other: str
+) -> None:
+    """Every port listening on the host, tried from one other host (each in turn)."""
+    address = PLATFORM.addresses[host]
+    lan = {d.listener.port for d in daemons(PLATFORM, host) if d.enabled and d.listener.lan}
+    ports = listening_ports(host)
+    assert lan <= ports, f"{host}: declared LAN ports not listening: {sorted(lan - ports)}"
     probe = " ; ".join(
         f"timeout 2 bash -c 'echo > /dev/tcp/{address}/{port}' 2>/dev/null "
         f"&& echo open {port} || echo closed {port}"
@@ -134,8 +142,8 @@ def test_only_declared_lan_ports_accept_the_other_host(converged: None, role: Ro
     )
     seen = ssh(other, probe).stdout.split("\n")
     opened = {int(line.split()[1]) for line in seen if line.startswith("open ")}
-    assert opened == lan | {SSH_PORTS[role]}, (
-        f"{role}: from {other}, expected open {sorted(lan | {SSH_PORTS[role]})}, found open "
+    assert opened == lan | {SSH_PORTS[host]}, (
+        f"{host}: from {other}, expected open {sorted(lan | {SSH_PORTS[host]})}, found open "
         f"{sorted(opened)} (listening: {sorted(ports)})"
     )
 

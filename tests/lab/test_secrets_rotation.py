@@ -1,12 +1,13 @@
-"""The gateway key rotated on the lab's Mini with a steady client on the gateway throughout.
+"""The gateway key rotated on the lab's gateway host with a steady client on the gateway
+throughout.
 
 The client is a LAN client of the gateway that does what a restarted consumer does: it sends
-its key, and when the gateway refuses it, it reads the key again (from the Mini's store, where
-the operator would look) and goes on. The test prints the requests sent, the failed ones by
-kind, the window (first to last failure) and the p99 latency of the answered ones; then checks
-the old key is refused, the new one answers, Open WebUI lists and chats through the gateway,
-OptiLLM's handle answers (OptiLLM calls the gateway back with the key), and a deploy after the
-rotation changes nothing.
+its key, and when the gateway refuses it, it reads the key again (from the gateway host's
+store, where the operator would look) and goes on. The test prints the requests sent, the
+failed ones by kind, the window (first to last failure) and the p99 latency of the answered
+ones; then checks the old key is refused, the new one answers, Open WebUI lists and chats
+through the gateway, OptiLLM's handle answers (OptiLLM calls the gateway back with the key),
+and a deploy after the rotation changes nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import httpx
 import pytest
 
 from homelab import PROJECT_ROOT
+from homelab.backup import webui_host
 from homelab.load import load_platform
-from homelab.model import Platform, routes
+from homelab.model import Platform
 from homelab.model.naming import Backend
 from homelab.secrets import consumers
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
 
 pytestmark = [
@@ -36,20 +40,26 @@ pytestmark = [
 
 PLATFORM = load_platform(LAB_INVENTORY)
 KEY = PLATFORM.gateway.proxy_key.env
+#: The host whose store holds the gateway key (made there, rotated there).
+HOME = gateway_host(PLATFORM)
+#: The MLX handle the chats use: the first the gateway serves.
+MLX_HANDLE = next(h.handle for h in PLATFORM.handles() if h.backend is Backend.MLX)
 #: What LiteLLM answers a key it does not know (400 "No connected db." without a database).
 REFUSED = (400, 401, 403)
 
 
 def store_key(platform: Platform = PLATFORM) -> str:
-    path = platform.mini.layout.secret_file(KEY)
+    home = gateway_host(platform)
+    path = platform.host(home).layout.secret_file(KEY)
     # As an operator reads it; from a thread of this process, so a process of its own.
-    result = ssh("mini", f"cat {path}", timeout=30)
+    result = ssh(home, f"cat {path}", timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def gateway_url(platform: Platform = PLATFORM) -> str:
-    return f"http://{platform.addresses['mini']}:{platform.mini.litellm.listener.port}"
+    home = gateway_host(platform)
+    return f"http://{platform.addresses[home]}:{gateway(platform).listener.port}"
 
 
 class Steady(threading.Thread):
@@ -107,9 +117,12 @@ def chat(key: str, handle: str) -> httpx.Response:
 
 def webui_chat(handle: str) -> tuple[set[str], httpx.Response]:
     """Open WebUI's admin signs in, lists the models it gets from the gateway, chats."""
-    ow = PLATFORM.mini.open_webui
-    password = ssh("mini", f"cat {PLATFORM.mini.layout.secret_file(ow.admin_password.env)}")
-    base = f"http://{PLATFORM.addresses['mini']}:{ow.listener.port}"
+    host = webui_host(PLATFORM)
+    ow = OPEN_WEBUI.on(PLATFORM, host)
+    assert ow is not None
+    store = PLATFORM.host(host).layout.secret_file(ow.admin_password.env)
+    password = ssh(host, f"cat {store}")
+    base = f"http://{PLATFORM.addresses[host]}:{ow.listener.port}"
     with httpx.Client(base_url=base, timeout=180) as client:
         signin = client.post(
             "/api/v1/auths/signin",
@@ -139,9 +152,9 @@ def converged(lab: dict[str, Any]) -> None:
 
 
 def test_gateway_key_rotation_with_a_steady_client(converged: None) -> None:
-    readers = {d.name for d in consumers(PLATFORM, "mini", KEY)}
+    readers = {d.name for d in consumers(PLATFORM, HOME, KEY)}
     old = store_key()
-    assert chat(old, "mlx-tiny-llama-a").status_code == 200, "the lab is not serving before"
+    assert chat(old, MLX_HANDLE).status_code == 200, "the lab is not serving before"
     steady = Steady(key=old)
     steady.start()
     time.sleep(3)
@@ -153,7 +166,7 @@ def test_gateway_key_rotation_with_a_steady_client(converged: None) -> None:
                 "-m",
                 "homelab.cli",
                 "rotate",
-                "mini",
+                HOME,
                 KEY,
                 "--inventory",
                 str(LAB_INVENTORY),
@@ -172,7 +185,7 @@ def test_gateway_key_rotation_with_a_steady_client(converged: None) -> None:
     print(rotated.stdout)
     print(f"rotation: {took:.1f} s; " + steady.report())
     assert rotated.returncode == 0, rotated.stderr
-    assert f"rotated {KEY} on mini" in rotated.stdout
+    assert f"rotated {KEY} on {HOME}" in rotated.stdout
     brought_on = " ".join(
         rotated.stdout.split(line)[1].splitlines()[0]
         for line in ("reloaded (first):", "restarted (after it):")
@@ -187,17 +200,17 @@ def test_gateway_key_rotation_with_a_steady_client(converged: None) -> None:
     assert steady.latencies and steady.failures[-1][0] < time.monotonic() - 5, (
         "the steady client still failed after the rotation returned"
     )
-    assert chat(old, "mlx-tiny-llama-a").status_code in REFUSED, "the old key still answers"
-    assert chat(new, "mlx-tiny-llama-a").status_code == 200
+    assert chat(old, MLX_HANDLE).status_code in REFUSED, "the old key still answers"
+    assert chat(new, MLX_HANDLE).status_code == 200
 
     # OptiLLM calls the gateway back with the key it read at its restart.
-    (opt,) = [r.handle for r in routes(PLATFORM) if r.backend is Backend.OPT]
+    (opt,) = [r.handle for r in PLATFORM.routes() if r.backend is Backend.OPT]
     answer = chat(new, opt)
     assert answer.status_code == 200, f"{opt}: {answer.status_code} {answer.text[:300]}"
 
     # Open WebUI lists the gateway's models and chats through it with the new key.
-    listed, reply = webui_chat("mlx-tiny-llama-a")
-    expected = {r.handle for r in routes(PLATFORM) if not r.internal}
+    listed, reply = webui_chat(MLX_HANDLE)
+    expected = {r.handle for r in PLATFORM.routes() if not r.internal}
     assert expected <= listed, f"Open WebUI lists {sorted(listed)}"
     assert reply.status_code == 200, f"Open WebUI chat: {reply.status_code} {reply.text[:300]}"
     assert reply.json()["choices"][0]["message"]["content"] is not None

@@ -3,22 +3,23 @@
 The lab is first put in the state the real hosts are in before the first deploy, built from the
 platform's own converged lab (the cheapest honest "before"):
 
-- on the Mini, the login user the legacy units ran as, and as that user
+- on the gateway's host (the Mini), the login user the legacy units ran as, and as that user
   ``litellm-orch.service`` (LiteLLM on 0.0.0.0:4000 from a venv in its home: a link to the
   lab's LiteLLM venv, the lab's router config copied beside it), ``optillm-proxy.service`` on
   127.0.0.1:4020 (a python http.server standing in for OptiLLM), and ``open-webui.service`` of
   the same name as the platform's, running Open WebUI from a venv in its home (a link to the
   lab's) on the legacy data directory: the platform's own Open WebUI data, with a user and a
   chat made through its API, moved there; the platform's units of those three stopped, disabled;
-- on the Studio, one unit of the legacy job's label serving the MLX ports (http.server), the
-  platform's MLX servers stopped and disabled.
+- on each host whose legacy setup served MLX models (the Studio; a host the lab adds has none),
+  one unit of the legacy job's label serving the MLX ports (http.server), the platform's MLX
+  servers stopped and disabled.
 
 Then the deploy: no failed step, the legacy units inactive and disabled, their files kept, the
 user signs in with the old password and finds the chat, a second deploy changes nothing, verify
 green. Then the way back (``homelab way-back``), and the lab is put back as it was: taken over
 again, the legacy units and the login user removed, converged.
 
-A probe on the Mini records when the gateway's port has a listener; the test prints the gap.
+A probe on the gateway's host records when its port has a listener; the test prints the gap.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from homelab.backup import plan_for
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.model.takeover import SAVED_SUFFIX
-from homelab.services import daemon_named, daemons
+from homelab.services import daemon_named, daemons, mlx
+from homelab.services.litellm import gateway_host
 from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
 from tests.lab.test_backup import WebUI, finds, user_with_chat
 
@@ -70,17 +72,42 @@ def write(path: str, text: str) -> str:
     return f"cat > {shlex.quote(path)} <<'LEGACY_EOF'\n{text}LEGACY_EOF"
 
 
-def legacy_mini(platform: Platform) -> list[str]:
-    """Shell commands that turn the converged lab Mini into a hand-built one."""
-    mini = platform.mini
-    takeover = mini.takeover
+def gateway_home(platform: Platform) -> str:
+    """The host whose hand-built setup ran the gateway and Open WebUI: the gateway's host."""
+    home = gateway_host(platform)
+    takeover = platform.host(home).takeover
+    assert any("litellm" in u.replaced_by for u in takeover.units), f"{home}: no legacy gateway"
+    assert takeover.open_webui_data, f"{home}: no legacy Open WebUI data"
+    return home
+
+
+def mlx_homes(platform: Platform) -> list[str]:
+    """The other hosts whose hand-built setup served MLX models: one legacy unit each, replaced
+    by MLX servers of theirs. Every host with legacy units is one of these or the gateway's."""
+    home = gateway_home(platform)
+    found = []
+    for name, host in platform.hosts.items():
+        if name == home or host.takeover.empty:
+            continue
+        (unit,) = host.takeover.units
+        assert not host.takeover.launchd_jobs, f"{name}: the lab's hosts run systemd"
+        servers = {d.name for d in mlx.SERVICE.daemons(platform, name)}
+        assert set(unit.replaced_by) <= servers, (name, unit)
+        found.append(name)
+    return found
+
+
+def legacy_gateway(platform: Platform) -> list[str]:
+    """Shell commands that turn the converged lab's gateway host into a hand-built one."""
+    host = gateway_home(platform)
+    takeover = platform.host(host).takeover
     units = {u.replaced_by[0]: u for u in takeover.units}
     user = units["litellm"].user
     assert user and takeover.open_webui_data
     home = f"/home/{user}"
-    litellm = daemon_named(platform, "mini", "litellm")
-    optillm = daemon_named(platform, "mini", "optillm")
-    webui = daemon_named(platform, "mini", "open-webui")
+    litellm = daemon_named(platform, host, "litellm")
+    optillm = daemon_named(platform, host, "optillm")
+    webui = daemon_named(platform, host, "open-webui")
     gateway_dir = f"{home}/homelab-llm/layer-gateway/litellm-orch"
     webui_dir = f"{home}/open-webui"
     legacy_data = takeover.open_webui_data
@@ -148,10 +175,10 @@ def legacy_mini(platform: Platform) -> list[str]:
     ]
 
 
-def legacy_studio(platform: Platform) -> list[str]:
+def legacy_mlx(platform: Platform, host: str) -> list[str]:
     """One unit of the legacy job's label serving the MLX ports, ours stopped."""
-    (unit,) = platform.studio.takeover.units
-    ours = [daemon_named(platform, "studio", name) for name in unit.replaced_by]
+    (unit,) = platform.host(host).takeover.units
+    ours = [daemon_named(platform, host, name) for name in unit.replaced_by]
     serve = " & ".join(f"/usr/bin/python3 -m http.server {d.listener.port}" for d in ours)
     layout = ours[0].layout
     return [
@@ -213,34 +240,37 @@ def homelab_way_back(host: str) -> str:
 def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> None:
     platform = load_platform(LAB_INVENTORY)
     ui = WebUI(platform)
-    mini, studio = platform.mini.takeover, platform.studio.takeover
-    legacy_units = [u.unit for u in mini.units if not u.same_name]
-    (studio_unit,) = [u.unit for u in studio.units]
-    legacy_mini_units = [u for u in mini.units if u.unit in legacy_units or u.same_name]
-    gateway = daemon_named(platform, "mini", "litellm")
-    webui = daemon_named(platform, "mini", "open-webui")
-    optillm = daemon_named(platform, "mini", "optillm")
+    home, others = gateway_home(platform), mlx_homes(platform)
+    assert ui.host == home, f"Open WebUI runs on {ui.host}, its legacy data is on {home}"
+    legacy = platform.host(home).takeover
+    legacy_units = [u.unit for u in legacy.units if not u.same_name]
+    mlx_units = {host: platform.host(host).takeover.units[0].unit for host in others}
+    legacy_gateway_units = [u for u in legacy.units if u.unit in legacy_units or u.same_name]
+    gateway = daemon_named(platform, home, "litellm")
+    webui = daemon_named(platform, home, "open-webui")
+    optillm = daemon_named(platform, home, "optillm")
     began = time.monotonic()
     sockets = on(
-        "mini",
+        home,
         f"systemctl show -p TriggeredBy --value {gateway.unit} {optillm.unit} {webui.unit}",
     ).split()
     try:
         deploy()  # converged, and Open WebUI with its admin
         email, chat_id, title = make_user_and_chat(ui)
 
-        on("mini", *legacy_mini(platform), timeout=600)
-        on("studio", *legacy_studio(platform))
+        on(home, *legacy_gateway(platform), timeout=600)
+        for host in others:
+            on(host, *legacy_mlx(platform, host))
         for unit in [*legacy_units, webui.unit]:
-            assert state("mini", unit) == ("active", "enabled"), unit
+            assert state(home, unit) == ("active", "enabled"), unit
         finds(ui, email, chat_id, title)  # served by the hand-built Open WebUI
         prepared = time.monotonic()
 
-        legacy_uid = on("mini", f"id -u {mini.units[0].user}").strip()
-        holder = on("mini", f"ss -Hltne 'sport = :{gateway.listener.port}'")
+        legacy_uid = on(home, f"id -u {legacy.units[0].user}").strip()
+        holder = on(home, f"ss -Hltne 'sport = :{gateway.listener.port}'")
         assert f"uid:{legacy_uid} " in holder, f"the legacy gateway holds no port: {holder}"
         on(
-            "mini",
+            home,
             f"systemd-run --quiet --unit={PROBE} /bin/sh -c "
             + shlex.quote(
                 f"while :; do l=$(ss -Hltne 'sport = :{gateway.listener.port}' | head -n 1); "
@@ -251,23 +281,24 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
             ),
         )
         results = deploy()
-        log = on("mini", f"systemctl stop {PROBE}", f"cat {PROBE_LOG}")
+        log = on(home, f"systemctl stop {PROBE}", f"cat {PROBE_LOG}")
         took_over = [op for op in changed(results) if "Take over" in op]
         print("\n".join(["takeover operations:", *took_over]))
         gap = gap_seconds(log, f"uid:{legacy_uid}")
         print(f"gateway port {gateway.listener.port} without a listener: {gap:.2f} s")
 
         for unit in legacy_units:
-            assert state("mini", unit) == ("inactive", "disabled"), unit
-            assert on("mini", f"systemctl cat {unit} >/dev/null && echo kept").strip() == "kept"
-        assert state("studio", studio_unit) == ("inactive", "disabled")
-        assert state("mini", webui.unit) == ("active", "enabled")
-        saved = on("mini", f"cat {webui.unit_path}{SAVED_SUFFIX}")
-        assert f"User={mini.units[0].user}" in saved, "the legacy unit file is kept aside"
-        assert on("mini", f"test -f {mini.open_webui_data}/webui.db && echo kept").strip()
-        legacy_copies = on("mini", f"ls {plan_for(platform).legacy_dest}").split()
+            assert state(home, unit) == ("inactive", "disabled"), unit
+            assert on(home, f"systemctl cat {unit} >/dev/null && echo kept").strip() == "kept"
+        for host, unit in mlx_units.items():
+            assert state(host, unit) == ("inactive", "disabled"), f"{host}: {unit}"
+        assert state(home, webui.unit) == ("active", "enabled")
+        saved = on(home, f"cat {webui.unit_path}{SAVED_SUFFIX}")
+        assert f"User={legacy.units[0].user}" in saved, "the legacy unit file is kept aside"
+        assert on(home, f"test -f {legacy.open_webui_data}/webui.db && echo kept").strip()
+        legacy_copies = on(home, f"ls {plan_for(platform).legacy_dest}").split()
         assert [c for c in legacy_copies if c.endswith("-legacy.tar.gz")], legacy_copies
-        owner = on("mini", f"stat -c '%U %a' {plan_for(platform).database}").split()
+        owner = on(home, f"stat -c '%U %a' {plan_for(platform).database}").split()
         assert owner == [webui.user, "600"]
         finds(ui, email, chat_id, title)  # the old password, the old chat, the new service
         took = time.monotonic()
@@ -284,17 +315,19 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
         assert verify.returncode == 0, verify.stdout[-3000:]
 
         # The way back: the hand-built units in charge again, as they were.
-        homelab_way_back("mini")
-        homelab_way_back("studio")
+        homelab_way_back(home)
+        for host in others:
+            homelab_way_back(host)
         for unit in legacy_units:
-            assert state("mini", unit) == ("active", "enabled"), unit
-        assert state("studio", studio_unit) == ("active", "enabled")
-        for d in daemons(platform, "mini"):
-            if any(d.name in u.replaced_by for u in legacy_mini_units if not u.same_name):
-                assert state("mini", d.unit)[1] == "disabled", d.unit
-        on("mini", f"grep -q '^User={mini.units[0].user}$' {webui.unit_path}")
+            assert state(home, unit) == ("active", "enabled"), unit
+        for host, unit in mlx_units.items():
+            assert state(host, unit) == ("active", "enabled"), f"{host}: {unit}"
+        for d in daemons(platform, home):
+            if any(d.name in u.replaced_by for u in legacy_gateway_units if not u.same_name):
+                assert state(home, d.unit)[1] == "disabled", d.unit
+        on(home, f"grep -q '^User={legacy.units[0].user}$' {webui.unit_path}")
         on(
-            "mini",
+            home,
             f"curl -fsS -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors "
             f"{gateway.health_url}",
             f"ss -Hltnp 'sport = :{gateway.listener.port}' | grep -q litellm",
@@ -304,29 +337,30 @@ def test_first_deploy_takes_over_the_hand_built_homelab(lab: dict[str, Any]) -> 
             f"{took - prepared:.0f} s, all {time.monotonic() - began:.0f} s"
         )
     finally:
-        ssh("mini", f"systemctl stop {PROBE} 2>/dev/null; rm -f {PROBE_LOG}")
+        ssh(home, f"systemctl stop {PROBE} 2>/dev/null; rm -f {PROBE_LOG}")
         restore_lab(platform, sockets)
 
 
 def restore_lab(platform: Platform, sockets: list[str]) -> None:
     """Taken over again, then the legacy units, their files and the login user gone, any
     socket unit found on the way back in charge: the lab as the other tests expect it."""
-    mini = platform.mini.takeover
+    home = gateway_home(platform)
+    legacy = platform.host(home).takeover
     deploy()
-    litellm = daemon_named(platform, "mini", "litellm")
+    litellm = daemon_named(platform, home, "litellm")
     if sockets:
         on(
-            "mini",
+            home,
             f"systemctl stop {litellm.unit}",
             f"systemctl enable --now {' '.join(sockets)}",
             f"systemctl start {litellm.unit}",
         )
-    webui = daemon_named(platform, "mini", "open-webui")
-    user = mini.units[0].user
+    webui = daemon_named(platform, home, "open-webui")
+    user = legacy.units[0].user
     folder = webui.layout.systemd_units
-    units = " ".join(f"{folder}/{u.unit}" for u in mini.units if not u.same_name)
+    units = " ".join(f"{folder}/{u.unit}" for u in legacy.units if not u.same_name)
     on(
-        "mini",
+        home,
         f"rm -f {units} {webui.unit_path}{SAVED_SUFFIX}",
         f"rm -rf {plan_for(platform).legacy_dest}",
         f"if id -u {user} >/dev/null 2>&1; then pkill -u {user} || true; sleep 1; "
@@ -334,6 +368,8 @@ def restore_lab(platform: Platform, sockets: list[str]) -> None:
         "systemctl daemon-reload",
         "systemctl reset-failed",
     )
-    studio_units = " ".join(f"{folder}/{u.unit}" for u in platform.studio.takeover.units)
-    on("studio", f"rm -f {studio_units}", "systemctl daemon-reload", "systemctl reset-failed")
+    for host in mlx_homes(platform):
+        h = platform.host(host)
+        units = " ".join(f"{h.layout.systemd_units}/{u.unit}" for u in h.takeover.units)
+        on(host, f"rm -f {units}", "systemctl daemon-reload", "systemctl reset-failed")
     assert changed(deploy()) == [], "the lab is converged again"

@@ -1,6 +1,6 @@
-"""Tiny Agents on the lab's Mini: after a deploy, huggingface_hub's own loader reads the
-rendered ``agent.json`` and its ``Agent`` starts every MCP server the registry names and lists
-their tools (no model is called: listing needs none)."""
+"""Tiny Agents on each lab host whose data turns it on (the Mini's MCP tools): after a deploy,
+huggingface_hub's own loader reads the rendered ``agent.json`` and its ``Agent`` starts every
+MCP server the registry names and lists their tools (no model is called: listing needs none)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 
 from homelab.load import load_platform
 from homelab.model import Platform
+from homelab.services import mcp_tools
 from homelab.services.litellm import gateway_url
-from homelab.services.mcp_tools import agent_command, agent_dir, agent_model, install_of
+from homelab.services.mcp_tools import TINY_AGENTS, agent_dir, agent_model, install_of, tools_on
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [
@@ -42,23 +43,35 @@ asyncio.run(main())
 """
 
 
+PLATFORM = load_platform(LAB_INVENTORY)
+#: The hosts whose data turns Tiny Agents on (beside their MCP tools).
+AGENT_HOSTS: list[str | None] = [
+    host for host, tools in mcp_tools.SERVICE.placed(PLATFORM) if tools.tiny_agents.enabled
+]
+
+
 @pytest.fixture(scope="module")
 def lab_platform() -> Platform:
-    platform = load_platform(LAB_INVENTORY)
-    if not platform.mini.tiny_agents.enabled:
+    return PLATFORM
+
+
+@pytest.fixture(scope="module", params=AGENT_HOSTS or [None])
+def agent_host(request: pytest.FixtureRequest) -> str:
+    host: str | None = request.param
+    if host is None:
         pytest.skip("the lab's data leaves Tiny Agents off")
-    return platform
+    return host
 
 
 @pytest.fixture(scope="module")
-def loaded(lab: dict[str, Any], lab_platform: Platform) -> dict[str, Any]:
+def loaded(lab: dict[str, Any], lab_platform: Platform, agent_host: str) -> dict[str, Any]:
     deploy()
-    (tool,) = lab_platform.mini.mcp_tools  # Tiny Agents runs as the tools' user
-    user = install_of(lab_platform, tool).user
-    python = f"{lab_platform.mini.layout.venv('tiny-agents')}/bin/python"
-    agent_json = f"{agent_dir(lab_platform)}/agent.json"
+    (tool,) = tools_on(lab_platform, agent_host).tools  # Tiny Agents runs as the tools' user
+    user = install_of(lab_platform, agent_host, tool).user
+    python = f"{lab_platform.host(agent_host).layout.venv(TINY_AGENTS)}/bin/python"
+    agent_json = f"{agent_dir(lab_platform, agent_host)}/agent.json"
     result = ssh(
-        "mini",
+        agent_host,
         f"cd / && runuser -u {user} -- {python} -c {shlex.quote(LIST_TOOLS)} {agent_json}",
         timeout=120,
     )
@@ -67,23 +80,30 @@ def loaded(lab: dict[str, Any], lab_platform: Platform) -> dict[str, Any]:
     return out
 
 
-def test_the_config_is_the_models(loaded: dict[str, Any], lab_platform: Platform) -> None:
+def test_the_config_is_the_models(
+    loaded: dict[str, Any], lab_platform: Platform, agent_host: str
+) -> None:
     config = loaded["config"]
-    assert config["model"] == agent_model(lab_platform)
-    assert config["endpointUrl"] == gateway_url(lab_platform)
+    assert config["model"] == agent_model(lab_platform, agent_host)
+    assert config["endpointUrl"] == gateway_url(lab_platform, seen_from=agent_host)
     commands = [server["command"] for server in config["servers"]]
-    assert commands == [install_of(lab_platform, t).command for t in lab_platform.mini.mcp_tools]
+    tools = tools_on(lab_platform, agent_host).tools
+    assert commands == [install_of(lab_platform, agent_host, t).command for t in tools]
 
 
 def test_the_agent_lists_every_tool_of_the_registry(
-    loaded: dict[str, Any], lab_platform: Platform
+    loaded: dict[str, Any], lab_platform: Platform, agent_host: str
 ) -> None:
-    registry = json.loads(ssh("mini", f"cat {lab_platform.mini.mcp_registry_path}").stdout or "{}")
+    path = tools_on(lab_platform, agent_host).registry_path
+    registry = json.loads(ssh(agent_host, f"cat {path}").stdout or "{}")
     wanted = sorted(name for server in registry["servers"] for name in server["tools"])
     assert wanted, "the registry names no tool"
     assert sorted(loaded["tools"]) == wanted
 
 
-def test_the_program_is_installed(loaded: dict[str, Any], lab_platform: Platform) -> None:
-    result = ssh("mini", f"{agent_command(lab_platform)} --help")
+def test_the_program_is_installed(
+    loaded: dict[str, Any], lab_platform: Platform, agent_host: str
+) -> None:
+    program = f"{lab_platform.host(agent_host).layout.venv(TINY_AGENTS)}/bin/{TINY_AGENTS}"
+    result = ssh(agent_host, f"{program} --help")
     assert result.returncode == 0 and "run" in result.stdout, result.stderr

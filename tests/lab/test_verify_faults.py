@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ import pytest
 from homelab import PROJECT_ROOT
 from homelab.load import load_platform
 from homelab.render.engine import systemd_argv as render_argv
-from homelab.services import Daemon, daemon_named, daemons
+from homelab.services import Daemon, daemon_named, mcp_tools, mlx, open_webui
+from homelab.services.litellm import gateway_host
+from homelab.services.mlx import MlxModel
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [
@@ -87,17 +90,55 @@ def on(host: str, *commands: str) -> Callable[[], None]:
 
 
 PLATFORM = load_platform(LAB_INVENTORY)
-SEARXNG = daemon_named(PLATFORM, "mini", "searxng")
-OPTILLM = daemon_named(PLATFORM, "mini", "optillm")
-LITELLM = daemon_named(PLATFORM, "mini", "litellm")
-OPEN_WEBUI = daemon_named(PLATFORM, "mini", "open-webui")
-#: The second served MLX model, and the server behind it.
-MLX_MODEL = PLATFORM.studio.mlx.served[1]
-MLX = next(d for d in daemons(PLATFORM, "studio") if d.listener.port == MLX_MODEL.port)
+
+
+def only(name: str) -> Daemon:
+    """The one enabled daemon named ``name``, on whichever host the data runs it."""
+    (found,) = [d for d in PLATFORM.enabled_daemons() if d.name == name]
+    return found
+
+
+def lone_mlx_server() -> tuple[MlxModel, Daemon]:
+    """A served MLX model and its server, where no other check goes through that server: the
+    model has no replica (one on another host would answer for it), it is not the handle its
+    backend family's chat uses, nor the base of an ``opt-*`` handle."""
+    served = list(mlx.SERVICE.deployments(PLATFORM))
+    replicas = Counter(model.model_id for _host, _i, model in served)
+    families: dict[str, str] = {}
+    for route in PLATFORM.routes():
+        if not route.internal:
+            families.setdefault(route.backend.value, route.handle)
+    chatted = {*families.values(), *(opt.base for opt in PLATFORM.gateway.opt_handles)}
+    for host, _i, model in served:
+        if replicas[model.model_id] == 1 and model.model_id not in chatted:
+            assert model.port is not None
+            return model, daemon_named(PLATFORM, host, mlx.server_name(model.port))
+    raise AssertionError(f"the lab serves no MLX model on one server alone: {dict(replicas)}")
+
+
+SEARXNG = only("searxng")
+OPTILLM = only("optillm")
+LITELLM = daemon_named(PLATFORM, gateway_host(PLATFORM), "litellm")
+OPEN_WEBUI = open_webui.SERVICE.name
+#: The hosts whose verify checks Open WebUI, and those whose MCP session calls search.web.
+OPEN_WEBUI_HOSTS = [host for host, _ in open_webui.SERVICE.placed(PLATFORM)]
+SEARCH_WEB_HOSTS = [
+    host
+    for host, placed in mcp_tools.SERVICE.placed(PLATFORM)
+    if any(tool.name == "web-fetch" for tool in placed.tools)
+]
+MLX_MODEL, MLX = lone_mlx_server()
 
 
 def at(daemon: Daemon) -> str:
-    return f"{daemon.role}/{daemon.name}"
+    return f"{daemon.host}/{daemon.name}"
+
+
+def from_every_other_host(check: str, daemon: Daemon) -> set[str]:
+    """``check``'s ids for ``daemon`` as every other host of the platform tries it."""
+    return {
+        f"{check}[{at(daemon)}-from-{other}]" for other in PLATFORM.hosts if other != daemon.host
+    }
 
 
 def wait(daemon: Daemon) -> str:
@@ -139,25 +180,28 @@ FAULTS = [
     Fault(
         "stopped unit",
         SEARXNG.name,
-        on("mini", f"systemctl stop {SEARXNG.unit}"),
-        on("mini", f"systemctl start {SEARXNG.unit}", wait(SEARXNG)),
+        on(SEARXNG.host, f"systemctl stop {SEARXNG.unit}"),
+        on(SEARXNG.host, f"systemctl start {SEARXNG.unit}", wait(SEARXNG)),
         frozenset(
             {
                 f"test_active[{at(SEARXNG)}]",
                 f"test_listens_on_its_declared_bind[{at(SEARXNG)}]",
                 f"test_health_endpoint[{at(SEARXNG)}]",
                 "test_search_through_the_gateway",
-                # The MCP tool's search.web asks the gateway's search, which asks SearXNG.
-                "test_search_web_returns_results",
+                # The MCP tool's search.web asks the gateway's search, which asks SearXNG: on
+                # every host running the tool.
+                *(f"test_search_web_returns_results[{host}]" for host in SEARCH_WEB_HOSTS),
             }
         ),
-        seen_by=(("test_search_web_returns_results", "web-fetch"),),
+        seen_by=tuple(
+            (f"test_search_web_returns_results[{host}]", "web-fetch") for host in SEARCH_WEB_HOSTS
+        ),
     ),
     Fault(
         "loopback-only service re-bound to all addresses",
         OPTILLM.name,
         on(
-            "mini",
+            OPTILLM.host,
             f"mkdir -p {Path(DROPIN).parent} && printf '%s\\n' '[Service]' 'ExecStart=' "
             f"{shlex.quote('ExecStart=' + rebound_argv(OPTILLM))} > {DROPIN}",
             "systemctl daemon-reload",
@@ -165,55 +209,59 @@ FAULTS = [
             wait(OPTILLM),
         ),
         on(
-            "mini",
+            OPTILLM.host,
             f"rm -f {DROPIN}",
             "systemctl daemon-reload",
             f"systemctl restart {OPTILLM.unit}",
             wait(OPTILLM),
         ),
         # Its unit also fences it to loopback traffic (IPAddressDeny), but the lab's hosts run
-        # on a hybrid cgroup tree where systemd's BPF firewall is not available: the other
-        # host reaches it, and both checks see the fault.
+        # on a hybrid cgroup tree where systemd's BPF firewall is not available: every other
+        # host reaches it, and the checks from each of them see the fault.
         frozenset(
             {
                 f"test_listens_on_its_declared_bind[{at(OPTILLM)}]",
-                f"test_loopback_service_refuses_the_other_host[{at(OPTILLM)}]",
+                *from_every_other_host("test_loopback_service_refuses_every_other_host", OPTILLM),
             }
         ),
     ),
     Fault(
         "a handle removed from the running gateway config",
         LITELLM.name,
-        on("mini", DROP_LAST_OV, f"systemctl restart {LITELLM.unit}", wait(LITELLM)),
+        on(LITELLM.host, DROP_LAST_OV, f"systemctl restart {LITELLM.unit}", wait(LITELLM)),
         lambda: None,  # the redeploy below puts the config back
         frozenset(
             {
                 "test_models_are_exactly_the_declared_handles",
-                "test_open_webui_lists_the_gateway_models",
+                # Every Open WebUI lists the gateway's models.
+                *(f"test_open_webui_lists_the_gateway_models[{host}]" for host in OPEN_WEBUI_HOSTS),
             }
         ),
-        seen_by=(("test_open_webui_lists_the_gateway_models", OPEN_WEBUI.name),),
+        seen_by=tuple(
+            (f"test_open_webui_lists_the_gateway_models[{host}]", OPEN_WEBUI)
+            for host in OPEN_WEBUI_HOSTS
+        ),
     ),
     Fault(
         "a dead MLX server behind a live gateway",
         MLX.name,
-        on("studio", f"systemctl kill -s KILL {MLX.unit} && systemctl stop {MLX.unit}"),
-        on("studio", f"systemctl start {MLX.unit}", wait(MLX)),
+        on(MLX.host, f"systemctl kill -s KILL {MLX.unit} && systemctl stop {MLX.unit}"),
+        on(MLX.host, f"systemctl start {MLX.unit}", wait(MLX)),
         frozenset(
             {
                 f"test_active[{at(MLX)}]",
                 f"test_listens_on_its_declared_bind[{at(MLX)}]",
                 f"test_health_endpoint[{at(MLX)}]",
-                f"test_lan_service_answers_the_other_host[{at(MLX)}]",
-                f"test_chat_reaches_each_mlx_server[{MLX_MODEL.model_id}]",
+                *from_every_other_host("test_lan_service_answers_every_other_host", MLX),
+                f"test_chat_reaches_each_mlx_handle[{MLX_MODEL.model_id}]",
             }
         ),
     ),
     Fault(
         "a secrets file made world-readable",
         LITELLM.name,
-        on("mini", f"chmod 0644 {LITELLM.secrets_env}"),
-        on("mini", f"chmod 0600 {LITELLM.secrets_env}"),
+        on(LITELLM.host, f"chmod 0644 {LITELLM.secrets_env}"),
+        on(LITELLM.host, f"chmod 0600 {LITELLM.secrets_env}"),
         frozenset({f"test_secrets_env_is_its_services_alone[{at(LITELLM)}]"}),
     ),
 ]

@@ -6,6 +6,7 @@ the lab can go from either to the other.
 
 from pathlib import Path
 
+from homelab.backup import webui_host
 from homelab.groupdata import siblings, validating
 from homelab.model import Platform
 
@@ -18,7 +19,8 @@ _lab: Platform = siblings(
 )["all"]["platform"]
 
 with validating(top="Platform"):
-    _ow = _lab.mini.open_webui
-    platform = _lab.evolve(
-        mini=_lab.mini.evolve(open_webui=_ow.evolve(package=_ow.package.evolve(version=PREVIOUS)))
-    )
+    _host = webui_host(_lab)
+    _data = _lab.host(_host).model_dump_data()
+    _ow = _data["open_webui"]
+    _data["open_webui"] = {**_ow, "package": {**_ow["package"], "version": PREVIOUS}}
+    platform = _lab.evolve(hosts={**_lab.hosts, _host: _data})

@@ -1,5 +1,6 @@
-"""A deploy that offers one broken file to the Mini through the same guard the real deploys
-use, so a lab test can see it refused. ``--data bad_change=NAME`` picks the change."""
+"""A deploy that offers one broken file to the host running its service, through the same guard
+the real deploys use, so a lab test can see it refused. ``--data bad_change=NAME`` picks the
+change, ``--limit HOST`` the host (one whose data places the service)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Callable
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import host
 
-from deploys.litellm import LiteLLMDeploy
-from deploys.searxng import SearxngDeploy
-from deploys.steps import ServiceDeploy, guarded_put, unit_check
+import deploys.registry  # noqa: F401  (registers every service's deployer)
+from deploys.files import guarded_put
+from deploys.init import activation
+from deploys.service import deployer_for
 from deploys.toolchain import tools_for
 from homelab.model import Platform
 from homelab.render import daemon_files
@@ -56,18 +58,18 @@ if name not in BREAK:
     raise PyinfraError(f"bad_change: {name!r} is none of {sorted(BREAK)}")
 service, which, breaks = BREAK[name]
 module = service_named(platform, service)
-mini = platform.mini
-tools = tools_for(mini.layout, mini.toolchain, mini.os)
-kind: type[ServiceDeploy] = {"litellm": LiteLLMDeploy, "searxng": SearxngDeploy}.get(
-    service, ServiceDeploy
-)
-deployer = kind.of(platform, module, tools)
+if module.on(platform, host.name) is None:
+    raise PyinfraError(f"bad_change: {host.name} runs no {service} (--limit its host)")
+here = platform.host(host.name)
+tools = tools_for(here.layout, here.toolchain, here.system)
+# The service's own deploy (a lab substitute's, where it has one): the same checks.
+deployer = deployer_for(module).daemon_deploy.of(platform, module, host.name, tools)
 daemon = deployer.daemon
 target = daemon.unit_path if which == "unit" else daemon.config
 good = next(f for f in daemon_files(platform, daemon) if f.path == target)
 bad = dataclasses.replace(good, content=breaks(good.content))
 assert bad.content != good.content, f"{name}: the break did not apply to {good.path}"
 if which == "unit":
-    guarded_put(bad, unit_check(mini.os), deployer.staging)
+    guarded_put(bad, activation(daemon).unit_check, deployer.staging)
 else:
     deployer.place(bad)

@@ -1,4 +1,4 @@
-"""One cgroup per host, so the two hosts' systemd never manage the same cgroup tree.
+"""One cgroup per host, so no two hosts' systemd ever manage the same cgroup tree.
 
 Without a systemd on the machine, ``--keep-unit`` leaves each nspawn in the cgroup it was
 started from, and nspawn puts its container at ``<that cgroup>/payload``. Two hosts started
@@ -47,16 +47,27 @@ def enter(name: str) -> None:
         (path / "cgroup.procs").write_text(pid)
 
 
+def _remove_tree(top: Path) -> int:
+    removed = 0
+    if not top.is_dir():
+        return 0
+    for dirpath, _dirs, _files in os.walk(top, topdown=False):
+        # A cgroup that still holds a process refuses rmdir: leave it, it is not ours to end.
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)
+            removed += 1
+    return removed
+
+
 def remove_all() -> int:
     """Remove the lab's (now empty) cgroups, deepest first; return how many were removed."""
-    removed = 0
-    for root in hierarchies():
-        top = root / CGROUP_PARENT
-        if not top.is_dir():
-            continue
-        for dirpath, _dirs, _files in os.walk(top, topdown=False):
-            # A cgroup that still holds a process refuses rmdir: leave it, it is not ours to end.
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)
-                removed += 1
-    return removed
+    return sum(_remove_tree(root / CGROUP_PARENT) for root in hierarchies())
+
+
+def remove_host(name: str) -> int:
+    """Remove one stopped host's cgroups, leaving the running hosts' trees alone.
+
+    A running host's systemd owns the cgroups below its own: removing its empty ones from
+    outside would pull them from under it.
+    """
+    return sum(_remove_tree(path) for path in host_cgroups(name))

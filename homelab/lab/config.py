@@ -4,22 +4,34 @@ Everything else (the CLI, ``lab/inventory.py``, the tests, the benchmark) reads 
 from here. Three environment variables move the lab: ``HOMELAB_LAB_DIR`` (host roots, SSH
 key, state), ``HOMELAB_LAB_CACHE`` (the cached base root and the shared uv cache) and
 ``HOMELAB_LAB_SUBNET`` (the bridge's /24, when the default one is taken on a machine).
+
+The lab's hosts are the hosts its inventory lists (``lab/inventory.py`` unless the CLI is
+given another): ``LabConfig.inventory`` makes that inventory's entries, with host ``i`` at
+``subnet[11 + i]``; ``LabConfig.hosts`` reads them back, name and address, without pyinfra.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+import re
+import runpy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-#: The lab's two hosts, in the order they are started; the same names as ``inventory.py``.
-HOST_NAMES: tuple[str, ...] = ("mini", "studio")
-#: Each host's address is ``subnet[offset]``; the bridge (the hosts' gateway) is ``subnet[1]``.
-HOST_OFFSETS: Mapping[str, int] = {"mini": 11, "studio": 12}
+from homelab import PROJECT_ROOT
+
+#: The inventory the lab runs when none is named: its hosts are the lab's hosts.
+DEFAULT_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
+#: Host ``i`` of the inventory is at ``subnet[FIRST_HOST_OFFSET + i]``; the bridge (the hosts'
+#: gateway) is ``subnet[1]``.
+FIRST_HOST_OFFSET = 11
 GATEWAY_OFFSET = 1
+#: A host name is a hostname label: it names the host's root, machine, cgroup and veth too.
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 DEFAULT_LAB_DIR = "/var/lib/homelab-lab"
 DEFAULT_CACHE_DIR = "/var/cache/homelab-lab"
@@ -79,7 +91,7 @@ MACHINE_FILES: Mapping[str, str] = {
 
 
 class ConfigError(ValueError):
-    """A setting from the environment that the lab cannot use."""
+    """A setting from the environment, or a lab inventory, that the lab cannot use."""
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:
@@ -110,19 +122,48 @@ class LabConfig:
     cache_dir: Path
     subnet: ipaddress.IPv4Network
     bridge: str = BRIDGE
+    #: The pyinfra inventory whose hosts the lab runs.
+    inventory_file: Path = DEFAULT_INVENTORY
 
-    # Addresses --------------------------------------------------------------------------
+    # Hosts and addresses ----------------------------------------------------------------
 
     @property
     def gateway(self) -> str:
         return str(self.subnet[GATEWAY_OFFSET])
 
+    def host_address(self, index: int) -> str:
+        """The address of the inventory's host number ``index`` (from 0)."""
+        last = self.subnet.num_addresses - 2  # the broadcast address is no host's
+        if not 0 <= index <= last - FIRST_HOST_OFFSET:
+            raise ConfigError(
+                f"the lab has addresses for {last - FIRST_HOST_OFFSET + 1} hosts; "
+                f"host {index + 1} has none"
+            )
+        return str(self.subnet[FIRST_HOST_OFFSET + index])
+
+    @cached_property
+    def hosts(self) -> dict[str, str]:
+        """Name -> address of each host ``inventory_file`` lists, in its order.
+
+        Read on first use, not in :func:`load_config`: the lab inventory itself calls
+        ``load_config`` to make its entries.
+        """
+        hosts = host_addresses(read_inventory(self.inventory_file), self.inventory_file)
+        check_addresses(hosts, self.subnet, self.inventory_file)
+        return hosts
+
     def address(self, name: str) -> str:
-        return str(self.subnet[HOST_OFFSETS[name]])
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.inventory_file} lists no host {name!r} "
+                f"(it lists {', '.join(self.hosts) or 'none'})"
+            ) from None
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {name: self.address(name) for name in HOST_NAMES}
+        return dict(self.hosts)
 
     # Paths under the lab dir: what one lab owns --------------------------------------
 
@@ -181,10 +222,20 @@ class LabConfig:
 
     # Connection data ------------------------------------------------------------------
 
-    def inventory_data(self, name: str) -> dict[str, Any]:
-        """pyinfra host data for ``name``: the SSH connector's keys plus ``uv_cache_dir``."""
+    def inventory(self, names: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+        """A pyinfra group of lab hosts, ``names`` in order: each address follows from its place."""
+        listed = list(names)
+        for name in listed:
+            check_host_name(name, "the lab inventory")
+        twice = sorted({name for name in listed if listed.count(name) > 1})
+        if twice:
+            raise ConfigError(f"the lab inventory names {', '.join(twice)} more than once")
+        return [(name, self.inventory_data(name, i)) for i, name in enumerate(listed)]
+
+    def inventory_data(self, name: str, index: int) -> dict[str, Any]:
+        """pyinfra host data for host ``index`` of the inventory: SSH keys plus ``uv_cache_dir``."""
         return {
-            "ssh_hostname": self.address(name),
+            "ssh_hostname": self.host_address(index),
             "ssh_port": SSH_PORT,
             "ssh_user": SSH_USER,
             "ssh_key": str(self.ssh_key),
@@ -198,11 +249,113 @@ class LabConfig:
         }
 
 
-def load_config(environ: Mapping[str, str] | None = None) -> LabConfig:
-    """The lab's config from the environment (``os.environ`` when not given)."""
+def load_config(
+    environ: Mapping[str, str] | None = None, inventory: Path | None = None
+) -> LabConfig:
+    """The lab's config from the environment (``os.environ`` when not given).
+
+    ``inventory`` is the pyinfra inventory whose hosts the lab runs (``lab/inventory.py``).
+    """
     env = os.environ if environ is None else environ
     return LabConfig(
         lab_dir=Path(env.get("HOMELAB_LAB_DIR") or DEFAULT_LAB_DIR).resolve(),
         cache_dir=Path(env.get("HOMELAB_LAB_CACHE") or DEFAULT_CACHE_DIR).resolve(),
         subnet=parse_subnet(env.get("HOMELAB_LAB_SUBNET") or DEFAULT_SUBNET),
+        inventory_file=(inventory or DEFAULT_INVENTORY).resolve(),
     )
+
+
+# Reading an inventory ---------------------------------------------------------------------
+
+
+def check_host_name(name: str, where: object) -> None:
+    if not HOST_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: host name {name!r} is not a lowercase hostname (a-z, 0-9, '-'); "
+            "the lab names the host's root, machine and cgroup after it"
+        )
+
+
+def inventory_hosts(namespace: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """Each host of a pyinfra inventory module's groups -> its data, in order of first listing.
+
+    A group is a module-level list (not ``_private``) of ``(name, data)`` tuples or bare names;
+    other values are left alone. A host listed in two groups is one host.
+    """
+    hosts: dict[str, dict[str, Any]] = {}
+    for group, value in namespace.items():
+        if group.startswith("_") or not isinstance(value, list) or not value:
+            continue
+        entries: list[tuple[str, dict[str, Any]]] = []
+        for entry in value:
+            if isinstance(entry, str):
+                entries.append((entry, {}))
+            elif (
+                isinstance(entry, tuple)
+                and len(entry) == 2
+                and isinstance(entry[0], str)
+                and isinstance(entry[1], dict)
+            ):
+                entries.append((entry[0], entry[1]))
+            else:
+                break
+        else:
+            for name, data in entries:
+                hosts.setdefault(name, {}).update(data)
+    return hosts
+
+
+def read_inventory(path: Path) -> dict[str, dict[str, Any]]:
+    """The hosts of the pyinfra inventory file ``path`` and their data (the file is run)."""
+    if not path.is_file():
+        raise ConfigError(f"no inventory at {path}; name the lab's with --inventory FILE")
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as exc:  # any fault of the file itself: said in one line
+        raise ConfigError(
+            f"could not read the inventory {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return inventory_hosts(namespace)
+
+
+def host_addresses(hosts: Mapping[str, Mapping[str, Any]], where: object) -> dict[str, str]:
+    """Name -> ``ssh_hostname`` of each host; refused when a host has none or a bad name."""
+    if not hosts:
+        raise ConfigError(f"{where} lists no host")
+    found: dict[str, str] = {}
+    for name, data in hosts.items():
+        check_host_name(name, where)
+        address = data.get("ssh_hostname")
+        if not isinstance(address, str) or not address:
+            raise ConfigError(f"{where}: host {name!r} has no ssh_hostname")
+        found[name] = address
+    return found
+
+
+def check_addresses(hosts: Mapping[str, str], subnet: ipaddress.IPv4Network, where: object) -> None:
+    """Refuse an address the lab cannot give a host: outside its /24, the bridge's, or shared.
+
+    The lab configures these addresses inside its hosts, so an inventory of real machines
+    (``inventory.py``) must never pass.
+    """
+    gateway = subnet[GATEWAY_OFFSET]
+    seen: dict[ipaddress.IPv4Address, str] = {}
+    for name, text in hosts.items():
+        try:
+            address = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: host {name!r} is at {text!r}, not an address of the lab's "
+                f"{subnet}: the lab runs only its own hosts (lab/inventory.py)"
+            ) from None
+        if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+            raise ConfigError(
+                f"{where}: host {name!r} is at {text}, outside the lab's {subnet}: "
+                "the lab runs only its own hosts (lab/inventory.py); "
+                "set HOMELAB_LAB_SUBNET alike for the inventory and the lab"
+            )
+        if address == gateway:
+            raise ConfigError(f"{where}: host {name!r} is at {text}, the lab bridge's address")
+        if address in seen:
+            raise ConfigError(f"{where}: hosts {seen[address]!r} and {name!r} share {text}")
+        seen[address] = name

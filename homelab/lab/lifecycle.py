@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from homelab.lab import aptsources, cgroups, machine, network, procs, rootfs, ssh
 from homelab.lab import state as statefile
 from homelab.lab.config import (
-    HOST_NAMES,
     MACHINE_COMMANDS,
     MACHINE_FILES,
     SSH_PORT,
@@ -103,6 +103,26 @@ class Cleanup:
         return ", ".join(parts) or "nothing to do"
 
 
+def _stop_hosts(config: LabConfig, names: Sequence[str], state: LabState | None) -> int:
+    """Stop some hosts while the others run on; return how many processes were stopped."""
+    nspawns: set[int] = set()
+    orphans: list[int] = []
+    for name in names:
+        nspawn, init = host_processes(config, name)
+        run = state.hosts.get(name) if state is not None else None
+        if run is not None and procs.is_alive(run.nspawn_pid, run.nspawn_start):
+            nspawn = run.nspawn_pid
+        if nspawn is not None:
+            nspawns.add(nspawn)
+        elif init is not None:
+            orphans.append(init)
+    stopped = machine.stop(nspawns, orphans)
+    for name in names:
+        cgroups.remove_host(name)
+    machine.remove_runtime_dirs(names)
+    return stopped
+
+
 def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
     """Stop the hosts and undo everything on the machine, whether the state file knows it or not.
 
@@ -119,7 +139,7 @@ def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
     orphans = [pid for pid in procs.lab_inits(config.hosts_dir) if procs.parent(pid) not in nspawns]
     cleanup.processes = machine.stop(nspawns, orphans)
     cgroups.remove_all()
-    machine.remove_runtime_dirs()
+    machine.remove_runtime_dirs({*host_roots(config), *(state.hosts if state else ())})
     cleanup.rules = network.remove_tagged_rules()
     cleanup.bridge = network.delete_bridge(config.bridge)
     cleanup.mounts = unmount_under(config.owned_dirs)
@@ -133,16 +153,59 @@ def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
 # Bringing a lab up ----------------------------------------------------------------------
 
 
-def _healthy(state: LabState, config: LabConfig) -> bool:
-    """True when the state names both hosts, their processes run, and the bridge is there."""
+def _reusable(state: LabState, config: LabConfig) -> bool:
+    """True when the lab the state names runs as it says: its hosts can stay up.
+
+    Any process of the lab's that the state does not name (a host it lost track of) means
+    the lab is taken apart and started afresh instead.
+    """
+    named = {run.nspawn_pid for run in state.hosts.values()}
     return (
-        set(state.hosts) == set(HOST_NAMES)
+        bool(state.hosts)
+        and state.bridge == config.bridge
+        and state.subnet == str(config.subnet)
         and all(machine.alive(run) for run in state.hosts.values())
+        and {p.pid for p in procs.lab_nspawns(config.hosts_dir)} == named
+        and all(procs.parent(pid) in named for pid in procs.lab_inits(config.hosts_dir))
         and network.bridge_exists(config.bridge)
     )
 
 
-def _start(config: LabConfig, say: Say, ip_forward_before: str | None) -> dict[str, HostRun]:
+@dataclass(frozen=True)
+class Changes:
+    """What ``up`` does to a running lab so that it runs the inventory's hosts."""
+
+    #: Running at the address the inventory gives them: left running.
+    kept: list[str]
+    #: Running, but not listed or listed at another address: stopped (the root is kept).
+    leaving: list[str]
+    #: Listed and not kept: booted.
+    joining: list[str]
+
+    @property
+    def none(self) -> bool:
+        return not (self.leaving or self.joining)
+
+
+def changes(running: Mapping[str, str | None], wanted: Mapping[str, str]) -> Changes:
+    """``running`` maps each running host to its address, ``wanted`` each listed host to its."""
+    kept = [name for name in wanted if name in running and running[name] == wanted[name]]
+    return Changes(
+        kept=kept,
+        leaving=[name for name in running if name not in kept],
+        joining=[name for name in wanted if name not in kept],
+    )
+
+
+def _recorded_address(config: LabConfig, run: HostRun) -> str | None:
+    # A state file from before addresses were kept: the root says what the host was given.
+    return run.address or rootfs.configured_address(config, run.name)
+
+
+def _prepare(config: LabConfig, names: Sequence[str], say: Say) -> None:
+    """Make and provision the roots of hosts about to boot; the base first if there is none."""
+    if not names:
+        return
     if not rootfs.base_ready(config):
         mirror = aptsources.mirror(aptsources.machine_stanzas(), SUITE)
         rootfs.build_base(config, mirror, config.log_dir / "debootstrap.log", say)
@@ -153,10 +216,30 @@ def _start(config: LabConfig, say: Say, ip_forward_before: str | None) -> dict[s
         rootfs.provision_host(config, name, pubkey)
 
     # The hosts' copies are independent: make them side by side.
-    with ThreadPoolExecutor(max_workers=len(HOST_NAMES)) as pool:
-        for future in [pool.submit(prepare, name) for name in HOST_NAMES]:
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        for future in [pool.submit(prepare, name) for name in names]:
             future.result()
-    ssh.write_client_files(config, {n: rootfs.host_public_keys(config, n) for n in HOST_NAMES})
+
+
+def _write_ssh_files(config: LabConfig) -> None:
+    keys = {name: rootfs.host_public_keys(config, name) for name in config.hosts}
+    ssh.write_client_files(config, keys)
+
+
+def _boot(config: LabConfig, names: Sequence[str], lab: LabState, say: Say) -> LabState:
+    """Boot ``names`` one after another, saving the state after each; the state with them."""
+    for name in names:
+        say(f"{name}: booting at {config.address(name)}")
+        run = machine.boot(config, name)
+        lab = replace(lab, hosts={**lab.hosts, name: run})
+        statefile.save(config.state_file, lab)
+    return lab
+
+
+def _start(config: LabConfig, say: Say, ip_forward_before: str | None) -> dict[str, HostRun]:
+    names = list(config.hosts)
+    _prepare(config, names, say)
+    _write_ssh_files(config)
     before = ip_forward_before or network.ip_forward()
     lab = LabState(bridge=config.bridge, subnet=str(config.subnet), ip_forward_before=before)
     # Saved before anything is made, so a crash from here on leaves a file that says so.
@@ -164,13 +247,7 @@ def _start(config: LabConfig, say: Say, ip_forward_before: str | None) -> dict[s
     network.set_ip_forward("1")
     network.create_bridge(config)
     network.add_rules(config)
-    runs: dict[str, HostRun] = {}
-    for name in HOST_NAMES:
-        say(f"{name}: booting at {config.address(name)}")
-        runs[name] = machine.boot(config, name)
-        lab = LabState(lab.bridge, lab.subnet, dict(runs), lab.ip_forward_before)
-        statefile.save(config.state_file, lab)
-    return runs
+    return _boot(config, names, lab, say).hosts
 
 
 def _not_running_error(config: LabConfig, states: dict[str, SystemState]) -> LabError:
@@ -194,6 +271,64 @@ def preflight(config: LabConfig, action: str, say: Say) -> None:
         say(f"installed {' '.join(installed)}")
 
 
+def _update(
+    config: LabConfig, old: LabState, say: Say, *, timeout: float, keep_on_failure: bool
+) -> dict[str, SystemState]:
+    """Make a running lab run the inventory's hosts, leaving the hosts it keeps running.
+
+    A host the inventory no longer lists, or lists at another address, is stopped (its root
+    kept); a host it newly lists is booted. The hosts kept get the new /etc/hosts in place.
+    """
+    wanted = config.hosts
+    running = {name: _recorded_address(config, run) for name, run in old.hosts.items()}
+    plan = changes(running, wanted)
+    # Each kept host's record gets its address (a state file from before had none).
+    kept = {name: replace(old.hosts[name], address=wanted[name]) for name in plan.kept}
+    leaving, joining = plan.leaving, plan.joining
+    if plan.none:
+        states = machine.wait_running(config, kept, timeout)
+        if all(s.running for s in states.values()):
+            say("the lab is already up")
+            return states
+        raise _not_running_error(config, states)
+    for name in leaving:
+        why = (
+            f"its address moves to {wanted[name]}"
+            if name in wanted
+            else f"{config.inventory_file} no longer lists it; its root is kept"
+        )
+        say(f"{name}: stopping ({why})")
+    _stop_hosts(config, leaving, old)
+    lab = replace(old, hosts=kept)
+    statefile.save(config.state_file, lab)
+
+    def take_back() -> None:
+        # Only what this up booted: the hosts that were running stay as they were.
+        now = _read_state(config, _quiet) or lab
+        _stop_hosts(config, joining, now)
+        statefile.save(config.state_file, replace(now, hosts=kept))
+
+    try:
+        # Idempotent: a rule or the forwarding lost since the last up comes back.
+        network.set_ip_forward("1")
+        network.add_rules(config)
+        _prepare(config, joining, say)
+        for name in kept:
+            rootfs.refresh_hosts_file(config, name)
+        _write_ssh_files(config)
+        lab = _boot(config, joining, lab, say)
+        states = machine.wait_running(config, {n: lab.hosts[n] for n in wanted}, timeout)
+    except BaseException:
+        take_back()
+        raise
+    if not all(s.running for s in states.values()):
+        error = _not_running_error(config, states)
+        if not keep_on_failure and any(not states[n].running for n in joining):
+            take_back()
+        raise error
+    return states
+
+
 def up(
     config: LabConfig,
     say: Say = _quiet,
@@ -201,24 +336,25 @@ def up(
     timeout: float = 120,
     keep_on_failure: bool = False,
 ) -> dict[str, SystemState]:
-    """Bring both hosts up (or leave them up); return each host's systemd state."""
+    """Run every host the inventory lists (booting or stopping only what changed).
+
+    Returns each listed host's systemd state, in the inventory's order.
+    """
     preflight(config, "up", say)
+    # Read before anything is made, so a bad inventory stops up with the machine untouched.
+    listed = config.hosts
     with _locked(config):
         _check_no_other_lab(config)
         network.check_subnet_free(config)
         old = _read_state(config, say)
-        if old is not None and _healthy(old, config):
-            states = machine.wait_running(config, old.hosts, timeout)
-            if all(s.running for s in states.values()):
-                say("the lab is already up")
-                return states
-            raise _not_running_error(config, states)
+        if old is not None and _reusable(old, config):
+            return _update(config, old, say, timeout=timeout, keep_on_failure=keep_on_failure)
         cleanup = teardown(config, old)
         if not cleanup.empty:
             say(f"cleaned up what an earlier lab left: {cleanup.summary()}")
         try:
             runs = _start(config, say, old.ip_forward_before if old else None)
-            states = machine.wait_running(config, runs, timeout)
+            states = machine.wait_running(config, {n: runs[n] for n in listed}, timeout)
         except BaseException:
             teardown(config, _read_state(config, _quiet))
             raise
@@ -240,12 +376,15 @@ def down(config: LabConfig, say: Say = _quiet) -> Cleanup:
 
 
 def destroy(config: LabConfig, names: Sequence[str], say: Say = _quiet) -> list[str]:
-    """Take the lab down, then delete the named hosts' file systems (all when none is named)."""
+    """Take the lab down, then delete the named hosts' file systems (every one when none is)."""
     require_root("destroy")
-    targets = list(names) or list(HOST_NAMES)
+    known = host_names(config)
+    targets = list(names) or known
     for name in targets:
-        if name not in HOST_NAMES:
-            raise LabError(f"no lab host is named {name!r}", f"name one of {', '.join(HOST_NAMES)}")
+        if name not in known:
+            raise LabError(
+                f"no lab host is named {name!r}", f"name one of {', '.join(known) or '(none)'}"
+            )
     with _locked(config):
         _check_no_other_lab(config)
         cleanup = teardown(config, _read_state(config, say))
@@ -253,6 +392,34 @@ def destroy(config: LabConfig, names: Sequence[str], say: Say = _quiet) -> list[
         deleted = [name for name in targets if rootfs.destroy_host_root(config, name)]
     say(f"deleted the file system of: {', '.join(deleted) or 'none (there was none)'}")
     return deleted
+
+
+# Which hosts the lab has ------------------------------------------------------------------
+
+
+def host_roots(config: LabConfig) -> list[str]:
+    """The hosts the lab has a root for, listed in the inventory or not."""
+    try:
+        entries = list(config.hosts_dir.iterdir())
+    except OSError:
+        return []
+    return sorted(p.name for p in entries if p.is_dir() and not p.name.startswith("."))
+
+
+def running_hosts(config: LabConfig) -> list[str]:
+    """The hosts with a lab process on the machine (an nspawn, or an init left by one)."""
+    roots = [p.directory for p in procs.lab_nspawns(config.hosts_dir)]
+    roots += list(procs.lab_inits(config.hosts_dir).values())
+    parts = [Path(root).relative_to(config.hosts_dir).parts for root in roots]
+    return sorted({found[0] for found in parts if found})
+
+
+def host_names(config: LabConfig) -> list[str]:
+    """Every host a command may name: the inventory's in its order, then any other that runs
+    or has a root (a host the inventory no longer lists)."""
+    listed = list(config.hosts)
+    others = {*running_hosts(config), *host_roots(config)} - set(listed)
+    return [*listed, *sorted(others)]
 
 
 # Status -----------------------------------------------------------------------------------
@@ -272,14 +439,21 @@ def host_processes(config: LabConfig, name: str) -> tuple[int | None, int | None
 def status(config: LabConfig) -> dict[str, Any]:
     """The lab as ``status --json`` prints it (see docs/LAB.md for the fields)."""
     require_root("status")
+    listed = config.hosts
+    state = _read_state(config, _quiet)
+    # A host that runs but is no longer listed (up stops it) is shown too, after the others.
+    unlisted = [name for name in running_hosts(config) if name not in listed]
     hosts: dict[str, Any] = {}
-    for name in HOST_NAMES:
+    for name in [*listed, *unlisted]:
         pid, init_pid = host_processes(config, name)
+        run = state.hosts.get(name) if state is not None else None
+        address = listed.get(name) or (run.address if run else None)
+        address = address or rootfs.configured_address(config, name)
         # An init without its nspawn (a killed lab) still answers, but the lab is not up.
         systemd = machine.system_state(config, name).state if init_pid else "stopped"
         hosts[name] = {
             "name": name,
-            "address": config.address(name),
+            "address": address,
             "ssh_user": SSH_USER,
             "ssh_port": SSH_PORT,
             "ssh_key": str(config.ssh_key),
@@ -289,10 +463,11 @@ def status(config: LabConfig) -> dict[str, Any]:
             "init_pid": init_pid,
             "root": str(config.host_root(name)),
             "uv_cache_dir": UV_CACHE_IN_HOST,
+            "listed": name in listed,
         }
     return {
         "schema": STATUS_SCHEMA,
-        "up": all(h["running"] for h in hosts.values()),
+        "up": all(h["running"] for h in hosts.values() if h["listed"]),
         "bridge": config.bridge,
         "bridge_present": network.bridge_exists(config.bridge),
         "subnet": str(config.subnet),
@@ -302,5 +477,6 @@ def status(config: LabConfig) -> dict[str, Any]:
         "lab_dir": str(config.lab_dir),
         "cache_dir": str(config.cache_dir),
         "uv_cache": str(config.uv_cache),
+        "inventory": str(config.inventory_file),
         "hosts": hosts,
     }

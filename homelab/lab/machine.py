@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab.lab import cgroups, procs
-from homelab.lab.config import HOST_NAMES, PROCESS_MARK, UV_CACHE_IN_HOST, WHEELS, LabConfig
+from homelab.lab.config import PROCESS_MARK, UV_CACHE_IN_HOST, WHEELS, LabConfig
 from homelab.lab.errors import LabError
 from homelab.lab.ssh import ssh_run
 from homelab.lab.state import HostRun
@@ -44,8 +44,8 @@ def nspawn_argv(config: LabConfig, name: str) -> list[str]:
 NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
 
 
-def remove_runtime_dirs() -> None:
-    for name in HOST_NAMES:
+def remove_runtime_dirs(names: Iterable[str]) -> None:
+    for name in names:
         with contextlib.suppress(OSError):
             (NSPAWN_PROPAGATE / name).rmdir()
 
@@ -61,6 +61,7 @@ def log_tail(config: LabConfig, name: str, lines: int = 3) -> str:
 
 def boot(config: LabConfig, name: str, timeout: float = 20) -> HostRun:
     """Start ``name`` detached and return its processes once the container's init exists."""
+    address = config.address(name)
     config.log_dir.mkdir(parents=True, exist_ok=True)
     with config.host_log(name).open("w") as log:
         try:
@@ -95,6 +96,7 @@ def boot(config: LabConfig, name: str, timeout: float = 20) -> HostRun:
                     nspawn_start=nspawn_start,
                     init_pid=child,
                     init_start=procs.start_time(child) or 0,
+                    address=address,
                 )
         time.sleep(0.05)
     procs.send(proc.pid, signal.SIGKILL)

@@ -18,7 +18,6 @@ from homelab.lab import aptsources
 from homelab.lab.config import (
     BASE_LAYOUT_VERSION,
     BASE_PACKAGES,
-    HOST_NAMES,
     SUITE,
     LabConfig,
 )
@@ -187,8 +186,31 @@ def _write(path: Path, text: str, mode: int = 0o644) -> bool:
 
 def hosts_file(config: LabConfig) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    lines += [f"{config.address(n)}\t{n}" for n in HOST_NAMES]
+    lines += [f"{address}\t{name}" for name, address in config.hosts.items()]
     return "\n".join(lines) + "\n"
+
+
+NETWORK_FILE = "etc/systemd/network/10-homelab-lab.network"
+
+
+def refresh_hosts_file(config: LabConfig, name: str) -> bool:
+    """Rewrite a (possibly running) host's /etc/hosts for the lab's hosts now; True if it changed.
+
+    A host root is a plain directory, so a running host sees the new file at once.
+    """
+    return _write(config.host_root(name) / "etc/hosts", hosts_file(config))
+
+
+def configured_address(config: LabConfig, name: str) -> str | None:
+    """The address ``name``'s root was last given (its networkd file), or None."""
+    try:
+        text = (config.host_root(name) / NETWORK_FILE).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Address="):
+            return line.split("=", 1)[1].split("/", 1)[0].strip()
+    return None
 
 
 def network_file(config: LabConfig, name: str) -> str:
@@ -273,7 +295,7 @@ def provision_host(config: LabConfig, name: str, client_pubkey: str) -> None:
     machine_id = root / "etc/machine-id"
     if not (machine_id.exists() and machine_id.read_text().strip()):
         _write(machine_id, secrets.token_hex(16) + "\n", 0o444)
-    _write(root / "etc/systemd/network/10-homelab-lab.network", network_file(config, name))
+    _write(root / NETWORK_FILE, network_file(config, name))
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ssh_dir.chmod(0o700)

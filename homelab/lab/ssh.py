@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from homelab.lab.config import HOST_NAMES, SSH_PORT, SSH_USER, LabConfig
+from homelab.lab.config import SSH_PORT, SSH_USER, LabConfig
 from homelab.lab.errors import LabError
 from homelab.lab.system import CommandFailed, run
 
@@ -33,18 +33,18 @@ def ensure_client_key(config: LabConfig) -> str:
 def known_hosts_text(config: LabConfig, host_keys: Mapping[str, Sequence[str]]) -> str:
     """known_hosts lines naming each host by name and address, so either form is checked."""
     lines = []
-    for name in HOST_NAMES:
+    for name, address in config.hosts.items():
         for key in host_keys.get(name, ()):
-            lines.append(f"{name},{config.address(name)} {key}")
+            lines.append(f"{name},{address} {key}")
     return "\n".join(lines) + "\n"
 
 
 def ssh_config_text(config: LabConfig) -> str:
     blocks = []
-    for name in HOST_NAMES:
+    for name, address in config.hosts.items():
         blocks.append(
-            f"Host {name} {config.address(name)}\n"
-            f"    HostName {config.address(name)}\n"
+            f"Host {name} {address}\n"
+            f"    HostName {address}\n"
             f"    Port {SSH_PORT}\n"
             f"    User {SSH_USER}\n"
             f"    IdentityFile {config.ssh_key}\n"

@@ -29,6 +29,8 @@ class HostRun:
     nspawn_start: int
     init_pid: int
     init_start: int
+    #: The address it was booted with ("" in a state file from before addresses were kept).
+    address: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,5 +10,4 @@ from pathlib import Path
 
 _lab = runpy.run_path(str(Path(__file__).resolve().parent.parent / "inventory.py"))
 
-mini = _lab["mini"]
-studio = _lab["studio"]
+homelab = _lab["homelab"]

@@ -1,7 +1,8 @@
 """The lab itself: up, status, ssh, the hosts' network, down, idempotency and recovery.
 
-The tests run in file order and each leaves the lab in the state the next expects; the last
-one leaves it up for the lab tests that deploy to it.
+The hosts are the ones ``lab/inventory.py`` lists. The tests run in file order and each leaves
+the lab in the state the next expects; the last one leaves it up for the lab tests that deploy
+to it. Only the inventory's last host is ever destroyed (the first ones hold the deploys).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.lab import cgroups, procs
-from homelab.lab.config import HOST_NAMES, NAT_TAG, UV_CACHE_IN_HOST, load_config
+from homelab.lab import cgroups, lifecycle, procs
+from homelab.lab.config import NAT_TAG, UV_CACHE_IN_HOST, load_config
 from tests.lab.conftest import lab_status, run_lab, ssh
 
 pytestmark = [
@@ -29,6 +30,7 @@ pytestmark = [
 ]
 
 CONFIG = load_config()
+HOSTS = list(CONFIG.hosts)
 PYINFRA = (sys.executable, "-m", "pyinfra")
 
 
@@ -44,7 +46,7 @@ def leftovers() -> list[str]:
     found += [f"container init {pid}" for pid in procs.lab_inits(CONFIG.hosts_dir)]
     if Path("/sys/class/net", CONFIG.bridge).exists():
         found.append(f"bridge {CONFIG.bridge}")
-    for name in HOST_NAMES:
+    for name in lifecycle.host_names(CONFIG):
         if Path("/sys/class/net", f"vb-{name}").exists():
             found.append(f"veth vb-{name}")
     for table in ("nat", "filter"):
@@ -56,7 +58,7 @@ def leftovers() -> list[str]:
         point = line.split()[4]
         if any(point.startswith(f"{d}/") for d in CONFIG.owned_dirs):
             found.append(f"mount {point}")
-    for name in HOST_NAMES:
+    for name in lifecycle.host_names(CONFIG):
         found += [f"cgroup {p}" for p in cgroups.host_cgroups(name) if p.exists()]
     if CONFIG.state_file.exists():
         found.append(f"state file {CONFIG.state_file}")
@@ -72,7 +74,8 @@ def assert_up(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     status = lab_status()
     assert status["up"] is True, status
-    for name in HOST_NAMES:
+    assert list(status["hosts"]) == HOSTS
+    for name in HOSTS:
         assert status["hosts"][name]["systemd"] == "running", status["hosts"][name]
     return status
 
@@ -119,9 +122,9 @@ def test_an_occupied_address_range_stops_up_with_one_line_and_makes_nothing() ->
         assert leftovers() == []
 
 
-def test_up_brings_both_hosts_to_running() -> None:
+def test_up_brings_every_host_to_running() -> None:
     status = assert_up(run_lab("up"))
-    for name in HOST_NAMES:
+    for name in HOSTS:
         host = status["hosts"][name]
         assert host["name"] == name
         assert host["address"] == CONFIG.address(name)
@@ -133,14 +136,14 @@ def test_up_brings_both_hosts_to_running() -> None:
 
 
 def test_ssh_runs_a_command_on_each_host() -> None:
-    for name in HOST_NAMES:
+    for name in HOSTS:
         result = ssh(name, "systemctl is-system-running")
         assert result.stdout.strip() == "running", result.stderr
         assert ssh(name, "hostname").stdout.strip() == name
 
 
 def test_hosts_reach_each_other_by_address() -> None:
-    for name, other in (("mini", "studio"), ("studio", "mini")):
+    for name, other in ((n, o) for n in HOSTS for o in HOSTS if n != o):
         result = ssh(name, f"ping -c 1 -W 3 {CONFIG.address(other)}")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "1 received" in result.stdout
@@ -151,8 +154,9 @@ def test_hosts_reach_each_other_by_address() -> None:
 def test_hosts_share_one_uv_cache() -> None:
     marker = f"{UV_CACHE_IN_HOST}/.lab-test-{os.getpid()}"
     try:
-        assert ssh("mini", f"echo shared > {marker}").returncode == 0
-        assert ssh("studio", f"cat {marker}").stdout.strip() == "shared"
+        assert ssh(HOSTS[0], f"echo shared > {marker}").returncode == 0
+        for name in HOSTS[1:]:
+            assert ssh(name, f"cat {marker}").stdout.strip() == "shared"
         assert (CONFIG.uv_cache / Path(marker).name).read_text().strip() == "shared"
     finally:
         (CONFIG.uv_cache / Path(marker).name).unlink(missing_ok=True)
@@ -177,14 +181,14 @@ def test_the_lab_inventory_drives_pyinfra() -> None:
     )
     output = result.stdout + result.stderr  # pyinfra reports on stderr
     assert result.returncode == 0, output[-3000:]
-    for name in HOST_NAMES:
+    for name in HOSTS:
         assert f"[{name}] running" in " ".join(output.split()), output[-3000:]
 
 
 # Idempotency and recovery --------------------------------------------------------------
 
 
-def test_up_twice_leaves_the_same_two_hosts() -> None:
+def test_up_twice_leaves_the_same_hosts() -> None:
     before = nspawn_pids()
     started = time.monotonic()
     result = run_lab("up")
@@ -192,7 +196,39 @@ def test_up_twice_leaves_the_same_two_hosts() -> None:
     assert "already up" in result.stderr
     assert time.monotonic() - started < 30
     assert nspawn_pids() == before
-    assert len(procs.lab_nspawns(CONFIG.hosts_dir)) == len(HOST_NAMES)
+    assert len(procs.lab_nspawns(CONFIG.hosts_dir)) == len(HOSTS)
+
+
+def test_up_follows_the_inventory_stopping_and_booting_only_what_changed(
+    tmp_path: Path,
+) -> None:
+    *others, last = HOSTS
+    fewer = tmp_path / "inventory.py"
+    fewer.write_text(
+        "from homelab.lab.config import load_config\n\n"
+        f"homelab = load_config().inventory({tuple(others)!r})\n"
+    )
+    before = nspawn_pids()
+    result = run_lab("up", "--inventory", str(fewer))
+    assert result.returncode == 0, result.stderr
+    assert f"{last}: stopping" in result.stderr
+    status = lab_status()
+    assert status["hosts"][last]["systemd"] == "stopped"
+    assert not Path("/sys/class/net", f"vb-{last}").exists()
+    assert not any(p.exists() for p in cgroups.host_cgroups(last))
+    assert (CONFIG.host_root(last) / "etc" / "hostname").is_file()  # its root is kept
+    for name in others:
+        assert status["hosts"][name]["pid"] == before[name]  # never restarted
+        assert ssh(name, f"getent hosts {last}").returncode == 2  # gone from /etc/hosts
+    result = run_lab("up")
+    status = assert_up(result)
+    assert f"{last}: booting" in result.stderr and "copying" not in result.stderr
+    assert {name: status["hosts"][name]["pid"] for name in others} == {
+        name: before[name] for name in others
+    }
+    for name in others:
+        resolved = ssh(name, f"getent hosts {last}").stdout.split()
+        assert resolved[0] == CONFIG.address(last)
 
 
 def test_up_recovers_a_lab_whose_nspawn_processes_were_killed() -> None:
@@ -208,15 +244,15 @@ def test_up_recovers_a_lab_whose_nspawn_processes_were_killed() -> None:
     after = {name: host["pid"] for name, host in status["hosts"].items()}
     assert set(after.values()).isdisjoint(before.values())
     # The killed nspawns' container inits were stopped too, not left running beside the new.
-    assert len(procs.lab_inits(CONFIG.hosts_dir)) == len(HOST_NAMES)
-    assert ssh("mini", "systemctl is-system-running").stdout.strip() == "running"
+    assert len(procs.lab_inits(CONFIG.hosts_dir)) == len(HOSTS)
+    assert ssh(HOSTS[0], "systemctl is-system-running").stdout.strip() == "running"
 
 
 def test_down_stops_everything_it_made() -> None:
     result = run_lab("down")
     assert result.returncode == 0, result.stderr
     assert leftovers() == []
-    for name in HOST_NAMES:
+    for name in HOSTS:
         assert (CONFIG.host_root(name) / "etc" / "hostname").read_text().strip() == name
 
 
@@ -245,18 +281,20 @@ def test_up_recovers_from_leftovers_of_a_killed_lab() -> None:
 
 
 def test_destroy_rebuilds_a_host_from_the_cached_base() -> None:
+    # The last host: the first ones keep what the deploy tests converged on them.
+    first, last = HOSTS[0], HOSTS[-1]
     assert_up(run_lab("up"))
-    for name in HOST_NAMES:
+    for name in (first, last):
         assert ssh(name, "echo kept > /root/lab-test-marker").returncode == 0
-    result = run_lab("destroy", "studio")
+    result = run_lab("destroy", last)
     assert result.returncode == 0, result.stderr
-    assert not CONFIG.host_root("studio").exists()
-    assert CONFIG.host_root("mini").is_dir()
+    assert not CONFIG.host_root(last).exists()
+    assert CONFIG.host_root(first).is_dir()
     assert leftovers() == []
     assert_up(run_lab("up"))
-    assert ssh("mini", "cat /root/lab-test-marker").stdout.strip() == "kept"
-    assert ssh("studio", "test -e /root/lab-test-marker").returncode == 1
-    assert ssh("mini", "rm /root/lab-test-marker").returncode == 0
+    assert ssh(first, "cat /root/lab-test-marker").stdout.strip() == "kept"
+    assert ssh(last, "test -e /root/lab-test-marker").returncode == 1
+    assert ssh(first, "rm /root/lab-test-marker").returncode == 0
 
 
 # Last: leave the lab up for the lab tests that deploy to it ---------------------------
@@ -264,4 +302,5 @@ def test_destroy_rebuilds_a_host_from_the_cached_base() -> None:
 
 def test_the_lab_is_left_up() -> None:
     assert_up(run_lab("up"))
-    assert ssh("mini", "systemctl is-system-running").stdout.strip() == "running"
+    for name in HOSTS:
+        assert ssh(name, "systemctl is-system-running").stdout.strip() == "running"

@@ -33,6 +33,11 @@ GATEWAY_OFFSET = 1
 #: A host name is a hostname label: it names the host's root, machine, cgroup and veth too.
 HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
+#: Where the lab's platform comes from, and the host data key that says so (the value of
+#: ``homelab.groupdata.DATA_KEY``; not imported, so the lab's commands stay light).
+LAB_GROUP_DATA = Path(__file__).resolve().parents[2] / "lab" / "group_data"
+LAB_DATA_KEY = "homelab_data"
+
 DEFAULT_LAB_DIR = "/var/lib/homelab-lab"
 DEFAULT_CACHE_DIR = "/var/cache/homelab-lab"
 #: Not 192.168.x: that is the real homelab's LAN, which the lab must never look like.
@@ -246,6 +251,9 @@ class LabConfig:
             "ssh_allow_agent": False,
             "ssh_look_for_keys": False,
             "uv_cache_dir": UV_CACHE_IN_HOST,
+            # The lab's platform is its own group data's, not the project's (see
+            # homelab.groupdata.DATA_KEY: the project's stays out of its way).
+            LAB_DATA_KEY: str(LAB_GROUP_DATA),
         }
 
 

@@ -197,3 +197,20 @@ def test_no_code_outside_the_lab_names_a_host() -> None:
         check=False,
     ).stdout.splitlines()
     assert found == [], found
+
+
+def test_the_lab_inventory_names_its_own_data() -> None:
+    from homelab.lab import config
+
+    assert config.LAB_DATA_KEY == DATA_KEY
+    assert (config.LAB_GROUP_DATA / "all.py").is_file()
+
+
+def test_the_lab_has_three_hosts_the_third_a_replica(lab_platform: Platform) -> None:
+    assert list(lab_platform.hosts) == ["mini", "studio", "mac2"]
+    routes = [r for r in lab_platform.routes() if r.handle == "router-mlx-tiny-llama-a"]
+    bases = sorted(r.api_base for r in routes)
+    expected = sorted(
+        f"http://{lab_platform.addresses[h]}:8100/v1" for h in ("studio", "mac2")
+    )
+    assert bases == expected, bases

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.lab import cgroups, lifecycle, procs
-from homelab.lab.config import NAT_TAG, UV_CACHE_IN_HOST, load_config
+from homelab.lab import aptsources, cgroups, lifecycle, procs
+from homelab.lab.config import NAT_TAG, SUITE, UV_CACHE_IN_HOST, load_config
 from tests.lab.conftest import lab_status, run_lab, ssh
 
 pytestmark = [
@@ -163,9 +163,15 @@ def test_hosts_share_one_uv_cache() -> None:
 
 
 def test_hosts_reach_the_registries_trusting_the_machines_cas() -> None:
-    # pypi.org is one of the package registries this machine reaches (through NAT here).
-    result = ssh("mini", "curl -sS -o /dev/null -w '%{http_code}' https://pypi.org/simple/pip/")
-    assert result.stdout.strip() == "200", result.stderr
+    # The registries are the machine's own: the Debian sources its apt uses, as the hosts get
+    # them (an https one is fetched with the CAs the hosts share with the machine).
+    sources = aptsources.debian_stanzas(aptsources.machine_stanzas(), SUITE)
+    releases = {f"{s['URIs'].split()[0]}/dists/{s['Suites'].split()[0]}/Release" for s in sources}
+    assert releases, f"the machine's apt sources name no Debian archive for {SUITE}"
+    for url in sorted(releases):
+        result = ssh("mini", f"curl -sS -o /dev/null -w '%{{http_code}}' {url}")
+        code = result.stdout.strip()
+        assert code == "200", f"mini: expected HTTP 200 from {url}, found {code}: {result.stderr}"
     result = ssh("studio", "apt-get update -q", timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
 

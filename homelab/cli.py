@@ -159,9 +159,19 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webui_host(args: argparse.Namespace) -> None:
+    """Refuse, before any connection, a host the inventory lacks or one with no Open WebUI."""
+    from homelab.services.open_webui import OpenWebUI
+
+    platform = _platform(args)
+    if platform.host(_host(platform, args.host)).get(OpenWebUI) is None:
+        raise Misuse(f"{args.host} runs no Open WebUI in the data: its data is elsewhere")
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from homelab.backup import BackupFailed, backup, human, listing
 
+    _webui_host(args)
     try:
         if args.list:
             found = listing(args.inventory, args.local, _say("backup"), at=args.host)
@@ -185,6 +195,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from homelab.backup import BackupFailed, restore
 
+    _webui_host(args)
     try:
         done = restore(args.inventory, args.copy, args.local, _say("restore"), at=args.host)
     except BackupFailed as error:
@@ -229,6 +240,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from homelab.console.diff import diff
 
+    _host(_platform(args), args.host)
     lines, differing = diff(args.inventory, args.host)
     sys.stdout.writelines(lines)
     print(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from pydantic import Field, SerializeAsAny, ValidationError, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from homelab.model.base import AbsPath, Bool, Frozen, Name, Port
 from homelab.model.common import Layout, Toolchain
@@ -19,6 +19,25 @@ from homelab.model.system import SYSTEMS, System, SystemName
 from homelab.model.takeover import Takeover
 
 Opts = TypeVar("Opts", bound=Frozen)
+
+
+def _nested(key: str, item: ErrorDetails) -> InitErrorDetails:
+    """One error of a service's options, its path under the service's key."""
+    detail: InitErrorDetails = {
+        "type": item["type"],
+        "loc": (key, *item["loc"]),
+        "input": item.get("input"),
+    }
+    if "ctx" in item:
+        detail["ctx"] = item["ctx"]
+    try:
+        ValidationError.from_exception_data("check", [detail])
+    except KeyError:  # a type pydantic-core does not know by name (a validator's own)
+        detail["type"] = PydanticCustomError(item["type"], item["msg"])
+        detail.pop("ctx", None)
+    except ValidationError:
+        pass
+    return detail
 
 
 class StorageRoot(Frozen):
@@ -83,15 +102,7 @@ class Host(Frozen):
             try:
                 services[key] = known[key].model_validate(given)
             except ValidationError as error:
-                for item in error.errors():
-                    detail: InitErrorDetails = {
-                        "type": item["type"],
-                        "loc": (key, *item["loc"]),
-                        "input": item.get("input"),
-                    }
-                    if "ctx" in item:
-                        detail["ctx"] = item["ctx"]
-                    errors.append(detail)
+                errors += [_nested(key, item) for item in error.errors()]
         if errors:
             raise ValidationError.from_exception_data("Host", errors)
         data["services"] = services

@@ -213,13 +213,16 @@ class MlxService(ServiceModule[MlxServers]):
                     yield host, i, model
 
     def handles(self, platform: Platform) -> Iterator[Handle]:
-        seen: set[str] = set()
+        hosts_of: dict[str, set[str]] = {}
         for host, i, model in self.deployments(platform):
-            if model.model_id not in seen:  # a replica is the same handle
-                seen.add(model.model_id)
+            seen = hosts_of.setdefault(model.model_id, set())
+            # A replica on another host is the same handle; a second entry on one host is not
+            # (the platform's rule refuses the handle declared twice).
+            if not seen or host in seen:
                 yield Handle(
                     model.model_id, Backend.MLX, f"{host}.{self.key}.models[{i}].model_id", host
                 )
+            seen.add(host)
 
     def routes(self, platform: Platform) -> Iterator[Route]:
         from homelab.services.litellm import gateway_host

@@ -60,14 +60,33 @@ def hosts_of(inventory: Path = REAL) -> dict[str, str]:
     return {name: host.system for name, host in load_platform(inventory).hosts.items()}
 
 
+def own_data(inventory: Path) -> str | None:
+    """The group data folder ``inventory``'s hosts name as theirs (the lab's), if any."""
+    from homelab.groupdata import DATA_KEY
+    from homelab.load import load_inventory
+
+    named = {h.data.get(DATA_KEY) for h in load_inventory(inventory)}
+    return next((str(n) for n in named if n), None)
+
+
 def fake_inventory(responses: dict[str, Responses] | None = None, inventory: Path = REAL) -> str:
     """An inventory of the hosts of ``inventory``, each on the fake connector at a made-up
-    address; ``responses`` by host come first, before LINUX's on a Linux host."""
+    address; ``responses`` by host come first, before LINUX's on a Linux host. The hosts name
+    the group data ``inventory``'s do (the lab's)."""
+    from homelab.groupdata import DATA_KEY
+
     responses = responses or {}
     entries = []
+    data_dir = own_data(inventory)
     for i, (name, system) in enumerate(hosts_of(inventory).items()):
         answers: Responses = {**responses.get(name, {}), **(LINUX if system == "linux" else {})}
-        data = {"ssh_hostname": f"10.99.0.{11 + i}", "fake_delay": 0, "fake_responses": answers}
+        data: dict[str, object] = {
+            "ssh_hostname": f"10.99.0.{11 + i}",
+            "fake_delay": 0,
+            "fake_responses": answers,
+        }
+        if data_dir:
+            data[DATA_KEY] = data_dir
         entries.append(f"    ({name!r}, {data!r}),\n")
     return f"import re\nhomelab = [\n{''.join(entries)}]\n"
 
@@ -92,6 +111,7 @@ def plan(
             host,
             "-y",
             "-vv",
+            *(("--group-data", data_dir) if (data_dir := own_data(inventory)) else ()),
         ],
         cwd=PROJECT_ROOT,
         env=env,

@@ -35,16 +35,31 @@ STUDIO = "group_data/hosts/studio.py"
 
 #: Where a new key goes in each host piece: before a keyword argument the piece always has.
 MINI_KEY = "        searxng=dict("
-STUDIO_KEY = "        optillm_local=("
+STUDIO_KEY = "        optillm_local=dict("
+#: Lines of the shipped host pieces that the cases change in place (a keyword given twice
+#: would be a Python mistake, not a data one).
+MINI_LITELLM = "        litellm=dict(),"
+MINI_OPTILLM = "        optillm=dict(),"
+MINI_WEBUI = "        open_webui=dict(),"
+MINI_MCP = "        mcp_tools=dict("
+STUDIO_AFM = '        afm=dict(listener=dict(port=9999, exposure="lan", lan_reason=FROM_MINI)),'
 
 
 def _inventory_lines() -> dict[str, str]:
-    """Each role's line of the real inventory, read as text: the cases edit copies of it."""
+    """Each host's line of the real inventory, read as text: the cases edit copies of it."""
     text = (PROJECT_ROOT / INVENTORY).read_text()
     return {
-        role: next(line for line in text.splitlines() if line.startswith(f"{role} = ["))
-        for role in ("mini", "studio")
+        name: next(line for line in text.splitlines() if line.strip().startswith(f'("{name}", '))
+        for name in ("mini", "studio")
     }
+
+
+def _group_text() -> str:
+    """The inventory's one group, ``homelab = [...]``, as text."""
+    text = (PROJECT_ROOT / INVENTORY).read_text()
+    found = re.search(r"^homelab = \[\n.*?^\]\n", text, re.M | re.S)
+    assert found, "no group 'homelab = [...]' in the inventory"
+    return found.group(0)
 
 
 def _address(line: str) -> str:
@@ -54,6 +69,7 @@ def _address(line: str) -> str:
 
 
 INVENTORY_LINES = _inventory_lines()
+INVENTORY_GROUP = _group_text()
 #: The real hosts' addresses, from the inventory; never contacted.
 REAL = {role: _address(line) for role, line in INVENTORY_LINES.items()}
 #: The unroutable test addresses the pyinfra copies use instead.
@@ -109,11 +125,35 @@ CASES: tuple[Case, ...] = (
         "Input should be a valid boolean",
     ),
     Case(
+        "type-bool-json-logs-no",
+        ALL,
+        "json_logs=True,",
+        'json_logs="no",',
+        "gateway.json_logs",
+        "Input should be a valid boolean (got 'no')",
+    ),
+    Case(
+        "type-bool-route-via-optillm-yes",
+        ALL,
+        "route_via_optillm=True,",
+        'route_via_optillm="yes",',
+        "gateway.route_via_optillm",
+        "Input should be a valid boolean (got 'yes')",
+    ),
+    Case(
+        "type-bool-enabled-one",
+        MINI,
+        MINI_MCP,
+        MINI_MCP + "tiny_agents=dict(enabled=1),",
+        "mini.mcp_tools.tiny_agents.enabled",
+        "Input should be a valid boolean (got 1)",
+    ),
+    Case(
         "type-tools-string-not-tuple",
         MINI,
         'tools=("web.fetch", "search.web")',
         'tools="web.fetch"',
-        "mini.mcp_tools[0].tools",
+        "mini.mcp_tools.tools[0].tools",
         "Input should be a valid tuple",
     ),
     Case(
@@ -121,7 +161,7 @@ CASES: tuple[Case, ...] = (
         MINI,
         'name="web-fetch",',
         'name="web-scrape",',
-        "mini.mcp_tools[0].name",
+        "mini.mcp_tools.tools[0].name",
         "Input should be 'web-fetch'",
     ),
     Case(
@@ -129,15 +169,15 @@ CASES: tuple[Case, ...] = (
         MINI,
         'tools=("web.fetch", "search.web"),',
         'tools=("web.fetch", "search.web"), allow_networks=("lan",),',
-        "mini.mcp_tools[0].allow_networks[0]",
+        "mini.mcp_tools.tools[0].allow_networks[0]",
         "not a valid IPv4 or IPv6 network",
     ),
     Case(
         "tiny-agents-unknown-handle",
         MINI,
-        MINI_KEY,
-        'tiny_agents=dict(model="gpt-4o"),' + MINI_KEY,
-        "mini.tiny_agents.model",
+        MINI_MCP,
+        MINI_MCP + 'tiny_agents=dict(model="gpt-4o"),',
+        "mini.mcp_tools.tiny_agents.model",
         "is not a declared handle",
     ),
     Case(
@@ -179,7 +219,7 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         "port=4040,",
         "port=70000,",
-        "studio.optillm_local[0].listener.port",
+        "studio.optillm_local.instances[0].listener.port",
         "less than or equal to 65535",
     ),
     Case(
@@ -202,8 +242,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "range-litellm-workers-0",
         MINI,
-        MINI_KEY,
-        "        litellm=dict(workers=0),\n" + MINI_KEY,
+        MINI_LITELLM,
+        "        litellm=dict(workers=0),",
         "mini.litellm.workers",
         "greater than or equal to 1",
     ),
@@ -236,7 +276,7 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         "port=4041,",
         "port=8130,",
-        "studio.optillm_local[1].listener.port",
+        "studio.optillm_local.instances[1].listener.port",
         "8130 lies in the MLX ranges (rule: 8100-8139 belong to MLX servers)",
     ),
     # -- clashing ports ----------------------------------------------------------------------
@@ -245,8 +285,9 @@ CASES: tuple[Case, ...] = (
         MINI,
         MINI_KEY,
         "searxng=dict(listener=dict(port=4000),",
-        "mini.searxng.listener.port",
-        "4000 is also used by mini.litellm.listener.port",
+        # The host's daemons in deploy order: SearXNG takes 4000 first, the gateway clashes.
+        "mini.litellm.listener.port",
+        "4000 is also used by mini.searxng.listener.port",
         pyinfra=True,
     ),
     Case(
@@ -260,9 +301,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "clash-mini-open-webui-on-ov-server",
         MINI,
-        MINI_KEY,
-        '        open_webui=dict(listener=dict(port=9000, exposure="lan", lan_reason="LAN")),\n'
-        + MINI_KEY,
+        MINI_WEBUI,
+        '        open_webui=dict(listener=dict(port=9000, exposure="lan", lan_reason="LAN")),',
         "mini.open_webui.listener.port",
         "9000 is also used by mini.ov_server.listener.port",
     ),
@@ -271,15 +311,17 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         'listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI),',
         'listener=dict(port=8101, exposure="lan", lan_reason=FROM_MINI), enabled=True,',
-        "studio.optillm_local[0].listener.port",
-        "8101 is also used by studio.mlx.models[1].port",
+        # Where a service may be placed is checked first: its port in the MLX ranges is
+        # refused as such, before any clash with the MLX server on it.
+        "studio.optillm_local.instances[0].listener.port",
+        "8101 lies in the MLX ranges (rule: 8100-8139 belong to MLX servers)",
     ),
     Case(
         "clash-studio-afm-on-8100",
         STUDIO,
-        STUDIO_KEY,
+        STUDIO_AFM,
         '        afm=dict(enabled=True, model_ids=("afm-foundation-3b",), '
-        'listener=dict(port=8100, exposure="lan", lan_reason="x")),\n' + STUDIO_KEY,
+        'listener=dict(port=8100, exposure="lan", lan_reason="x")),',
         "studio.afm.listener.port",
         "8100 is also used by studio.mlx.models[0].port",
         pyinfra=True,
@@ -338,14 +380,14 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         'handle="opt-router-high"',
         'handle="opt-bon-router-high"',
-        "studio.optillm_local[0].handle",
+        "studio.optillm_local.instances[0].handle",
         "carries the technique prefix 'bon'",
     ),
     Case(
         "handle-afm-without-prefix",
         STUDIO,
-        STUDIO_KEY,
-        '        afm=dict(enabled=True, model_ids=("apple-foundation",)),\n' + STUDIO_KEY,
+        STUDIO_AFM,
+        STUDIO_AFM.replace("afm=dict(", 'afm=dict(enabled=True, model_ids=("apple-foundation",), '),
         "studio.afm.model_ids",
         "does not start with 'afm-'",
     ),
@@ -370,16 +412,16 @@ CASES: tuple[Case, ...] = (
     Case(
         "routing-optillm-disabled",
         MINI,
-        MINI_KEY,
-        "        optillm=dict(enabled=False),\n" + MINI_KEY,
+        MINI_OPTILLM,
+        "        optillm=dict(enabled=False),",
         "mini.optillm.enabled",
         "need the OptiLLM proxy",
     ),
     Case(
         "routing-afm-without-model-ids",
         STUDIO,
-        STUDIO_KEY,
-        "        afm=dict(enabled=True),\n" + STUDIO_KEY,
+        STUDIO_AFM,
+        STUDIO_AFM.replace("afm=dict(", "afm=dict(enabled=True, "),
         "studio.afm.model_ids",
         "AFM is enabled with no model ids",
     ),
@@ -389,7 +431,7 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         'listener=dict(port=4040, exposure="lan", lan_reason=FROM_MINI)',
         'listener=dict(port=4040, exposure="public", lan_reason=FROM_MINI)',
-        "studio.optillm_local[0].listener.exposure",
+        "studio.optillm_local.instances[0].listener.exposure",
         "Input should be 'loopback' or 'lan'",
     ),
     Case(
@@ -397,15 +439,15 @@ CASES: tuple[Case, ...] = (
         STUDIO,
         'listener=dict(port=4041, exposure="lan", lan_reason=FROM_MINI)',
         'listener=dict(port=4041, exposure="lan")',
-        "studio.optillm_local[1].listener.exposure",
+        "studio.optillm_local.instances[1].listener.exposure",
         "LAN-exposed without lan_reason",
     ),
     Case(
         "exposure-loopback-with-reason",
         MINI,
-        MINI_KEY,
+        MINI_WEBUI,
         '        open_webui=dict(listener=dict(port=3000, exposure="loopback",'
-        ' lan_reason="LAN users")),\n' + MINI_KEY,
+        ' lan_reason="LAN users")),',
         "mini.open_webui.listener.lan_reason",
         "lan_reason goes only with exposure 'lan'",
     ),
@@ -426,12 +468,53 @@ CASES: tuple[Case, ...] = (
         "Input should be 'team' or 'experimental'",
     ),
     Case(
-        "enum-unknown-os",
+        "enum-unknown-system",
         STUDIO,
-        'os="darwin"',
-        'os="macos"',
-        "studio.os",
-        "Input should be 'darwin' or 'linux'",
+        'system="macos"',
+        'system="darwin"',
+        "studio.system",
+        "Input should be 'linux' or 'macos'",
+    ),
+    # -- placement: which host runs what -----------------------------------------------------
+    Case(
+        "system-mlx-on-linux",
+        STUDIO,
+        'system="macos"',
+        'system="linux"',
+        "studio.mlx",
+        "mlx runs on macos, not linux (rule: a service only on a system it supports",
+    ),
+    Case(
+        "gateway-on-two-hosts",
+        STUDIO,
+        STUDIO_KEY,
+        "        litellm=dict(),\n" + STUDIO_KEY,
+        "hosts",
+        "2 hosts place litellm (mini, studio) (rule: exactly one gateway)",
+    ),
+    Case(
+        "optillm-away-from-the-gateway",
+        STUDIO,
+        STUDIO_KEY,
+        "        optillm=dict(),\n" + STUDIO_KEY,
+        "studio.optillm",
+        "it runs on studio, the gateway on mini (rule: OptiLLM listens on loopback",
+    ),
+    Case(
+        "mlx-host-without-run-as",
+        STUDIO,
+        '        run_as="thestudio",\n',
+        "",
+        "studio.run_as",
+        "missing (rule: a host serving MLX models states the account",
+    ),
+    Case(
+        "clash-studio-mlx-on-a-base-port",
+        STUDIO,
+        "        takeover=dict(",
+        '        base_ports={8101: "a server of its own"},\n        takeover=dict(',
+        "studio.mlx.models[1].port",
+        "8101 is also used by studio.base_ports (a server of its own)",
     ),
     # -- storage and sources -----------------------------------------------------------------
     Case(
@@ -478,6 +561,14 @@ CASES: tuple[Case, ...] = (
         "ref: 'master' is a moving branch",
     ),
     Case(
+        "source-ref-trailing-space",
+        MINI,
+        'ref="v0.3.0"',
+        'ref="v0.3.0 "',
+        "mini.ov_server.source",
+        "ref: 'v0.3.0 ' has leading or trailing whitespace (rule: a git ref is written exactly",
+    ),
+    Case(
         "searxng-formats-without-json",
         MINI,
         MINI_KEY,
@@ -506,8 +597,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "secret-literal-webui-key",
         MINI,
-        MINI_KEY,
-        '        open_webui=dict(secret_key="hunter2"),\n' + MINI_KEY,
+        MINI_WEBUI,
+        '        open_webui=dict(secret_key="hunter2"),',
         "mini.open_webui.secret_key",
         "secrets are references 'env:NAME'",
     ),
@@ -531,8 +622,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "unknown-key-platform",
         ALL,
-        "        gateway=dict(",
-        "        storage_roots=(),\n        gateway=dict(",
+        "    gateway=dict(",
+        "    storage_roots=(),\n    gateway=dict(",
         "storage_roots",
         "Extra inputs are not permitted",
     ),
@@ -570,29 +661,29 @@ CASES: tuple[Case, ...] = (
     ),
     # -- the inventory -----------------------------------------------------------------------
     Case(
-        "inventory-missing-studio",
+        "inventory-without-the-gateway-host",
         INVENTORY,
-        INVENTORY_LINES["studio"],
+        INVENTORY_LINES["mini"] + "\n",
         "",
-        "inventory",
-        "no group 'studio'",
+        "hosts",
+        "0 hosts place litellm (none) (rule: exactly one gateway)",
         pyinfra=True,
     ),
     Case(
-        "inventory-empty-mini-group",
+        "inventory-empty-group",
         INVENTORY,
-        INVENTORY_LINES["mini"],
-        "mini = []",
+        INVENTORY_GROUP,
+        "homelab = []\n",
         "inventory",
-        "no group 'mini'",
+        "no host (rule: the inventory names every host)",
     ),
     Case(
-        "inventory-two-hosts-in-mini",
+        "inventory-host-without-data",
         INVENTORY,
-        INVENTORY_LINES["mini"],
-        INVENTORY_LINES["mini"].replace("})]", '}), ("mini2", {"ssh_hostname": "10.255.255.13"})]'),
-        "inventory.mini",
-        "2 hosts (rule: exactly one host per role)",
+        INVENTORY_LINES["studio"],
+        INVENTORY_LINES["studio"] + '\n    ("mini2", {"ssh_hostname": "10.255.255.13"}),',
+        "hosts.mini2",
+        "no data file",
     ),
     Case(
         "address-unspecified-mini",

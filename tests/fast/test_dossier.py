@@ -14,9 +14,14 @@ import pytest
 
 from homelab.cli import main
 from homelab.dossier import mermaid, topology_graph, write_dossier
-from homelab.model import ROLES, Listener, Platform, routes
+from homelab.model import Listener, Platform
 from homelab.model.base import Exposure
 from homelab.services import daemons
+from homelab.services.litellm import gateway, gateway_host
+from homelab.services.mcp_tools import secrets as tool_secrets
+from homelab.services.mcp_tools import tools_on
+from homelab.services.optillm import OptillmProxy
+from homelab.services.searxng import Searxng
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -29,17 +34,31 @@ def layout(platform: Platform) -> dict[str, Any]:
     return laid
 
 
+def searxng(platform: Platform) -> Searxng:
+    found = platform.host(gateway_host(platform)).get(Searxng)
+    assert found is not None, "the search runs beside the gateway"
+    return found
+
+
+def optillm(platform: Platform) -> OptillmProxy:
+    found = platform.host(gateway_host(platform)).get(OptillmProxy)
+    assert found is not None, "OptiLLM runs beside the gateway"
+    return found
+
+
 def variant(platform: Platform) -> Platform:
     """The platform with the gateway and the search on other ports and OptiLLM's mode off."""
-    mini = platform.mini
-    gateway = mini.litellm.listener
-    moved = Listener(port=gateway.port + 111, exposure=Exposure.LAN, lan_reason="test")
-    search = mini.searxng.listener.evolve(port=mini.searxng.listener.port + 11)
+    home = gateway_host(platform)
+    litellm, search = gateway(platform), searxng(platform)
+    port = litellm.listener.port + 111
+    moved = Listener(port=port, exposure=Exposure.LAN, lan_reason="test")
+    searched = search.listener.evolve(port=search.listener.port + 11)
+    host = platform.host(home).evolve(
+        litellm=litellm.evolve(listener=moved),
+        searxng=search.evolve(listener=searched),
+    )
     return platform.evolve(
-        mini=mini.evolve(
-            litellm=mini.litellm.evolve(listener=moved),
-            searxng=mini.searxng.evolve(listener=search),
-        ),
+        hosts={**platform.hosts, home: host},
         gateway=platform.gateway.evolve(route_via_optillm=False, opt_handles=()),
     )
 
@@ -57,7 +76,7 @@ def test_every_daemon_is_drawn_in_its_host(model: Platform) -> None:
     laid = layout(model)
     by_id = {o["_gvid"]: o for o in laid["objects"]}
     chart = mermaid(model)
-    for role in ROLES:
+    for role in model.hosts:
         cluster = next(o for o in laid["objects"] if o["name"] == f"cluster_{role}")
         assert model.addresses[role] in cluster["label"]
         labels = [by_id[i]["label"] for i in cluster.get("nodes", [])]
@@ -78,12 +97,12 @@ def port_of(label: str) -> int:
 def test_gateway_arrows_reach_every_route_backend(model: Platform) -> None:
     laid = layout(model)
     by_id = {o["_gvid"]: o for o in laid["objects"]}
-    gateway = model.mini.litellm.listener
-    gw = next(o for o in laid["objects"] if where(gateway) in o.get("label", ""))
+    listener = gateway(model).listener
+    gw = next(o for o in laid["objects"] if where(listener) in o.get("label", ""))
     out = [e for e in laid["edges"] if e["tail"] == gw["_gvid"]]
     reached = {port_of(by_id[e["head"]]["label"]) for e in out}
-    every = routes(model)
-    wanted = {urlsplit(r.api_base).port for r in every} | {model.mini.searxng.listener.port}
+    every = model.routes()
+    wanted = {urlsplit(r.api_base).port for r in every} | {searxng(model).listener.port}
     assert reached == wanted
     # Each route counted once: by its handle, or in an "N routes" arrow.
     counted = sum(
@@ -93,11 +112,11 @@ def test_gateway_arrows_reach_every_route_backend(model: Platform) -> None:
     )
     assert counted == len(every)
     internal = [r for r in every if r.internal]
-    optillm = model.mini.optillm.listener
+    proxy = optillm(model).listener
     back = [
         e
         for e in laid["edges"]
-        if e["head"] == gw["_gvid"] and where(optillm) in by_id[e["tail"]]["label"]
+        if e["head"] == gw["_gvid"] and where(proxy) in by_id[e["tail"]]["label"]
     ]
     assert len(back) == (1 if internal else 0), "OptiLLM's loop back to the gateway"
     chart = mermaid(model)
@@ -135,7 +154,7 @@ def overlaps(boxes: list[tuple[str, float, float, float, float]]) -> list[str]:
 
 def test_no_label_overlaps_another(model: Platform) -> None:
     boxes = text_boxes(layout(model))
-    assert len(boxes) > 2 * sum(len(daemons(model, role)) for role in ROLES)
+    assert len(boxes) > 2 * sum(len(daemons(model, host)) for host in model.hosts)
     assert overlaps(boxes) == []
 
 
@@ -152,8 +171,8 @@ def test_dossier_files(tmp_path: Path, model: Platform) -> None:
     texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
     assert sorted(texts) == sorted(b[0] for b in text_boxes(layout(model)))
     classes = {g.get("id"): g.get("class") for g in root.iter(f"{SVG}g")}
-    for role in ROLES:
-        for d in daemons(model, role):
+    for host in model.hosts:
+        for d in daemons(model, host):
             assert classes[f"svc-{d.name}"] == f"node {d.listener.exposure.value}", d.name
     text = md.read_text()
     block = text.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
@@ -181,3 +200,28 @@ def test_dossier_without_dot_says_so_and_writes_nothing(
     assert len(err.strip().splitlines()) == 1
     assert "graphviz" in err and "dot" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("which", ["real", "lab"])
+def test_dossier_lists_every_secret_a_reader_reads(
+    tmp_path: Path, which: str, platform: Platform, lab_platform: Platform, dot: str
+) -> None:
+    model = platform if which == "real" else lab_platform
+    md, _svg = write_dossier(model, tmp_path)
+    section = md.read_text().split("## Secrets\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| (\w+) \| `([A-Z][A-Z0-9_]*)` \|", section, re.M))
+    read = {
+        (host, ref.env)
+        for host in model.hosts
+        for d in daemons(model, host)
+        if d.enabled
+        for ref in d.secrets.values()
+    }
+    read |= {
+        (host, ref.env)
+        for host in model.hosts
+        for _tool in tools_on(model, host).tools
+        for ref in tool_secrets(model).values()
+    }
+    assert ("mini", "WEBUI_ADMIN_PASSWORD") in read
+    assert listed == read, f"missing {sorted(read - listed)}, not read {sorted(listed - read)}"

@@ -31,7 +31,13 @@ MISTAKES = [
 
 @pytest.fixture
 def data_copy(tmp_path: Path) -> Path:
-    shutil.copy(PROJECT_ROOT / "inventory.py", tmp_path / "inventory.py")
+    """The inventory and group data, the hosts' addresses made unroutable test ones."""
+    text = (PROJECT_ROOT / "inventory.py").read_text()
+    real = re.findall(r'"ssh_hostname": "([^"]+)"', text)
+    assert real, "no ssh_hostname in the inventory"
+    for i, address in enumerate(real):
+        text = text.replace(address, f"10.255.255.{21 + i}")
+    (tmp_path / "inventory.py").write_text(text)
     shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
     return tmp_path
 
@@ -77,3 +83,24 @@ def test_pyinfra_reports_both_mistakes_without_a_traceback(data_copy: Path) -> N
     for _piece, _old, _new, line in MISTAKES[:2]:
         assert re.search(line, output), f"expected {line!r} in:\n{output}"
     assert "Connecting" not in output
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("x_ = x\n", r"inventory\.py:4: NameError: name 'x' is not defined$"),
+        ("homelab = [(\n", r"inventory\.py:4: SyntaxError: "),
+    ],
+)
+def test_check_reports_a_python_mistake_in_the_inventory_in_one_line(
+    data_copy: Path, capsys: pytest.CaptureFixture[str], text: str, line: str
+) -> None:
+    inventory = data_copy / "inventory.py"
+    hosts = [x.strip() for x in inventory.read_text().splitlines() if x.startswith("    (")]
+    assert hosts, "no host entry in the inventory"
+    # Lines 1-3: the group and its hosts; the mistake on line 4.
+    inventory.write_text(f"homelab = [\n    {' '.join(hosts)}\n]\n{text}")
+    assert main(["check", "--inventory", str(inventory)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert re.search(line, err.strip()), f"expected {line!r}, found {err!r}"

@@ -14,11 +14,11 @@ from homelab.groupdata import DATA_KEY, InvalidGroupData
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.render import host_files
-from homelab.services.open_webui import OpenWebUI
 from homelab.services.open_webui import SERVICE as OPEN_WEBUI
+from homelab.services.open_webui import OpenWebUI
 
 #: A Linux box that joins the real data: an OpenVINO server of its own.
-BOX = '''
+BOX = """
 from homelab.groupdata import validating
 from homelab.model import Host
 
@@ -31,7 +31,7 @@ with validating("box", top="Host"):
             models=(dict(model_id="ov-tinyllama-1-1b-chat-fp16", context_length=2048),),
         ),
     )
-'''
+"""
 
 BOX_ADDRESS = "10.99.0.5"
 
@@ -143,9 +143,9 @@ def test_a_service_only_on_a_system_it_supports(platform: Platform) -> None:
 
 def test_exactly_one_gateway(platform: Platform) -> None:
     found = problems(platform, "studio", litellm={})
-    assert found == [
-        "hosts: 2 hosts place litellm (mini, studio) (rule: exactly one gateway)"
-    ], found
+    assert found == ["hosts: 2 hosts place litellm (mini, studio) (rule: exactly one gateway)"], (
+        found
+    )
 
 
 def test_no_gateway_is_refused(platform: Platform) -> None:
@@ -189,8 +189,10 @@ def test_the_init_system_is_an_object_not_a_test_of_darwin() -> None:
 
 def test_no_code_outside_the_lab_names_a_host() -> None:
     found = subprocess.run(
-        ["git", "grep", "-n", "-E", r"platform\.(mini|studio)\b|[\"'](mini|studio)[\"']", "--"]
-        + ["homelab", "deploys", "verify", ":!homelab/lab"],
+        [
+            *("git", "grep", "-n", "-E", r"platform\.(mini|studio)\b|[\"'](mini|studio)[\"']"),
+            *("--", "homelab", "deploys", "verify", ":!homelab/lab"),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -210,7 +212,5 @@ def test_the_lab_has_three_hosts_the_third_a_replica(lab_platform: Platform) -> 
     assert list(lab_platform.hosts) == ["mini", "studio", "mac2"]
     routes = [r for r in lab_platform.routes() if r.handle == "router-mlx-tiny-llama-a"]
     bases = sorted(r.api_base for r in routes)
-    expected = sorted(
-        f"http://{lab_platform.addresses[h]}:8100/v1" for h in ("studio", "mac2")
-    )
+    expected = sorted(f"http://{lab_platform.addresses[h]}:8100/v1" for h in ("studio", "mac2"))
     assert bases == expected, bases

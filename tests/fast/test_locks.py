@@ -4,6 +4,7 @@ names, and pinning the version the model pins."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -58,3 +59,22 @@ def test_linux_locks_take_cpu_torch(wanted: list[Lock]) -> None:
             torch = re.search(r"^torch==(\S+)", text, re.M)
             if torch:
                 assert torch.group(1).endswith("+cpu"), lock.path.name
+
+
+def test_the_resolver_is_given_the_toolchains_find_links(
+    wanted: list[Lock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network: the command line is captured and the run reported as failed."""
+    lock = next(lock for lock in wanted if lock.toolchain.find_links)
+    seen: list[list[str]] = []
+
+    def run(args: list[str], **_kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(args)
+        return subprocess.CompletedProcess(args, 1, "", "offline")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    with pytest.raises(RuntimeError, match="offline"):
+        lock.compile(["/extra/wheels", lock.toolchain.find_links[0]])
+    (args,) = seen
+    links = [args[i + 1] for i, arg in enumerate(args) if arg == "--find-links"]
+    assert links == [*lock.toolchain.find_links, "/extra/wheels"], args

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pydantic import ValidationError
 
 from homelab.model import (
-    Afm,
+    Frozen,
     Gateway,
     GitSource,
     Listener,
-    MlxModel,
     OptHandle,
-    OvModel,
     Platform,
-    Searxng,
     SecretRef,
     StorageRoot,
 )
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.takeover import Takeover
+from homelab.services.afm import Afm
+from homelab.services.mlx import MlxModel, MlxServers
+from homelab.services.optillm import OptillmProxy
+from homelab.services.optillm_local import OptillmLocals
+from homelab.services.ov_server import OvModel
+from homelab.services.searxng import Searxng
+
+Opts = TypeVar("Opts", bound=Frozen)
 
 SRC = "/Users/thestudio/models/mlx/x"
 HUB = "/Users/thestudio/models/hf/hub/models--mlx-community--Qwen2.5-7B-Instruct-4bit"
@@ -39,13 +44,23 @@ def mlx(**kw: Any) -> MlxModel:
     return MlxModel(**(base | kw))
 
 
+def options(platform: Platform, host: str, kind: type[Opts]) -> Opts:
+    """The options of the service ``kind`` on ``host`` (which runs it)."""
+    found = platform.host(host).get(kind)
+    assert found is not None, f"{host} runs no {kind.__name__}"
+    return found
+
+
+def with_host(platform: Platform, name: str, **changes: Any) -> Platform:
+    """The platform with the host ``name`` changed (its services by their keys)."""
+    return platform.evolve(hosts={**platform.hosts, name: platform.host(name).evolve(**changes)})
+
+
 def with_models(platform: Platform, *models: MlxModel) -> Platform:
     """The platform serving ``models`` only; no legacy job to take over (it names the
     shipped MLX servers, which may be gone)."""
-    studio = platform.studio
-    return platform.evolve(
-        studio=studio.evolve(mlx=studio.mlx.evolve(models=models), takeover=Takeover())
-    )
+    mlx_servers = options(platform, "studio", MlxServers)
+    return with_host(platform, "studio", mlx=mlx_servers.evolve(models=models), takeover=Takeover())
 
 
 def error_text(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:
@@ -137,12 +152,12 @@ def test_port_numbers_are_ports() -> None:
 
 
 def test_two_services_on_one_host_cannot_share_a_port(platform: Platform) -> None:
-    mini = platform.mini
-    clash = mini.evolve(searxng=mini.searxng.evolve(listener=Listener(port=4020)))
+    searxng = options(platform, "mini", Searxng)
     with pytest.raises(ValidationError) as excinfo:
-        platform.evolve(mini=clash)
+        with_host(platform, "mini", searxng=searxng.evolve(listener=Listener(port=4020)))
     text = error_text(excinfo)
-    assert "mini.searxng.listener.port: 4020 is also used by mini.optillm.listener.port" in text
+    # The host's daemons in deploy order: SearXNG's port is taken first, OptiLLM's clashes.
+    assert "mini.optillm.listener.port: 4020 is also used by mini.searxng.listener.port" in text
     assert "no two services on one host share a port" in text
 
 
@@ -152,19 +167,20 @@ def test_two_mlx_models_cannot_share_a_port(platform: Platform) -> None:
 
 
 def test_same_port_on_two_hosts_is_fine(platform: Platform) -> None:
-    studio_port = platform.studio.mlx.served[0].port
-    mini = platform.mini
-    moved = mini.evolve(searxng=mini.searxng.evolve(listener=Listener(port=studio_port)))
-    assert platform.evolve(mini=moved).mini.searxng.listener.port == studio_port
+    studio_port = options(platform, "studio", MlxServers).served[0].port
+    assert studio_port is not None
+    searxng = options(platform, "mini", Searxng)
+    moved = with_host(platform, "mini", searxng=searxng.evolve(listener=Listener(port=studio_port)))
+    assert options(moved, "mini", Searxng).listener.port == studio_port
 
 
 def test_optillm_local_ports_stay_out_of_the_mlx_ranges(platform: Platform) -> None:
-    studio = platform.studio
-    local = studio.optillm_local[0].evolve(
+    locals_ = options(platform, "studio", OptillmLocals)
+    local = locals_.instances[0].evolve(
         listener=Listener(port=8130, exposure="lan", lan_reason="x"), enabled=True
     )
     with pytest.raises(ValidationError, match="belong to MLX servers"):
-        platform.evolve(studio=studio.evolve(optillm_local=(local,)))
+        with_host(platform, "studio", optillm_local=locals_.evolve(instances=(local,)))
 
 
 # -- exposure --------------------------------------------------------------------------------
@@ -198,7 +214,7 @@ def test_handles_are_unique(platform: Platform) -> None:
 
 
 def test_opt_handle_base_must_be_served(platform: Platform) -> None:
-    served = platform.studio.mlx.served[0].model_id
+    served = options(platform, "studio", MlxServers).served[0].model_id
     ok = OptHandle(handle="opt-reasoner", technique="moa", base=served)
     assert platform.evolve(gateway=platform.gateway.evolve(opt_handles=(ok,))).gateway.opt_handles
     bad = OptHandle(handle="opt-reasoner", technique="moa", base="mlx-not-served")
@@ -213,11 +229,12 @@ def test_fallbacks_name_declared_handles(platform: Platform) -> None:
 
 
 def test_routing_via_optillm_needs_optillm(platform: Platform) -> None:
-    mini = platform.mini.evolve(optillm=platform.mini.optillm.evolve(enabled=False))
+    optillm = options(platform, "mini", OptillmProxy).evolve(enabled=False)
     with pytest.raises(ValidationError, match="need the OptiLLM proxy"):
-        platform.evolve(mini=mini)
+        with_host(platform, "mini", optillm=optillm)
     off = platform.gateway.evolve(route_via_optillm=False)
-    assert not platform.evolve(mini=mini, gateway=off).gateway.route_via_optillm
+    hosts = {**platform.hosts, "mini": platform.host("mini").evolve(optillm=optillm)}
+    assert not platform.evolve(hosts=hosts, gateway=off).gateway.route_via_optillm
 
 
 # -- showroom vs backroom --------------------------------------------------------------------
@@ -225,7 +242,7 @@ def test_routing_via_optillm_needs_optillm(platform: Platform) -> None:
 
 def test_backroom_model_without_port_passes(platform: Platform) -> None:
     backroom = mlx(source_path="/Volumes/Seagate/models/mlx/x", port=None)
-    assert backroom in with_models(platform, backroom).studio.mlx.models
+    assert backroom in options(with_models(platform, backroom), "studio", MlxServers).models
 
 
 def test_backroom_model_gets_no_handle(platform: Platform) -> None:

@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from homelab.model import Platform
 from homelab.render import daemon_files
 from homelab.services import daemon_named, daemons
+from homelab.services.litellm import LiteLLM
 from homelab.services.mlx import MlxModel
+from homelab.services.ov_server import OvServer
 from tests.fast import parse
 
 HUB = "/Users/thestudio/models/hf/hub/models--mlx-community--Qwen2.5-7B-Instruct-4bit"
@@ -27,9 +29,11 @@ def test_the_gateway_may_hold_65536_open_files(platform: Platform) -> None:
 
 
 def test_the_limit_is_the_models_and_only_the_gateway_sets_it(platform: Platform) -> None:
-    p = platform.evolve(
-        mini=platform.mini.evolve(litellm=platform.mini.litellm.evolve(open_files=4096))
-    )
+    mini = platform.host("mini")
+    litellm = mini.get(LiteLLM)
+    assert litellm is not None
+    changed = mini.evolve(litellm=litellm.evolve(open_files=4096))
+    p = platform.evolve(hosts={**platform.hosts, "mini": changed})
     assert unit_of(p, "litellm")["LimitNOFILE"] == ["4096"]
     for d in daemons(platform, "mini"):
         if d.name != "litellm":
@@ -48,11 +52,12 @@ def test_a_plist_carries_the_limit_too(platform: Platform) -> None:
 
 
 def test_ov_server_on_the_gpu_joins_render_and_video(platform: Platform) -> None:
-    assert platform.mini.ov_server.device == "GPU"
+    mini = platform.host("mini")
+    ov = mini.get(OvServer)
+    assert ov is not None and ov.device == "GPU"
     assert unit_of(platform, "ov-server")["SupplementaryGroups"] == ["render video"]
-    cpu = platform.evolve(
-        mini=platform.mini.evolve(ov_server=platform.mini.ov_server.evolve(device="CPU"))
-    )
+    on_cpu = mini.evolve(ov_server=ov.evolve(device="CPU"))
+    cpu = platform.evolve(hosts={**platform.hosts, "mini": on_cpu})
     assert "SupplementaryGroups" not in unit_of(cpu, "ov-server")
 
 

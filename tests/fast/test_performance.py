@@ -115,10 +115,16 @@ def test_workers_follow_the_cores() -> None:
     assert LiteLLM(host_cores=4, workers=1).worker_count == 1  # an explicit count wins
 
 
+def with_gateway(platform: Platform, litellm: LiteLLM) -> Platform:
+    """The platform with ``litellm`` as the Mini's gateway options."""
+    mini = platform.host("mini")
+    changed = mini.model_copy(update={"services": {**mini.services, LiteLLM.key: litellm}})
+    return platform.model_copy(update={"hosts": {**platform.hosts, "mini": changed}})
+
+
 def test_gunicorn_runs_the_workers_and_takes_systemds_socket(platform: Platform) -> None:
     def gateway(litellm: LiteLLM) -> Daemon:
-        mini = platform.mini.model_copy(update={"litellm": litellm})
-        return daemon_named(platform.model_copy(update={"mini": mini}), "mini", "litellm")
+        return daemon_named(with_gateway(platform, litellm), "mini", "litellm")
 
     for workers in (1, 2):
         forked = gateway(LiteLLM(workers=workers))
@@ -131,13 +137,7 @@ def test_gunicorn_runs_the_workers_and_takes_systemds_socket(platform: Platform)
 
 
 def test_tuning_reaches_the_unit_and_the_config(platform: Platform) -> None:
-    tuned = platform.model_copy(
-        update={
-            "mini": platform.mini.model_copy(
-                update={"litellm": LiteLLM(host_cores=3, log_level="ERROR")}
-            )
-        }
-    )
+    tuned = with_gateway(platform, LiteLLM(host_cores=3, log_level="ERROR"))
     daemon = daemon_named(tuned, "mini", "litellm")
     assert daemon.argv[daemon.argv.index("--num_workers") + 1] == "3"
     assert daemon.environment["LITELLM_LOG"] == "ERROR"
@@ -146,14 +146,10 @@ def test_tuning_reaches_the_unit_and_the_config(platform: Platform) -> None:
     assert general["disable_budget_reservation"] is True
     assert environment(tuned)["LITELLM_DISABLE_LATEST_RELEASE_CHECK"] == "true"
 
-    plain = platform.model_copy(
-        update={"mini": platform.mini.model_copy(update={"litellm": LiteLLM(lean=False)})}
-    )
+    plain = with_gateway(platform, LiteLLM(lean=False))
     assert set(yaml.safe_load(router_yaml(plain))["general_settings"]) == {"master_key"}
     assert "LITELLM_DISABLE_LATEST_RELEASE_CHECK" not in environment(plain)
-    unset = platform.model_copy(
-        update={"mini": platform.mini.model_copy(update={"litellm": LiteLLM(log_level=None)})}
-    )
+    unset = with_gateway(platform, LiteLLM(log_level=None))
     assert "LITELLM_LOG" not in daemon_named(unset, "mini", "litellm").environment
 
 

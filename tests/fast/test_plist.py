@@ -23,7 +23,7 @@ def test_plist_reads_back_as_the_daemon(platform: Platform) -> None:
         job = plistlib.loads(f.content.encode())
         log = f"{d.layout.logs}/{d.name}.log"
         expected: dict[str, object] = {
-            "Label": d.label,
+            "Label": d.unit,
             "ProgramArguments": list(launchd_argv(d)),
             "UserName": d.user,
             "RunAtLoad": True,
@@ -39,4 +39,4 @@ def test_plist_reads_back_as_the_daemon(platform: Platform) -> None:
             expected["EnvironmentVariables"] = d.environment
         assert job == expected, d.name
         assert f.path == d.unit_path and (f.owner, f.group) == ("root", "wheel")
-        assert f"<!-- {d.label}: rendered from the platform model" in f.content
+        assert f"<!-- {d.unit}: rendered from the platform model" in f.content

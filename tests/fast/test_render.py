@@ -13,20 +13,44 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homelab.model import ROLES, Platform, Role, routes
+from homelab.model import Platform
 from homelab.render import HostFile, daemon_files, host_files
 from homelab.render.units import reload_command
 from homelab.services import Daemon, daemons
 from homelab.services import litellm as litellm_files
+from homelab.services.litellm import LiteLLM
+from homelab.services.mlx import MlxServers
+from homelab.services.open_webui import OpenWebUI
+from homelab.services.optillm import OptillmProxy
+from homelab.services.ov_server import OvServer
+from homelab.services.searxng import Searxng
 from tests.fast import parse
 
 
-def files_of(platform: Platform, role: Role) -> dict[str, HostFile]:
-    return {f.path: f for f in host_files(platform, role)}
+def files_of(platform: Platform, host: str) -> dict[str, HostFile]:
+    return {f.path: f for f in host_files(platform, host)}
 
 
-def daemon(platform: Platform, role: Role, name: str) -> Daemon:
-    return next(d for d in daemons(platform, role) if d.name == name)
+def daemon(platform: Platform, host: str, name: str) -> Daemon:
+    return next(d for d in daemons(platform, host) if d.name == name)
+
+
+def mlx(platform: Platform) -> MlxServers:
+    found = platform.host("studio").get(MlxServers)
+    assert found is not None
+    return found
+
+
+def ov_server(platform: Platform) -> OvServer:
+    found = platform.host("mini").get(OvServer)
+    assert found is not None
+    return found
+
+
+def gateway_port(platform: Platform) -> int:
+    found = platform.host("mini").get(LiteLLM)
+    assert found is not None
+    return found.listener.port
 
 
 def router(platform: Platform) -> dict:  # type: ignore[type-arg]
@@ -42,12 +66,12 @@ def router(platform: Platform) -> dict:  # type: ignore[type-arg]
 
 def test_router_model_list_is_the_routing_table(platform: Platform) -> None:
     entries = router(platform)["model_list"]
-    assert [e["model_name"] for e in entries] == [r.handle for r in routes(platform)]
+    assert [e["model_name"] for e in entries] == [r.handle for r in platform.routes()]
 
 
 def test_router_context_defaults_come_from_the_registry(platform: Platform) -> None:
     info = {e["model_name"]: e["model_info"] for e in router(platform)["model_list"]}
-    for model in platform.studio.mlx.served:
+    for model in mlx(platform).served:
         assert info[model.model_id]["max_input_tokens"] == model.context_length
         default = min(platform.gateway.default_max_output_tokens, model.context_length)
         assert info[model.model_id]["max_output_tokens"] == (model.max_output_tokens or default)
@@ -55,9 +79,9 @@ def test_router_context_defaults_come_from_the_registry(platform: Platform) -> N
 
 def test_no_route_promises_more_output_than_its_context(platform: Platform) -> None:
     """The shipped data has 32768-token models and a 65536 default: the context wins."""
-    short = [m for m in platform.studio.mlx.served if m.context_length < 65536]
+    short = [m for m in mlx(platform).served if m.context_length < 65536]
     assert short, "the shipped data serves a model with a context under the default"
-    for r in routes(platform):
+    for r in platform.routes():
         assert r.max_output_tokens <= r.max_input_tokens, r.handle
     info = {e["model_name"]: e["model_info"] for e in router(platform)["model_list"]}
     for model in short:
@@ -91,11 +115,10 @@ def test_every_environ_reference_is_provided(platform: Platform) -> None:
 def test_ov_routes_read_base_and_model_from_env(platform: Platform) -> None:
     d = daemon(platform, "mini", "litellm")
     env = parse.env(files_of(platform, "mini")[f"{d.config_dir}/env"].content)
-    for ov in platform.mini.ov_server.models:
+    for ov in ov_server(platform).models:
         prefix = ov.model_id.upper().replace("-", "_")
         assert (
-            env[f"{prefix}_API_BASE"]
-            == f"http://localhost:{platform.mini.ov_server.listener.port}/v1"
+            env[f"{prefix}_API_BASE"] == f"http://localhost:{ov_server(platform).listener.port}/v1"
         )
         assert env[f"{prefix}_MODEL"] == f"openai/{ov.model_id}"
 
@@ -103,9 +126,11 @@ def test_ov_routes_read_base_and_model_from_env(platform: Platform) -> None:
 @pytest.mark.parametrize("via_optillm", [True, False])
 def test_optillm_mode(platform: Platform, via_optillm: bool) -> None:
     p = platform.evolve(gateway=platform.gateway.evolve(route_via_optillm=via_optillm))
-    table = {r.handle: r for r in routes(p)}
-    optillm = f"http://127.0.0.1:{p.mini.optillm.listener.port}/v1"
-    for model in p.studio.mlx.served:
+    table = {r.handle: r for r in p.routes()}
+    proxy = p.host("mini").get(OptillmProxy)
+    assert proxy is not None
+    optillm = f"http://127.0.0.1:{proxy.listener.port}/v1"
+    for model in mlx(p).served:
         direct = f"http://{p.addresses['studio']}:{model.port}/v1"
         route = table[model.model_id]
         if via_optillm:
@@ -123,14 +148,14 @@ def test_handles_jsonl_lists_client_handles_only(platform: Platform) -> None:
     d = daemon(platform, "mini", "litellm")
     text = files_of(platform, "mini")[f"{d.config_dir}/handles.jsonl"].content
     listed = [json.loads(line)["handle"] for line in text.splitlines()]
-    assert listed == [h for h, _b, _p in platform.handles()]
+    assert listed == [h.handle for h in platform.handles()]
     assert not [h for h in listed if h.startswith("router-")]
     assert listed == [h["handle"] for h in litellm_files.handles(platform)]
 
 
 def test_backroom_models_get_no_handle(platform: Platform) -> None:
-    handles = {h for h, _b, _p in platform.handles()}
-    backroom = [m for m in platform.studio.mlx.models if m.port is None]
+    handles = {h.handle for h in platform.handles()}
+    backroom = [m for m in mlx(platform).models if m.port is None]
     assert backroom, "the shipped data keeps one model in the backroom"
     assert not {m.model_id for m in backroom} & handles
 
@@ -139,7 +164,7 @@ def test_backroom_models_get_no_handle(platform: Platform) -> None:
 
 
 def all_daemons(platform: Platform) -> list[Daemon]:
-    return [d for role in ROLES for d in daemons(platform, role)]
+    return [d for host in platform.hosts for d in daemons(platform, host)]
 
 
 def test_mini_units_carry_port_bind_user_and_env(platform: Platform) -> None:
@@ -174,6 +199,12 @@ def test_loopback_only_daemons_are_fenced(platform: Platform) -> None:
     service = parse.unit(files_of(platform, "mini")[optillm.unit_path].content)["Service"]
     assert service["IPAddressDeny"] == ["any"]
     assert service["IPAddressAllow"] == ["localhost"]
+
+
+def test_optillm_runs_its_proxy_approach(platform: Platform) -> None:
+    argv = daemon(platform, "mini", "optillm").argv
+    i = argv.index("--approach")
+    assert argv[i + 1] == "proxy", f"expected --approach proxy, found {argv[i : i + 2]}"
 
 
 def test_optillm_key_goes_by_flag_not_by_its_env_name(platform: Platform) -> None:
@@ -216,11 +247,11 @@ def test_studio_plists(platform: Platform) -> None:
     files = files_of(platform, "studio")
     for d in daemons(platform, "studio"):
         plist = plistlib.loads(files[d.unit_path].content.encode())
-        assert d.unit_path == f"/Library/LaunchDaemons/{d.label}.plist"
-        assert plist["Label"] == d.label
+        assert d.unit_path == f"/Library/LaunchDaemons/{d.unit}.plist"
+        assert plist["Label"] == d.unit
         args = plist["ProgramArguments"]
         assert args[args.index("--port") + 1] == str(d.listener.port)
-        assert plist["UserName"] == platform.studio.run_as
+        assert plist["UserName"] == platform.host("studio").run_as
         assert plist["Disabled"] is (not d.enabled)
         assert plist["KeepAlive"] is True
         if d.secrets_env:
@@ -229,8 +260,10 @@ def test_studio_plists(platform: Platform) -> None:
 
 
 def test_studio_on_linux_gets_units(platform: Platform) -> None:
-    # launchd jobs to take over exist only on macOS
-    linux = platform.evolve(studio=platform.studio.evolve(os="linux", takeover={}))
+    # launchd jobs to take over exist only on macOS; Linux stands in for the Mac its MLX needs
+    studio = platform.host("studio").evolve(system="linux", stand_in_for="macos", takeover={})
+    linux = platform.evolve(hosts={**platform.hosts, "studio": studio})
+    assert daemons(linux, "studio")
     for d in daemons(linux, "studio"):
         assert d.unit_path == f"/etc/systemd/system/{d.name}.service"
         unit = parse.unit(daemon_files(linux, d)[0].content)
@@ -238,7 +271,7 @@ def test_studio_on_linux_gets_units(platform: Platform) -> None:
 
 
 def test_mlx_servers_serve_their_registry_entry(platform: Platform) -> None:
-    by_port = {m.port: m for m in platform.studio.mlx.served}
+    by_port = {m.port: m for m in mlx(platform).served}
     for d in daemons(platform, "studio"):
         if d.name.startswith("mlx-"):
             model = by_port[d.listener.port]
@@ -251,9 +284,9 @@ def test_mlx_servers_serve_their_registry_entry(platform: Platform) -> None:
 
 def test_mlx_registry_json(platform: Platform) -> None:
     files = files_of(platform, "studio")
-    registry = json.loads(files[platform.studio.mlx.registry_path].content)["models"]
-    assert set(registry) == {m.model_id for m in platform.studio.mlx.models}
-    for m in platform.studio.mlx.models:
+    registry = json.loads(files[mlx(platform).registry_path].content)["models"]
+    assert set(registry) == {m.model_id for m in mlx(platform).models}
+    for m in mlx(platform).models:
         entry = registry[m.model_id]
         assert (entry["source_path"], entry["cache_path"], entry["port"]) == (
             m.source_path,
@@ -272,7 +305,9 @@ def test_searxng_settings(platform: Platform) -> None:
     assert "json" in settings["search"]["formats"]
     assert settings["server"]["limiter"] is False
     assert settings["server"]["bind_address"] == "127.0.0.1"
-    assert settings["server"]["port"] == platform.mini.searxng.listener.port
+    searxng = platform.host("mini").get(Searxng)
+    assert searxng is not None
+    assert settings["server"]["port"] == searxng.listener.port
     assert "secret_key" not in settings["server"], "the secret comes from SEARXNG_SECRET"
     assert "SEARXNG_SECRET" in d.secrets
 
@@ -282,20 +317,19 @@ def test_optillm_proxy_config_points_at_the_gateway_only(platform: Platform) -> 
     path = f"{d.environment['HOME']}/.optillm/proxy_config.yaml"
     f = files_of(platform, "mini")[path]
     config = yaml.safe_load(f.content)
-    gateway = f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
+    gateway = f"http://127.0.0.1:{gateway_port(platform)}/v1"
     assert [p["base_url"] for p in config["providers"]] == [gateway]
     assert config["providers"][0]["api_key"] == "${LITELLM_PROXY_KEY}"
     assert (f.owner, f.mode) == (d.user, "0600")
 
 
 def test_open_webui_env(platform: Platform) -> None:
-    ow = platform.mini.open_webui
+    ow = platform.host("mini").get(OpenWebUI)
+    assert ow is not None
     d = daemon(platform, "mini", "open-webui")
     env = parse.env(files_of(platform, "mini")[ow.env_file].content)
     assert ow.env_file == "/etc/open-webui/env"
-    assert (
-        env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{platform.mini.litellm.listener.port}/v1"
-    )
+    assert env["OPENAI_API_BASE_URL"] == f"http://127.0.0.1:{gateway_port(platform)}/v1"
     assert env["DATA_DIR"] == d.state_dir
     assert env["STATIC_DIR"].startswith(d.state_dir + "/"), "the package is read-only to it"
     assert env["ENABLE_OLLAMA_API"] == "False"
@@ -305,14 +339,15 @@ def test_open_webui_env(platform: Platform) -> None:
 
 
 def test_open_webui_is_offline_in_the_lab_only(lab_platform: Platform) -> None:
-    ow = lab_platform.mini.open_webui
+    ow = lab_platform.host("mini").get(OpenWebUI)
+    assert ow is not None
     env = parse.env(files_of(lab_platform, "mini")[ow.env_file].content)
     assert env["OFFLINE_MODE"] == "true" and env["HF_HUB_OFFLINE"] == "1", env
     assert env["RAG_EMBEDDING_MODEL"] == "", "no hub in the lab: no embedding model to load"
 
 
 def test_ov_server_env(platform: Platform) -> None:
-    ov = platform.mini.ov_server
+    ov = ov_server(platform)
     env = parse.env(files_of(platform, "mini")[ov.env_file].content)
     assert ov.env_file == "/etc/homelab-llm/ov-server.env"
     assert env["OV_DEVICE"] == "GPU"
@@ -324,8 +359,8 @@ def test_ov_server_env(platform: Platform) -> None:
 def test_no_secret_value_is_rendered(platform: Platform) -> None:
     """Secrets appear only as references: no assignment of a secret variable in any file."""
     names = {name for d in all_daemons(platform) for name in d.secrets}
-    for role in ROLES:
-        for f in host_files(platform, role):
+    for host in platform.hosts:
+        for f in host_files(platform, host):
             for name in names:
                 assert not re.search(rf"^\s*{name}\s*=", f.content, re.M), (f.path, name)
 
@@ -333,7 +368,9 @@ def test_no_secret_value_is_rendered(platform: Platform) -> None:
 def test_secret_env_files_are_separate_per_service(platform: Platform) -> None:
     paths = [d.secrets_env for d in all_daemons(platform) if d.secrets_env]
     assert len(paths) == len(set(paths))
-    assert all(p.startswith(platform.mini.layout.secrets + "/") for p in paths)
+    for d in all_daemons(platform):
+        if d.secrets_env:
+            assert d.secrets_env.startswith(platform.host(d.host).layout.secrets + "/"), d.name
 
 
 def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
@@ -341,7 +378,9 @@ def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
     files = files_of(platform, "mini")
     assert gw.socket_path is not None
     socket = parse.unit(files[gw.socket_path].content)
-    listener = platform.mini.litellm.listener
+    litellm = platform.host("mini").get(LiteLLM)
+    assert litellm is not None
+    listener = litellm.listener
     assert socket["Socket"]["ListenStream"] == [f"{listener.bind}:{listener.port}"]
     assert socket["Socket"]["Service"] == [gw.unit]
     unit = parse.unit(files[gw.unit_path].content)
@@ -350,8 +389,8 @@ def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
 
 
 def test_only_the_gateway_has_a_socket_unit(platform: Platform) -> None:
-    for role in ROLES:
-        for d in daemons(platform, role):
+    for host in platform.hosts:
+        for d in daemons(platform, host):
             if d.name != "litellm":
                 assert d.socket_path is None, d.name
 
@@ -360,6 +399,6 @@ def test_mlx_handles_via_optillm_fall_back_to_their_direct_route(platform: Platf
     config = yaml.safe_load(litellm_files.router_yaml(platform))
     fallbacks = {k: v for item in config["router_settings"]["fallbacks"] for k, v in item.items()}
     names = {m["model_name"] for m in config["model_list"]}
-    for model in platform.studio.mlx.served:
+    for model in mlx(platform).served:
         assert fallbacks[model.model_id] == [f"router-{model.model_id}"], model.model_id
         assert f"router-{model.model_id}" in names

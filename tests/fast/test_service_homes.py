@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from homelab import PROJECT_ROOT
-from homelab.model import ROLES, LiteLLM, MiniHost, Platform
+from homelab.model import Host, Platform
 from homelab.services import SERVICES, daemons, host_files, services
+from homelab.services.litellm import LiteLLM
+from homelab.services.mlx import MlxServers
+from homelab.services.open_webui import OpenWebUI
 
 #: Words only the lab's substitutes use: Debian's searx program and its settings variable, the
 #: ov-server stand-in, the offline switches, the tiny models.
@@ -29,19 +32,25 @@ def test_no_lab_substitute_in_production_code(word: str) -> None:
 
 
 def test_every_service_module_has_its_deploy_and_templates() -> None:
+    """homelab/services/<x>.py's service is put on a host by a deployer of deploys/<x>.py."""
+    # pyinfra's deploy side, imported when needed; the registry imports every deployer.
+    import deploys.registry  # noqa: F401
+    from deploys.service import deployer_for
+
     for service in SERVICES:
-        if service.deploy is None:
-            continue
-        module, function = service.deploy.split(":")
+        deployer = deployer_for(service)
+        home = type(service).__module__.removeprefix("homelab.services.")
+        module = type(deployer).__module__
+        assert module == f"deploys.{home}", f"{service.name}: deployed by {module}"
         path = PROJECT_ROOT / Path(*module.split(".")).with_suffix(".py")
         assert path.is_file(), f"{service.name}: no {path}"
-        assert f"def {function}(" in path.read_text(), f"{service.name}: no {function} in {path}"
+        assert f"class {type(deployer).__name__}(" in path.read_text(), path
 
 
 def test_each_daemon_belongs_to_one_service(platform: Platform) -> None:
-    for role in ROLES:
-        names = [d.name for s in services(platform, role) for d in s.daemons(platform)]
-        assert sorted(names) == sorted(d.name for d in daemons(platform, role))
+    for host in platform.hosts:
+        names = [d.name for s in services(platform, host) for d in s.daemons(platform, host)]
+        assert sorted(names) == sorted(d.name for d in daemons(platform, host))
         assert len(names) == len(set(names)), names
 
 
@@ -76,21 +85,25 @@ def test_loopback_on_purpose_drops_the_default_reason() -> None:
 
 
 def test_partial_package_override_keeps_the_requirement(platform: Platform) -> None:
-    data = platform.mini.model_dump()
+    data = platform.host("mini").model_dump()
     data["open_webui"] = {"package": {"version": "0.12.3"}}
-    mini = MiniHost.model_validate(data)
-    assert mini.open_webui.package.requirement == "open-webui"
-    assert mini.open_webui.listener.lan
+    webui = Host.model_validate(data).get(OpenWebUI)
+    assert webui is not None
+    assert webui.package.version == "0.12.3"
+    assert webui.package.requirement == "open-webui"
+    assert webui.listener.lan
 
 
 def test_mlx_paths_derive_from_the_model_id_and_repo(platform: Platform) -> None:
-    studio = platform.studio
-    first = studio.mlx.models[0]
-    assert first.source_path == f"{studio.mlx.models_dir}/{first.model_id.removeprefix('mlx-')}"
+    studio = platform.host("studio")
+    mlx = studio.get(MlxServers)
+    assert mlx is not None
+    first = mlx.models[0]
+    assert first.source_path == f"{mlx.models_dir}/{first.model_id.removeprefix('mlx-')}"
     assert first.cache_path == (f"{studio.hf_home}/hub/models--{first.repo.replace('/', '--')}")
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_host_files_have_one_owner_each(platform: Platform, role: str) -> None:
-    paths = [f.path for f in host_files(platform, role)]  # type: ignore[arg-type]
+@pytest.mark.parametrize("host", ["mini", "studio"])
+def test_host_files_have_one_owner_each(platform: Platform, host: str) -> None:
+    paths = [f.path for f in host_files(platform, host)]
     assert len(paths) == len(set(paths)), sorted(p for p in paths if paths.count(p) > 1)

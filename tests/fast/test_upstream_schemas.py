@@ -19,6 +19,23 @@ from homelab.model import Platform
 from homelab.render import host_files
 from homelab.services import daemon_named
 from homelab.services import mlx as mlx_service
+from homelab.services.afm import Afm
+from homelab.services.mlx import MlxServers
+from homelab.services.optillm_local import OptillmLocals
+from homelab.services.ov_server import OvServer
+
+
+def mlx_of(platform: Platform, host: str = "studio") -> MlxServers:
+    found = platform.host(host).get(MlxServers)
+    assert found is not None, f"{host} serves no MLX model"
+    return found
+
+
+def with_studio(platform: Platform, **changes: Any) -> Platform:
+    """The platform with the Studio's data changed (its services by their keys)."""
+    studio = platform.host("studio").evolve(**changes)
+    return platform.evolve(hosts={**platform.hosts, "studio": studio})
+
 
 # -- the operator's handle registry rules ---------------------------------------------------
 
@@ -112,22 +129,22 @@ def test_rendered_handles_pass_the_operators_rules(platform: Platform) -> None:
 
 def test_handles_pass_with_every_backend_enabled(platform: Platform) -> None:
     """opt-* handles, local OptiLLM instances and AFM too, not just the shipped ones."""
-    studio = platform.studio
-    p = platform.evolve(
-        gateway=platform.gateway.evolve(
-            opt_handles=(
-                {
-                    "handle": "opt-best-of",
-                    "technique": "bon",
-                    "base": studio.mlx.served[0].model_id,
-                },
-            )
+    studio = platform.host("studio")
+    locals_, afm = studio.get(OptillmLocals), studio.get(Afm)
+    assert locals_ is not None and afm is not None
+    opt_handle = {
+        "handle": "opt-best-of",
+        "technique": "bon",
+        "base": mlx_of(platform).served[0].model_id,
+    }
+    p = with_studio(
+        platform,
+        optillm_local=locals_.evolve(
+            instances=tuple(o.evolve(enabled=True) for o in locals_.instances)
         ),
-        studio=studio.evolve(
-            optillm_local=tuple(o.evolve(enabled=True) for o in studio.optillm_local),
-            afm=studio.afm.evolve(enabled=True, model_ids=("afm-foundation-base",)),
-        ),
+        afm=afm.evolve(enabled=True, model_ids=("afm-foundation-base",)),
     )
+    p = p.evolve(gateway=p.gateway.evolve(opt_handles=(opt_handle,)))
     rows = [json.loads(line) for line in handles_text(p).splitlines()]
     assert {r["endpoint_ref"].split("_")[1] for r in rows} == {"mlx", "ov", "optillm", "afm"}
     assert registry_problems(handles_text(p)) == []
@@ -138,12 +155,14 @@ def test_managed_by_follows_the_host_that_serves_the_model(
 ) -> None:
     for p, studio_init in ((platform, "launchd"), (lab_platform, "systemd")):
         rows = {r["handle"]: r for r in map(json.loads, handles_text(p).splitlines())}
-        for model in p.studio.mlx.served:
+        for model in mlx_of(p).served:
             row = rows[model.model_id]
             assert row["managed_by"] == studio_init
             assert row["endpoint_ref"] == f"ep_mlx_slot_{model.port}"
             assert row["selector"] == {"model": model.model_id}
-        for ov in p.mini.ov_server.models:
+        ov_server = p.host("mini").get(OvServer)
+        assert ov_server is not None
+        for ov in ov_server.models:
             assert rows[ov.model_id]["managed_by"] == "systemd"
 
 
@@ -218,7 +237,7 @@ NEVER_WRITTEN = {"chat_template", "tool_call_parser", "reasoning_parser", "og_pa
 
 def registry(platform: Platform) -> dict[str, Any]:
     files = {f.path: f for f in host_files(platform, "studio")}
-    loaded: dict[str, Any] = json.loads(files[platform.studio.mlx.registry_path].content)
+    loaded: dict[str, Any] = json.loads(files[mlx_of(platform).registry_path].content)
     return loaded
 
 
@@ -226,7 +245,7 @@ def test_mlx_registry_has_the_operators_shape(platform: Platform) -> None:
     data = registry(platform)
     assert set(data) == {"version", "models"}
     assert data["version"] == 1
-    assert set(data["models"]) == {m.model_id for m in platform.studio.mlx.models}
+    assert set(data["models"]) == {m.model_id for m in mlx_of(platform).models}
     for key, entry in data["models"].items():
         for field, kind in UPSTREAM_ENTRY.items():
             assert isinstance(entry.get(field), kind), (key, field, entry.get(field))
@@ -238,7 +257,7 @@ def test_mlx_registry_has_the_operators_shape(platform: Platform) -> None:
 
 def test_mlx_registry_links_ids_to_their_files_and_ports(platform: Platform) -> None:
     entries = registry(platform)["models"]
-    for model in platform.studio.mlx.models:
+    for model in mlx_of(platform).models:
         entry = entries[model.model_id]
         assert (entry["repo_id"], entry["port"]) == (model.repo, model.port)
         assert entry["cache_path"] == model.cache_path
@@ -246,9 +265,9 @@ def test_mlx_registry_links_ids_to_their_files_and_ports(platform: Platform) -> 
 
 
 def test_registry_writes_no_chat_template_even_when_a_model_has_one(platform: Platform) -> None:
-    mlx = platform.studio.mlx
+    mlx = mlx_of(platform)
     first = mlx.models[0].evolve(chat_template="{{ messages }}")
-    p = platform.evolve(
-        studio=platform.studio.evolve(mlx=mlx.evolve(models=(first, *mlx.models[1:])))
-    )
-    assert "chat_template" not in mlx_service.SERVICE.registry(p)["models"][first.model_id]  # type: ignore[index]
+    p = with_studio(platform, mlx=mlx.evolve(models=(first, *mlx.models[1:])))
+    entries = mlx_service.SERVICE.registry(p, "studio")["models"]
+    assert isinstance(entries, dict)
+    assert "chat_template" not in entries[first.model_id]

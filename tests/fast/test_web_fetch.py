@@ -681,7 +681,7 @@ def test_lock_pins_every_dependency_and_the_tests_run_those_versions() -> None:
     from homelab.load import DEFAULT_INVENTORY, load_platform  # pyinfra: imported when needed
     from homelab.locks import lock_for_tool
 
-    lock = lock_for_tool(load_platform(DEFAULT_INVENTORY), "web-fetch")
+    lock = lock_for_tool(load_platform(DEFAULT_INVENTORY), "mini", "web-fetch")
     text = lock.path.read_text()
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M))
     pins = {canonicalize_name(name): version for name, version in pins.items()}

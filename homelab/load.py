@@ -8,6 +8,7 @@ from pathlib import Path
 # pyinfra's CLI patches the standard library with gevent on import: do it before anything else
 # imports ssl, as pyinfra's own entry point does.
 import pyinfra_cli.inventory
+from pyinfra_cli.util import PYTHON_CODES
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra_cli.exceptions import UnexpectedExternalError
 
@@ -32,6 +33,9 @@ def load_inventory(inventory: Path | str = DEFAULT_INVENTORY):  # type: ignore[n
         raise FileNotFoundError(f"inventory: {path} is not a file")
     if not ctx_state.isset():  # type: ignore[no-untyped-call]
         ctx_state.set(State())  # type: ignore[no-untyped-call]
+    # pyinfra keeps each file's compiled code for the life of its process: the inventory and
+    # the group data are read as they are now (a host added since the last load is there).
+    PYTHON_CODES.clear()
     try:
         return pyinfra_cli.inventory.make_inventory(str(path), cwd=os.fspath(PROJECT_ROOT))
     except (UnexpectedExternalError, SyntaxError) as error:

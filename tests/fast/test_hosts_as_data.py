@@ -214,3 +214,15 @@ def test_the_lab_has_three_hosts_the_third_a_replica(lab_platform: Platform) -> 
     bases = sorted(r.api_base for r in routes)
     expected = sorted(f"http://{lab_platform.addresses[h]}:8100/v1" for h in ("studio", "mac2"))
     assert bases == expected, bases
+
+
+def test_a_host_added_since_the_last_load_is_there(tmp_path: Path) -> None:
+    """A process that loads the data twice (a test, the console) sees it as it is now."""
+    inventory = project(tmp_path, REAL)
+    assert "box" not in load_platform(inventory).hosts
+    data = str((tmp_path / "group_data").resolve())
+    entry = f"    ('box', {{'ssh_hostname': {BOX_ADDRESS!r}, {DATA_KEY!r}: {data!r}}}),\n]\n"
+    project_again = inventory.read_text().replace("]\n", entry)
+    inventory.write_text(project_again)
+    (tmp_path / "group_data" / "hosts" / "box.py").write_text(BOX)
+    assert "box" in load_platform(inventory).hosts

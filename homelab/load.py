@@ -8,9 +8,9 @@ from pathlib import Path
 # pyinfra's CLI patches the standard library with gevent on import: do it before anything else
 # imports ssl, as pyinfra's own entry point does.
 import pyinfra_cli.inventory
-from pyinfra_cli.util import PYTHON_CODES
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra_cli.exceptions import UnexpectedExternalError
+from pyinfra_cli.util import PYTHON_CODES
 
 from homelab import PROJECT_ROOT
 from homelab.groupdata import InvalidGroupData, python_problem

@@ -33,12 +33,22 @@ def chat(gateway: httpx.Client, handle: str) -> httpx.Response:
     )
 
 
+def answered(response: httpx.Response, who: str, handle: str) -> None:
+    """A chat that came back with text: an empty answer is a backend that did not generate."""
+    choices = response.json().get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    assert isinstance(content, str) and content, (
+        f"{who}: chat with {handle}: expected a non-empty answer, found {content!r} in "
+        f"{response.text[:200]}"
+    )
+
+
 def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> None:
     response = chat(gateway, family_handle)
     assert response.status_code == 200, (
         f"litellm: chat with {family_handle} answered {response.status_code}: {response.text[:200]}"
     )
-    assert response.json()["choices"][0]["message"]["content"] is not None
+    answered(response, "litellm", family_handle)
 
 
 def test_chat_reaches_each_mlx_handle(gateway: httpx.Client, mlx_handle: MlxHandle) -> None:
@@ -47,6 +57,7 @@ def test_chat_reaches_each_mlx_handle(gateway: httpx.Client, mlx_handle: MlxHand
         f"{', '.join(mlx_handle.servers)}: chat with {mlx_handle.handle} through the gateway "
         f"answered {response.status_code}: {response.text[:200]}"
     )
+    answered(response, ", ".join(mlx_handle.servers), mlx_handle.handle)
 
 
 def test_search_through_the_gateway(gateway: httpx.Client, platform: Platform) -> None:
@@ -56,4 +67,7 @@ def test_search_through_the_gateway(gateway: httpx.Client, platform: Platform) -
         f"searxng: search through the gateway answered {response.status_code}: "
         f"{response.text[:200]}"
     )
-    assert "results" in response.json(), f"searxng: no results list in {response.text[:200]}"
+    results = response.json().get("results")
+    assert isinstance(results, list) and results, (
+        f"searxng: expected at least one search result, found {results!r} in {response.text[:200]}"
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from dotenv import dotenv_values
+from web_fetch.config import PROXY_KEY_ENV
 from web_fetch.server import FETCH_TOOL, SEARCH_TOOL
 
 from homelab.model import Platform, System
@@ -145,10 +146,11 @@ def test_gateway_key_reaches_the_tool_in_its_users_file(
 ) -> None:
     where = install_of(platform, mcp_tool.host, mcp_tool.tool)
     # Booleans first: a failed assertion must not print the key.
-    holds_key = gateway_key in tool_host.file(where.secrets_env).content_string
+    values = dotenv_values(stream=io.StringIO(tool_host.file(where.secrets_env).content_string))
+    holds_key = values.get(PROXY_KEY_ENV) == gateway_key
     assert holds_key, (
-        f"{mcp_tool.tool.name}: expected {where.secrets_env} to hold the store's gateway key, "
-        "found it without"
+        f"{mcp_tool.tool.name}: expected {where.secrets_env} to set {PROXY_KEY_ENV} (the "
+        "variable the tool reads) to the store's gateway key; found it does not"
     )
 
 

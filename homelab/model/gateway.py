@@ -2,24 +2,94 @@
 
 from __future__ import annotations
 
-from typing import Self
+import re
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from homelab.model.base import Bool, Frozen, Name, SecretRef
 from homelab.model.naming import ROUTER_PREFIX, Backend, Technique, handle_problems
 
+#: LiteLLM's routing strategies among a group's deployments (its ``routing_strategy``).
+RoutingStrategy = Literal[
+    "simple-shuffle",
+    "least-busy",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "latency-based-routing",
+    "cost-based-routing",
+]
+
 
 class RouterSettings(Frozen):
-    """LiteLLM ``router_settings``: how hard to retry and how long to rest a failing upstream."""
+    """LiteLLM ``router_settings``: how the gateway picks among the deployments of one name,
+    how hard it retries, how long a failing deployment rests, and where a name falls back."""
 
+    routing_strategy: RoutingStrategy = Field(
+        default="simple-shuffle",
+        description="how a deployment of a name is picked; simple-shuffle (LiteLLM's default) "
+        "keeps no shared state (no Redis): a random healthy deployment, by weight where the "
+        "data gives weights, and a deployment in cooldown is left out",
+    )
     num_retries: int = Field(default=2, ge=0, le=10)
     allowed_fails: int = Field(default=3, ge=0)
     cooldown_time: int = Field(default=30, ge=0, description="seconds a failing upstream rests")
     timeout: int = Field(default=600, gt=0, description="seconds before a request is abandoned")
     fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = Field(
-        default=(), description="(handle, handles to try when it fails)"
+        default=(), description="(handle or alias, handles or aliases to try when it fails)"
     )
+    context_window_fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = Field(
+        default=(),
+        description="(handle or alias, larger ones to try when a request exceeds its context)",
+    )
+
+
+_ALIAS = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+class Alias(Frozen):
+    """A public name of the gateway: clients keep it while the handles behind it change.
+
+    Its handles are tried in the order given (the first that answers), or picked by weight
+    when ``weights`` are given; a handle served on several hosts brings each deployment."""
+
+    name: str = Field(description="the name clients send as their model: fast, deep, code")
+    handles: tuple[str, ...] = Field(min_length=1)
+    weights: tuple[int, ...] = Field(
+        default=(), description="one per handle: picked by weight instead of in order"
+    )
+    context_differs_because: str | None = Field(
+        default=None,
+        description="why its handles' context lengths may differ (else they must agree: a "
+        "client of the alias relies on the context it promises)",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        problems = []
+        if not _ALIAS.match(self.name):
+            problems.append(
+                f"name: {self.name!r} is not a lowercase dash-separated name (rule: aliases "
+                "are plain names: fast, deep, code)"
+            )
+        prefixes = (*(f"{b.value}-" for b in Backend), ROUTER_PREFIX)
+        if self.name.startswith(prefixes):
+            problems.append(
+                f"name: {self.name!r} starts with a handle's prefix (rule: an alias is not a "
+                f"handle: {', '.join(prefixes)} are the handles')"
+            )
+        if self.weights and len(self.weights) != len(self.handles):
+            problems.append(
+                f"weights: {len(self.weights)} weights for {len(self.handles)} handles "
+                "(rule: one weight per handle)"
+            )
+        if any(w <= 0 for w in self.weights):
+            problems.append("weights: a weight is not positive (rule: weights are 1 or more)")
+        if len(set(self.handles)) != len(self.handles):
+            problems.append("handles: a handle is named twice (rule: once each)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class OptHandle(Frozen):
@@ -57,6 +127,11 @@ class Gateway(Frozen):
         description="MLX handles go through OptiLLM, which calls back with router-mlx-* names",
     )
     opt_handles: tuple[OptHandle, ...] = ()
+    aliases: tuple[Alias, ...] = ()
+    list_only_aliases: Bool = Field(
+        default=False,
+        description="/v1/models lists the aliases alone; handles still answer when called",
+    )
     search_tool: Name = "searxng-search"
     search_max_results: int = Field(default=5, ge=1, le=50)
 

@@ -213,12 +213,19 @@ class Platform(Frozen):
         yield from sorted(found, key=lambda h: order.index(h.backend))
 
     def routes(self) -> tuple[Route, ...]:
-        """Every gateway route: client handles first (by backend), then internal names."""
+        """Every gateway route: client handles first (by backend), the aliases' deployments,
+        then internal names."""
         from homelab.model.naming import Backend
+        from homelab.model.routing import alias_routes
 
         order = list(Backend)
-        out = [r for s in self.modules() for r in s.routes(self)]
-        return tuple(sorted(out, key=lambda r: (r.internal, order.index(r.backend))))
+        out = sorted(
+            (r for s in self.modules() for r in s.routes(self)),
+            key=lambda r: (r.internal, order.index(r.backend)),
+        )
+        aliased = list(alias_routes(out, self.gateway.aliases))
+        clients = [r for r in out if not r.internal]
+        return (*clients, *aliased, *(r for r in out if r.internal))
 
     def address(self, host: str, seen_from: str) -> str:
         """How ``seen_from`` reaches ``host``: loopback on itself, else the host's address."""

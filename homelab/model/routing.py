@@ -6,9 +6,11 @@ Each service contributes its routes (``ServiceModule.routes``); the gateway fold
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from homelab.model.base import SecretRef
+from homelab.model.gateway import Alias
 from homelab.model.naming import Backend
 
 
@@ -28,6 +30,10 @@ class Route:
     env_prefix: str | None = None
     #: Extra JSON the gateway adds to each request body (OptiLLM's ``proxy_wrap``).
     extra_body: tuple[tuple[str, str], ...] = ()
+    #: For an alias's deployment: the handle it stands for, and its place (1 first) or weight.
+    alias_of: str | None = None
+    order: int | None = None
+    weight: int | None = None
 
     @property
     def litellm_model(self) -> str:
@@ -53,3 +59,27 @@ def max_output_tokens(explicit: int | None, context_length: int, default: int) -
     """A model's output limit: the one it states, else the gateway's default within its context
     (a reply cannot be longer than the context it is written into)."""
     return explicit if explicit is not None else min(default, context_length)
+
+
+def alias_routes(routes: Iterable[Route], aliases: Iterable[Alias]) -> Iterator[Route]:
+    """Each alias's deployments: a copy of every client route of each of its handles (every
+    replica of it), under the alias's name, with its place in the alias's order or its weight.
+
+    LiteLLM's router then treats them as one group: it picks by order (a lower one first, a
+    higher one only while the lower are failing or cooling down) or by weight, and its retries
+    and cooldowns work across the alias as across a handle's replicas."""
+    by_handle: dict[str, list[Route]] = {}
+    for route in routes:
+        if not route.internal:
+            by_handle.setdefault(route.handle, []).append(route)
+    for alias in aliases:
+        ranked = len(alias.handles) > 1 and not alias.weights
+        for i, handle in enumerate(alias.handles):
+            for route in by_handle.get(handle, []):
+                yield replace(
+                    route,
+                    handle=alias.name,
+                    alias_of=handle,
+                    order=i + 1 if ranked else None,
+                    weight=alias.weights[i] if alias.weights else None,
+                )

@@ -100,6 +100,12 @@ class InitSystem:
         return f"systemctl is-active -q {shlex.quote(unit)}"
 
     @property
+    def counts_own_restarts(self) -> bool:
+        """Whether its restart count is of the restarts it made by itself (systemd's
+        NRestarts); launchd counts every launch, a deploy's included."""
+        return self.name == "systemd"
+
+    @property
     def reloads(self) -> bool:
         """Whether it reloads a daemon in place (``systemctl reload``); launchd only restarts."""
         return self.name == "systemd"

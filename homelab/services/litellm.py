@@ -232,9 +232,11 @@ def handles(platform: Platform) -> list[dict[str, object]]:
     router-* names are left out, as in the seed). A client sends the handle as its model."""
     where = endpoints(platform)
     rows: list[dict[str, object]] = []
+    seen: set[str] = set()
     for r in platform.routes():
-        if r.internal:
-            continue
+        if r.internal or r.alias_of is not None or r.handle in seen:
+            continue  # a replica is one handle; an alias is the gateway's name for handles
+        seen.add(r.handle)
         endpoint_ref, managed_by = where[r.handle]
         values = (r.handle, "model", "openai-chat", managed_by, endpoint_ref, {"model": r.handle})
         rows.append(dict(zip(HANDLE_FIELDS, values, strict=True)))
@@ -251,15 +253,15 @@ def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
     declared = platform.gateway.router.fallbacks
     mine = {handle for handle, _ in declared}
     direct = {r.handle for r in platform.routes() if r.internal}
-    derived = tuple(
-        (r.handle, (ROUTER_PREFIX + r.handle,))
+    derived = {
+        r.handle: (ROUTER_PREFIX + r.handle,)
         for r in platform.routes()
         if r.backend is Backend.MLX
         and not r.internal
         and r.handle not in mine
         and ROUTER_PREFIX + r.handle in direct
-    )
-    return (*declared, *derived)
+    }
+    return (*declared, *derived.items())
 
 
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:
@@ -273,6 +275,86 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
         gateway=gw,
         general_settings=LEAN_GENERAL_SETTINGS if gateway(platform).lean else (),
     )
+
+
+def alias_problems(platform: Platform) -> list[str]:
+    """An alias names served handles, is not one itself, and promises one context."""
+    problems = []
+    served = {h.handle for h in platform.handles()}
+    context = {r.handle: r.max_input_tokens for r in platform.routes() if not r.internal}
+    seen: set[str] = set()
+    for i, alias in enumerate(platform.gateway.aliases):
+        at = f"gateway.aliases[{i}]"
+        if alias.name in served:
+            problems.append(
+                f"{at}.name: {alias.name!r} is also a handle (rule: no alias is also a handle)"
+            )
+        if alias.name in seen:
+            problems.append(f"{at}.name: {alias.name!r} is declared twice (rule: once each)")
+        seen.add(alias.name)
+        for j, handle in enumerate(alias.handles):
+            if handle not in served:
+                problems.append(
+                    f"{at}.handles[{j}]: {handle!r} is not a served handle (rule: an alias "
+                    "names handles the gateway serves; a backroom model has none)"
+                )
+        lengths = {h: context[h] for h in alias.handles if h in context}
+        if len(set(lengths.values())) > 1 and not alias.context_differs_because:
+            problems.append(
+                f"{at}.handles: their context lengths differ ({lengths}) (rule: an alias's "
+                "handles agree on the context it promises, or context_differs_because says why)"
+            )
+    return problems
+
+
+def fallback_problems(platform: Platform) -> list[str]:
+    """Fallbacks name handles or aliases, and never lead back to where they started."""
+    problems = []
+    names = {h.handle for h in platform.handles()} | {a.name for a in platform.gateway.aliases}
+    router = platform.gateway.router
+    for field, pairs in (
+        ("fallbacks", router.fallbacks),
+        ("context_window_fallbacks", router.context_window_fallbacks),
+    ):
+        graph: dict[str, set[str]] = {}
+        for i, (name, others) in enumerate(pairs):
+            graph.setdefault(name, set()).update(others)
+            for other in (name, *others):
+                if other not in names:
+                    problems.append(
+                        f"gateway.router.{field}[{i}]: {other!r} is not a declared handle or "
+                        "alias (rule: fallbacks name handles and aliases the gateway serves)"
+                    )
+        cycle = _cycle(graph)
+        if cycle:
+            problems.append(
+                f"gateway.router.{field}: {' -> '.join(cycle)} comes back to where it began "
+                "(rule: no fallback cycle)"
+            )
+    return problems
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A path that returns to its start in ``graph``, or [] when there is none."""
+    done: set[str] = set()
+
+    def walk(node: str, path: list[str]) -> list[str]:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return []
+        for nxt in sorted(graph.get(node, ())):
+            found = walk(nxt, [*path, node])
+            if found:
+                return found
+        done.add(node)
+        return []
+
+    for start in sorted(graph):
+        found = walk(start, [])
+        if found:
+            return found
+    return []
 
 
 #: LiteLLM's CLI with what a reload and a stop need on top (read it for what and why).
@@ -347,16 +429,7 @@ class LiteLLMService(ServiceModule[LiteLLM]):
         return []
 
     def problems(self, platform: Platform) -> list[str]:
-        problems = []
-        known = {h.handle for h in platform.handles()}
-        for i, (handle, others) in enumerate(platform.gateway.router.fallbacks):
-            for name in (handle, *others):
-                if name not in known:
-                    problems.append(
-                        f"gateway.router.fallbacks[{i}]: {name!r} is not a declared handle "
-                        "(rule: fallbacks name handles the gateway serves)"
-                    )
-        return problems
+        return alias_problems(platform) + fallback_problems(platform)
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         assert daemon.config is not None

@@ -26,6 +26,7 @@ from homelab.render.engine import render
 from homelab.services import Daemon, daemons
 from homelab.services.litellm import SERVICE as LITELLM
 from homelab.services.litellm import gateway_host, search_url
+from homelab.services.mlx import SERVICE as MLX
 from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from homelab.services.optillm import SERVICE as OPTILLM
 from homelab.services.optillm import proxy_url
@@ -354,6 +355,39 @@ WHY_DATA_DIR = (
 )
 
 
+@dataclass(frozen=True)
+class AliasRow:
+    name: str
+    #: (handle, its weight or None), in the alias's order.
+    handles: tuple[tuple[str, int | None], ...]
+    hosts: tuple[str, ...]
+    fallbacks: tuple[str, ...]
+
+
+def alias_rows(platform: Platform) -> list[AliasRow]:
+    """Each alias, its handles and the hosts whose servers answer them."""
+    from homelab.services.litellm import fallbacks
+
+    host_of: dict[str, list[str]] = {}
+    for h in platform.handles():
+        host_of.setdefault(h.handle, []).append(h.host)
+    for host, _i, model in MLX.deployments(platform):  # a replica's other hosts
+        host_of.setdefault(model.model_id, [])
+        if host not in host_of[model.model_id]:
+            host_of[model.model_id].append(host)
+    falls = dict(fallbacks(platform))
+    rows = []
+    for a in platform.gateway.aliases:
+        weights: tuple[int | None, ...] = a.weights or (None,) * len(a.handles)
+        hosts = tuple(dict.fromkeys(x for h in a.handles for x in host_of.get(h, [])))
+        rows.append(
+            AliasRow(
+                a.name, tuple(zip(a.handles, weights, strict=True)), hosts, falls.get(a.name, ())
+            )
+        )
+    return rows
+
+
 def differences(platform: Platform) -> list[Difference]:
     """What the platform does differently from the units it takes over, derived from the data."""
     from homelab.services import daemon_named
@@ -431,6 +465,7 @@ def write_dossier(platform: Platform, out: Path) -> list[Path]:
         platform=platform,
         rows=rows(platform),
         routes=platform.routes(),
+        aliases=alias_rows(platform),
         optillm_url=proxy_url(platform),
         search_url=search_url(platform, seen_from=""),
         searxng_base=SEARXNG.gateway_environment(platform).get("SEARXNG_API_BASE"),

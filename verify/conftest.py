@@ -115,6 +115,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("family_handle", list(families.values()), list(families))
     served = params.mlx_handles(platform)
     param("mlx_handle", served, [m.id for m in served])
+    aliases = [a.name for a in platform.gateway.aliases]
+    param("alias_name", aliases, aliases)
+    replicas = params.replica_deployments(platform)
+    param("replica", replicas, [r.id for r in replicas])
 
 
 @pytest.fixture(scope="session")

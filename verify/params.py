@@ -76,3 +76,34 @@ class ToolOn:
 def tools_placed(platform: Platform) -> list[ToolOn]:
     """Every MCP tool of every host that runs MCP tools."""
     return [ToolOn(host, t) for host, on in mcp_tools.SERVICE.placed(platform) for t in on.tools]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One deployment of a handle served on several hosts, as the gateway reaches it."""
+
+    handle: str
+    url: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.handle}@{self.url.split('//', 1)[-1].split('/', 1)[0]}"
+
+
+def replica_deployments(platform: Platform) -> list[Deployment]:
+    """Every deployment of each handle with more than one (the gateway's direct routes)."""
+    by_handle: dict[str, list[str]] = {}
+    for route in platform.routes():
+        if route.alias_of is None:
+            name = route.handle.removeprefix("router-") if route.internal else route.handle
+            by_handle.setdefault(name, [])
+            if route.api_base not in by_handle[name] and not route.api_base.startswith(
+                "http://127.0.0.1"
+            ):
+                by_handle[name].append(route.api_base)
+    return [
+        Deployment(handle, url)
+        for handle, urls in by_handle.items()
+        if len(urls) > 1
+        for url in urls
+    ]

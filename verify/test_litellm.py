@@ -4,10 +4,13 @@ calls it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from homelab.model import Platform
-from verify.params import MlxHandle
+from verify import probes
+from verify.params import Deployment, MlxHandle
 
 #: A chat through the gateway to a tiny model takes well under this.
 CHAT_TIMEOUT = 30
@@ -58,6 +61,28 @@ def test_chat_reaches_each_mlx_handle(gateway: httpx.Client, mlx_handle: MlxHand
         f"answered {response.status_code}: {response.text[:200]}"
     )
     answered(response, ", ".join(mlx_handle.servers), mlx_handle.handle)
+
+
+def test_each_alias_answers_a_chat(gateway: httpx.Client, alias_name: str) -> None:
+    response = chat(gateway, alias_name)
+    assert response.status_code == 200, (
+        f"litellm: chat with the alias {alias_name} answered {response.status_code}: "
+        f"{response.text[:200]}"
+    )
+    answered(response, "litellm", alias_name)
+
+
+def test_each_replica_answers_the_gateway_host(
+    replica: Deployment, hosts: dict[str, Any], gateway_host_name: str
+) -> None:
+    """Every deployment of a replicated handle, reached from the gateway's host as it routes:
+    a replica the gateway cannot reach would only show when the others fail."""
+    url = f"{replica.url}/models"
+    code = probes.http_code(hosts[gateway_host_name], url)
+    assert code == "200", (
+        f"{replica.handle}: expected HTTP 200 from {url} on {gateway_host_name}, found "
+        f"{'no connection' if code == '000' else 'HTTP ' + code}"
+    )
 
 
 def test_search_through_the_gateway(gateway: httpx.Client, platform: Platform) -> None:

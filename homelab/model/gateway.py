@@ -31,6 +31,12 @@ class RouterSettings(Frozen):
         "keeps no shared state (no Redis): a random healthy deployment, by weight where the "
         "data gives weights, and a deployment in cooldown is left out",
     )
+    weighted_failover: Bool = Field(
+        default=True,
+        description="a failed request is tried again on another deployment of its name, by "
+        "weight (LiteLLM's enable_weighted_failover): a plain retry may pick the deployment "
+        "that just failed, so a dead replica would fail requests until its cooldown",
+    )
     num_retries: int = Field(default=2, ge=0, le=10)
     allowed_fails: int = Field(default=3, ge=0)
     cooldown_time: int = Field(default=30, ge=0, description="seconds a failing upstream rests")

@@ -244,24 +244,31 @@ def handles(platform: Platform) -> list[dict[str, object]]:
 
 
 def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The data's fallbacks, then one per MLX handle routed through OptiLLM: its direct route.
+    """The data's fallbacks, then each name's direct routes where it goes through OptiLLM.
 
     OptiLLM passes plain MLX requests through unchanged, so while it restarts (or fails) the
-    gateway sends them straight to the MLX server instead of failing them. Handles the data
-    gives fallbacks of its own keep those.
+    gateway sends them straight to the MLX servers instead of failing them: an MLX handle falls
+    back to its ``router-*`` name, an alias to those of its handles, after any fallbacks the
+    data gives it (LiteLLM tries them in order).
     """
-    declared = platform.gateway.router.fallbacks
-    mine = {handle for handle, _ in declared}
-    direct = {r.handle for r in platform.routes() if r.internal}
-    derived = {
-        r.handle: (ROUTER_PREFIX + r.handle,)
-        for r in platform.routes()
-        if r.backend is Backend.MLX
-        and not r.internal
-        and r.handle not in mine
-        and ROUTER_PREFIX + r.handle in direct
+    routes = platform.routes()
+    direct = {r.handle for r in routes if r.internal}
+    via_optillm = {
+        r.handle
+        for r in routes
+        if r.backend is Backend.MLX and not r.internal and ROUTER_PREFIX + r.handle in direct
     }
-    return (*declared, *derived.items())
+    behind = {a.name: a.handles for a in platform.gateway.aliases}
+    names = [r.handle for r in routes if not r.internal]
+    out: dict[str, tuple[str, ...]] = {
+        name: tuple(others) for name, others in platform.gateway.router.fallbacks
+    }
+    for name in dict.fromkeys(names):
+        handles = behind.get(name, (name,))
+        derived = tuple(ROUTER_PREFIX + h for h in handles if h in via_optillm)
+        if derived and (name not in out or name in behind):
+            out[name] = (*out.get(name, ()), *derived)
+    return tuple(out.items())
 
 
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:

@@ -99,6 +99,16 @@ with validating(top="Platform"):
                 "opt_handles": [
                     dict(handle="opt-tiny-best-of", technique="bon", base="mlx-tiny-llama-a")
                 ],
+                # Stable names: fast spans the Studio and the second Mac (its handle's
+                # replicas), deep is another model; fast falls back to deep.
+                "aliases": [
+                    dict(name="fast", handles=("mlx-tiny-llama-a",)),
+                    dict(name="deep", handles=("mlx-tiny-llama-b",)),
+                ],
+                "router": {
+                    **_dumped["gateway"]["router"],
+                    "fallbacks": [("fast", ("deep",))],
+                },
             },
             "hosts": {**_hosts, **_added},
         }

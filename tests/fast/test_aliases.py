@@ -1,0 +1,124 @@
+"""Aliases: the gateway's public names over handles, as deployments of one LiteLLM group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from homelab.model import Platform
+from homelab.services.litellm import handles, router_yaml
+
+
+def with_aliases(platform: Platform, *aliases: dict[str, Any], **router: Any) -> Platform:
+    gw = platform.gateway
+    return platform.evolve(gateway=gw.evolve(aliases=aliases, router=gw.router.evolve(**router)))
+
+
+def entries(platform: Platform, name: str) -> list[dict[str, Any]]:
+    config = yaml.safe_load(router_yaml(platform))
+    return [e for e in config["model_list"] if e["model_name"] == name]
+
+
+def test_an_alias_is_a_group_of_its_handles_deployments_in_order(platform: Platform) -> None:
+    fast = dict(
+        name="fast", handles=("ov-qwen2-5-1-5b-instruct-fp16", "ov-qwen2-5-3b-instruct-fp16")
+    )
+    found = entries(with_aliases(platform, fast), "fast")
+    orders = [(e["litellm_params"]["order"], e["litellm_params"]["model"]) for e in found]
+    assert orders == [
+        (1, "os.environ/OV_QWEN2_5_1_5B_INSTRUCT_FP16_MODEL"),
+        (2, "os.environ/OV_QWEN2_5_3B_INSTRUCT_FP16_MODEL"),
+    ], orders
+
+
+def test_weights_pick_by_weight_instead_of_order(platform: Platform) -> None:
+    mixed = dict(
+        name="mixed",
+        handles=("ov-qwen2-5-1-5b-instruct-fp16", "ov-qwen2-5-3b-instruct-fp16"),
+        weights=(3, 1),
+    )
+    found = entries(with_aliases(platform, mixed), "mixed")
+    params = [e["litellm_params"] for e in found]
+    assert [p.get("weight") for p in params] == [3, 1], params
+    assert all("order" not in p for p in params), params
+
+
+def test_a_replicated_handle_brings_every_deployment_into_its_alias(
+    lab_platform: Platform,
+) -> None:
+    direct = lab_platform.gateway.evolve(route_via_optillm=False, opt_handles=())
+    lab = lab_platform.evolve(gateway=direct)
+    fast = dict(name="fast", handles=("mlx-tiny-llama-a",))
+    found = entries(with_aliases(lab, fast, fallbacks=()), "fast")
+    bases = sorted(e["litellm_params"]["api_base"] for e in found)
+    expected = sorted(f"http://{lab.addresses[h]}:8100/v1" for h in ("studio", "mac2"))
+    assert bases == expected, bases
+
+
+def test_an_alias_is_no_row_of_the_handles_registry(platform: Platform) -> None:
+    fast = dict(name="fast", handles=("ov-qwen2-5-3b-instruct-fp16",))
+    rows = [r["handle"] for r in handles(with_aliases(platform, fast))]
+    assert "fast" not in rows and len(rows) == len(set(rows)), rows
+
+
+@pytest.mark.parametrize(
+    ("alias", "router", "rule"),
+    [
+        (dict(name="fast", handles=("mlx-nope",)), {}, "an alias names handles the gateway serves"),
+        (
+            dict(name="fast", handles=("mlx-llama-3-3-70b-instruct-4bit",)),
+            {},
+            "an alias names handles the gateway serves; a backroom model has none",
+        ),
+        (
+            dict(
+                name="fast",
+                handles=("ov-qwen2-5-3b-instruct-fp16", "ov-phi-4-mini-instruct-fp16"),
+            ),
+            {},
+            "an alias's handles agree on the context it promises",
+        ),
+        (dict(name="mlx-fast", handles=("ov-qwen2-5-3b-instruct-fp16",)), {}, "not a handle"),
+        (
+            dict(name="fast", handles=("ov-qwen2-5-3b-instruct-fp16",)),
+            dict(
+                fallbacks=(
+                    ("fast", ("ov-qwen2-5-3b-instruct-fp16",)),
+                    ("ov-qwen2-5-3b-instruct-fp16", ("fast",)),
+                )
+            ),
+            "no fallback cycle",
+        ),
+        (
+            dict(name="fast", handles=("ov-qwen2-5-3b-instruct-fp16",), weights=(1, 2)),
+            {},
+            "one weight per handle",
+        ),
+    ],
+    ids=["missing", "backroom", "context", "prefix", "cycle", "weights"],
+)
+def test_a_bad_alias_is_refused_naming_the_rule(
+    platform: Platform, alias: dict[str, Any], router: dict[str, Any], rule: str
+) -> None:
+    with pytest.raises(ValidationError, match=rule):
+        with_aliases(platform, alias, **router)
+
+
+def test_a_context_difference_with_its_reason_is_accepted(platform: Platform) -> None:
+    alias = dict(
+        name="fast",
+        handles=("ov-qwen2-5-3b-instruct-fp16", "ov-phi-4-mini-instruct-fp16"),
+        context_differs_because="the second is only a fallback for short prompts",
+    )
+    assert with_aliases(platform, alias).gateway.aliases[0].name == "fast"
+
+
+def test_an_alias_in_fallbacks_is_rendered_by_its_name(platform: Platform) -> None:
+    fast = dict(name="fast", handles=("ov-qwen2-5-1-5b-instruct-fp16",))
+    deep = dict(name="deep", handles=("ov-qwen2-5-3b-instruct-fp16",))
+    both = with_aliases(platform, fast, deep, fallbacks=(("fast", ("deep",)),))
+    config = yaml.safe_load(router_yaml(both))
+    assert {"fast": ["deep"]} in config["router_settings"]["fallbacks"], config["router_settings"]

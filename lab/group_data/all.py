@@ -100,10 +100,10 @@ with validating(top="Platform"):
                     dict(handle="opt-tiny-best-of", technique="bon", base="mlx-tiny-llama-a")
                 ],
                 # Stable names: fast spans the Studio and the second Mac (its handle's
-                # replicas), deep is another model; fast falls back to deep.
+                # replicas), deep the OpenVINO server's larger model; fast falls back to deep.
                 "aliases": [
                     dict(name="fast", handles=("mlx-tiny-llama-a",)),
-                    dict(name="deep", handles=("mlx-tiny-llama-b",)),
+                    dict(name="deep", handles=("ov-qwen2-5-3b-instruct-fp16",)),
                 ],
                 "router": {
                     **_dumped["gateway"]["router"],

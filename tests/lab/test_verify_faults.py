@@ -130,6 +130,22 @@ SEARCH_WEB_HOSTS = [
 MLX_MODEL, MLX = lone_mlx_server()
 
 
+def aliases_only_of(handle: str) -> list[str]:
+    """The aliases that cannot answer while ``handle``'s one server is dead: all their handles
+    are it, and so is every fallback the data gives them."""
+    dead = {handle}
+    declared = dict(PLATFORM.gateway.router.fallbacks)
+    out: list[str] = []
+    for alias in PLATFORM.gateway.aliases:
+        if set(alias.handles) <= dead and set(declared.get(alias.name, ())) <= dead | set(out):
+            out.append(alias.name)
+    return out
+
+
+#: The aliases the dead MLX server takes down with it (each alias's check goes red).
+MLX_ALIASES = aliases_only_of(MLX_MODEL.model_id)
+
+
 def at(daemon: Daemon) -> str:
     return f"{daemon.host}/{daemon.name}"
 
@@ -254,6 +270,7 @@ FAULTS = [
                 f"test_health_endpoint[{at(MLX)}]",
                 *from_every_other_host("test_lan_service_answers_every_other_host", MLX),
                 f"test_chat_reaches_each_mlx_handle[{MLX_MODEL.model_id}]",
+                *(f"test_each_alias_answers_a_chat[{alias}]" for alias in MLX_ALIASES),
             }
         ),
     ),

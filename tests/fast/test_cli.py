@@ -18,6 +18,7 @@ from homelab.load import load_platform
 from homelab.model import ROLES, Platform, routes
 from homelab.render import host_files
 from homelab.services import daemons
+from tests.fast.inprocess import homelab
 
 
 def test_check_passes_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,14 +213,7 @@ def test_debug_inventory_serialises_the_platform() -> None:
 
 
 def _homelab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return homelab(*args)  # in this process: what ``python -m homelab.cli ARGS`` answers
 
 
 def test_version() -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from homelab import PROJECT_ROOT
+from tests.fast import forkrun
 
 #: What a fake host answers: a command matcher (a substring, or an ``re.Pattern``) -> its
 #: output lines, or a dict of ``stdout``/``stderr``/``success`` (pyinfra's ``fake_responses``).
@@ -43,24 +43,9 @@ def plan(
     """``pyinfra`` run on the fake hosts, limited to ``role``: its completed process."""
     (folder / "inventory.py").write_text(fake_inventory(responses))
     env = {**os.environ, "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyinfra",
-            str(folder / "inventory.py"),
-            "deploys/site.py",
-            "--limit",
-            role,
-            "-y",
-            "-vv",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # ``python -m pyinfra``, forked from an interpreter that has imported it (tests/fast/forkrun)
+    args = [str(folder / "inventory.py"), "deploys/site.py", "--limit", role, "-y", "-vv"]
+    return forkrun.run(args, PROJECT_ROOT, env, timeout=300)
 
 
 def planned_commands(

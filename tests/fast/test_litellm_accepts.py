@@ -28,6 +28,9 @@ CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 DRIVER = Path(__file__).with_name("litellm_driver.py")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "homelab-llm"
 
+# LiteLLM's import alone takes over ten seconds of CPU, and a first run builds its venv.
+pytestmark = pytest.mark.slow
+
 
 class Driver:
     """The checker served by one process of LiteLLM's venv, one request at a time."""

@@ -17,8 +17,6 @@ import contextlib
 import io
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.cli import main
+from tests.fast import forkrun
 
 INVENTORY = "inventory.py"
 ALL = "group_data/all.py"
@@ -803,7 +802,7 @@ class PyinfraRun:
 
     check_code: int
     check_err: str
-    process: subprocess.Popen[str] | None
+    process: forkrun.Run | None
 
 
 def unroutable(inventory: Path) -> None:
@@ -831,21 +830,17 @@ def pyinfra_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         code, err = check(inventory)
         process = None
         if code == 2:  # never start pyinfra on data that validates: it would connect
-            process = subprocess.Popen(
+            # ``python -m pyinfra``, forked from an interpreter that has imported it
+            process = forkrun.start(
                 [
-                    sys.executable,
-                    "-m",
-                    "pyinfra",
                     str(inventory),
                     "deploys/site.py",
                     "-y",
                     "--config",
                     str(inventory.parent / "config.py"),
                 ],
-                cwd=PROJECT_ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
+                PROJECT_ROOT,
+                combined=True,  # stderr where stdout goes
             )
         runs[case.id] = PyinfraRun(code, err, process)
     yield runs

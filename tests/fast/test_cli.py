@@ -18,6 +18,8 @@ from homelab.cli import main
 from homelab.model import Platform
 from homelab.render import MANIFEST, host_files
 from homelab.services import daemons
+from tests.fast import forkrun
+from tests.fast.inprocess import homelab
 
 
 def test_check_passes_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,12 +181,8 @@ def test_pyinfra_stops_on_bad_data_before_connecting(data_copy: Path) -> None:
     """The deploy entry point refuses invalid data while loading the inventory."""
     path = data_copy / "group_data" / "hosts" / "studio.py"
     path.write_text(path.read_text().replace("port=8101,", "port=8125,"))
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"), "debug-inventory"],
-        cwd=data_copy,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = forkrun.run(
+        [str(data_copy / "inventory.py"), "debug-inventory"], data_copy, timeout=120
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -242,27 +240,14 @@ def test_dossier(tmp_path: Path, platform: Platform, dot: str) -> None:
 
 def test_debug_inventory_serialises_the_platform() -> None:
     """pyinfra's debug-inventory needs to_json() on models kept in group data."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "inventory.py", "debug-inventory"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = forkrun.run(["inventory.py", "debug-inventory"], PROJECT_ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "mlx-qwen2-5-7b-instruct-4bit" in result.stdout + result.stderr
     json.dumps(Platform.model_json_schema())  # the schema itself is serialisable too
 
 
 def _homelab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return homelab(*args)  # in this process: what ``python -m homelab.cli ARGS`` answers
 
 
 def test_version() -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from homelab import PROJECT_ROOT
 from homelab.cli import main
+from tests.fast import forkrun
 
 #: (host piece, text in it, its replacement, the one line expected: a pattern)
 MISTAKES = [
@@ -70,12 +69,8 @@ def test_check_reports_a_python_mistake_in_one_line(
 def test_pyinfra_reports_both_mistakes_without_a_traceback(data_copy: Path) -> None:
     for piece, old, new, _line in MISTAKES[:2]:
         _break(data_copy, piece, old, new)
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(data_copy / "inventory.py"), "debug-inventory"],
-        cwd=data_copy,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = forkrun.run(
+        [str(data_copy / "inventory.py"), "debug-inventory"], data_copy, timeout=120
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output

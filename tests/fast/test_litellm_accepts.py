@@ -1,14 +1,18 @@
 """The rendered router.yaml is accepted by the pinned LiteLLM's own config loader.
 
 LiteLLM runs from a venv built from the very lock the deploy installs (cached between runs),
-with the checker the deploy's config guard uses on the host.
+with the checker the deploy's config guard uses on the host. One process of that venv serves
+every check of this module (``litellm_driver.py``): LiteLLM's import is paid once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import select
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +25,65 @@ from homelab.services import daemon_named
 from homelab.services import litellm as litellm_files
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
+DRIVER = Path(__file__).with_name("litellm_driver.py")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "homelab-llm"
+
+# LiteLLM's import alone takes over ten seconds of CPU, and a first run builds its venv.
+pytestmark = pytest.mark.slow
+
+
+class Driver:
+    """The checker served by one process of LiteLLM's venv, one request at a time."""
+
+    def __init__(self, python: Path, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [str(python), str(DRIVER), str(CHECKER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={"PATH": os.environ["PATH"], "HOME": str(CACHE)},
+                text=True,
+            )
+
+    def check(
+        self, argv: list[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """What ``python CHECKER ARGV`` with ``env`` exits with and prints (and LiteLLM logs)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        logged = self.log.stat().st_size
+        self.process.stdin.write(json.dumps({"argv": argv, "env": env}) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise subprocess.TimeoutExpired([str(CHECKER), *argv], timeout)
+        line = self.process.stdout.readline()
+        log = self.log.read_bytes()[logged:].decode(errors="replace")
+        if not line:  # the checker raised: the driver is gone, its traceback logged
+            return subprocess.CompletedProcess(argv, self.process.wait(), "", log)
+        answer = json.loads(line)
+        return subprocess.CompletedProcess(
+            argv, answer["code"], answer["stdout"], answer["stderr"] + log
+        )
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+#: The driver of each venv's python, while the module's tests run.
+DRIVERS: dict[Path, Driver] = {}
 
 
 @pytest.fixture(scope="module")
-def litellm_python(platform: Platform) -> Path:
+def litellm_python(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     lock = lock_for(daemon_named(platform, "mini", "litellm")).path
     venv = CACHE / f"litellm-{hashlib.sha256(lock.read_bytes()).hexdigest()[:12]}"
     python = venv / "bin" / "python"
@@ -33,7 +91,9 @@ def litellm_python(platform: Platform) -> Path:
         subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(venv)], check=True)
         subprocess.run(["uv", "pip", "sync", "-q", "--python", str(python), str(lock)], check=True)
         (venv / ".complete").touch()
-    return python
+    DRIVERS[python] = Driver(python, tmp_path_factory.mktemp("litellm") / "stderr.log")
+    yield python
+    DRIVERS.pop(python).close()
 
 
 def rendered(platform: Platform, tmp: Path, name: str) -> tuple[Path, dict[str, str]]:
@@ -48,13 +108,10 @@ def rendered(platform: Platform, tmp: Path, name: str) -> tuple[Path, dict[str, 
 def check(
     python: Path, configs: list[Path], env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(python), str(CHECKER), *map(str, configs)],
-        env={"PATH": os.environ["PATH"], "HOME": str(CACHE), **env},
-        capture_output=True,
-        text=True,
+    return DRIVERS[python].check(
+        list(map(str, configs)),
+        {"PATH": os.environ["PATH"], "HOME": str(CACHE), **env},
         timeout=180,
-        check=False,
     )
 
 

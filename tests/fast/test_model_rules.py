@@ -224,7 +224,9 @@ def test_opt_handle_base_must_be_served(platform: Platform) -> None:
 
 def test_fallbacks_name_declared_handles(platform: Platform) -> None:
     router = platform.gateway.router.evolve(fallbacks=(("mlx-nope", ("ov-nope",)),))
-    with pytest.raises(ValidationError, match="fallbacks name handles and aliases the gateway serves"):
+    with pytest.raises(
+        ValidationError, match="fallbacks name handles and aliases the gateway serves"
+    ):
         platform.evolve(gateway=platform.gateway.evolve(router=router))
 
 

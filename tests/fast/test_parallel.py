@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 from gevent import monkey
 
 import homelab.load  # imports pyinfra's CLI package, which asks gevent to patch everything
@@ -19,6 +20,7 @@ def test_loading_the_model_leaves_threading_unpatched() -> None:
     assert threading.Event.__module__ == "threading"
 
 
+@pytest.mark.slow  # a whole pytest run with two workers (the fast suite itself runs on them)
 def test_two_xdist_workers_run_tests_that_load_the_model() -> None:
     files = ["tests/fast/test_plist.py", "tests/fast/test_model_rules.py"]
     run = subprocess.run(

@@ -4,10 +4,8 @@ rotation's and the store's shell read back, the command's argument errors. No ho
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from homelab.secrets import (
 from homelab.services import daemon_named, daemons
 from homelab.services.mcp_tools import McpTools
 from tests.fast.fakeplan import Responses, plan, sent
+from tests.fast.inprocess import homelab
 
 
 def answers(platform: Platform, names: list[str], *services: str) -> Responses:
@@ -236,14 +235,8 @@ def test_put_back_merges_keeps_the_old_aside_and_rewrites_env_files(
 
 
 def _homelab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.cli", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PATH": ""},  # no ssh to find: nothing may reach a host
-    )
+    # In this process (no socket connects); no ssh to find either: nothing may reach a host.
+    return homelab(*args, env={"PATH": ""})
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from homelab import PROJECT_ROOT
+
+# Each test is a whole pytest run, as the operator starts it: seconds of imports and collection.
+pytestmark = pytest.mark.slow
 
 
 def collect(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -1,13 +1,16 @@
-"""pytest plugin (named in pyproject's addopts): the whole fast suite runs on pytest-xdist workers.
+"""pytest plugin (named in pyproject's addopts): the whole fast suite on pytest-xdist workers, on a
+machine of four CPUs or more.
 
-Most of the fast suite's time is child processes (pyinfra plans on ``@fake`` hosts, LiteLLM's
-loader, the MCP server over stdio), so two workers use both cores of a small machine. Only the
-README's run gets them: ``pytest`` with no paths, no ``-k`` and the default ``-m``. A run of one
-file, ``-m lab`` (the lab tests hold one lab, in order), ``-m slow``, ``pytest verify`` (the
-hosts' checks) and ``homelab up`` stay in one process, and so does a run given ``-n`` or
-``--dist`` itself (``-n 0``: no workers), ``--pdb`` or ``--trace``. Workers are as many as
-there are CPUs, at most four, and none on one CPU; each takes whole files (``--dist
-loadfile``), so a module's fixtures are built once.
+Most of the fast suite's time is child processes (pyinfra runs on ``@fake`` hosts, the MCP
+server over stdio) and each worker pays its own start, collection and pyinfra fork server (some
+six seconds of CPU). With two CPUs that pays only while the second is idle: measured on a
+2-core machine beside the lab's tests, two workers were slower than one process in every pair,
+so there the suite stays in one process (``-n 2`` asks for workers anyway). Only the README's run
+gets them: ``pytest`` with no paths, no ``-k`` and the default ``-m``. A run of one file, ``-m
+lab`` (the lab tests hold one lab, in order), ``-m slow``, ``pytest verify`` (the hosts' checks)
+and ``homelab up`` stay in one process, and so does a run given ``-n`` or ``--dist`` itself
+(``-n 0``: no workers), ``--pdb`` or ``--trace``. Workers are one per CPU, at most four; each
+takes whole files (``--dist loadfile``), so a module's fixtures are built once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 
 #: The ``-m`` of pyproject's addopts: a run given another selects its own tests.
 DEFAULT_MARKEXPR = "not lab and not slow"
+MIN_CPUS = 4  # below, the workers' own start costs more than they save
 MAX_WORKERS = 4
 
 
@@ -53,6 +57,7 @@ def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
     # The documented way for a plugin to add options before pytest parses them for good.
-    workers = min(_cpus(), MAX_WORKERS)
-    if workers > 1 and wants_workers(early_config):
+    cpus = _cpus()
+    workers = min(cpus, MAX_WORKERS)
+    if cpus >= MIN_CPUS and wants_workers(early_config):
         args[:] = [*args, "-n", str(workers), "--dist", "loadfile"]

@@ -134,10 +134,6 @@ class Gateway(Frozen):
     )
     opt_handles: tuple[OptHandle, ...] = ()
     aliases: tuple[Alias, ...] = ()
-    list_only_aliases: Bool = Field(
-        default=False,
-        description="/v1/models lists the aliases alone; handles still answer when called",
-    )
     search_tool: Name = "searxng-search"
     search_max_results: int = Field(default=5, ge=1, le=50)
 

@@ -376,7 +376,8 @@ def down(config: LabConfig, say: Say = _quiet) -> Cleanup:
 
 
 def destroy(config: LabConfig, names: Sequence[str], say: Say = _quiet) -> list[str]:
-    """Take the lab down, then delete the named hosts' file systems (every one when none is)."""
+    """Delete the named hosts' file systems (every one when none is), the lab taken down first
+    unless none of them runs (hosts the inventory no longer lists, stopped by ``up``)."""
     require_root("destroy")
     known = host_names(config)
     targets = list(names) or known
@@ -387,8 +388,14 @@ def destroy(config: LabConfig, names: Sequence[str], say: Say = _quiet) -> list[
             )
     with _locked(config):
         _check_no_other_lab(config)
-        cleanup = teardown(config, _read_state(config, say))
-        say(f"the lab is down: {cleanup.summary()}")
+        running = set(running_hosts(config))
+        if names and not set(targets) & running:
+            # Hosts the lab no longer runs (a host dropped from the inventory): their roots go,
+            # the hosts still running stay up.
+            say(f"{', '.join(targets)}: not running; the rest of the lab stays up")
+        else:
+            cleanup = teardown(config, _read_state(config, say))
+            say(f"the lab is down: {cleanup.summary()}")
         deleted = [name for name in targets if rootfs.destroy_host_root(config, name)]
     say(f"deleted the file system of: {', '.join(deleted) or 'none (there was none)'}")
     return deleted

@@ -49,7 +49,8 @@ def project(tmp: Path, hosts: dict[str, str]) -> Path:
     return tmp / "inventory.py"
 
 
-REAL = {"mini": "192.168.1.71", "studio": "192.168.1.72"}
+#: The real hosts, at made-up unroutable addresses (this copy of the data is never deployed).
+REAL = {"mini": "10.99.0.11", "studio": "10.99.0.12"}
 
 
 def test_a_host_joins_by_an_inventory_entry_and_its_data_file(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pyinfra.context import host
 from pyinfra.facts.files import FindFiles
 from pyinfra.operations import server
 
+from deploys.loops import each
 from deploys.state import directory, exists, gather
 from deploys.toolchain import Tools, install_toolchain, tools_for
 from homelab.model import Layout, Platform
@@ -103,7 +104,7 @@ def secret_store(platform: Platform, role: str) -> None:
     }
     layout = platform.host(role).layout
     have = stored(layout)
-    for name in sorted(refs):
+    for name in each(sorted(refs)):
         path = layout.secret_file(name)
         if name in have:
             continue  # generated earlier, or set by the operator: never replaced

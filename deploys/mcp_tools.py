@@ -26,6 +26,7 @@ from pyinfra.operations import files, server
 from deploys.accounts import system_user
 from deploys.files import put
 from deploys.installs import locked_venv
+from deploys.loops import each
 from deploys.secret_files import secrets_file
 from deploys.service import Deployer, deploys
 from deploys.state import directory
@@ -156,7 +157,7 @@ class McpToolsDeployer(Deployer):
     def run(self, platform: Platform, host: str, tools: Tools) -> None:
         mcp = tools_on(platform, host)
         layout = platform.host(host).layout
-        for tool in mcp.tools:
+        for tool in each(mcp.tools):
             install_tool(platform, host, tool, tools)
         if mcp.tiny_agents.enabled:
             locked_venv(

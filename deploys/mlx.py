@@ -10,6 +10,7 @@ from deploys.accounts import service_account
 from deploys.budget import refuse_what_cannot_fit
 from deploys.files import put
 from deploys.installs import virtualenv
+from deploys.loops import each
 from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory
 from deploys.toolchain import Tools
@@ -80,6 +81,6 @@ class MlxDeployer(Deployer):
         (the operator puts the models in place: none here)."""
         for f in self.service.shared_files(platform, host):
             put(f)  # the canonical record, for people and tools: no running server reads it
-        for daemon in self.service.daemons(platform, host):
+        for daemon in each(self.service.daemons(platform, host)):
             changes = [*shared, *(own or {}).get(daemon.listener.port, [])]
             ServiceDeploy(platform, self.service, daemon, tools, shared=changes).run_configured()

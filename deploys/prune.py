@@ -34,6 +34,7 @@ from pyinfra.facts.launchd import LaunchdStatus
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.loops import each
 from deploys.state import current, link_target
 from homelab.model import Platform
 from homelab.model.common import Layout
@@ -71,7 +72,7 @@ def prune(platform: Platform, role: str) -> None:
 
 def _retire_units(platform: Platform, role: str) -> None:
     removed: list[OperationMeta] = []
-    for path in stale_units(platform, role):
+    for path in each(stale_units(platform, role)):
         unit = posixpath.basename(path)
         systemd.service(
             name=f"Stop and disable {unit} (the data no longer names it)",

@@ -18,6 +18,7 @@ from deploys.accounts import service_account
 from deploys.files import Check, guarded_put, put, stage_beside
 from deploys.init import activate, activation
 from deploys.installs import source_checkout, virtualenv
+from deploys.loops import each
 from deploys.secret_files import secrets_env
 from deploys.state import in_place
 from deploys.toolchain import Tools
@@ -144,7 +145,7 @@ class Deployer:
         self.service = service
 
     def run(self, platform: Platform, host: str, tools: Tools) -> None:
-        for daemon in self.service.daemons(platform, host):
+        for daemon in each(self.service.daemons(platform, host)):
             self.daemon_deploy(platform, self.service, daemon, tools).run()
         for f in self.service.shared_files(platform, host):
             put(f)
@@ -177,7 +178,7 @@ class SharedInstall(Deployer):
         if enabled:
             shared += service_account(enabled[0], home=h.layout.state)
             shared += virtualenv(enabled[0], tools)
-        for daemon in instances:
+        for daemon in each(instances):
             ServiceDeploy(platform, self.service, daemon, tools, shared=shared).run_configured()
 
 

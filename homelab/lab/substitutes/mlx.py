@@ -16,6 +16,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
 from deploys.files import put
+from deploys.loops import each
 from deploys.mlx import MlxDeployer
 from deploys.service import deploys
 from deploys.state import exists
@@ -72,7 +73,7 @@ class TinyMlxDeployer(MlxDeployer):
         ops: dict[int, list[OperationMeta]] = {}
         script = maker_path(platform, host)
         put(HostFile(path=script, content=TINY_MODEL_SCRIPT.read_text()))
-        for model in self.served(platform, host):
+        for model in each(self.served(platform, host)):
             assert model.port is not None
             if exists(f"{model.source_path}/config.json"):
                 continue

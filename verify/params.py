@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from homelab.model import Platform
+from homelab.model.naming import ROUTER_PREFIX
 from homelab.services import Daemon, mcp_tools, mlx
 from homelab.services.mcp_tools import McpTool
+from homelab.services.optillm import proxy_url
 from verify.probes import lan_url
 
 
@@ -92,15 +94,14 @@ class Deployment:
 
 def replica_deployments(platform: Platform) -> list[Deployment]:
     """Every deployment of each handle with more than one (the gateway's direct routes)."""
+    optillm = proxy_url(platform)  # the detour every MLX handle shares, not a deployment
     by_handle: dict[str, list[str]] = {}
     for route in platform.routes():
         if route.alias_of is None:
-            name = route.handle.removeprefix("router-") if route.internal else route.handle
-            by_handle.setdefault(name, [])
-            if route.api_base not in by_handle[name] and not route.api_base.startswith(
-                "http://127.0.0.1"
-            ):
-                by_handle[name].append(route.api_base)
+            name = route.handle.removeprefix(ROUTER_PREFIX) if route.internal else route.handle
+            found = by_handle.setdefault(name, [])
+            if route.api_base not in found and route.api_base != optillm:
+                found.append(route.api_base)
     return [
         Deployment(handle, url)
         for handle, urls in by_handle.items()

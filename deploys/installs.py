@@ -52,15 +52,25 @@ def virtualenv(daemon: Daemon, tools: Tools) -> list[OperationMeta]:
 
 
 def locked_venv(
-    lock: Lock, install_dir: str, venv: str, tools: Tools, package: Path | None = None
+    lock: Lock,
+    install_dir: str,
+    venv: str,
+    tools: Tools,
+    package: Path | None = None,
+    built: str | None = None,
+    finish: tuple[str, ...] = (),
 ) -> list[OperationMeta]:
     """A lock installed blue/green into ``<install_dir>/venvs/<hash>``, ``venv`` linked to it.
 
     ``package``, a wheel, goes in after the lock with ``--no-deps`` (the lock holds its
     dependencies); its hash is part of the venv's name, so a changed package builds anew.
+    ``built``, a folder of wheels built on the host (named by their inputs), is where the
+    lock's packages come from, and nothing is built from source: the folder's name is part
+    of the venv's, so a wheel built from other inputs makes a new venv. ``finish``: commands
+    run in the new venv's folder (``$VENV``) before it counts as complete.
     """
     text = lock.path.read_text()
-    target = locked_venv_target(lock, install_dir, package)
+    target = locked_venv_target(lock, install_dir, package, built)
     root, digest = target.rsplit("/venvs/", 1)
     if link_target(venv) == target:
         return []
@@ -74,6 +84,7 @@ def locked_venv(
                 mode="0644",
             )
         )
+        built_args = f"--find-links {built} --no-build" if built else ""
         install_package: list[str] = []
         if package is not None:
             wheel = f"{root}/venvs/{package.name}"
@@ -91,8 +102,9 @@ def locked_venv(
                     f"{tools.uv_env} {tools.uv} venv --python {tools.python} {target}",
                     f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} "
                     f"--python {target}/bin/python "
-                    f"{tools.find_links_args} {target}.requirements.txt",
+                    f"{tools.find_links_args} {built_args} {target}.requirements.txt",
                     *install_package,
+                    *(f"VENV={target} && {command}" for command in finish),
                     f"touch {target}/.complete",
                 ],
             )

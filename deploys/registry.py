@@ -5,6 +5,7 @@ from __future__ import annotations
 from deploys import (  # noqa: F401  (each module registers its deployer)
     afm,
     litellm,
+    llama_cpp,
     mcp_tools,
     mlx,
     open_webui,

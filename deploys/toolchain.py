@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from pyinfra.api.deploy import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, brew, server
@@ -22,6 +23,8 @@ class Tools:
     python: str
     env: dict[str, str]
     find_links: tuple[str, ...]
+    #: Where wheels built on the host from source are kept, by their inputs' key.
+    wheels: str
 
     @property
     def uv_env(self) -> str:
@@ -47,11 +50,35 @@ def tools_for(layout: Layout, toolchain: Toolchain, system: str) -> Tools:
         env["UV_LINK_MODE"] = "copy"
     # On macOS, Homebrew's uv (aarch64-apple-darwin); elsewhere the platform's own install.
     uv = "/opt/homebrew/bin/uv" if system == "macos" else f"{layout.opt}/uv/bin/uv"
-    return Tools(uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links)
+    # The lab shares one wheel cache among its hosts, as it shares uv's.
+    wheels = str(host.data.get("wheel_cache_dir") or f"{layout.state}/wheels")
+    return Tools(
+        uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links, wheels=wheels
+    )
 
 
 #: What every venv needs from Debian: venv itself, the CA store, git for pinned sources.
 DEBIAN_PACKAGES = ("python3-venv", "ca-certificates", "git")
+
+
+#: What a build from C/C++ source needs from Debian (CMake itself comes from PyPI, as the
+#: package's build requirement).
+DEBIAN_BUILD_PACKAGES = ("g++", "make")
+
+
+def build_tools(system: str) -> list[OperationMeta]:
+    """A compiler and make, for a package built on the host. macOS: Apple's command line tools,
+    which Homebrew itself needs, so already there."""
+    if system == "macos" or set(DEBIAN_BUILD_PACKAGES) <= current().packages:
+        return []
+    return [
+        apt.packages(
+            name="Debian build tools",
+            packages=list(DEBIAN_BUILD_PACKAGES),
+            update=True,
+            cache_time=24 * 3600,
+        )
+    ]
 
 
 @deploy("Toolchain: uv and Python")

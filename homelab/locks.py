@@ -154,10 +154,14 @@ def venv_target(daemon: Daemon) -> str:
     return locked_venv_target(lock_for(daemon), daemon.install_dir)
 
 
-def locked_venv_target(lock: Lock, install_dir: str, package: Path | None = None) -> str:
-    """``<install_dir>/venvs/<hash>``: the hash of the recipe, the lock and the package."""
+def locked_venv_target(
+    lock: Lock, install_dir: str, package: Path | None = None, built: str | None = None
+) -> str:
+    """``<install_dir>/venvs/<hash>``: the hash of the recipe, the lock, the package and the
+    folder of wheels built for it."""
     text = lock.path.read_text()
     recipe = " ".join(("uv", *VENV_RECIPE))
     extra = f"\n{hashlib.sha256(package.read_bytes()).hexdigest()}" if package else ""
+    extra += f"\n{built}" if built else ""
     digest = hashlib.sha256(f"{recipe}\n{text}{extra}".encode()).hexdigest()[:16]
     return f"{install_dir}/venvs/{digest}"

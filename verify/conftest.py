@@ -113,8 +113,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for r in client:
         families.setdefault(r.backend.value, r.handle)
     param("family_handle", list(families.values()), list(families))
-    served = params.mlx_handles(platform)
-    param("mlx_handle", served, [m.id for m in served])
+    served = params.served_handles(platform)
+    param("served_handle", served, [m.id for m in served])
     aliases = [a.name for a in platform.gateway.aliases]
     param("alias_name", aliases, aliases)
     replicas = params.replica_deployments(platform)

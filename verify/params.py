@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from homelab.model import Platform
 from homelab.model.naming import ROUTER_PREFIX
-from homelab.services import Daemon, mcp_tools, mlx
+from homelab.services import Daemon, mcp_tools
 from homelab.services.mcp_tools import McpTool
 from homelab.services.optillm import proxy_url
 from verify.probes import lan_url
@@ -43,8 +43,9 @@ def reaches(platform: Platform, daemons: Iterable[Daemon]) -> list[Reach]:
 
 
 @dataclass(frozen=True)
-class MlxHandle:
-    """A served MLX handle and the servers behind it (one per host serving a replica)."""
+class ServedHandle:
+    """A handle served one model per port (MLX, llama.cpp) and the servers behind it (one per
+    host serving a replica)."""
 
     handle: str
     servers: tuple[str, ...]
@@ -54,13 +55,14 @@ class MlxHandle:
         return self.handle
 
 
-def mlx_handles(platform: Platform) -> list[MlxHandle]:
-    """Each served MLX handle with the servers behind it, so a failure names them."""
+def served_handles(platform: Platform) -> list[ServedHandle]:
+    """Each handle served one model per port, with the servers behind it, so a failure names
+    them."""
     servers: dict[str, list[str]] = {}
-    for host, _i, model in mlx.SERVICE.deployments(platform):
-        assert model.port is not None
-        servers.setdefault(model.model_id, []).append(f"{host}/{mlx.server_name(model.port)}")
-    return [MlxHandle(handle, tuple(where)) for handle, where in servers.items()]
+    for s in platform.served():
+        daemon = next(d for d in platform.daemons(s.host) if d.listener.port == s.port)
+        servers.setdefault(s.handle, []).append(f"{s.host}/{daemon.name}")
+    return [ServedHandle(handle, tuple(where)) for handle, where in servers.items()]
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class Deployment:
 
 def replica_deployments(platform: Platform) -> list[Deployment]:
     """Every deployment of each handle with more than one (the gateway's direct routes)."""
-    optillm = proxy_url(platform)  # the detour every MLX handle shares, not a deployment
+    optillm = proxy_url(platform)  # the detour handles share, not a deployment
     by_handle: dict[str, list[str]] = {}
     for route in platform.routes():
         if route.alias_of is None:

@@ -10,7 +10,7 @@ import httpx
 
 from homelab.model import Platform
 from verify import probes
-from verify.params import Deployment, MlxHandle
+from verify.params import Deployment, ServedHandle
 
 #: A chat through the gateway to a tiny model takes well under this.
 CHAT_TIMEOUT = 30
@@ -54,13 +54,15 @@ def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> N
     answered(response, "litellm", family_handle)
 
 
-def test_chat_reaches_each_mlx_handle(gateway: httpx.Client, mlx_handle: MlxHandle) -> None:
-    response = chat(gateway, mlx_handle.handle)
+def test_chat_reaches_each_served_handle(
+    gateway: httpx.Client, served_handle: ServedHandle
+) -> None:
+    response = chat(gateway, served_handle.handle)
     assert response.status_code == 200, (
-        f"{', '.join(mlx_handle.servers)}: chat with {mlx_handle.handle} through the gateway "
-        f"answered {response.status_code}: {response.text[:200]}"
+        f"{', '.join(served_handle.servers)}: chat with {served_handle.handle} through the "
+        f"gateway answered {response.status_code}: {response.text[:200]}"
     )
-    answered(response, ", ".join(mlx_handle.servers), mlx_handle.handle)
+    answered(response, ", ".join(served_handle.servers), served_handle.handle)
 
 
 def test_each_alias_answers_a_chat(gateway: httpx.Client, alias_name: str) -> None:

@@ -48,6 +48,9 @@ SSH_USER = "root"
 SSH_PORT = 22
 #: Where the shared uv cache is bind-mounted inside each host (deploys set UV_CACHE_DIR to it).
 UV_CACHE_IN_HOST = "/var/cache/uv-shared"
+#: Where the shared cache of wheels built on the hosts is bind-mounted (llama.cpp's server:
+#: built once for all the lab's hosts, kept across down and destroy).
+WHEEL_CACHE_IN_HOST = "/var/cache/wheels-shared"
 #: The machine's folder of prebuilt wheels (a CPU build of torch among them), bind-mounted
 #: read-only at the same path in each host when the machine has it: the lab's find_links.
 WHEELS = "/opt/wheels"
@@ -221,6 +224,10 @@ class LabConfig:
         return self.cache_dir / "uv"
 
     @property
+    def wheel_cache(self) -> Path:
+        return self.cache_dir / "wheels"
+
+    @property
     def owned_dirs(self) -> tuple[Path, ...]:
         """The directories under which every mount of the lab's lies."""
         return (self.lab_dir, self.cache_dir)
@@ -251,6 +258,7 @@ class LabConfig:
             "ssh_allow_agent": False,
             "ssh_look_for_keys": False,
             "uv_cache_dir": UV_CACHE_IN_HOST,
+            "wheel_cache_dir": WHEEL_CACHE_IN_HOST,
             # The lab's platform is its own group data's, not the project's (see
             # homelab.groupdata.DATA_KEY: the project's stays out of its way).
             LAB_DATA_KEY: str(LAB_GROUP_DATA),

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab.lab import cgroups, procs
-from homelab.lab.config import PROCESS_MARK, UV_CACHE_IN_HOST, WHEELS, LabConfig
+from homelab.lab.config import (
+    PROCESS_MARK,
+    UV_CACHE_IN_HOST,
+    WHEEL_CACHE_IN_HOST,
+    WHEELS,
+    LabConfig,
+)
 from homelab.lab.errors import LabError
 from homelab.lab.ssh import ssh_run
 from homelab.lab.state import HostRun
@@ -34,6 +40,7 @@ def nspawn_argv(config: LabConfig, name: str) -> list[str]:
         "--link-journal=no",
         "--console=read-only",
         f"--bind={config.uv_cache}:{UV_CACHE_IN_HOST}",
+        f"--bind={config.wheel_cache}:{WHEEL_CACHE_IN_HOST}",
         *([f"--bind-ro={WHEELS}:{WHEELS}"] if Path(WHEELS).is_dir() else []),
         # Marks the container's init, so a lab whose nspawn was killed can still be found.
         f"--setenv={PROCESS_MARK}={root}",

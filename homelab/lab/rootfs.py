@@ -310,6 +310,7 @@ def provision_host(config: LabConfig, name: str, client_pubkey: str) -> None:
     _sync_apt(root)
     _sync_cas(root)
     (config.uv_cache).mkdir(parents=True, exist_ok=True)
+    (config.wheel_cache).mkdir(parents=True, exist_ok=True)
 
 
 def host_public_keys(config: LabConfig, name: str) -> list[str]:

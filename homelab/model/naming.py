@@ -13,6 +13,8 @@ class Backend(StrEnum):
     OV = "ov"
     OPT = "opt"
     AFM = "afm"
+    #: llama.cpp servers: named by the format they serve (``llama-`` is a model family).
+    GGUF = "gguf"
 
 
 class Technique(StrEnum):

@@ -16,7 +16,7 @@ from homelab.model.base import Frozen
 from homelab.model.gateway import Gateway
 from homelab.model.host import Host, StorageRoot
 from homelab.model.registry import registered
-from homelab.model.service import Daemon, Handle, HostFile
+from homelab.model.service import Daemon, Handle, HostFile, Served
 from homelab.model.takeover import LegacyJob, LegacyUnit
 
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class ServiceModule(Generic[Opts]):
         """(endpoint_ref, managed_by) of each of its handles, as the operator's registry names
         them: where its model is served and the init system that runs it there."""
         return {}
+
+    def served(self, platform: Platform) -> Iterator[Served]:
+        """Each model one of its servers serves (one per port): the deployments of its handles."""
+        return iter(())
 
     def placement_problems(self, platform: Platform) -> list[str]:
         """Where it may be placed (beside what it needs): checked before anything is derived."""
@@ -203,6 +207,11 @@ class Platform(Frozen):
             if any(d.name == daemon.name for d in service.daemons(self, daemon.host)):
                 return service
         raise KeyError(f"no service of {daemon.host} runs {daemon.name!r}")
+
+    def served(self) -> Iterator[Served]:
+        """Every deployment of a model served one per port, host by host."""
+        for service in self.modules():
+            yield from service.served(self)
 
     def handles(self) -> Iterator[Handle]:
         """Every handle the gateway exposes to clients, by backend as the routes are."""

@@ -148,3 +148,21 @@ class Handle:
     where: str
     #: The host whose server answers it (the gateway's host for handles it serves itself).
     host: str
+
+
+@dataclass(frozen=True)
+class Served:
+    """One model one server serves: one deployment of its handle."""
+
+    host: str
+    #: The model's entry in the data (``studio.mlx.models[0]``), for the rules' messages.
+    at: str
+    handle: str
+    backend: Backend
+    port: int
+    #: The model name the server answers to.
+    upstream_model: str
+    context_length: int
+    max_output_tokens: int | None
+    #: Fields every replica of the handle must agree on, with their values.
+    identity: tuple[tuple[str, object], ...] = ()

@@ -17,6 +17,7 @@ from homelab.model.service import Daemon, HostFile, Relax
 from homelab.services import (
     afm,
     litellm,
+    llama_cpp,
     mcp_tools,
     mlx,
     open_webui,
@@ -38,6 +39,7 @@ SERVICES: tuple[ServiceModule[Any], ...] = (
     open_webui.SERVICE,
     mcp_tools.SERVICE,
     mlx.SERVICE,
+    llama_cpp.SERVICE,
     optillm_local.SERVICE,
     afm.SERVICE,
 )

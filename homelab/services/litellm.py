@@ -13,7 +13,7 @@ from pydantic import Field
 from homelab import PROJECT_ROOT
 from homelab.model.base import LOOPBACK, Bool, Exposure, Listener, Name
 from homelab.model.common import PythonPackage, Service
-from homelab.model.naming import ROUTER_PREFIX, Backend
+from homelab.model.naming import ROUTER_PREFIX
 from homelab.model.routing import Route
 from homelab.render.engine import render
 from homelab.render.files import HostFile, env_file
@@ -246,17 +246,15 @@ def handles(platform: Platform) -> list[dict[str, object]]:
 def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The data's fallbacks, then each name's direct routes where it goes through OptiLLM.
 
-    OptiLLM passes plain MLX requests through unchanged, so while it restarts (or fails) the
-    gateway sends them straight to the MLX servers instead of failing them: an MLX handle falls
-    back to its ``router-*`` name, an alias to those of its handles, after any fallbacks the
-    data gives it (LiteLLM tries them in order).
+    OptiLLM passes plain requests through unchanged, so while it restarts (or fails) the
+    gateway sends them straight to the model servers instead of failing them: a handle routed
+    through OptiLLM falls back to its ``router-*`` name, an alias to those of its handles,
+    after any fallbacks the data gives it (LiteLLM tries them in order).
     """
     routes = platform.routes()
     direct = {r.handle for r in routes if r.internal}
     via_optillm = {
-        r.handle
-        for r in routes
-        if r.backend is Backend.MLX and not r.internal and ROUTER_PREFIX + r.handle in direct
+        r.handle for r in routes if not r.internal and ROUTER_PREFIX + r.handle in direct
     }
     behind = {a.name: a.handles for a in platform.gateway.aliases}
     names = [r.handle for r in routes if not r.internal]

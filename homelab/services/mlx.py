@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import AbsPath, Bool, Exposure, Frozen, Listener, Port, env_name
+from homelab.model.base import AbsPath, Bool, Exposure, Frozen, Listener, Port
 from homelab.model.common import PythonPackage
-from homelab.model.naming import ROUTER_PREFIX, Backend, handle_problems
-from homelab.model.routing import Route, max_output_tokens, url
+from homelab.model.naming import Backend, handle_problems
+from homelab.model.routing import Route, max_output_tokens
+from homelab.model.service import Served
 from homelab.render.files import HostFile, json_file
+from homelab.services import local_servers
 from homelab.services.base import PYTHON_RUNTIME, Daemon, Handle, ServiceModule, common, serve_on
 
 if TYPE_CHECKING:
@@ -212,73 +214,33 @@ class MlxService(ServiceModule[MlxServers]):
                 if model.port is not None:
                     yield host, i, model
 
-    def handles(self, platform: Platform) -> Iterator[Handle]:
-        hosts_of: dict[str, set[str]] = {}
+    def served(self, platform: Platform) -> Iterator[Served]:
         for host, i, model in self.deployments(platform):
-            seen = hosts_of.setdefault(model.model_id, set())
-            # A replica on another host is the same handle; a second entry on one host is not
-            # (the platform's rule refuses the handle declared twice).
-            if not seen or host in seen:
-                yield Handle(
-                    model.model_id, Backend.MLX, f"{host}.{self.key}.models[{i}].model_id", host
-                )
-            seen.add(host)
+            assert model.port is not None
+            yield Served(
+                host=host,
+                at=f"{host}.{self.key}.models[{i}]",
+                handle=model.model_id,
+                backend=Backend.MLX,
+                port=model.port,
+                upstream_model=MLX_SERVED_MODEL,
+                context_length=model.context_length,
+                max_output_tokens=model.max_output_tokens,
+                identity=(
+                    ("repo", model.repo),
+                    ("context_length", model.context_length),
+                    ("max_output_tokens", model.max_output_tokens),
+                ),
+            )
+
+    def handles(self, platform: Platform) -> Iterator[Handle]:
+        return local_servers.handles(self.served(platform))
 
     def routes(self, platform: Platform) -> Iterator[Route]:
-        from homelab.services.litellm import gateway_host
-        from homelab.services.optillm import proxy_url
-
-        gw = platform.gateway
-        seen_from = gateway_host(platform)
-        optillm = proxy_url(platform)
-        via_optillm: set[str] = set()
-        for host, _i, model in self.deployments(platform):
-            assert model.port is not None
-            max_out = max_output_tokens(
-                model.max_output_tokens, model.context_length, gw.default_max_output_tokens
-            )
-            direct = url(platform.address(host, seen_from), model.port)
-            if gw.route_via_optillm and optillm is not None:
-                if model.model_id not in via_optillm:  # one route to OptiLLM per handle
-                    via_optillm.add(model.model_id)
-                    yield Route(
-                        handle=model.model_id,
-                        backend=Backend.MLX,
-                        upstream_model=ROUTER_PREFIX + model.model_id,
-                        api_base=optillm,
-                        api_key=gw.optillm_key,
-                        max_input_tokens=model.context_length,
-                        max_output_tokens=max_out,
-                        env_prefix="OPTILLM_" + env_name(model.model_id),
-                    )
-            else:
-                yield Route(
-                    handle=model.model_id,
-                    backend=Backend.MLX,
-                    upstream_model=MLX_SERVED_MODEL,
-                    api_base=direct,
-                    max_input_tokens=model.context_length,
-                    max_output_tokens=max_out,
-                )
-            # Loop avoidance: OptiLLM calls the gateway back with router-mlx-* names, which
-            # go straight to the MLX ports, never through OptiLLM again. opt-* need them too.
-            if gw.uses_optillm:
-                yield Route(
-                    handle=ROUTER_PREFIX + model.model_id,
-                    backend=Backend.MLX,
-                    upstream_model=MLX_SERVED_MODEL,
-                    api_base=direct,
-                    max_input_tokens=model.context_length,
-                    max_output_tokens=max_out,
-                    internal=True,
-                )
+        return local_servers.routes(platform, self.served(platform))
 
     def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:
-        out: dict[str, tuple[str, str]] = {}
-        for host, _i, model in self.deployments(platform):
-            init = platform.host(host).os.init.name
-            out.setdefault(model.model_id, (f"ep_mlx_slot_{model.port}", init))
-        return out
+        return local_servers.endpoints(platform, self.served(platform), "ep_mlx_slot")
 
     def placement_problems(self, platform: Platform) -> list[str]:
         problems = []
@@ -309,21 +271,7 @@ class MlxService(ServiceModule[MlxServers]):
                         f"but has port {model.port} (rule: showroom vs backroom: a model stored "
                         "only on backroom storage gets no handle)"
                     )
-        first: dict[str, tuple[str, MlxModel]] = {}
-        for host, i, model in self.deployments(platform):
-            at = f"{host}.{self.key}.models[{i}]"
-            if model.model_id not in first:
-                first[model.model_id] = (at, model)
-                continue
-            was_at, was = first[model.model_id]
-            for field in ("repo", "context_length", "max_output_tokens"):
-                if getattr(model, field) != getattr(was, field):
-                    problems.append(
-                        f"{at}.{field}: {getattr(model, field)!r} differs from the replica at "
-                        f"{was_at} ({getattr(was, field)!r}) (rule: a handle served on several "
-                        "hosts serves one model: replicas agree on repo, context and output)"
-                    )
-        return problems
+        return problems + local_servers.replica_problems(self.served(platform))
 
     def registry(self, platform: Platform, host: str) -> dict[str, object]:
         """``registry.json`` in the operator's schema (``version``, ``models`` keyed by id, each

@@ -6,7 +6,8 @@ systemd unit of the same label); three tiny models stand in for the real ones (n
 here); torch's CPU wheels come from the machine's wheel folder; ov-server has no GPU; web.fetch
 may read pages on the lab's own subnet; Tiny Agents is on; and the lab's substitutes
 (``homelab/lab/substitutes``) run where the lab cannot run the real thing: Debian's searx for
-SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host.
+SearXNG, a stand-in for ov-server, Open WebUI offline, tiny models made on the host (MLX, and
+GGUF for the Mini's llama.cpp server).
 Every other host the lab's inventory names joins by its data file, ``hosts/<name>.py`` here.
 """
 
@@ -87,6 +88,24 @@ def _lab_host(name: str, data: dict[str, object]) -> dict[str, object]:
 
 _dumped = _real.model_dump()
 _hosts = {name: _lab_host(name, host) for name, host in _dumped["hosts"].items()}
+if "mini" in _hosts:
+    # llama.cpp on the Mini, the Linux box: one tiny GGUF model, two slots.
+    _hosts["mini"]["llama_cpp"] = dict(
+        models_dir=MODELS,
+        # A tiny file is 151 kB: room for six.
+        memory_budget_gb=0.001,
+        models=[
+            dict(
+                model_id="gguf-tiny-llama",
+                repo="lab/tiny-llama-gguf",
+                file="tiny-llama.gguf",
+                context_length=2048,
+                max_output_tokens=32,
+                parallel=2,
+                port=8140,
+            )
+        ],
+    )
 
 with validating(top="Platform"):
     _platform = Platform.model_validate(

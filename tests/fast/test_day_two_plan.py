@@ -6,11 +6,12 @@ Studio's memory cannot hold is refused before any command is sent."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from deploys.budget import GB, WeightBytes, over_budget
+from deploys.budget import GB, WeightBytes, mlx_budget, over_budget
 from homelab.model import LINUX, MACOS, Host, Platform
 from homelab.model.system import UNIT_MARK
 from homelab.render.units import service_file
@@ -145,13 +146,17 @@ def test_a_set_over_the_budget_is_refused_before_any_command(
 
 
 def test_the_budget_message_names_each_model_largest_first(platform: Platform) -> None:
-    served = studio_mlx(platform).served
+    mlx = studio_mlx(platform)
+    served = mlx.served
     sizes = {m.source_path: (i + 1) * GB for i, m in enumerate(served)}
-    message = over_budget("studio", served, sizes, 1.5)
+    budget = mlx_budget("studio", mlx.model_copy(update={"memory_budget_gb": 1.5}))
+    assert budget is not None
+    message = over_budget(budget, sizes)
     assert message is not None
     order = [message.index(m.model_id) for m in reversed(served)]
     assert order == sorted(order), message
-    assert over_budget("studio", served, sizes, float(sum(sizes.values())) / GB) is None
+    enough = replace(budget, budget_gb=float(sum(sizes.values())) / GB)
+    assert over_budget(enough, sizes) is None
 
 
 def test_the_weight_measure_reads_one_line_per_folder() -> None:

@@ -269,7 +269,7 @@ FAULTS = [
                 f"test_listens_on_its_declared_bind[{at(MLX)}]",
                 f"test_health_endpoint[{at(MLX)}]",
                 *from_every_other_host("test_lan_service_answers_every_other_host", MLX),
-                f"test_chat_reaches_each_mlx_handle[{MLX_MODEL.model_id}]",
+                f"test_chat_reaches_each_served_handle[{MLX_MODEL.model_id}]",
                 *(f"test_each_alias_answers_a_chat[{alias}]" for alias in MLX_ALIASES),
             }
         ),

@@ -1,0 +1,113 @@
+"""What backends of one model per port share (MLX, llama.cpp): handles across replicas, the
+gateway's routes to them (through OptiLLM or direct), their endpoints, and the replica rule.
+
+A backend states each served model as a :class:`~homelab.model.service.Served` (where in the
+data, on which host and port, under which upstream name); nothing here knows which backend it
+is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from homelab.model.base import env_name
+from homelab.model.naming import ROUTER_PREFIX
+from homelab.model.routing import Route, max_output_tokens, url
+from homelab.model.service import Handle, Served
+
+if TYPE_CHECKING:
+    from homelab.model.platform import Platform
+
+
+def handles(served: Iterable[Served]) -> Iterator[Handle]:
+    """One handle per model id: a replica on another host is the same handle; a second entry
+    on one host is not (the platform's rule refuses the handle declared twice)."""
+    hosts_of: dict[str, set[str]] = {}
+    for s in served:
+        seen = hosts_of.setdefault(s.handle, set())
+        if not seen or s.host in seen:
+            yield Handle(s.handle, s.backend, f"{s.at}.model_id", s.host)
+        seen.add(s.host)
+
+
+def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
+    """Each deployment's gateway route: through OptiLLM when the gateway's mode says so (one
+    route per handle), and the internal ``router-*`` route straight to the server, which
+    OptiLLM calls back with (loop avoidance) and ``opt-*`` handles need."""
+    from homelab.services.litellm import gateway_host
+    from homelab.services.optillm import proxy_url
+
+    gw = platform.gateway
+    seen_from = gateway_host(platform)
+    optillm = proxy_url(platform)
+    via_optillm: set[str] = set()
+    for s in served:
+        max_out = max_output_tokens(
+            s.max_output_tokens, s.context_length, gw.default_max_output_tokens
+        )
+        direct = url(platform.address(s.host, seen_from), s.port)
+        if gw.route_via_optillm and optillm is not None:
+            if s.handle not in via_optillm:
+                via_optillm.add(s.handle)
+                yield Route(
+                    handle=s.handle,
+                    backend=s.backend,
+                    upstream_model=ROUTER_PREFIX + s.handle,
+                    api_base=optillm,
+                    api_key=gw.optillm_key,
+                    max_input_tokens=s.context_length,
+                    max_output_tokens=max_out,
+                    env_prefix="OPTILLM_" + env_name(s.handle),
+                )
+        else:
+            yield Route(
+                handle=s.handle,
+                backend=s.backend,
+                upstream_model=s.upstream_model,
+                api_base=direct,
+                max_input_tokens=s.context_length,
+                max_output_tokens=max_out,
+            )
+        if gw.uses_optillm:
+            yield Route(
+                handle=ROUTER_PREFIX + s.handle,
+                backend=s.backend,
+                upstream_model=s.upstream_model,
+                api_base=direct,
+                max_input_tokens=s.context_length,
+                max_output_tokens=max_out,
+                internal=True,
+            )
+
+
+def endpoints(
+    platform: Platform, served: Iterable[Served], slot: str
+) -> dict[str, tuple[str, str]]:
+    """Each handle's endpoint reference (``<slot>_<port>`` of its first deployment) and the init
+    system that manages it."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in served:
+        init = platform.host(s.host).os.init.name
+        out.setdefault(s.handle, (f"{slot}_{s.port}", init))
+    return out
+
+
+def replica_problems(served: Iterable[Served]) -> list[str]:
+    """Replicas of a handle serve one model: they agree on every field of its identity."""
+    problems = []
+    first: dict[str, Served] = {}
+    for s in served:
+        was = first.setdefault(s.handle, s)
+        if was is s:
+            continue
+        theirs = dict(was.identity)
+        for field, value in s.identity:
+            if value != theirs.get(field):
+                problems.append(
+                    f"{s.at}.{field}: {value!r} differs from the replica at {was.at} "
+                    f"({theirs.get(field)!r}) (rule: a handle served on several hosts serves "
+                    "one model: replicas agree on "
+                    f"{', '.join(f for f, _ in s.identity)})"
+                )
+    return problems

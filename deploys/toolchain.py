@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
@@ -35,14 +37,21 @@ class Tools:
         return " ".join(f"--find-links {shlex.quote(link)}" for link in self.find_links)
 
 
-def tools_for(layout: Layout, toolchain: Toolchain, system: str) -> Tools:
+def tools_for(
+    layout: Layout, toolchain: Toolchain, system: str, data: Mapping[str, Any] | None = None
+) -> Tools:
+    """The host's tools; ``data``, its pyinfra host data (the current host's by default)."""
+
+    def found(key: str) -> Any:
+        return host.data.get(key) if data is None else data.get(key)
+
     env = {
         # The host's Python and CA store: no interpreter downloads, and TLS that trusts what
         # the host trusts (a proxy's CA included).
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NATIVE_TLS": "true",
     }
-    cache = host.data.get("uv_cache_dir")
+    cache = found("uv_cache_dir")
     if cache:
         env["UV_CACHE_DIR"] = str(cache)
         # A cache mounted from elsewhere (the lab's, shared by its hosts) cannot be hard-linked
@@ -51,7 +60,7 @@ def tools_for(layout: Layout, toolchain: Toolchain, system: str) -> Tools:
     # On macOS, Homebrew's uv (aarch64-apple-darwin); elsewhere the platform's own install.
     uv = "/opt/homebrew/bin/uv" if system == "macos" else f"{layout.opt}/uv/bin/uv"
     # The lab shares one wheel cache among its hosts, as it shares uv's.
-    wheels = str(host.data.get("wheel_cache_dir") or f"{layout.state}/wheels")
+    wheels = str(found("wheel_cache_dir") or f"{layout.state}/wheels")
     return Tools(
         uv=uv, python=toolchain.python, env=env, find_links=toolchain.find_links, wheels=wheels
     )

@@ -26,7 +26,6 @@ from homelab.render.engine import render
 from homelab.services import Daemon, daemons
 from homelab.services.litellm import SERVICE as LITELLM
 from homelab.services.litellm import gateway_host, search_url
-from homelab.services.mlx import SERVICE as MLX
 from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from homelab.services.optillm import SERVICE as OPTILLM
 from homelab.services.optillm import proxy_url
@@ -371,10 +370,10 @@ def alias_rows(platform: Platform) -> list[AliasRow]:
     host_of: dict[str, list[str]] = {}
     for h in platform.handles():
         host_of.setdefault(h.handle, []).append(h.host)
-    for host, _i, model in MLX.deployments(platform):  # a replica's other hosts
-        host_of.setdefault(model.model_id, [])
-        if host not in host_of[model.model_id]:
-            host_of[model.model_id].append(host)
+    for s in platform.served():  # a replica's other hosts
+        host_of.setdefault(s.handle, [])
+        if s.host not in host_of[s.handle]:
+            host_of[s.handle].append(s.host)
     falls = dict(fallbacks(platform))
     rows = []
     for a in platform.gateway.aliases:

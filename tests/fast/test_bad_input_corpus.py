@@ -278,6 +278,17 @@ CASES: tuple[Case, ...] = (
         "studio.optillm_local.instances[1].listener.port",
         "8130 lies in the MLX ranges (rule: 8100-8139 belong to MLX servers)",
     ),
+    Case(
+        "range-llama-cpp-port-in-mlx-ranges",
+        STUDIO,
+        STUDIO_KEY,
+        'llama_cpp=dict(models_dir="/Users/thestudio/models/gguf", models=[dict('
+        'model_id="gguf-qwen2-5-0-5b", repo="bartowski/Qwen2.5-0.5B-Instruct-GGUF", '
+        'file="Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", context_length=4096, port=8126)]),\n'
+        + STUDIO_KEY,
+        "studio.llama_cpp.models[0].port",
+        "8126 is outside the llama.cpp range (rule: llama.cpp ports 8140-8159)",
+    ),
     # -- clashing ports ----------------------------------------------------------------------
     Case(
         "clash-mini-searxng-on-4000",

@@ -361,6 +361,7 @@ class AliasRow:
     handles: tuple[tuple[str, int | None], ...]
     hosts: tuple[str, ...]
     fallbacks: tuple[str, ...]
+    through_optillm: bool = False
 
 
 def alias_rows(platform: Platform) -> list[AliasRow]:
@@ -381,7 +382,11 @@ def alias_rows(platform: Platform) -> list[AliasRow]:
         hosts = tuple(dict.fromkeys(x for h in a.handles for x in host_of.get(h, [])))
         rows.append(
             AliasRow(
-                a.name, tuple(zip(a.handles, weights, strict=True)), hosts, falls.get(a.name, ())
+                a.name,
+                tuple(zip(a.handles, weights, strict=True)),
+                hosts,
+                falls.get(a.name, ()),
+                a.through_optillm,
             )
         )
     return rows

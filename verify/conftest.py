@@ -117,6 +117,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("served_handle", served, [m.id for m in served])
     aliases = [a.name for a in platform.gateway.aliases]
     param("alias_name", aliases, aliases)
+    streaming = params.streaming_aliases(platform)
+    param("streaming_alias", streaming, streaming)
     replicas = params.replica_deployments(platform)
     param("replica", replicas, [r.id for r in replicas])
 

@@ -94,6 +94,17 @@ class Deployment:
         return f"{self.handle}@{self.url.split('//', 1)[-1].split('/', 1)[0]}"
 
 
+def streaming_aliases(platform: Platform) -> list[str]:
+    """Aliases straight to servers that stream as they generate (every handle behind them
+    served one model per port): their answers must arrive in more than one chunk."""
+    per_port = {s.handle for s in platform.served()}
+    return [
+        a.name
+        for a in platform.gateway.aliases
+        if not a.through_optillm and set(a.handles) <= per_port
+    ]
+
+
 def replica_deployments(platform: Platform) -> list[Deployment]:
     """Every deployment of each handle with more than one (the gateway's direct routes)."""
     optillm = proxy_url(platform)  # the detour handles share, not a deployment

@@ -4,6 +4,7 @@ calls it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -72,6 +73,41 @@ def test_each_alias_answers_a_chat(gateway: httpx.Client, alias_name: str) -> No
         f"{response.text[:200]}"
     )
     answered(response, "litellm", alias_name)
+
+
+#: Tokens a streamed check asks for: each arrives in a chunk of its own from a direct server.
+STREAM_TOKENS = 12
+
+
+def content_chunks(gateway: httpx.Client, name: str) -> tuple[int, str]:
+    """How many server-sent events of a streamed chat carried text, and the status line."""
+    body = {
+        "model": name,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": STREAM_TOKENS,
+        "stream": True,
+    }
+    chunks = 0
+    with gateway.stream("POST", "/v1/chat/completions", json=body) as response:
+        if response.status_code != 200:
+            return 0, f"HTTP {response.status_code}: {response.read()[:200]!r}"
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            delta = (json.loads(line[6:]).get("choices") or [{}])[0].get("delta") or {}
+            chunks += bool(delta.get("content"))
+    return chunks, "HTTP 200"
+
+
+def test_a_direct_alias_streams(gateway: httpx.Client, streaming_alias: str) -> None:
+    """Straight to its servers, a stream arrives as it is generated: a gateway that gathered
+    it first (OptiLLM's proxy does) would send one chunk, and a user would see nothing until
+    the model had finished."""
+    chunks, status = content_chunks(gateway, streaming_alias)
+    assert chunks > 1, (
+        f"litellm: a stream of {STREAM_TOKENS} tokens from the alias {streaming_alias}: "
+        f"expected more than one content chunk, found {chunks} ({status})"
+    )
 
 
 def test_each_replica_answers_the_gateway_host(

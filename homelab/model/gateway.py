@@ -41,6 +41,14 @@ class RouterSettings(Frozen):
     allowed_fails: int = Field(default=3, ge=0)
     cooldown_time: int = Field(default=30, ge=0, description="seconds a failing upstream rests")
     timeout: int = Field(default=600, gt=0, description="seconds before a request is abandoned")
+    server_timeout: int | None = Field(
+        default=None,
+        gt=0,
+        description="seconds a request waits on one model server (MLX, llama.cpp) before the "
+        "router tries another deployment (LiteLLM's per-deployment timeout and stream_timeout): "
+        "a hung server, which accepts and never answers, costs this long, not the whole "
+        "timeout; set it above the slowest answer a server gives (None: the timeout)",
+    )
     fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = Field(
         default=(), description="(handle or alias, handles or aliases to try when it fails)"
     )
@@ -68,6 +76,13 @@ class Alias(Frozen):
         default=None,
         description="why its handles' context lengths may differ (else they must agree: a "
         "client of the alias relies on the context it promises)",
+    )
+    through_optillm: Bool = Field(
+        default=False,
+        description="False: straight to its handles' servers, whatever the gateway's OptiLLM "
+        "mode (a stream arrives as the server writes it; OptiLLM's proxy gathers the whole "
+        "answer before it sends one chunk); True: through OptiLLM, as its handles are in that "
+        "mode, for OptiLLM's techniques",
     )
 
     @model_validator(mode="after")

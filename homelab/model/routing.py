@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from homelab.model.base import SecretRef
 from homelab.model.gateway import Alias
-from homelab.model.naming import Backend
+from homelab.model.naming import ROUTER_PREFIX, Backend
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Route:
     alias_of: str | None = None
     order: int | None = None
     weight: int | None = None
+    #: Seconds this deployment may take before the router gives up on it (None: the router's).
+    timeout: int | None = None
 
     @property
     def litellm_model(self) -> str:
@@ -67,18 +69,29 @@ def alias_routes(routes: Iterable[Route], aliases: Iterable[Alias]) -> Iterator[
 
     LiteLLM's router then treats them as one group: it picks by order (a lower one first, a
     higher one only while the lower are failing or cooling down) or by weight, and its retries
-    and cooldowns work across the alias as across a handle's replicas."""
+    and cooldowns work across the alias as across a handle's replicas.
+
+    An alias not through OptiLLM takes a handle's direct routes (its ``router-*`` ones, one per
+    server) where the handle goes through OptiLLM: the servers themselves are its deployments.
+    """
     by_handle: dict[str, list[Route]] = {}
+    direct: dict[str, list[Route]] = {}
     for route in routes:
         if not route.internal:
             by_handle.setdefault(route.handle, []).append(route)
+        elif route.handle.startswith(ROUTER_PREFIX):
+            direct.setdefault(route.handle.removeprefix(ROUTER_PREFIX), []).append(route)
     for alias in aliases:
         ranked = len(alias.handles) > 1 and not alias.weights
         for i, handle in enumerate(alias.handles):
-            for route in by_handle.get(handle, []):
+            chosen = by_handle.get(handle, [])
+            if not alias.through_optillm and handle in direct:
+                chosen = direct[handle]
+            for route in chosen:
                 yield replace(
                     route,
                     handle=alias.name,
+                    internal=False,
                     alias_of=handle,
                     order=i + 1 if ranked else None,
                     weight=alias.weights[i] if alias.weights else None,

@@ -256,12 +256,16 @@ def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
     via_optillm = {
         r.handle for r in routes if not r.internal and ROUTER_PREFIX + r.handle in direct
     }
-    behind = {a.name: a.handles for a in platform.gateway.aliases}
+    # An alias straight to the servers has nothing to fall back to past them.
+    behind = {a.name: a.handles for a in platform.gateway.aliases if a.through_optillm}
+    direct_aliases = {a.name for a in platform.gateway.aliases if not a.through_optillm}
     names = [r.handle for r in routes if not r.internal]
     out: dict[str, tuple[str, ...]] = {
         name: tuple(others) for name, others in platform.gateway.router.fallbacks
     }
     for name in dict.fromkeys(names):
+        if name in direct_aliases:
+            continue
         handles = behind.get(name, (name,))
         derived = tuple(ROUTER_PREFIX + h for h in handles if h in via_optillm)
         if derived and (name not in out or name in behind):

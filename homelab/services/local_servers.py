@@ -68,6 +68,7 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 api_base=direct,
                 max_input_tokens=s.context_length,
                 max_output_tokens=max_out,
+                timeout=gw.router.server_timeout,
             )
         if gw.uses_optillm:
             yield Route(
@@ -78,6 +79,7 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 max_input_tokens=s.context_length,
                 max_output_tokens=max_out,
                 internal=True,
+                timeout=gw.router.server_timeout,
             )
 
 

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from homelab.model import Platform
-from homelab.services.litellm import handles, router_yaml
+from homelab.services.litellm import fallbacks, handles, router_yaml
 
 
 def with_aliases(platform: Platform, *aliases: dict[str, Any], **router: Any) -> Platform:
@@ -122,3 +122,29 @@ def test_an_alias_in_fallbacks_is_rendered_by_its_name(platform: Platform) -> No
     both = with_aliases(platform, fast, deep, fallbacks=(("fast", ("deep",)),))
     config = yaml.safe_load(router_yaml(both))
     assert {"fast": ["deep"]} in config["router_settings"]["fallbacks"], config["router_settings"]
+
+
+def test_an_alias_goes_straight_to_the_servers_in_the_optillm_mode(
+    lab_platform: Platform,
+) -> None:
+    """Its deployments are the handle's servers (one per replica), not OptiLLM's proxy: a
+    stream arrives as the server writes it; and it needs no fallback to the direct routes."""
+    assert lab_platform.gateway.route_via_optillm
+    fast = dict(name="fast", handles=("mlx-tiny-llama-a",))
+    lab = with_aliases(lab_platform, fast, fallbacks=())
+    bases = sorted(e["litellm_params"]["api_base"] for e in entries(lab, "fast"))
+    expected = sorted(f"http://{lab.addresses[h]}:8100/v1" for h in ("studio", "mac2"))
+    assert bases == expected, bases
+    assert "fast" not in dict(fallbacks(lab)), fallbacks(lab)
+
+
+def test_an_alias_through_optillm_takes_the_handles_route_and_its_fallback(
+    lab_platform: Platform,
+) -> None:
+    fast = dict(name="fast", handles=("mlx-tiny-llama-a",), through_optillm=True)
+    lab = with_aliases(lab_platform, fast, fallbacks=())
+    found = entries(lab, "fast")
+    assert [e["litellm_params"]["model"] for e in found] == [
+        "os.environ/OPTILLM_MLX_TINY_LLAMA_A_MODEL"
+    ], found
+    assert dict(fallbacks(lab))["fast"] == ("router-mlx-tiny-llama-a",)

@@ -45,9 +45,12 @@ def stub_host(platform: Platform) -> str:
 
 
 @contextmanager
-def stub_upstream(lab: Lab, platform: Platform) -> Iterator[str]:
-    """The stub on :func:`stub_host`, for the benchmark only; yields its base URL (``.../v1``)."""
-    host = stub_host(platform)
+def stub_upstream(
+    lab: Lab, platform: Platform, host: str | None = None, serial_ms: float = 0
+) -> Iterator[str]:
+    """The stub on ``host`` (default :func:`stub_host`), for the benchmark only; yields its
+    base URL (``.../v1``). ``serial_ms``: one completion at a time, that long each."""
+    host = host or stub_host(platform)
     require_systemd(platform, host, "the stub upstream")
     address = platform.addresses[host]
     lab.stop_units(host, f"{STUB_UNIT}.service")
@@ -55,7 +58,8 @@ def stub_upstream(lab: Lab, platform: Platform) -> Iterator[str]:
     lab.sh(
         host,
         f"systemd-run --quiet --unit={STUB_UNIT} --property=DynamicUser=yes "
-        f"/usr/bin/python3 {RUN_DIR}/stub.py --host {address} --port {STUB_PORT}",
+        f"/usr/bin/python3 {RUN_DIR}/stub.py --host {address} --port {STUB_PORT}"
+        f" --serial-ms {serial_ms}",
     )
     try:
         wait_http(f"http://{address}:{STUB_PORT}/health", timeout=30)
@@ -174,3 +178,8 @@ def transient_gateways(lab: Lab, variants: list[Variant]) -> Iterator[dict[str, 
             + "".join(f" {state}/{v.name}" for v in variants)
             + " && systemctl daemon-reload",
         )
+
+
+def mode(platform: Platform, on: bool) -> Platform:
+    gateway = platform.gateway.model_copy(update={"route_via_optillm": on})
+    return platform.model_copy(update={"gateway": gateway})

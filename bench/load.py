@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from bench.stats import LoadResult
+from bench.stats import LoadResult, merge
 
 #: Every request is bounded: a stuck upstream fails the request, it never hangs the benchmark.
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -72,3 +72,20 @@ def run_load(
 ) -> LoadResult:
     """POST ``body`` to ``url`` ``requests`` times, ``concurrency`` at a time."""
     return asyncio.run(_run(url, body, headers or {}, requests, concurrency, warmup))
+
+
+def rounds(
+    targets: dict[str, tuple[str, dict[str, str]]],
+    body: dict[str, object],
+    concurrency: int,
+    requests: int,
+    n_rounds: int,
+) -> dict[str, LoadResult]:
+    """Each target in turn, ``n_rounds`` times, so drift on the machine hits them alike."""
+    results: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    for _ in range(n_rounds):
+        for name, (url, headers) in targets.items():
+            results[name].append(
+                run_load(url, body, requests=requests, concurrency=concurrency, headers=headers)
+            )
+    return {name: merge(runs) for name, runs in results.items()}

@@ -32,17 +32,18 @@ sys.path[:1] = (
     else [str(PROJECT_ROOT), sys.path[0]]
 )
 
-from bench import converge, daytwo, llama_cpp, recovery  # noqa: E402
+from bench import converge, daytwo, failover, llama_cpp, recovery, replicas  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
+    mode,
     stub_route,
     stub_upstream,
     transient_gateways,
 )
 from bench.lab import Lab, gateway_key, lan_gateway_url  # noqa: E402
-from bench.load import chat_body, run_load  # noqa: E402
-from bench.stats import Figure, LoadResult, Target, merge, shares  # noqa: E402
+from bench.load import chat_body, rounds  # noqa: E402
+from bench.stats import Figure, LoadResult, Target, shares  # noqa: E402
 from homelab.lab.config import LAB_LOCK  # noqa: E402
 from homelab.load import load_platform  # noqa: E402
 from homelab.model import Backend, Platform  # noqa: E402
@@ -56,6 +57,8 @@ LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
 #: Requests per variant and round, and rounds: variants alternate within each round.
 C1_REQUESTS, C16_REQUESTS, ROUNDS = 100, 400, 3
 MLX_C1_REQUESTS, MLX_C16_REQUESTS = 40, 96
+#: Seconds each step of the failover story runs once its fault is in place.
+FAILOVER_STEP_S = 20.0
 
 
 @contextlib.contextmanager
@@ -284,28 +287,6 @@ def untuned(platform: Platform) -> Platform:
     return platform.model_copy(update={"hosts": hosts})
 
 
-def mode(platform: Platform, on: bool) -> Platform:
-    gateway = platform.gateway.model_copy(update={"route_via_optillm": on})
-    return platform.model_copy(update={"gateway": gateway})
-
-
-def rounds(
-    targets: dict[str, tuple[str, dict[str, str]]],
-    body: dict[str, object],
-    concurrency: int,
-    requests: int,
-    n_rounds: int,
-) -> dict[str, LoadResult]:
-    """Each target in turn, ``n_rounds`` times, so drift on the machine hits them alike."""
-    results: dict[str, list[LoadResult]] = {name: [] for name in targets}
-    for _ in range(n_rounds):
-        for name, (url, headers) in targets.items():
-            results[name].append(
-                run_load(url, body, requests=requests, concurrency=concurrency, headers=headers)
-            )
-    return {name: merge(runs) for name, runs in results.items()}
-
-
 def gateway_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
     key = gateway_key(lab, platform)
     auth = {"Authorization": f"Bearer {key}"}
@@ -407,6 +388,58 @@ def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
     )
 
 
+# --- replicas: failover, how requests spread, what a second replica buys -------------------
+
+
+def replica_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
+    cast = failover.Cast.of(lab, platform)
+    steps = failover.run(cast, FAILOVER_STEP_S, say=lambda line: print(f"  {line}", flush=True))
+    windows = [w for s in steps for w in s.windows.values()]
+    failed, sent = sum(len(w.failed) for w in windows), sum(len(w.outcomes) for w in windows)
+    p99s = {s.name: max((w.p99() or 0) for w in s.windows.values()) for s in steps}
+    worst = max(p99s, key=lambda name: p99s[name])
+    emit(
+        figures,
+        Figure(
+            "failover_failed_requests",
+            failed,
+            "requests",
+            Target("<=", 0),
+            note=f"of {sent}: {cast.cut} killed and back, {cast.hung} hung and back, every "
+            f"replica of {cast.alias} down; p99 by step: "
+            + ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in p99s.items()),
+        ),
+    )
+    emit(figures, Figure("failover_p99_worst_step", p99s[worst] * 1000, "ms", note=worst))
+    served = replicas.share(lab, platform, cast.alias)
+    named = cast.named(dict(served))
+    total = sum(served.values())
+    smallest = min(served.get(cast.base(h), 0) for h in (cast.cut, cast.hung)) / total
+    emit(
+        figures,
+        Figure(
+            "replica_share",
+            smallest,
+            "of requests (the smaller replica's)",
+            note=f"{cast.alias}, {total} requests, "
+            f"{platform.gateway.router.routing_strategy}: {named}",
+        ),
+    )
+    found = replicas.throughput(lab, platform, (cast.hung, cast.cut))
+    print(f"  one replica: {found.one.describe()}\n  two replicas: {found.two.describe()}")
+    emit(
+        figures,
+        Figure(
+            "replicated_throughput_vs_one",
+            found.ratio,
+            "x",
+            Target(">=", 1.8),
+            note=f"one-slot stubs of {replicas.SERIAL_MS} ms each, concurrency "
+            f"{replicas.CONCURRENCY}: {found.two.rps:.1f} against {found.one.rps:.1f} requests/s",
+        ),
+    )
+
+
 # --- crash recovery (issue 6's reliability target, timed here rather than in a test) ---------
 
 
@@ -496,6 +529,11 @@ def main() -> int:
         help="leave out the llama.cpp server's cold build (minutes of C++); keep warm and start",
     )
     parser.add_argument(
+        "--skip-replicas",
+        action="store_true",
+        help="leave out the failover story, the replica share and the replicated throughput",
+    )
+    parser.add_argument(
         "--skip-llama",
         action="store_true",
         help="leave out the llama.cpp figures altogether",
@@ -536,6 +574,8 @@ def main() -> int:
             daytwo_figures(figures, lab, platform)
         if not args.skip_recovery:
             recovery_figures(figures, lab, platform)
+        if not args.skip_replicas:
+            replica_figures(figures, lab, platform)
         if not args.skip_llama:
             llama_cpp_figures(figures, lab, platform, cold=not args.skip_llama_build)
     args.out.write_text(

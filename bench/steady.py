@@ -25,7 +25,12 @@ class Outcome:
     seconds: float
     status: int | None  # None: no HTTP answer at all (refused, reset, timed out)
     error: str = ""
+    #: The deployment that answered: the upstream base the gateway names in its answer.
+    served: str = ""
 
+
+#: The header in which LiteLLM names the deployment that answered (its api_base).
+SERVED_BY = "x-litellm-model-api-base"
 
 #: What LiteLLM answers a key it does not know (400 "No connected db." without a database).
 REFUSED = frozenset({400, 401, 403})
@@ -49,6 +54,14 @@ class Window:
         if len(ok) < 2:
             return None
         return statistics.quantiles(ok, n=100, method="inclusive")[98]
+
+    def served(self) -> dict[str, int]:
+        """Answered requests by the deployment that served them."""
+        counted: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.status == 200:
+                counted[o.served] = counted.get(o.served, 0) + 1
+        return counted
 
     def kinds(self) -> dict[str, int]:
         """Failures by kind: the HTTP status, or the error's class when none came."""
@@ -100,7 +113,12 @@ class SteadyClient:
             headers = {"Authorization": f"Bearer {self.key}"}
             try:
                 response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
-                outcome = Outcome(start, time.monotonic() - start, response.status_code)
+                outcome = Outcome(
+                    start,
+                    time.monotonic() - start,
+                    response.status_code,
+                    served=response.headers.get(SERVED_BY, ""),
+                )
                 if response.status_code != 200:
                     outcome.error = response.text[:200]
             except httpx.HTTPError as error:

@@ -1,8 +1,9 @@
 """A fast OpenAI-compatible stub upstream, for benchmarks only (standard library, no deps).
 
 Answers every ``POST /v1/chat/completions`` at once with one fixed short completion, so what a
-benchmark measures in front of it is the gateway, not a model. Runs on a lab host under the
-host's own ``/usr/bin/python3``: ``python3 stub.py --host 0.0.0.0 --port 8190``.
+benchmark measures in front of it is the gateway, not a model; with ``--serial-ms N``, one at
+a time, N ms each, as a server with one slot does (the replica benchmark). Runs on a lab host
+under the host's own ``/usr/bin/python3``: ``python3 stub.py --host 0.0.0.0 --port 8190``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def response(status: str, body: bytes) -> bytes:
 MODELS = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}).encode()
 
 
+#: With ``--serial-ms``: one completion at a time, each taking that long (a one-slot server).
+SERIAL: tuple[asyncio.Lock, float] | None = None
+
+
+async def completion() -> bytes:
+    if SERIAL is not None:
+        lock, seconds = SERIAL
+        async with lock:
+            await asyncio.sleep(seconds)
+    return response("200 OK", completion_body())
+
+
 async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
@@ -59,7 +72,7 @@ async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
             if length:
                 await reader.readexactly(length)
             if method == "POST" and path.rstrip("/").endswith("/chat/completions"):
-                writer.write(response("200 OK", completion_body()))
+                writer.write(await completion())
             elif method == "GET" and path.rstrip("/").endswith("/models"):
                 writer.write(response("200 OK", MODELS))
             elif method == "GET" and path == "/health":
@@ -73,7 +86,10 @@ async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         writer.close()
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, serial_ms: float) -> None:
+    global SERIAL
+    if serial_ms > 0:
+        SERIAL = (asyncio.Lock(), serial_ms / 1000)
     server = await asyncio.start_server(serve_client, host, port, backlog=256)
     async with server:
         await server.serve_forever()
@@ -83,5 +99,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8190)
+    parser.add_argument(
+        "--serial-ms", type=float, default=0, help="serve one completion at a time, this long"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port, args.serial_ms))

@@ -290,5 +290,8 @@ def check(inventory: Path | str) -> tuple[list[str], bool]:
                 raise Unreachable(f"{role}: the status probe failed: {done.stderr.strip()}")
             found = read(p, done.stdout)
             lines += table(found, f"{role} ({platform.addresses[role]})")
+            why = platform.in_maintenance().get(role)
+            if why is not None:
+                lines.append(f"  maintenance: out of the gateway's rotation ({why})")
             ok = ok and found.ok
     return lines, ok

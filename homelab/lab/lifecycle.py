@@ -156,15 +156,15 @@ def teardown(config: LabConfig, state: LabState | None) -> Cleanup:
 def _reusable(state: LabState, config: LabConfig) -> bool:
     """True when the lab the state names runs as it says: its hosts can stay up.
 
-    Any process of the lab's that the state does not name (a host it lost track of) means
-    the lab is taken apart and started afresh instead.
+    A host whose processes are all gone (killed, as a machine loses power) does not stop the
+    others staying up: ``_update`` boots it again. Any process of the lab's that the state does
+    not name (a host it lost track of) means the lab is taken apart and started afresh instead.
     """
-    named = {run.nspawn_pid for run in state.hosts.values()}
+    named = {run.nspawn_pid for run in state.hosts.values() if machine.alive(run)}
     return (
-        bool(state.hosts)
+        bool(named)
         and state.bridge == config.bridge
         and state.subnet == str(config.subnet)
-        and all(machine.alive(run) for run in state.hosts.values())
         and {p.pid for p in procs.lab_nspawns(config.hosts_dir)} == named
         and all(procs.parent(pid) in named for pid in procs.lab_inits(config.hosts_dir))
         and network.bridge_exists(config.bridge)
@@ -280,6 +280,12 @@ def _update(
     kept); a host it newly lists is booted. The hosts kept get the new /etc/hosts in place.
     """
     wanted = config.hosts
+    lost = [name for name, run in old.hosts.items() if not machine.alive(run)]
+    if lost:
+        say(f"{', '.join(lost)}: its processes are gone; clearing what they left")
+        _stop_hosts(config, lost, old)
+        old = replace(old, hosts={n: r for n, r in old.hosts.items() if n not in lost})
+        statefile.save(config.state_file, old)
     running = {name: _recorded_address(config, run) for name, run in old.hosts.items()}
     plan = changes(running, wanted)
     # Each kept host's record gets its address (a state file from before had none).

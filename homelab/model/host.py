@@ -68,6 +68,13 @@ class Host(Frozen):
     hf_home: AbsPath | None = Field(
         default=None, description="its Hugging Face home: the hub cache model servers read"
     )
+    maintenance: str | None = Field(
+        default=None,
+        min_length=1,
+        description="why the host is out of the gateway's rotation (None: in it): its "
+        "deployments leave the router, which sends their requests to the other replicas; its "
+        "services keep running and deploys go on, until the data lifts it",
+    )
     #: The hand-built setup this host ran before: what the first deploy takes over.
     takeover: Takeover = Takeover()
     base_ports: dict[Port, str] = Field(

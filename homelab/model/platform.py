@@ -228,13 +228,18 @@ class Platform(Frozen):
         from homelab.model.routing import alias_routes
 
         order = list(Backend)
+        away = self.in_maintenance()
         out = sorted(
-            (r for s in self.modules() for r in s.routes(self)),
+            (r for s in self.modules() for r in s.routes(self) if r.host not in away),
             key=lambda r: (r.internal, order.index(r.backend)),
         )
         aliased = list(alias_routes(out, self.gateway.aliases))
         clients = [r for r in out if not r.internal]
         return (*clients, *aliased, *(r for r in out if r.internal))
+
+    def in_maintenance(self) -> dict[str, str]:
+        """The hosts out of the gateway's rotation, with why."""
+        return {n: h.maintenance for n, h in self.hosts.items() if h.maintenance is not None}
 
     def address(self, host: str, seen_from: str) -> str:
         """How ``seen_from`` reaches ``host``: loopback on itself, else the host's address."""
@@ -260,6 +265,7 @@ class Platform(Frozen):
             problems += self._port_rules()
             problems += self._handle_rules()
             problems += self._takeover_rules()
+            problems += self._maintenance_rules()
             for service in self.modules():
                 problems += service.problems(self)
         if problems:
@@ -330,6 +336,30 @@ class Platform(Frozen):
                 problems.append(
                     f"{paths[1]}: {handle!r} is also declared at {paths[0]} "
                     "(rule: handles are unique)"
+                )
+        return problems
+
+    def _maintenance_rules(self) -> list[str]:
+        """A host leaves the rotation only where the rest still serve what it serves."""
+        away = self.in_maintenance()
+        if not away:
+            return []
+        problems = []
+        serving: dict[str, set[str]] = defaultdict(set)
+        for s in self.served():
+            serving[s.handle].add(s.host)
+        for name in away:
+            alone = sorted(h for h, hosts in serving.items() if hosts == {name})
+            if alone:
+                problems.append(
+                    f"{name}.maintenance: {', '.join(alone)} would have no deployment left "
+                    "(rule: a host leaves the rotation only where its handles are served "
+                    "elsewhere)"
+                )
+            elif not any(s.host == name for s in self.served()):
+                problems.append(
+                    f"{name}.maintenance: {name} serves no model the gateway routes to "
+                    "(rule: maintenance takes a model server's deployments out of the rotation)"
                 )
         return problems
 

@@ -36,6 +36,10 @@ class Route:
     weight: int | None = None
     #: Seconds this deployment may take before the router gives up on it (None: the router's).
     timeout: int | None = None
+    #: Requests the router sends this deployment at once (LiteLLM's max_parallel_requests).
+    max_parallel: int | None = None
+    #: The host whose server answers it (None: a detour of the gateway's host, OptiLLM's).
+    host: str | None = None
 
     @property
     def litellm_model(self) -> str:

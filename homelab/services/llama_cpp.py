@@ -249,6 +249,7 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
                         ("context_length", model.context_length),
                         ("max_output_tokens", model.max_output_tokens),
                     ),
+                    parallel=model.parallel,
                 )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

@@ -69,6 +69,8 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 max_input_tokens=s.context_length,
                 max_output_tokens=max_out,
                 timeout=gw.router.server_timeout,
+                max_parallel=s.parallel,
+                host=s.host,
             )
         if gw.uses_optillm:
             yield Route(
@@ -80,6 +82,8 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 max_output_tokens=max_out,
                 internal=True,
                 timeout=gw.router.server_timeout,
+                max_parallel=s.parallel,
+                host=s.host,
             )
 
 

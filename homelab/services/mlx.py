@@ -77,6 +77,13 @@ class MlxModel(Frozen):
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
     trust_remote_code: Bool = False
     chat_template: str | None = None
+    parallel: int | None = Field(
+        default=None,
+        gt=0,
+        description="requests the gateway sends this server at once, the rest waiting at the "
+        "gateway (LiteLLM's max_parallel_requests, per gateway worker); None: no limit "
+        "(mlx-lm's server batches what it is sent)",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
@@ -231,6 +238,7 @@ class MlxService(ServiceModule[MlxServers]):
                     ("context_length", model.context_length),
                     ("max_output_tokens", model.max_output_tokens),
                 ),
+                parallel=model.parallel,
             )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

@@ -127,6 +127,12 @@ with validating(top="Platform"):
                 "router": {
                     **_dumped["gateway"]["router"],
                     "fallbacks": [("fast", ("deep",))],
+                    # A tiny model answers in well under a second: a server silent for 10 s
+                    # is hung, and its request goes to another replica. A deployment that
+                    # fails twice rests 10 s, so a host back from a fault soon gets traffic.
+                    "server_timeout": 10,
+                    "allowed_fails": 1,
+                    "cooldown_time": 10,
                 },
             },
             "hosts": {**_hosts, **_added},

@@ -1,0 +1,100 @@
+"""Failover on the lab: the story of ``bench/failover.py`` (a replica's machine killed, then
+another replica's server hung, then every replica of an alias down), asserted step by step:
+nothing failed, and the traffic went where each step says. Prints failed / sent, p99 and which
+deployment served, per step and client."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from bench import failover
+from bench.failover import Cast, Step
+from bench.lab import Lab, lan_gateway_url
+from bench.steady import SERVED_BY
+from homelab.load import load_platform
+from tests.lab.conftest import LAB_INVENTORY, deploy
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+#: Seconds each step's clients run once its fault is in place.
+STEP = 20.0
+
+
+@pytest.fixture(scope="module")
+def cast(lab: dict[str, Any]) -> Cast:
+    deploy()  # the lab as its data says, whatever state it was in
+    return Cast.of(Lab.load(), load_platform(LAB_INVENTORY))
+
+
+@pytest.fixture(scope="module")
+def steps(cast: Cast) -> dict[str, Step]:
+    print()
+    return {s.name: s for s in failover.run(cast, STEP, say=print)}
+
+
+def test_the_story_drops_no_request(steps: dict[str, Step]) -> None:
+    failed = {
+        f"{name} / {who}": f"{len(w.failed)}/{len(w.outcomes)} {w.kinds()}"
+        for name, step in steps.items()
+        for who, w in step.windows.items()
+        if w.failed
+    }
+    assert failed == {}, f"expected 0 failed requests in every step, found {failed}"
+
+
+def test_every_client_sent_requests_in_every_step(steps: dict[str, Step]) -> None:
+    idle = [
+        f"{n} / {who}" for n, s in steps.items() for who, w in s.windows.items() if not w.outcomes
+    ]
+    assert idle == [], f"clients that sent nothing: {idle}"
+
+
+def test_both_replicas_serve_the_alias_when_both_are_up(cast: Cast, steps: dict[str, Step]) -> None:
+    served = set(steps["both up"].settled)
+    expected = {cast.base(cast.cut), cast.base(cast.hung)}
+    assert served == expected, f"expected {sorted(expected)}, found {sorted(served)}"
+
+
+def test_a_killed_host_leaves_the_rotation(cast: Cast, steps: dict[str, Step]) -> None:
+    served = steps[f"{cast.cut} killed"].settled
+    assert cast.base(cast.cut) not in served, f"{cast.cut} is dead, yet served: {served}"
+
+
+def test_traffic_returns_to_a_host_after_its_cooldown(cast: Cast, steps: dict[str, Step]) -> None:
+    for step, host in ((f"{cast.cut} back", cast.cut), (f"{cast.hung} answers", cast.hung)):
+        served = steps[step].settled
+        assert served.get(cast.base(host), 0) > 0, (
+            f"{step}: expected requests served by {host} after its cooldown, found {served}"
+        )
+
+
+def test_an_alias_with_every_replica_down_is_answered_by_its_fallback(
+    cast: Cast, steps: dict[str, Step]
+) -> None:
+    served = set(steps["every replica down"].settled)
+    assert served and served <= cast.fallback_bases(), (
+        f"{cast.alias}: expected answers from {cast.fallback} "
+        f"({sorted(cast.fallback_bases())}), found {sorted(served)}"
+    )
+
+
+def test_the_lab_is_whole_again(cast: Cast, steps: dict[str, Step]) -> None:
+    """What the story broke is back: the alias answers from both replicas' hosts."""
+    time.sleep(cast.platform.gateway.router.cooldown_time)  # the last step's cooldowns
+    url = lan_gateway_url(cast.platform, "/v1/chat/completions")
+    body = {"model": cast.alias, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    served = set()
+    for _ in range(20):
+        r = httpx.post(url, json=body, headers={"Authorization": f"Bearer {cast.key}"}, timeout=60)
+        assert r.status_code == 200, r.text[:300]
+        served.add(r.headers.get(SERVED_BY, ""))
+    expected = {cast.base(cast.cut), cast.base(cast.hung)}
+    assert served == expected, f"expected answers from {sorted(expected)}, found {sorted(served)}"

@@ -237,6 +237,10 @@ class Platform(Frozen):
         clients = [r for r in out if not r.internal]
         return (*clients, *aliased, *(r for r in out if r.internal))
 
+    def client_names(self) -> set[str]:
+        """What a client may send the gateway as its model: every handle and every alias."""
+        return {h.handle for h in self.handles()} | {a.name for a in self.gateway.aliases}
+
     def in_maintenance(self) -> dict[str, str]:
         """The hosts out of the gateway's rotation, with why."""
         return {n: h.maintenance for n, h in self.hosts.items() if h.maintenance is not None}

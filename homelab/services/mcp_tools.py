@@ -62,7 +62,9 @@ class TinyAgents(Frozen):
 
     enabled: Bool = False
     model: str | None = Field(
-        default=None, description="the gateway handle it uses; unset: the first the gateway serves"
+        default=None,
+        description="the gateway handle or alias it uses; unset: the first handle the gateway "
+        "serves",
     )
     package: PythonPackage = PythonPackage(requirement="huggingface_hub[mcp]", version="2.4.0")
 
@@ -284,7 +286,7 @@ class McpToolsService(ServiceModule[McpTools]):
 
     def problems(self, platform: Platform) -> list[str]:
         problems = []
-        served = {h.handle for h in platform.handles()}
+        served = platform.client_names()
         for host, mcp in self.placed(platform):
             names = [tool.name for tool in mcp.tools]
             for i, name in enumerate(names):
@@ -296,8 +298,8 @@ class McpToolsService(ServiceModule[McpTools]):
             chosen = mcp.tiny_agents.model
             if chosen is not None and chosen not in served:
                 problems.append(
-                    f"{host}.{self.key}.tiny_agents.model: {chosen!r} is not a declared handle "
-                    "(rule: Tiny Agents asks the gateway for a handle it serves)"
+                    f"{host}.{self.key}.tiny_agents.model: {chosen!r} is neither a handle nor "
+                    "an alias (rule: Tiny Agents asks the gateway for a name it serves)"
                 )
         return problems
 

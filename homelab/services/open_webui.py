@@ -56,6 +56,14 @@ class OpenWebUI(Service):
     admin_password: SecretRef = SecretRef(env="WEBUI_ADMIN_PASSWORD")
     #: Its database and uploads: the platform's data whose loss hurts users most.
     backups: Backups = Backups()
+    default_models: tuple[str, ...] = Field(
+        default=(), description="handles or aliases a new chat starts with (none: the user picks)"
+    )
+    task_model: str | None = Field(
+        default=None,
+        description="the handle or alias that writes titles, tags and search queries "
+        "(None: the chat's own model)",
+    )
 
 
 class OpenWebUIService(ServiceModule[OpenWebUI]):
@@ -120,6 +128,9 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
             "WEB_SEARCH_ENGINE": "perplexity_search",
             "PERPLEXITY_SEARCH_API_URL": search_url(platform, seen_from=daemon.host),
             "WEB_SEARCH_RESULT_COUNT": str(platform.gateway.search_max_results),
+            **({"DEFAULT_MODELS": ",".join(ow.default_models)} if ow.default_models else {}),
+            # Its models all come through the gateway: an "external" connection to it.
+            **({"TASK_MODEL_EXTERNAL": ow.task_model} if ow.task_model else {}),
         }
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
@@ -128,6 +139,20 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
 
     def placement_problems(self, platform: Platform) -> list[str]:
         return reaches_gateway(platform, OpenWebUI)
+
+    def problems(self, platform: Platform) -> list[str]:
+        names = platform.client_names()
+        problems = []
+        for host, ow in self.placed(platform):
+            chosen = [(f"default_models[{i}]", m) for i, m in enumerate(ow.default_models)]
+            chosen += [("task_model", ow.task_model)] if ow.task_model else []
+            for field, name in chosen:
+                if name not in names:
+                    problems.append(
+                        f"{host}.{self.key}.{field}: {name!r} is neither a handle nor an alias "
+                        "(rule: Open WebUI's models are names the gateway serves)"
+                    )
+        return problems
 
 
 SERVICE = OpenWebUIService()

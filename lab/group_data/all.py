@@ -107,6 +107,14 @@ if "mini" in _hosts:
         ],
     )
 
+if "mini" in _hosts:
+    # Clients on stable names: a new chat starts on fast, which also writes titles and tags.
+    _hosts["mini"]["open_webui"] = {
+        **_hosts["mini"]["open_webui"],  # type: ignore[dict-item]
+        "default_models": ("fast",),
+        "task_model": "fast",
+    }
+
 with validating(top="Platform"):
     _platform = Platform.model_validate(
         {

@@ -32,7 +32,7 @@ sys.path[:1] = (
     else [str(PROJECT_ROOT), sys.path[0]]
 )
 
-from bench import converge, daytwo, failover, llama_cpp, recovery, replicas  # noqa: E402
+from bench import converge, daytwo, failover, llama_cpp, recovery, replicas, streams  # noqa: E402
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
     Variant,
@@ -393,6 +393,16 @@ def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
 
 def replica_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
     cast = failover.Cast.of(lab, platform)
+    if platform.gateway.route_via_optillm:
+        # The same model two ways: the alias straight to its servers, the handle via OptiLLM.
+        for path in streams.paths(lab, platform, cast.alias, cast.handle):
+            key = "direct" if path.name == "direct" else "optillm"
+            note = (
+                f"{path.model} {path.name}, max_tokens {streams.MAX_TOKENS}, median of "
+                f"{len(path.streams)}: {path.chunks:.0f} chunks, "
+                f"whole answer {path.total_ms:.0f} ms"
+            )
+            emit(figures, Figure(f"stream_first_token_{key}", path.first_ms, "ms", note=note))
     steps = failover.run(cast, FAILOVER_STEP_S, say=lambda line: print(f"  {line}", flush=True))
     windows = [w for s in steps for w in s.windows.values()]
     failed, sent = sum(len(w.failed) for w in windows), sum(len(w.outcomes) for w in windows)

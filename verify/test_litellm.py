@@ -134,3 +134,21 @@ def test_search_through_the_gateway(gateway: httpx.Client, platform: Platform) -
     assert isinstance(results, list) and results, (
         f"searxng: expected at least one search result, found {results!r} in {response.text[:200]}"
     )
+
+
+def test_models_list_what_list_aliases_only_says(gateway: httpx.Client, platform: Platform) -> None:
+    """On, /v1/models lists exactly the aliases (LiteLLM's listing hook; the handles still
+    answer by name, as the chats above show); off, every name the gateway routes: the
+    handles, the aliases and the internal names."""
+    response = gateway.get("/v1/models")
+    assert response.status_code == 200, (
+        f"litellm: expected 200 from /v1/models, found {response.status_code}"
+    )
+    found = {m["id"] for m in response.json()["data"]}
+    on = platform.gateway.list_aliases_only
+    aliases = {a.name for a in platform.gateway.aliases}
+    expected = aliases if on else {r.handle for r in platform.routes()}
+    assert found == expected, (
+        f"litellm: with gateway.list_aliases_only {'on' if on else 'off'}, expected /v1/models "
+        f"to list {sorted(expected)}, found {sorted(found)}"
+    )

@@ -149,6 +149,11 @@ class Gateway(Frozen):
     )
     opt_handles: tuple[OptHandle, ...] = ()
     aliases: tuple[Alias, ...] = ()
+    list_aliases_only: Bool = Field(
+        default=False,
+        description="when on, /v1/models lists only the aliases (and /model/info, "
+        "/model_group/info with it); handles still answer when called by name",
+    )
     search_tool: Name = "searxng-search"
     search_max_results: int = Field(default=5, ge=1, le=50)
 

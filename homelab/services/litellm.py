@@ -273,6 +273,37 @@ def fallbacks(platform: Platform) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out.items())
 
 
+#: The listing hook's module (gateway.list_aliases_only), beside router.yaml, and the
+#: instance in it that router.yaml's callbacks name.
+LISTING_FILE = "listing.py"
+LISTING_INSTANCE = "aliases_only"
+
+
+def listing_module(platform: Platform) -> str:
+    """Where the listing hook's module goes on the gateway's host: beside router.yaml."""
+    layout = platform.host(gateway_host(platform)).layout
+    return f"{layout.config_dir(LiteLLMService.name)}/{LISTING_FILE}"
+
+
+def listing_callback(platform: Platform) -> str | None:
+    """router.yaml's callbacks entry for the listing hook; None when the switch is off.
+
+    LiteLLM looks for ``<module>.py`` by ``os.path.join`` of the loaded config's folder and
+    the entry's dotted parts: an absolute module path replaces that folder, so the module is
+    found wherever the config is loaded from (the deploy checks a candidate router.yaml in
+    its staging folder; the benchmarks start gateways on router.yaml files of their own).
+    """
+    if not platform.gateway.list_aliases_only:
+        return None
+    return f"{listing_module(platform).removesuffix('.py')}.{LISTING_INSTANCE}"
+
+
+def listing_py(platform: Platform) -> str:
+    """The listing hook's module: it keeps the aliases' names."""
+    names = [a.name for a in platform.gateway.aliases]
+    return render("litellm/listing.py.j2", names=names, instance=LISTING_INSTANCE)
+
+
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:
     """The gateway's config; ``extra_routes`` (benchmarks only) are appended to the model's."""
     gw = platform.gateway
@@ -283,6 +314,7 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
         fallbacks=fallbacks(platform),
         gateway=gw,
         general_settings=LEAN_GENERAL_SETTINGS if gateway(platform).lean else (),
+        listing=listing_callback(platform),
     )
 
 
@@ -313,6 +345,29 @@ def alias_problems(platform: Platform) -> list[str]:
                 f"{at}.handles: their context lengths differ ({lengths}) (rule: an alias's "
                 "handles agree on the context it promises, or context_differs_because says why)"
             )
+    return problems
+
+
+def listing_problems(platform: Platform) -> list[str]:
+    """Listing only the aliases needs an alias, and a module path LiteLLM can read."""
+    if not platform.gateway.list_aliases_only:
+        return []
+    problems = []
+    if not platform.gateway.aliases:
+        problems.append(
+            "gateway.list_aliases_only: on with no aliases, /v1/models would list nothing "
+            "(rule: listing only the aliases needs at least one alias)"
+        )
+    try:
+        module = listing_module(platform)
+    except LookupError:
+        return problems  # the gateway's own rule says so
+    if "." in module.removesuffix(".py"):
+        problems.append(
+            f"gateway.list_aliases_only: its module {module} has a dot in its folder, and "
+            "LiteLLM splits a callback's name at its dots (rule: the gateway's config dir "
+            "has no dot in its path)"
+        )
     return problems
 
 
@@ -438,11 +493,26 @@ class LiteLLMService(ServiceModule[LiteLLM]):
         return []
 
     def problems(self, platform: Platform) -> list[str]:
-        return alias_problems(platform) + fallback_problems(platform)
+        return alias_problems(platform) + listing_problems(platform) + fallback_problems(platform)
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         assert daemon.config is not None
+        # Before router.yaml: the check of a candidate router.yaml loads the module it names.
+        listing = (
+            [
+                HostFile(
+                    path=listing_module(platform),
+                    content=listing_py(platform),
+                    group=daemon.user,
+                    mode="0640",
+                    restarts=(daemon.name,),
+                )
+            ]
+            if platform.gateway.list_aliases_only
+            else []
+        )
         return [
+            *listing,
             HostFile(
                 path=daemon.config,
                 content=router_yaml(platform),

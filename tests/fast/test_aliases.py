@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from homelab.model import Platform
-from homelab.services.litellm import fallbacks, handles, router_yaml
+from homelab.model import HostFile, Platform
+from homelab.services import daemon_named
+from homelab.services.litellm import (
+    SERVICE,
+    fallbacks,
+    gateway_host,
+    handles,
+    listing_module,
+    router_yaml,
+)
 
 
 def with_aliases(platform: Platform, *aliases: dict[str, Any], **router: Any) -> Platform:
@@ -148,3 +157,94 @@ def test_an_alias_through_optillm_takes_the_handles_route_and_its_fallback(
         "os.environ/OPTILLM_MLX_TINY_LLAMA_A_MODEL"
     ], found
     assert dict(fallbacks(lab))["fast"] == ("router-mlx-tiny-llama-a",)
+
+
+FAST = dict(name="fast", handles=("ov-qwen2-5-1-5b-instruct-fp16",))
+DEEP = dict(name="deep", handles=("ov-qwen2-5-3b-instruct-fp16",))
+
+
+def listing_aliases_only(platform: Platform, *aliases: dict[str, Any]) -> Platform:
+    gw = platform.gateway.evolve(aliases=aliases, list_aliases_only=True)
+    return platform.evolve(gateway=gw)
+
+
+def gateway_files(platform: Platform) -> list[HostFile]:
+    daemon = daemon_named(platform, gateway_host(platform), SERVICE.name)
+    return SERVICE.files(platform, daemon)
+
+
+def listed_names(module: str) -> set[str]:
+    """The names the rendered listing module keeps: its ``LISTED`` literal."""
+    for node in ast.parse(module).body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "LISTED":
+            assert isinstance(node.value, ast.Call), ast.unparse(node)
+            return set(ast.literal_eval(node.value.args[0]))
+    raise AssertionError(f"no LISTED in the listing module:\n{module}")
+
+
+def test_listing_only_the_aliases_registers_the_hook_by_its_modules_path(
+    platform: Platform,
+) -> None:
+    p = listing_aliases_only(platform, FAST, DEEP)
+    daemon = daemon_named(p, gateway_host(p), SERVICE.name)
+    callbacks = yaml.safe_load(router_yaml(p))["litellm_settings"].get("callbacks")
+    # LiteLLM loads <folder>/listing.py for it, whichever folder router.yaml is read from.
+    expected = [f"{daemon.config_dir}/listing.aliases_only"]
+    assert callbacks == expected, f"expected callbacks {expected}, found {callbacks}"
+
+
+def test_listing_only_the_aliases_places_its_module_before_router_yaml(
+    platform: Platform,
+) -> None:
+    p = listing_aliases_only(platform, FAST, DEEP)
+    daemon = daemon_named(p, gateway_host(p), SERVICE.name)
+    paths = [f.path for f in gateway_files(p)]
+    module = listing_module(p)
+    assert module.startswith(f"{daemon.config_dir}/"), f"{module} is not beside router.yaml"
+    assert module in paths and paths.index(module) < paths.index(str(daemon.config)), (
+        f"expected {module} before {daemon.config}, found {paths}"
+    )
+
+
+def test_the_listing_module_is_kept_like_router_yaml(platform: Platform) -> None:
+    p = listing_aliases_only(platform, FAST)
+    by_path = {f.path: f for f in gateway_files(p)}
+    daemon = daemon_named(p, gateway_host(p), SERVICE.name)
+    module, router = by_path[listing_module(p)], by_path[str(daemon.config)]
+    found = (module.group, module.mode, module.restarts)
+    expected = (router.group, router.mode, router.restarts)
+    assert found == expected, f"expected (group, mode, restarts) {expected}, found {found}"
+
+
+def test_the_listing_module_keeps_exactly_the_aliases(platform: Platform) -> None:
+    p = listing_aliases_only(platform, FAST, DEEP)
+    module = next(f for f in gateway_files(p) if f.path == listing_module(p)).content
+    compile(module, listing_module(p), "exec")
+    assert listed_names(module) == {"fast", "deep"}, module
+    assert "aliases_only = AliasesOnly()" in module, module
+
+
+def test_the_switch_off_renders_no_hook_and_no_module(platform: Platform) -> None:
+    p = with_aliases(platform, FAST)
+    settings = yaml.safe_load(router_yaml(p))["litellm_settings"]
+    assert "callbacks" not in settings, settings
+    paths = [f.path for f in gateway_files(p)]
+    assert listing_module(p) not in paths, paths
+
+
+def test_listing_only_the_aliases_without_an_alias_is_refused(platform: Platform) -> None:
+    rule = r"gateway\.list_aliases_only: .*\(rule: listing only the aliases needs at least one"
+    with pytest.raises(ValidationError, match=rule):
+        listing_aliases_only(platform)
+
+
+def test_a_dot_in_the_gateways_config_dir_is_refused_with_the_switch(
+    platform: Platform,
+) -> None:
+    """LiteLLM splits a callback's name at its dots: the module's folder cannot have one."""
+    name = gateway_host(platform)
+    host = platform.hosts[name]
+    dotted = host.evolve(layout=host.layout.evolve(etc="/etc/homelab.llm"))
+    moved = platform.evolve(hosts={**platform.hosts, name: dotted})
+    with pytest.raises(ValidationError, match=r"rule: the gateway's config dir has no dot"):
+        listing_aliases_only(moved, FAST)

@@ -138,3 +138,23 @@ def test_the_checker_refuses_what_litellm_lets_through(
     assert result.returncode == 1
     assert "unknown top-level key 'modle_list'" in result.stdout
     assert f"os.environ/{unset} is referenced but not set" in result.stdout
+
+
+def test_the_listing_hook_loads_for_a_candidate_in_another_folder(
+    litellm_python: Path, platform: Platform, tmp_path: Path
+) -> None:
+    """The deploy checks a candidate router.yaml in its staging folder: the listing hook's
+    module (gateway.list_aliases_only), named by its absolute path, is found all the same."""
+    name = litellm_files.gateway_host(platform)
+    host = platform.hosts[name]
+    moved = host.evolve(layout=host.layout.evolve(etc=str(tmp_path / "etc")))
+    fast = {"name": "fast", "handles": ("ov-qwen2-5-3b-instruct-fp16",)}
+    gw = platform.gateway.evolve(aliases=(fast,), list_aliases_only=True)
+    listing = platform.evolve(hosts={**platform.hosts, name: moved}, gateway=gw)
+    module = Path(litellm_files.listing_module(listing))
+    module.parent.mkdir(parents=True)
+    module.write_text(litellm_files.listing_py(listing))
+    (tmp_path / "staging").mkdir()
+    config, env = rendered(listing, tmp_path / "staging", "router")
+    result = check(litellm_python, [config], env)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]

@@ -477,7 +477,9 @@ class LiteLLMService(ServiceModule[LiteLLM]):
             secrets=secrets,
             socket_activated=litellm.preforked,
             reloadable=litellm.preforked,
-            reload_files=(router, env, secrets_env) if litellm.preforked else (),
+            reload_files=(router, listing_module(platform), env, secrets_env)
+            if litellm.preforked
+            else (),
             workers=litellm.worker_count,
             **common(platform, host),
         )
@@ -498,21 +500,17 @@ class LiteLLMService(ServiceModule[LiteLLM]):
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         assert daemon.config is not None
         # Before router.yaml: the check of a candidate router.yaml loads the module it names.
-        listing = (
-            [
-                HostFile(
-                    path=listing_module(platform),
-                    content=listing_py(platform),
-                    group=daemon.user,
-                    mode="0640",
-                    restarts=(daemon.name,),
-                )
-            ]
-            if platform.gateway.list_aliases_only
-            else []
+        # Always there (router.yaml names it only with the switch on): turning the switch off
+        # leaves no stale file behind.
+        listing = HostFile(
+            path=listing_module(platform),
+            content=listing_py(platform),
+            group=daemon.user,
+            mode="0640",
+            restarts=(daemon.name,),
         )
         return [
-            *listing,
+            listing,
             HostFile(
                 path=daemon.config,
                 content=router_yaml(platform),

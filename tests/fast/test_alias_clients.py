@@ -33,8 +33,6 @@ def test_tiny_agents_may_ask_for_an_alias(lab_platform: Platform) -> None:
     agents = mcp.tiny_agents.evolve(model="deep")  # type: ignore[attr-defined]
     hosts = {
         **lab_platform.hosts,
-        host: lab_platform.hosts[host].evolve(
-            mcp_tools=mcp.evolve(tiny_agents=agents)
-        ),
+        host: lab_platform.hosts[host].evolve(mcp_tools=mcp.evolve(tiny_agents=agents)),
     }
     assert agent_model(lab_platform.evolve(hosts=hosts), host) == "deep"

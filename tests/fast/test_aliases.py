@@ -224,12 +224,21 @@ def test_the_listing_module_keeps_exactly_the_aliases(platform: Platform) -> Non
     assert "aliases_only = AliasesOnly()" in module, module
 
 
-def test_the_switch_off_renders_no_hook_and_no_module(platform: Platform) -> None:
+def test_the_switch_off_names_no_hook(platform: Platform) -> None:
     p = with_aliases(platform, FAST)
     settings = yaml.safe_load(router_yaml(p))["litellm_settings"]
     assert "callbacks" not in settings, settings
-    paths = [f.path for f in gateway_files(p)]
-    assert listing_module(p) not in paths, paths
+
+
+def test_the_module_stays_whatever_the_switch_so_nothing_is_left_stale(
+    platform: Platform,
+) -> None:
+    """Turning the switch off changes router.yaml only; no file of the gateway is orphaned."""
+    on = with_aliases(platform, FAST).evolve(
+        gateway=with_aliases(platform, FAST).gateway.evolve(list_aliases_only=True)
+    )
+    off = with_aliases(platform, FAST)
+    assert [f.path for f in gateway_files(on)] == [f.path for f in gateway_files(off)]
 
 
 def test_listing_only_the_aliases_without_an_alias_is_refused(platform: Platform) -> None:

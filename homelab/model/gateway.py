@@ -49,6 +49,15 @@ class RouterSettings(Frozen):
         "a hung server, which accepts and never answers, costs this long, not the whole "
         "timeout; set it above the slowest answer a server gives (None: the timeout)",
     )
+    health_check_interval: int | None = Field(
+        default=None,
+        gt=0,
+        description="seconds between the gateway's probes of each model server (LiteLLM's "
+        "background health checks: a one-token chat, given server_timeout to answer); a server "
+        "that fails one leaves its groups until one passes (enable_health_check_routing), so "
+        "clients stop paying its timeout before the cooldowns have counted its failures. "
+        "None: no probes, cooldowns alone",
+    )
     fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = Field(
         default=(), description="(handle or alias, handles or aliases to try when it fails)"
     )

@@ -304,16 +304,31 @@ def listing_py(platform: Platform) -> str:
     return render("litellm/listing.py.j2", names=names, instance=LISTING_INSTANCE)
 
 
+def probed_groups(platform: Platform) -> list[str]:
+    """The groups whose deployments are model servers on a host: what the health checks probe
+    (OptiLLM's detour and the gateway's own routes are not a replica to leave)."""
+    return sorted({r.handle for r in platform.routes() if r.host is not None})
+
+
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:
     """The gateway's config; ``extra_routes`` (benchmarks only) are appended to the model's."""
     gw = platform.gateway
+    interval = gw.router.health_check_interval
+    general = LEAN_GENERAL_SETTINGS if gateway(platform).lean else ()
+    if interval is not None:
+        general = (
+            *general,
+            ("background_health_checks", True),
+            ("health_check_interval", interval),
+        )
     return render(
         "litellm/router.yaml.j2",
         routes=(*platform.routes(), *extra_routes),
         router=gw.router,
         fallbacks=fallbacks(platform),
         gateway=gw,
-        general_settings=LEAN_GENERAL_SETTINGS if gateway(platform).lean else (),
+        probed=probed_groups(platform) if interval is not None else [],
+        general_settings=general,
         listing=listing_callback(platform),
     )
 

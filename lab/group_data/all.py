@@ -135,10 +135,12 @@ with validating(top="Platform"):
                 "router": {
                     **_dumped["gateway"]["router"],
                     "fallbacks": [("fast", ("deep",))],
-                    # A tiny model answers in well under a second: a server silent for 10 s
-                    # is hung, and its request goes to another replica. A deployment that
-                    # fails twice rests 10 s, so a host back from a fault soon gets traffic.
-                    "server_timeout": 10,
+                    # A tiny model answers in well under a second: a server silent for 5 s
+                    # is hung, and its request goes to another replica. The gateway probes
+                    # each server every 3 s, and one failing a probe leaves its groups until
+                    # it passes one; a deployment that fails twice rests 10 s.
+                    "server_timeout": 5,
+                    "health_check_interval": 3,
                     "allowed_fails": 1,
                     "cooldown_time": 10,
                 },

@@ -97,3 +97,26 @@ def test_a_server_timeout_bounds_each_model_server_deployment(lab_platform: Plat
     assert direct and all(p.get("timeout") == 7 and p.get("stream_timeout") == 7 for p in direct), (
         direct
     )
+
+
+def test_probes_cover_the_model_servers_groups_and_decide_the_routing(
+    lab_platform: Platform,
+) -> None:
+    config = yaml.safe_load(router_yaml(lab_platform))
+    interval = lab_platform.gateway.router.health_check_interval
+    assert interval is not None, "the lab probes its servers"
+    general, router = config["general_settings"], config["router_settings"]
+    assert (general.get("background_health_checks"), general.get("health_check_interval")) == (
+        True,
+        interval,
+    ), general
+    assert router.get("enable_health_check_routing") is True, router
+    groups = set(router["background_health_check_model_groups"])
+    assert {"fast", "router-mlx-tiny-llama-a", "router-gguf-tiny-llama"} <= groups, groups
+    assert not groups & {"deep", "mlx-tiny-llama-a"}, f"OptiLLM's and ov's groups probed: {groups}"
+
+
+def test_no_interval_no_probes(platform: Platform) -> None:
+    config = yaml.safe_load(router_yaml(platform))
+    assert "background_health_checks" not in config["general_settings"], config["general_settings"]
+    assert "enable_health_check_routing" not in config["router_settings"], config["router_settings"]

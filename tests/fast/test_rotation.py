@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
+from homelab.dossier import write_dossier
 from homelab.model import Platform
 from homelab.services.litellm import router_yaml
 
@@ -120,3 +122,11 @@ def test_no_interval_no_probes(platform: Platform) -> None:
     config = yaml.safe_load(router_yaml(platform))
     assert "background_health_checks" not in config["general_settings"], config["general_settings"]
     assert "enable_health_check_routing" not in config["router_settings"], config["router_settings"]
+
+
+def test_the_dossier_says_which_host_is_out_for_maintenance(
+    lab_platform: Platform, tmp_path: Path, dot: str
+) -> None:
+    md, _svg = write_dossier(away(lab_platform, "mac2", "fan swap"), tmp_path)
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| mac2 |")]
+    assert rows and rows[0].endswith("| out for maintenance: fan swap |"), rows

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +17,9 @@ from bench import failover
 from bench.failover import Cast, Step
 from bench.lab import Lab, lan_gateway_url
 from bench.steady import SERVED_BY
+from bench.variant import changed_lab
 from homelab.load import load_platform
-from tests.lab.conftest import LAB_INVENTORY, deploy
+from tests.lab.conftest import LAB_INVENTORY, deploy, homelab
 
 pytestmark = [
     pytest.mark.lab,
@@ -98,3 +100,35 @@ def test_the_lab_is_whole_again(cast: Cast, steps: dict[str, Step]) -> None:
         served.add(r.headers.get(SERVED_BY, ""))
     expected = {cast.base(cast.cut), cast.base(cast.hung)}
     assert served == expected, f"expected answers from {sorted(expected)}, found {sorted(served)}"
+
+
+def test_a_host_taken_out_for_maintenance_and_back_drops_nothing(
+    cast: Cast, tmp_path: Path
+) -> None:
+    """The data says the host is out: a deploy reloads the gateway, its replica leaves the
+    alias while a steady client runs on, status says so; lifting it brings the host back."""
+    host = cast.cut
+    inventory = changed_lab(
+        tmp_path,
+        f"lab.evolve(hosts={{**lab.hosts, {host!r}: "
+        f"lab.hosts[{host!r}].evolve(maintenance='fan swap')}})",
+    )
+    with cast.client(cast.alias) as alias:
+        deploy(inventory)
+        out = time.monotonic()
+        time.sleep(5)
+        status = homelab("status", inventory=inventory)
+        lifted = time.monotonic()
+        deploy()
+        back = time.monotonic()
+        time.sleep(cast.platform.gateway.router.cooldown_time)
+    print(f"\nmaintenance of {host}, out and back: {alias.summary()}")
+    assert alias.failed == [], f"expected 0 failed, found {alias.window().kinds()}"
+    during = alias.window(out, lifted).served()
+    assert during and cast.base(host) not in during, (
+        f"expected no request served by {host} while it is out, found {during}"
+    )
+    assert alias.window(back).served().get(cast.base(host), 0) > 0, alias.window(back).served()
+    assert "maintenance: out of the gateway's rotation (fan swap)" in status.stdout, status.stdout[
+        -1500:
+    ]

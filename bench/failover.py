@@ -58,10 +58,10 @@ class Cast:
         return cls(platform, handle, alias.name, fallback, cut, hung, gateway_key(lab, platform))
 
     def server(self, host: str) -> Daemon:
-        port = next(
-            s.port for s in self.platform.served() if s.handle == self.handle and s.host == host
+        served = next(
+            s for s in self.platform.served() if s.handle == self.handle and s.host == host
         )
-        return next(d for d in self.platform.daemons(host) if d.listener.port == port)
+        return self.platform.server_of(served)
 
     def base(self, host: str) -> str:
         """A replica's api_base, as the gateway names the deployment that answered."""

@@ -60,8 +60,7 @@ def served_handles(platform: Platform) -> list[ServedHandle]:
     them."""
     servers: dict[str, list[str]] = {}
     for s in platform.served():
-        daemon = next(d for d in platform.daemons(s.host) if d.listener.port == s.port)
-        servers.setdefault(s.handle, []).append(f"{s.host}/{daemon.name}")
+        servers.setdefault(s.handle, []).append(f"{s.host}/{platform.server_of(s).name}")
     return [ServedHandle(handle, tuple(where)) for handle, where in servers.items()]
 
 

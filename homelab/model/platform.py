@@ -213,6 +213,10 @@ class Platform(Frozen):
         for service in self.modules():
             yield from service.served(self)
 
+    def server_of(self, served: Served) -> Daemon:
+        """The daemon that serves one deployment: its host's daemon on its port."""
+        return next(d for d in self.daemons(served.host) if d.listener.port == served.port)
+
     def handles(self) -> Iterator[Handle]:
         """Every handle the gateway exposes to clients, by backend as the routes are."""
         from homelab.model.naming import Backend

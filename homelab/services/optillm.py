@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
+from pydantic import Field
+
 from homelab.model.base import LOOPBACK, Listener, Name, env_name
 from homelab.model.common import CPU_TORCH, PythonPackage, Service
 from homelab.model.naming import ROUTER_PREFIX, Backend
@@ -30,6 +32,17 @@ class OptillmProxy(Service):
     user: Name = "optillm"
     package: PythonPackage = PythonPackage(
         requirement="optillm", version="0.4.0", linux_also=(CPU_TORCH,)
+    )
+    open_files: int = Field(
+        default=262144,
+        ge=1024,
+        le=1048576,
+        description="LimitNOFILE. OptiLLM 0.4.0's proxy approach makes a new ApproachHandler "
+        "for every request whose model has a dash (every router-* name), which imports each "
+        "plugin module again, and its MCP plugin opens its log file at import, never closed: "
+        "one descriptor per request. Under the default 1024 it answers every request with "
+        "'Too many open files' after about a thousand (the gateway then falls back to the "
+        "servers, but opt-* handles fail); a restart (any deploy that changes it) clears them",
     )
 
 
@@ -123,6 +136,7 @@ class OptillmService(ServiceModule[OptillmProxy]):
             },
             relax=PYTHON_RUNTIME,
             loopback_only_traffic=True,
+            open_files=opt.open_files,
             after=(h.os.init.unit_id(h.layout, LITELLM.name),),
             **common(platform, host),
         )

@@ -13,6 +13,7 @@ from homelab.render import daemon_files
 from homelab.services import daemon_named, daemons
 from homelab.services.litellm import LiteLLM
 from homelab.services.mlx import MlxModel
+from homelab.services.optillm import OptillmProxy
 from homelab.services.ov_server import OvServer
 from tests.fast import parse
 
@@ -28,15 +29,24 @@ def test_the_gateway_may_hold_65536_open_files(platform: Platform) -> None:
     assert unit_of(platform, "litellm")["LimitNOFILE"] == ["65536"]
 
 
-def test_the_limit_is_the_models_and_only_the_gateway_sets_it(platform: Platform) -> None:
+#: The daemons that set a limit of their own: the gateway (a socket per client and upstream
+#: call) and OptiLLM (its proxy approach leaks a descriptor per request, see its open_files).
+LIMITED: dict[str, type[LiteLLM | OptillmProxy]] = {"litellm": LiteLLM, "optillm": OptillmProxy}
+
+
+@pytest.mark.parametrize("name", sorted(LIMITED))
+def test_the_limit_is_the_models(platform: Platform, name: str) -> None:
     mini = platform.host("mini")
-    litellm = mini.get(LiteLLM)
-    assert litellm is not None
-    changed = mini.evolve(litellm=litellm.evolve(open_files=4096))
+    options = mini.get(LIMITED[name])
+    assert options is not None
+    changed = mini.evolve(**{options.key: options.evolve(open_files=4096)})
     p = platform.evolve(hosts={**platform.hosts, "mini": changed})
-    assert unit_of(p, "litellm")["LimitNOFILE"] == ["4096"]
+    assert unit_of(p, name)["LimitNOFILE"] == ["4096"]
+
+
+def test_only_the_gateway_and_optillm_set_a_limit(platform: Platform) -> None:
     for d in daemons(platform, "mini"):
-        if d.name != "litellm":
+        if d.name not in LIMITED:
             assert "LimitNOFILE" not in unit_of(platform, d.name), d.name
 
 

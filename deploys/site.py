@@ -45,5 +45,5 @@ for deployer in placed:
     run(platform, name, tools)
 for deployer in absent:
     deployer.absent(platform, name)
-wait_started()
+wait_started(tuple(d for d in platform.daemons(name) if d.enabled))
 prune(platform=platform, role=name)

@@ -1,10 +1,13 @@
-"""Waiting, once at the end of a host's deploy, for the daemons it started to answer."""
+"""Waiting, once at the end of a host's deploy, for the daemons it started to answer, and for
+those still starting by themselves (a host that has just booted): verify runs on a host whose
+every enabled daemon answers."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
 
+from pyinfra.api.facts import FactBase
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import server
@@ -35,20 +38,43 @@ def to_wait_for(daemon: Daemon, condition: Changed) -> None:
     _STARTED.setdefault(host.name, []).append((daemon, condition))
 
 
-def wait_started() -> OperationMeta | None:
-    """At the end of a host's deploy, wait until every daemon it (re)started answers.
+class Unanswered(FactBase[list[str]]):
+    """The daemons (of those given) that do not answer their health endpoint now: one command
+    for all, each asked once with a short limit."""
+
+    default = list
+
+    def command(self, daemons: tuple[tuple[str, str], ...]) -> str:
+        return "; ".join(
+            f"curl -fsS -o /dev/null --max-time 2 {shlex.quote(url)} || echo {shlex.quote(name)}"
+            for name, url in daemons
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+
+def wait_started(enabled: tuple[Daemon, ...] = ()) -> OperationMeta | None:
+    """At the end of a host's deploy, wait until every daemon it (re)started answers, and
+    every other ``enabled`` daemon that does not answer yet (starting after a boot).
 
     One operation at one call site for both hosts: pyinfra runs one operation after another,
     each on every host at once, so a wait inside each service's deploy held the Studio's new
     server behind the Mini's OptiLLM (and every start behind the one before). Now each start
     goes on while the next service deploys, and both hosts wait here together. A daemon that
-    does not answer fails its host's deploy here, before anything is pruned.
+    does not answer fails its host's deploy here, before anything is pruned. On a host whose
+    daemons all answer and where nothing started, it asks one fact and runs nothing.
     """
     pending = _STARTED.pop(host.name, [])
-    if not pending:
+    mine = {d.name for d, _ in pending}
+    others = tuple((d.name, d.health_url) for d in enabled if d.name not in mine)
+    quiet: list[str] = host.get_fact(Unanswered, daemons=others) if others else []
+    starting = [d for d in enabled if d.name in quiet]
+    if not pending and not starting:
         return None
+    names = [d.name for d, _ in pending] + [d.name for d in starting]
     return server.shell(
-        name="Wait for the daemons it started to answer",
-        commands=[" && ".join(health_wait(d) for d, _ in pending)],
-        _if=lambda: any(changed() for _, changed in pending),
+        name=f"Wait for {', '.join(names)} to answer",
+        commands=[" && ".join(health_wait(d) for d in [*(d for d, _ in pending), *starting])],
+        _if=lambda: bool(starting) or any(changed() for _, changed in pending),
     )

@@ -46,12 +46,21 @@ class Cast:
     def of(cls, lab: Lab, platform: Platform) -> Cast:
         hosts: dict[str, list[str]] = {}
         for s in platform.served():
-            hosts.setdefault(s.handle, []).append(s.host)
-        handle = next(h for h, on in hosts.items() if len(on) == 2)
+            if s.host not in platform.in_maintenance():
+                hosts.setdefault(s.handle, []).append(s.host)
+        handle = next((h for h, on in hosts.items() if len(on) == 2), None)
         alias = next(
-            a for a in platform.gateway.aliases if handle in a.handles and not a.through_optillm
+            (a for a in platform.gateway.aliases if handle in a.handles and not a.through_optillm),
+            None,
         )
-        fallback = dict(platform.gateway.router.fallbacks)[alias.name][0]
+        fallbacks = dict(platform.gateway.router.fallbacks).get(alias.name, ()) if alias else ()
+        if handle is None or alias is None or not fallbacks:
+            raise LookupError(
+                "the failover story needs a handle served on two hosts, a direct alias over it "
+                f"and a fallback for that alias (found {handle!r}, "
+                f"{alias.name if alias else None!r}, {fallbacks!r})"
+            )
+        fallback = fallbacks[0]
         home = gateway_host(platform)
         cut = next(h for h in reversed(hosts[handle]) if h != home)
         hung = next(h for h in hosts[handle] if h != cut)
@@ -87,8 +96,13 @@ class Step:
     name: str
     #: Each client's requests sent during the step.
     windows: dict[str, Window]
-    #: The alias's answers by deployment once the step's cooldown was over.
-    settled: dict[str, int]
+    #: The alias's requests once the router had had time to act (its probes, its cooldown).
+    settled: Window
+
+    @property
+    def served(self) -> dict[str, int]:
+        """The settled requests by the deployment that answered."""
+        return self.settled.served()
 
     def lines(self, cast: Cast) -> list[str]:
         out = []
@@ -149,7 +163,10 @@ def main_pid(cast: Cast, host: str) -> int:
 def run(cast: Cast, seconds: float, say: Callable[[str], None] = print) -> list[Step]:
     """The story's steps, each ``seconds`` long once its fault is in place (and a cooldown
     longer where traffic must come back)."""
-    cooldown = cast.platform.gateway.router.cooldown_time
+    router = cast.platform.gateway.router
+    cooldown = router.cooldown_time
+    # How long a fault takes to leave the rotation: a probe's interval and its time limit.
+    noticed = (router.health_check_interval or 0) + (router.server_timeout or router.timeout)
     steps: list[Step] = []
     clients = {
         f"handle {cast.handle}": cast.client(cast.handle),
@@ -157,11 +174,10 @@ def run(cast: Cast, seconds: float, say: Callable[[str], None] = print) -> list[
     }
     alias = clients[f"alias {cast.alias}"]
 
-    def step(name: str, start: float, settled_from: float | None = None) -> None:
+    def step(name: str, start: float, settled_from: float) -> None:
         now = time.monotonic()
         windows = {who: c.window(start, now) for who, c in clients.items()}
-        settled = alias.window(settled_from, now).served() if settled_from is not None else {}
-        steps.append(Step(name, windows, settled))
+        steps.append(Step(name, windows, alias.window(settled_from, now)))
         for line in steps[-1].lines(cast):
             say(line)
 
@@ -173,7 +189,7 @@ def run(cast: Cast, seconds: float, say: Callable[[str], None] = print) -> list[
         start = time.monotonic()
         kill_machine(cast.cut)
         time.sleep(seconds)
-        step(f"{cast.cut} killed", start, start + 1)
+        step(f"{cast.cut} killed", start, start + noticed)
 
         start = time.monotonic()
         boot_again()
@@ -183,13 +199,15 @@ def run(cast: Cast, seconds: float, say: Callable[[str], None] = print) -> list[
         step(f"{cast.cut} back", start, back + cooldown)
 
         pid = main_pid(cast, cast.hung)
+        if pid <= 0:
+            raise RuntimeError(f"{cast.server(cast.hung).unit} on {cast.hung} is not running")
         start = time.monotonic()
         Lab.load().sh(cast.hung, f"kill -STOP {pid}")
         try:
             time.sleep(seconds)
         finally:
             Lab.load().sh(cast.hung, f"kill -CONT {pid}")
-        step(f"{cast.hung} hung", start)
+        step(f"{cast.hung} hung", start, start + noticed)
 
         start = time.monotonic()
         time.sleep(cooldown + seconds)

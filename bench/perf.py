@@ -21,6 +21,7 @@ import os
 import platform as host_platform
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -430,6 +431,9 @@ def replica_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None
         ),
     )
     emit(figures, Figure("failover_p99_worst_step", p99s[worst] * 1000, "ms", note=worst))
+    # The story's last step left the replicas cooling down and marked unhealthy: let it pass.
+    router = platform.gateway.router
+    time.sleep(router.cooldown_time + (router.health_check_interval or 0))
     served = replicas.share(lab, platform, cast.alias)
     named = cast.named(dict(served))
     total = sum(served.values())

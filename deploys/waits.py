@@ -66,15 +66,15 @@ def wait_started(enabled: tuple[Daemon, ...] = ()) -> OperationMeta | None:
     daemons all answer and where nothing started, it asks one fact and runs nothing.
     """
     pending = _STARTED.pop(host.name, [])
-    mine = {d.name for d, _ in pending}
-    others = tuple((d.name, d.health_url) for d in enabled if d.name not in mine)
-    quiet: list[str] = host.get_fact(Unanswered, daemons=others) if others else []
-    starting = [d for d in enabled if d.name in quiet]
-    if not pending and not starting:
+    # Every enabled daemon is asked, those the deploy may start too: on a host that has just
+    # booted the deploy changes nothing, yet its daemons are still starting.
+    asked = tuple((d.name, d.health_url) for d in enabled)
+    quiet: list[str] = host.get_fact(Unanswered, daemons=asked) if asked else []
+    waits = {d.name: d for d, _ in pending} | {d.name: d for d in enabled if d.name in quiet}
+    if not waits:
         return None
-    names = [d.name for d, _ in pending] + [d.name for d in starting]
     return server.shell(
-        name=f"Wait for {', '.join(names)} to answer",
-        commands=[" && ".join(health_wait(d) for d in [*(d for d, _ in pending), *starting])],
-        _if=lambda: bool(starting) or any(changed() for _, changed in pending),
+        name=f"Wait for {', '.join(waits)} to answer",
+        commands=[" && ".join(health_wait(d) for d in waits.values())],
+        _if=lambda: bool(quiet) or any(changed() for _, changed in pending),
     )

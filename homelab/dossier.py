@@ -368,13 +368,16 @@ def alias_rows(platform: Platform) -> list[AliasRow]:
     """Each alias, its handles and the hosts whose servers answer them."""
     from homelab.services.litellm import fallbacks
 
+    # The hosts in the rotation (a host out for maintenance has no route), by handle; a
+    # handle OptiLLM answers by its direct routes' hosts.
     host_of: dict[str, list[str]] = {}
+    for r in platform.routes():
+        if r.host is not None and r.alias_of is None:
+            names = host_of.setdefault(r.handle.removeprefix(ROUTER_PREFIX), [])
+            if r.host not in names:
+                names.append(r.host)
     for h in platform.handles():
-        host_of.setdefault(h.handle, []).append(h.host)
-    for s in platform.served():  # a replica's other hosts
-        host_of.setdefault(s.handle, [])
-        if s.host not in host_of[s.handle]:
-            host_of[s.handle].append(s.host)
+        host_of.setdefault(h.handle, [h.host])
     falls = dict(fallbacks(platform))
     rows = []
     for a in platform.gateway.aliases:

@@ -70,7 +70,7 @@ def content_chunks(gateway: httpx.Client, name: str) -> tuple[int, str]:
     """How many server-sent events of a streamed chat carried text, and the status line."""
     body = {
         "model": name,
-        "messages": [{"role": "user", "content": "ping"}],
+        "messages": [{"role": "user", "content": "count from one to twenty"}],
         "max_tokens": STREAM_TOKENS,
         "stream": True,
     }

@@ -215,7 +215,10 @@ class Platform(Frozen):
 
     def server_of(self, served: Served) -> Daemon:
         """The daemon that serves one deployment: its host's daemon on its port."""
-        return next(d for d in self.daemons(served.host) if d.listener.port == served.port)
+        for daemon in self.daemons(served.host):
+            if daemon.listener.port == served.port:
+                return daemon
+        raise LookupError(f"{served.host} runs no daemon on {served.port} for {served.handle}")
 
     def handles(self) -> Iterator[Handle]:
         """Every handle the gateway exposes to clients, by backend as the routes are."""
@@ -352,19 +355,25 @@ class Platform(Frozen):
         away = self.in_maintenance()
         if not away:
             return []
+        from homelab.model.naming import ROUTER_PREFIX
+
         problems = []
+        # Where each handle is served, as the services route it (before maintenance is applied).
         serving: dict[str, set[str]] = defaultdict(set)
-        for s in self.served():
-            serving[s.handle].add(s.host)
+        for route in (r for s in self.modules() for r in s.routes(self)):
+            if route.host is not None:
+                serving[route.handle.removeprefix(ROUTER_PREFIX)].add(route.host)
         for name in away:
-            alone = sorted(h for h, hosts in serving.items() if hosts == {name})
+            # With every host the data takes out at once: two replicas' hosts out together
+            # leave their handle nothing.
+            alone = sorted(h for h, hosts in serving.items() if name in hosts <= set(away))
             if alone:
                 problems.append(
                     f"{name}.maintenance: {', '.join(alone)} would have no deployment left "
                     "(rule: a host leaves the rotation only where its handles are served "
                     "elsewhere)"
                 )
-            elif not any(s.host == name for s in self.served()):
+            elif not any(name in hosts for hosts in serving.values()):
                 problems.append(
                     f"{name}.maintenance: {name} serves no model the gateway routes to "
                     "(rule: maintenance takes a model server's deployments out of the rotation)"

@@ -38,7 +38,7 @@ class Route:
     timeout: int | None = None
     #: Requests the router sends this deployment at once (LiteLLM's max_parallel_requests).
     max_parallel: int | None = None
-    #: The host whose server answers it (None: a detour of the gateway's host, OptiLLM's).
+    #: The host whose server answers it (None: OptiLLM's detour, which is no replica).
     host: str | None = None
 
     @property

@@ -166,5 +166,5 @@ class Served:
     max_output_tokens: int | None
     #: Fields every replica of the handle must agree on, with their values.
     identity: tuple[tuple[str, object], ...] = ()
-    #: Requests the server takes at once (the gateway holds the rest); None: no limit.
-    parallel: int | None = None
+    #: Requests the gateway sends it at once (it refuses the rest with 429); None: no limit.
+    router_limit: int | None = None

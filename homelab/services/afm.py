@@ -92,6 +92,7 @@ class AfmService(ServiceModule[Afm]):
                     api_base=url(platform.address(host, seen_from), afm.listener.port),
                     max_input_tokens=gw.default_max_output_tokens,
                     max_output_tokens=gw.default_max_output_tokens,
+                    host=host,
                 )
 
     def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:

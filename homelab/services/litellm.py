@@ -305,9 +305,14 @@ def listing_py(platform: Platform) -> str:
 
 
 def probed_groups(platform: Platform) -> list[str]:
-    """The groups whose deployments are model servers on a host: what the health checks probe
-    (OptiLLM's detour and the gateway's own routes are not a replica to leave)."""
-    return sorted({r.handle for r in platform.routes() if r.host is not None})
+    """The groups with more than one deployment on a host (replicas, an alias over several
+    servers): what the health checks probe. A group of one has nowhere else to send its
+    requests, and a probe of it (a one-token chat every few seconds) would only load it."""
+    hosts: dict[str, set[str]] = {}
+    for r in platform.routes():
+        if r.host is not None:
+            hosts.setdefault(r.handle, set()).add(f"{r.host} {r.api_base}")
+    return sorted(name for name, where in hosts.items() if len(where) > 1)
 
 
 def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str:

@@ -60,6 +60,15 @@ class LlamaCppModel(Frozen):
     parallel: int = Field(
         default=1, ge=1, le=64, description="slots: requests the server decodes at once"
     )
+    router_limit: int | None = Field(
+        default=None,
+        gt=0,
+        description="requests the gateway sends this server at once, per gateway worker "
+        "(LiteLLM's max_parallel_requests): one more is refused by the gateway (429) and "
+        "retried on another deployment, and the refusal counts toward the server's cooldown; "
+        "for replicas of a server that serves one request at a time. None: no limit (the "
+        "server queues what it cannot serve yet)",
+    )
     gpu_layers: int | None = Field(
         default=None, ge=0, description="layers offloaded to the GPU (None: llama.cpp's own)"
     )
@@ -249,7 +258,7 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
                         ("context_length", model.context_length),
                         ("max_output_tokens", model.max_output_tokens),
                     ),
-                    parallel=model.parallel,
+                    router_limit=model.router_limit,
                 )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

@@ -69,7 +69,7 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 max_input_tokens=s.context_length,
                 max_output_tokens=max_out,
                 timeout=gw.router.server_timeout,
-                max_parallel=s.parallel,
+                max_parallel=s.router_limit,
                 host=s.host,
             )
         if gw.uses_optillm:
@@ -82,7 +82,7 @@ def routes(platform: Platform, served: Iterable[Served]) -> Iterator[Route]:
                 max_output_tokens=max_out,
                 internal=True,
                 timeout=gw.router.server_timeout,
-                max_parallel=s.parallel,
+                max_parallel=s.router_limit,
                 host=s.host,
             )
 

@@ -77,12 +77,14 @@ class MlxModel(Frozen):
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
     trust_remote_code: Bool = False
     chat_template: str | None = None
-    parallel: int | None = Field(
+    router_limit: int | None = Field(
         default=None,
         gt=0,
-        description="requests the gateway sends this server at once, the rest waiting at the "
-        "gateway (LiteLLM's max_parallel_requests, per gateway worker); None: no limit "
-        "(mlx-lm's server batches what it is sent)",
+        description="requests the gateway sends this server at once, per gateway worker "
+        "(LiteLLM's max_parallel_requests): one more is refused by the gateway (429) and "
+        "retried on another deployment, and the refusal counts toward the server's cooldown; "
+        "for replicas of a server that serves one request at a time. None: no limit (the "
+        "server queues what it cannot serve yet)",
     )
 
     @model_validator(mode="after")
@@ -238,7 +240,7 @@ class MlxService(ServiceModule[MlxServers]):
                     ("context_length", model.context_length),
                     ("max_output_tokens", model.max_output_tokens),
                 ),
-                parallel=model.parallel,
+                router_limit=model.router_limit,
             )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

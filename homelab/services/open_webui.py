@@ -142,6 +142,8 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
 
     def problems(self, platform: Platform) -> list[str]:
         names = platform.client_names()
+        aliases = {a.name for a in platform.gateway.aliases}
+        only_aliases = platform.gateway.list_aliases_only
         problems = []
         for host, ow in self.placed(platform):
             chosen = [(f"default_models[{i}]", m) for i, m in enumerate(ow.default_models)]
@@ -151,6 +153,12 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
                     problems.append(
                         f"{host}.{self.key}.{field}: {name!r} is neither a handle nor an alias "
                         "(rule: Open WebUI's models are names the gateway serves)"
+                    )
+                elif only_aliases and name not in aliases:
+                    problems.append(
+                        f"{host}.{self.key}.{field}: {name!r} is a handle, and the gateway "
+                        "lists only its aliases (rule: with gateway.list_aliases_only, Open "
+                        "WebUI's models are aliases: it offers only what the gateway lists)"
                     )
         return problems
 

@@ -108,6 +108,7 @@ class OptillmLocalService(ServiceModule[OptillmLocals]):
                 api_key=gw.optillm_key,
                 max_input_tokens=gw.default_max_output_tokens,
                 max_output_tokens=gw.default_max_output_tokens,
+                host=host,
             )
 
     def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:

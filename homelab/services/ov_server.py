@@ -171,6 +171,7 @@ class OvServerService(ServiceModule[OvServer]):
                         None, m.context_length, gw.default_max_output_tokens
                     ),
                     env_prefix=env_name(m.model_id),
+                    host=host,
                 )
 
     def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from homelab.model import Platform
 from homelab.services import daemon_named
 from homelab.services.mcp_tools import agent_model
@@ -36,3 +39,17 @@ def test_tiny_agents_may_ask_for_an_alias(lab_platform: Platform) -> None:
         host: lab_platform.hosts[host].evolve(mcp_tools=mcp.evolve(tiny_agents=agents)),
     }
     assert agent_model(lab_platform.evolve(hosts=hosts), host) == "deep"
+
+
+def test_a_handle_for_open_webui_is_refused_while_only_aliases_are_listed(
+    lab_platform: Platform,
+) -> None:
+    host = next(h for h, _ in OPEN_WEBUI.placed(lab_platform))
+    ow = lab_platform.host(host).services["open_webui"]
+    hosts = {
+        **lab_platform.hosts,
+        host: lab_platform.hosts[host].evolve(open_webui=ow.evolve(task_model="mlx-tiny-llama-a")),
+    }
+    listed = lab_platform.gateway.evolve(list_aliases_only=True)
+    with pytest.raises(ValidationError, match=r"open_webui\.task_model: 'mlx-tiny-llama-a' is a"):
+        lab_platform.evolve(hosts=hosts, gateway=listed)

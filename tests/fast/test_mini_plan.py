@@ -78,8 +78,18 @@ def test_each_service_starts_after_its_files_and_answers(
         assert _installed(commands, d.unit_path) < start, d.name
         if d.config:
             assert _installed(commands, d.config) < start, d.name
-        health = first(commands, f"{d.name} health wait", "curl ", d.health_url)
+        health = first(commands, f"{d.name} health wait", "curl ", "--retry", d.health_url)
         assert start < health, f"{d.name}: no wait for {d.health_url} after its start"
+
+
+def test_the_deploy_asks_whether_every_enabled_daemon_answers(
+    commands: list[str], platform: Platform
+) -> None:
+    """One command asks them all (a host that has just booted changes nothing, yet its daemons
+    may still be starting: the deploy's last wait covers those that do not answer)."""
+    asked = first(commands, "the health question", "|| echo")
+    missing = [d.name for d in enabled(platform) if d.health_url not in commands[asked]]
+    assert missing == [], f"expected every enabled daemon asked, not asked: {missing}"
 
 
 def test_the_gateway_starts_before_what_calls_it(commands: list[str], platform: Platform) -> None:

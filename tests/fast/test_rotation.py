@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from homelab.dossier import write_dossier
 from homelab.model import Platform
+from homelab.model.naming import ROUTER_PREFIX
 from homelab.services.litellm import router_yaml
 
 
@@ -69,25 +70,39 @@ def test_maintenance_that_would_leave_a_handle_unserved_is_refused(
         away(lab_platform, host)
 
 
-def test_a_slot_count_limits_what_the_router_sends_at_once(lab_platform: Platform) -> None:
-    """llama.cpp's slots are what its server decodes at once; the gateway holds the rest (on
-    each deployment that reaches the server: the direct one OptiLLM calls back)."""
-    found = [
+def limits(platform: Platform, name: str) -> set[int | None]:
+    return {
         e["litellm_params"].get("max_parallel_requests")
-        for e in model_list(lab_platform)
-        if e["model_name"] == "router-gguf-tiny-llama"
-    ]
-    slots = lab_platform.host("mini").services["llama_cpp"].models[0].parallel  # type: ignore[attr-defined]
-    assert found and set(found) == {slots}, found
-
-
-def test_an_mlx_server_has_no_limit_unless_the_data_gives_one(lab_platform: Platform) -> None:
-    limits = {
-        e["litellm_params"].get("max_parallel_requests")
-        for e in model_list(lab_platform)
-        if e["model_name"] == "router-mlx-tiny-llama-a"
+        for e in model_list(platform)
+        if e["model_name"] == name
     }
-    assert limits == {None}, limits
+
+
+def test_no_server_is_limited_unless_the_data_says_so(lab_platform: Platform) -> None:
+    """LiteLLM refuses a request past the limit (429) rather than holding it: llama.cpp's slots
+    queue better in the server itself, so they set no limit."""
+    for name in ("router-gguf-tiny-llama", "router-mlx-tiny-llama-a", "fast"):
+        assert limits(lab_platform, name) == {None}, (name, limits(lab_platform, name))
+
+
+@pytest.mark.parametrize(
+    ("key", "handle"), [("mlx", "mlx-tiny-llama-a"), ("llama_cpp", "gguf-tiny-llama")]
+)
+def test_a_router_limit_is_each_deployments_max_parallel_requests(
+    lab_platform: Platform, key: str, handle: str
+) -> None:
+    hosts = dict(lab_platform.hosts)
+    for name, h in lab_platform.hosts.items():
+        opts = h.services.get(key)
+        if opts is None:
+            continue
+        models = tuple(
+            m.evolve(router_limit=1) if m.model_id == handle else m
+            for m in opts.models  # type: ignore[attr-defined]
+        )
+        hosts[name] = h.evolve(**{key: opts.evolve(models=models)})
+    limited = lab_platform.evolve(hosts=hosts)
+    assert limits(limited, ROUTER_PREFIX + handle) == {1}, limits(limited, ROUTER_PREFIX + handle)
 
 
 def test_a_server_timeout_bounds_each_model_server_deployment(lab_platform: Platform) -> None:
@@ -114,8 +129,8 @@ def test_probes_cover_the_model_servers_groups_and_decide_the_routing(
     ), general
     assert router.get("enable_health_check_routing") is True, router
     groups = set(router["background_health_check_model_groups"])
-    assert {"fast", "router-mlx-tiny-llama-a", "router-gguf-tiny-llama"} <= groups, groups
-    assert not groups & {"deep", "mlx-tiny-llama-a"}, f"OptiLLM's and ov's groups probed: {groups}"
+    # The groups with somewhere else to go: the replicas, and the alias over them.
+    assert groups == {"fast", "router-mlx-tiny-llama-a"}, groups
 
 
 def test_no_interval_no_probes(platform: Platform) -> None:
@@ -130,3 +145,14 @@ def test_the_dossier_says_which_host_is_out_for_maintenance(
     md, _svg = write_dossier(away(lab_platform, "mac2", "fan swap"), tmp_path)
     rows = [line for line in md.read_text().splitlines() if line.startswith("| mac2 |")]
     assert rows and rows[0].endswith("| out for maintenance: fan swap |"), rows
+
+
+def test_two_replicas_hosts_out_together_are_refused(lab_platform: Platform) -> None:
+    """mac2 alone may leave (the Studio serves its replica); with the Studio out too, the
+    handle would have nothing."""
+    hosts = {
+        **lab_platform.hosts,
+        **{h: lab_platform.hosts[h].evolve(maintenance="rack move") for h in ("studio", "mac2")},
+    }
+    with pytest.raises(ValidationError, match=r"mac2\.maintenance: mlx-tiny-llama-a would have"):
+        lab_platform.evolve(hosts=hosts)

@@ -24,12 +24,13 @@ from deploys.installs import locked_venv
 from deploys.loops import each
 from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory, exists
-from deploys.toolchain import Tools, build_tools, tools_for
+from deploys.toolchain import Tools, build_tools, debian_packages, tools_for
 from homelab.locks import Lock, lock_for
 from homelab.model import Platform
 from homelab.services.llama_cpp import (
     LINK_LIBRARIES,
     PACKAGE,
+    RUNTIME_DEBIAN,
     LlamaCppServers,
     LlamaCppService,
     server_in_venv,
@@ -130,8 +131,12 @@ class LlamaCppDeployer(Deployer):
         first = servers[0]
         opts = self.options(platform, host)
         lock = lock_for(first)
+        system = platform.host(host).system
         shared = service_account(first, home=platform.host(host).layout.state)
-        build_wheel(opts, lock, tools, platform.host(host).system)
+        # What the built server loads at run time, whether this deploy builds it or not (a
+        # host rebuilt from nothing takes the wheel from the cache and gets no compiler).
+        shared += debian_packages("llama.cpp's run-time libraries", RUNTIME_DEBIAN, system)
+        build_wheel(opts, lock, tools, system)
         shared += locked_venv(
             lock,
             first.install_dir,

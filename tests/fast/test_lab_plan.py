@@ -47,3 +47,14 @@ def test_each_tiny_model_is_made_before_its_server_starts(
             )
             started = first(commands, f"{name}: start {unit}", f"systemctl start {unit}")
             assert venv < made < started, (name, model.model_id, venv, made, started)
+
+
+def test_llama_cpps_run_time_library_comes_before_its_server_first_runs(
+    lab_folder: Path,
+) -> None:
+    """Whether or not the deploy builds the server: a cached wheel brings no compiler, and
+    with it none of the libraries a compiler pulls in."""
+    commands = planned_commands(lab_folder, "mini", inventory=LAB)
+    library = first(commands, "libgomp1 installed", "apt-get", "install", "libgomp1")
+    ran = first(commands, "llama-server's first run", "llama-server", "--version")
+    assert library < ran, (library, ran)

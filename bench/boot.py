@@ -10,10 +10,10 @@ lock, which the lab tests and ``bench/perf.py`` already hold.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
+from bench.lab import lab_command
 from homelab import PROJECT_ROOT
 from homelab.console.up import LAB_INVENTORY, steps
 
@@ -43,22 +43,9 @@ class Boot:
         return f"{self.seconds:.1f} s ({parts})"
 
 
-def down() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "homelab.lab", "down"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"homelab lab down failed: {result.stderr.strip()[-2000:]}")
-
-
 def boot_to_green() -> Boot:
     """Lab down, then ``homelab up``'s steps, each timed; stops at the first that fails."""
-    down()
+    lab_command("down")
     done: list[Step] = []
     for what, argv in steps(LAB_INVENTORY):
         start = time.monotonic()

@@ -14,15 +14,12 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.lab import Lab, gateway_key, lan_gateway_url
+from bench.lab import Lab, gateway_key, lab_command, lan_gateway_url
 from bench.steady import SteadyClient, Window
-from homelab import PROJECT_ROOT
 from homelab.lab.config import load_config
 from homelab.lab.lifecycle import host_processes
 from homelab.model import Platform
@@ -140,20 +137,6 @@ def kill_machine(name: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def boot_again() -> None:
-    """``homelab lab up``: it boots the hosts whose machines are gone, the others kept."""
-    result = subprocess.run(
-        [sys.executable, "-m", "homelab.lab", "up"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"homelab lab up failed: {result.stderr.strip()[-2000:]}")
-
-
 def main_pid(cast: Cast, host: str) -> int:
     unit = cast.server(host).unit
     out = Lab.load().sh(host, f"systemctl show -p MainPID --value {shlex.quote(unit)}")
@@ -192,7 +175,7 @@ def run(cast: Cast, seconds: float, say: Callable[[str], None] = print) -> list[
         step(f"{cast.cut} killed", start, start + noticed)
 
         start = time.monotonic()
-        boot_again()
+        lab_command("up")  # boots the hosts whose machines are gone, the others kept
         health_from_gateway(cast, cast.cut)
         back = time.monotonic()
         time.sleep(cooldown + seconds)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
 import httpx
 
+from homelab import PROJECT_ROOT
 from homelab.lab.config import LabConfig, load_config
 from homelab.lab.ssh import ssh_argv
 from homelab.model import Platform
@@ -63,6 +65,20 @@ class Lab:
                 f"systemctl stop {names} 2>/dev/null; systemctl reset-failed {names} "
                 "2>/dev/null; true",
             )
+
+
+def lab_command(*args: str, timeout: float = 600) -> None:
+    """``homelab lab ARGS`` as the operator runs it; raise with its output when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", "homelab.lab", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"homelab lab {' '.join(args)} failed: {result.stderr.strip()[-2000:]}")
 
 
 def lan_gateway_url(platform: Platform, path: str = "/v1") -> str:

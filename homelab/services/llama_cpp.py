@@ -64,15 +64,7 @@ class LlamaCppModel(Frozen):
     parallel: int = Field(
         default=1, ge=1, le=64, description="slots: requests the server decodes at once"
     )
-    router_limit: int | None = Field(
-        default=None,
-        gt=0,
-        description="requests the gateway sends this server at once, per gateway worker "
-        "(LiteLLM's max_parallel_requests): one more is refused by the gateway (429) and "
-        "retried on another deployment, and the refusal counts toward the server's cooldown; "
-        "for replicas of a server that serves one request at a time. None: no limit (the "
-        "server queues what it cannot serve yet)",
-    )
+    router_limit: local_servers.RouterLimit = None
     gpu_layers: int | None = Field(
         default=None, ge=0, description="layers offloaded to the GPU (None: llama.cpp's own)"
     )

@@ -9,7 +9,9 @@ is.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from homelab.model.base import env_name
 from homelab.model.naming import ROUTER_PREFIX
@@ -18,6 +20,19 @@ from homelab.model.service import Handle, Served
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
+
+#: A per-port server's limit at the gateway, the same field on each such backend's models.
+RouterLimit = Annotated[
+    int | None,
+    Field(
+        gt=0,
+        description="requests the gateway sends this server at once, per gateway worker "
+        "(LiteLLM's max_parallel_requests): one more is refused by the gateway (429) and "
+        "retried on another deployment, and the refusal counts toward the server's cooldown; "
+        "for replicas of a server that serves one request at a time. None: no limit (the "
+        "server queues what it cannot serve yet)",
+    ),
+]
 
 
 def handles(served: Iterable[Served]) -> Iterator[Handle]:

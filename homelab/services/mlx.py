@@ -77,15 +77,7 @@ class MlxModel(Frozen):
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
     trust_remote_code: Bool = False
     chat_template: str | None = None
-    router_limit: int | None = Field(
-        default=None,
-        gt=0,
-        description="requests the gateway sends this server at once, per gateway worker "
-        "(LiteLLM's max_parallel_requests): one more is refused by the gateway (429) and "
-        "retried on another deployment, and the refusal counts toward the server's cooldown; "
-        "for replicas of a server that serves one request at a time. None: no limit (the "
-        "server queues what it cannot serve yet)",
-    )
+    router_limit: local_servers.RouterLimit = None
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

@@ -38,17 +38,25 @@ def to_wait_for(daemon: Daemon, condition: Changed) -> None:
     _STARTED.setdefault(host.name, []).append((daemon, condition))
 
 
+#: Seconds a daemon has to answer the question before it counts as still starting: a busy
+#: server (a model generating on a loaded host) is slow, not starting; one that is starting
+#: refuses the connection at once.
+ASK_SECONDS = 10
+
+
 class Unanswered(FactBase[list[str]]):
     """The daemons (of those given) that do not answer their health endpoint now: one command
-    for all, each asked once with a short limit."""
+    for all, asked side by side, so the question takes ASK_SECONDS at the most."""
 
     default = list
 
     def command(self, daemons: tuple[tuple[str, str], ...]) -> str:
-        return "; ".join(
-            f"curl -fsS -o /dev/null --max-time 2 {shlex.quote(url)} || echo {shlex.quote(name)}"
+        asks = " ".join(
+            f"(curl -fsS -o /dev/null --max-time {ASK_SECONDS} {shlex.quote(url)} "
+            f"|| echo {shlex.quote(name)}) &"
             for name, url in daemons
         )
+        return f"{asks} wait"
 
     def process(self, output: list[str]) -> list[str]:
         return [line.strip() for line in output if line.strip()]

@@ -67,9 +67,9 @@ class Lab:
             )
 
 
-def lab_command(*args: str, timeout: float = 600) -> None:
-    """``homelab lab ARGS`` as the operator runs it; raise with its output when it fails."""
-    result = subprocess.run(
+def run_lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``homelab lab ARGS`` in a child process, as an operator runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "homelab.lab", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -77,6 +77,11 @@ def lab_command(*args: str, timeout: float = 600) -> None:
         timeout=timeout,
         check=False,
     )
+
+
+def lab_command(*args: str, timeout: float = 600) -> None:
+    """``homelab lab ARGS``; raise with its output when it fails."""
+    result = run_lab(*args, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"homelab lab {' '.join(args)} failed: {result.stderr.strip()[-2000:]}")
 

@@ -48,7 +48,7 @@ def stream(client: httpx.Client, url: str, model: str) -> Stream:
 
 
 @dataclass(frozen=True)
-class Path:
+class PathTimes:
     name: str
     model: str
     streams: tuple[Stream, ...]
@@ -66,7 +66,7 @@ class Path:
         return statistics.median(s.chunks for s in self.streams)
 
 
-def paths(lab: Lab, platform: Platform, direct: str, via_optillm: str) -> list[Path]:
+def paths(lab: Lab, platform: Platform, direct: str, via_optillm: str) -> list[PathTimes]:
     """``CHATS`` streamed chats to each model name, alternating."""
     url = lan_gateway_url(platform, "/v1/chat/completions")
     headers = {"Authorization": f"Bearer {gateway_key(lab, platform)}"}
@@ -76,6 +76,6 @@ def paths(lab: Lab, platform: Platform, direct: str, via_optillm: str) -> list[P
             for model in found:
                 found[model].append(stream(client, url, model))
     return [
-        Path("direct", direct, tuple(found[direct])),
-        Path("through OptiLLM", via_optillm, tuple(found[via_optillm])),
+        PathTimes("direct", direct, tuple(found[direct])),
+        PathTimes("through OptiLLM", via_optillm, tuple(found[via_optillm])),
     ]

@@ -237,12 +237,16 @@ class Platform(Frozen):
         order = list(Backend)
         away = self.in_maintenance()
         out = sorted(
-            (r for s in self.modules() for r in s.routes(self) if r.host not in away),
+            (r for r in self._service_routes() if r.host not in away),
             key=lambda r: (r.internal, order.index(r.backend)),
         )
         aliased = list(alias_routes(out, self.gateway.aliases))
         clients = [r for r in out if not r.internal]
         return (*clients, *aliased, *(r for r in out if r.internal))
+
+    def _service_routes(self) -> Iterator[Route]:
+        """Every route the services contribute, before maintenance and aliases."""
+        return (r for s in self.modules() for r in s.routes(self))
 
     def client_names(self) -> set[str]:
         """What a client may send the gateway as its model: every handle and every alias."""
@@ -360,7 +364,7 @@ class Platform(Frozen):
         problems = []
         # Where each handle is served, as the services route it (before maintenance is applied).
         serving: dict[str, set[str]] = defaultdict(set)
-        for route in (r for s in self.modules() for r in s.routes(self)):
+        for route in self._service_routes():
             if route.host is not None:
                 serving[route.handle.removeprefix(ROUTER_PREFIX)].add(route.host)
         for name in away:

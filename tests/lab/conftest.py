@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bench.lab import run_lab as run_lab  # the lab tests take it from here
 from homelab import PROJECT_ROOT
 from homelab.lab.config import LAB_LOCK
 
@@ -27,18 +28,6 @@ LAB_MACHINE_TESTS = "test_lab_machine.py"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name != LAB_MACHINE_TESTS)
-
-
-def run_lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """``homelab lab ARGS`` in a child process, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "homelab.lab", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def ssh(host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

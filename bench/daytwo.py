@@ -2,6 +2,9 @@
 
 - ``gateway_change``: a steady client sends chat requests to an ``ov-*`` handle while a deploy
   changes the gateway's ``num_retries`` (and another puts it back): failed requests, latency.
+- ``gateway_restart``: the same clients, one more on an MLX handle through OptiLLM (which calls
+  the gateway back), while a deploy restarts the gateway (its environment changed; a new venv
+  restarts it the same way) and another puts it back.
 - ``model_added``: a deploy that adds one MLX model: its wall time, and which daemons restarted
   (by main PID), which should be the new server alone.
 """
@@ -21,6 +24,7 @@ from bench.variant import LAB_INVENTORY, changed_lab
 from homelab.load import load_platform
 from homelab.model import Backend, Platform
 from homelab.services import mlx
+from homelab.services.litellm import LiteLLM, gateway, gateway_host
 from homelab.services.mlx import TEAM_PORTS
 
 
@@ -70,6 +74,62 @@ def gateway_change(lab: Lab, platform: Platform) -> GatewayChange:
     ok = client.latencies()
     p99 = statistics.quantiles(ok, n=100, method="inclusive")[98] * 1000 if len(ok) > 1 else 0.0
     return GatewayChange(len(client.failed), len(client.outcomes), p99, client.summary())
+
+
+@dataclass(frozen=True)
+class GatewayRestart:
+    #: Per backend the clients chatted with: (failed, sent, p99 ms).
+    seen: dict[str, tuple[int, int, float]]
+
+    @property
+    def failed(self) -> int:
+        return sum(failed for failed, _, _ in self.seen.values())
+
+    @property
+    def requests(self) -> int:
+        return sum(sent for _, sent, _ in self.seen.values())
+
+    @property
+    def p99_ms(self) -> float:
+        return max(p99 for _, _, p99 in self.seen.values())
+
+    def summary(self) -> str:
+        return "; ".join(
+            f"{backend}: {failed} failed of {sent}, p99 {p99:.0f} ms"
+            for backend, (failed, sent, p99) in self.seen.items()
+        )
+
+
+def gateway_restart(lab: Lab, platform: Platform) -> GatewayRestart:
+    url = lan_gateway_url(platform, "/v1/chat/completions")
+    home = gateway_host(platform)
+    level = "ERROR" if gateway(platform).log_level != "ERROR" else "WARNING"
+    on = f"lab.hosts[{home!r}]"
+    litellm = f"{on}.services[{LiteLLM.key!r}]"
+    key = gateway_key(lab, platform)
+    clients = {
+        backend.value: SteadyClient(
+            url=url,
+            key=key,
+            handle=next(h.handle for h in platform.handles() if h.backend is backend),
+        )
+        for backend in (Backend.OV, Backend.MLX)
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        changed = changed_lab(
+            Path(folder),
+            f"lab.evolve(hosts={{**lab.hosts, {home!r}: "
+            f"{on}.evolve({LiteLLM.key}={litellm}.evolve(log_level={level!r}))}})",
+        )
+        deploy()  # from the lab's own state
+        with clients["ov"], clients["mlx"]:
+            deploy(changed)
+            deploy()
+    seen = {}
+    for backend, client in clients.items():
+        p99 = client.window().p99()
+        seen[backend] = (len(client.failed), len(client.outcomes), (p99 or 0.0) * 1000)
+    return GatewayRestart(seen)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from bench import (  # noqa: E402
     llama_cpp,
     recovery,
     replicas,
+    restarts,
     streams,
 )
 from bench.gateway import (  # noqa: E402
@@ -60,6 +61,7 @@ from homelab.model import Backend, Platform  # noqa: E402
 from homelab.services import Daemon, daemon_named  # noqa: E402
 from homelab.services.litellm import SERVICE as LITELLM  # noqa: E402
 from homelab.services.litellm import LiteLLM, gateway, gateway_host  # noqa: E402
+from homelab.services.open_webui import SERVICE as OPEN_WEBUI  # noqa: E402
 
 FIGURES = PROJECT_ROOT / "docs" / "performance.json"
 LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
@@ -384,6 +386,36 @@ def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
         ),
     )
     emit(figures, Figure("gateway_change_p99", change.p99_ms, "ms"))
+    restart = daytwo.gateway_restart(lab, platform)
+    print(f"  gateway restarted and back: {restart.summary()}", flush=True)
+    emit(
+        figures,
+        Figure(
+            "gateway_upgrade_failed_requests",
+            restart.failed,
+            "requests",
+            Target("<=", 0),
+            note=f"of {restart.requests}, steady clients on an ov-* handle and an mlx-* handle "
+            "through OptiLLM, while the gateway restarts twice (its environment changed: the "
+            "same restart as a new venv)",
+        ),
+    )
+    emit(figures, Figure("gateway_upgrade_p99", restart.p99_ms, "ms"))
+    webui = restarts.restart_under_reader(
+        lab, platform, restarts.first_enabled(platform, OPEN_WEBUI.name)
+    )
+    print(f"  {webui.summary()}", flush=True)
+    emit(
+        figures,
+        Figure(
+            "webui_restart_refused",
+            webui.refused,
+            "requests",
+            Target("<=", 0),
+            note=f"of {len(webui.window.outcomes)} health reads, one every 50 ms; "
+            f"{webui.delayed} waited, the longest {webui.longest_wait_s:.1f} s",
+        ),
+    )
     added = daytwo.model_added(lab, platform)
     emit(
         figures,
@@ -567,7 +599,8 @@ def main() -> int:
     parser.add_argument(
         "--skip-daytwo",
         action="store_true",
-        help="leave out the day-two figures (a gateway change under load, a model added)",
+        help="leave out the day-two figures (a gateway change and restart under load, an "
+        "Open WebUI restart, a model added)",
     )
     parser.add_argument(
         "--skip-llama-build",

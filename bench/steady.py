@@ -46,6 +46,11 @@ class Window:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != 200]
 
+    @property
+    def refused(self) -> list[Outcome]:
+        """Requests whose connection was refused: nothing listened."""
+        return [o for o in self.failed if "Connection refused" in o.error]
+
     def latencies(self) -> list[float]:
         return [o.seconds for o in self.outcomes if o.status == 200]
 
@@ -101,8 +106,11 @@ class SteadyClient:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    def send(self, body: dict[str, object], headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
+
     def _run(self) -> None:
-        body = {
+        body: dict[str, object] = {
             "model": self.handle,
             "messages": [{"role": "user", "content": "hi"}],
             "max_tokens": 4,
@@ -112,7 +120,7 @@ class SteadyClient:
             start = time.monotonic()
             headers = {"Authorization": f"Bearer {self.key}"}
             try:
-                response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
+                response = self.send(body, headers)
                 outcome = Outcome(
                     start,
                     time.monotonic() - start,
@@ -157,3 +165,14 @@ class SteadyClient:
 
     def summary(self) -> str:
         return self.window().summary()
+
+
+@dataclass
+class SteadyReader(SteadyClient):
+    """GET ``url`` (a health page) one request after another, until stopped."""
+
+    key: str = ""
+    handle: str = ""
+
+    def send(self, body: dict[str, object], headers: dict[str, str]) -> httpx.Response:
+        return httpx.get(self.url, timeout=self.timeout)

@@ -1,6 +1,8 @@
 """Open WebUI, pointed at the gateway wherever it runs, its data in its own state directory.
 
-File: its environment (``/etc/open-webui/env``, as in the seed). Its data (the SQLite database
+Files: its environment (``/etc/open-webui/env``, as in the seed) and ``serve.py``, which runs
+upstream's ``open-webui serve`` on the listening socket systemd holds (a restart makes
+connections wait instead of refusing them). Its data (the SQLite database
 and the uploads) is what users lose most: ``backups`` says how it is copied before a change.
 """
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import Field
 
+from homelab import PROJECT_ROOT
 from homelab.model.base import AbsPath, Exposure, Frozen, Listener, Name, SecretRef
 from homelab.model.common import CPU_TORCH, PythonPackage, Service
 from homelab.render.files import HostFile, env_file
@@ -66,6 +69,10 @@ class OpenWebUI(Service):
     )
 
 
+#: ``open-webui serve`` on the socket the init system passes in (read it for why).
+SERVE = PROJECT_ROOT / "templates" / "open_webui" / "serve.py"
+
+
 class OpenWebUIService(ServiceModule[OpenWebUI]):
     name = "open-webui"
     options = OpenWebUI
@@ -79,7 +86,11 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
             name=self.name,
             description="Open WebUI, pointed at the gateway",
             user=ow.user,
-            argv=(f"{h.layout.venv(self.name)}/bin/open-webui", "serve", *serve_on(ow.listener)),
+            argv=(
+                f"{h.layout.venv(self.name)}/bin/python",
+                f"{h.layout.install_dir(self.name)}/{SERVE.name}",
+                *serve_on(ow.listener),
+            ),
             listener=ow.listener,
             where=f"{host}.{self.key}.listener.port",
             health="/health",
@@ -95,6 +106,8 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
             },
             working_dir=h.layout.state_dir(self.name),
             relax=PYTHON_RUNTIME,
+            # It takes ~12 s to start on two cores: the socket outlives it meanwhile.
+            socket_activated=True,
             # Beside the gateway, it starts after it (its model list is read at start).
             after=(
                 (h.os.init.unit_id(h.layout, LITELLM.name),)
@@ -135,7 +148,12 @@ class OpenWebUIService(ServiceModule[OpenWebUI]):
 
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         env = self.environment(platform, daemon)
-        return [env_file(daemon.env_files[0], "Open WebUI environment", env, daemon)]
+        serve = HostFile(
+            path=f"{daemon.install_dir}/{SERVE.name}",
+            content=SERVE.read_text(),
+            restarts=(daemon.name,),
+        )
+        return [serve, env_file(daemon.env_files[0], "Open WebUI environment", env, daemon)]
 
     def placement_problems(self, platform: Platform) -> list[str]:
         return reaches_gateway(platform, OpenWebUI)

@@ -388,11 +388,25 @@ def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
     assert unit["Service"]["ExecReload"] == [reload_command(gw.workers)]
 
 
-def test_only_the_gateway_has_a_socket_unit(platform: Platform) -> None:
-    for host in platform.hosts:
-        for d in daemons(platform, host):
-            if d.name != "litellm":
-                assert d.socket_path is None, d.name
+def test_the_gateway_and_open_webui_alone_have_socket_units(platform: Platform) -> None:
+    held = {d.name for host in platform.hosts for d in daemons(platform, host) if d.socket_path}
+    assert held == {"litellm", "open-webui"}
+
+
+def test_open_webui_takes_its_socket_from_systemd(platform: Platform) -> None:
+    ow = daemon(platform, "mini", "open-webui")
+    files = files_of(platform, "mini")
+    assert ow.socket_path is not None
+    socket = parse.unit(files[ow.socket_path].content)
+    assert socket["Socket"]["ListenStream"] == [f"{ow.listener.bind}:{ow.listener.port}"]
+    unit = parse.unit(files[ow.unit_path].content)
+    assert unit["Unit"]["Requires"] == [ow.socket_unit], "a restart keeps the socket open"
+
+
+def test_open_webui_runs_the_serve_wrapper_it_is_given(platform: Platform) -> None:
+    ow = daemon(platform, "mini", "open-webui")
+    wrapper = next(a for a in ow.argv if a.endswith("/serve.py"))
+    assert wrapper in files_of(platform, "mini"), f"{wrapper} is not among the Mini's files"
 
 
 def test_mlx_handles_via_optillm_fall_back_to_their_direct_route(platform: Platform) -> None:

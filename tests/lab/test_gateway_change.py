@@ -4,8 +4,10 @@ A change to router.yaml alone (``num_retries``) reloads LiteLLM: gunicorn forks 
 which read it, while the old ones finish their requests; the main process stays. A change to
 its environment (the log level) restarts it while systemd keeps its listening socket open:
 requests that arrive meanwhile wait in the socket's queue for the new process instead of being
-refused. A steady client sends chat requests to an ``ov-*`` handle throughout; the test prints
-what it saw (failures, median and p99 latency).
+refused. A steady client sends chat requests to an ``ov-*`` handle throughout (and, through the
+restarts, a second one to an MLX handle through OptiLLM, which calls the gateway back for the
+model: a request in flight at the stop waits on a call only the next process takes); the test
+prints what they saw (failures, median and p99 latency).
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def lab_platform(lab: dict[str, Any]) -> Platform:
     return load_platform(LAB_INVENTORY)
 
 
-def client(platform: Platform) -> SteadyClient:
-    """A LAN client of the gateway, chatting with the first ``ov-*`` handle."""
+def client(platform: Platform, backend: Backend = Backend.OV) -> SteadyClient:
+    """A LAN client of the gateway, chatting with the first handle of ``backend`` (an MLX
+    handle goes through OptiLLM, which calls the gateway back for the model)."""
     url = lan_gateway_url(platform, "/v1/chat/completions")
-    handle = next(h.handle for h in platform.handles() if h.backend is Backend.OV)
+    handle = next(h.handle for h in platform.handles() if h.backend is backend)
     return SteadyClient(url=url, key=key(platform), handle=handle)
 
 
@@ -109,11 +112,15 @@ def test_a_restart_keeps_the_socket_and_drops_nothing(
     retries = lab_platform.gateway.router.num_retries
     inventory = variant(tmp_path / "level", gateway_host(lab_platform), retries, level)
     before = main_pid(lab_platform)
-    with client(lab_platform) as steady:
+    with client(lab_platform) as steady, client(lab_platform, Backend.MLX) as through_optillm:
         ops = changed(deploy(inventory))
         assert "LiteLLM gateway | Restart litellm.service (its files changed)" in ops, ops
         assert main_pid(lab_platform) != before
         ops = changed(deploy())  # and back
-    print(f"\nrestarted twice: {steady.summary()}")
+    print(f"\nrestarted twice, ov: {steady.summary()}")
+    print(f"restarted twice, mlx through OptiLLM: {through_optillm.summary()}")
     assert steady.failed == [], steady.failed[:3]
     assert len(steady.outcomes) > 20, steady.summary()
+    # A request in flight at the stop waits on OptiLLM's call back to the gateway.
+    assert through_optillm.failed == [], through_optillm.failed[:3]
+    assert len(through_optillm.outcomes) > 20, through_optillm.summary()

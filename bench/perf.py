@@ -146,6 +146,20 @@ def profile(name: str, run: converge.Run, cwd: Path = PROJECT_ROOT) -> None:
     )
 
 
+#: The README's test command (the fast tests, no host), without pytest's cache.
+FAST_TESTS = ("uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider")
+
+
+def fast_tests(figures: list[Figure], name: str = "", cwd: Path = PROJECT_ROOT) -> None:
+    """The fast tests' wall time, one run in ``cwd`` (synced before)."""
+    run = converge.timed(FAST_TESTS, cwd=cwd)
+    if run.returncode != 0:
+        raise fail(f"{name or 'this checkout'} fast tests", run)
+    summary = run.lines[-1][1] if run.lines else ""
+    print(f"  {name or 'fast tests'}: {summary}", flush=True)
+    emit(figures, Figure(f"{name}fast_tests_s", run.wall, "s", Target("<=", 60), note=summary))
+
+
 def noop_converge(figures: list[Figure]) -> None:
     first = converge.timed(converge.DEPLOY)  # converged from whatever state the lab was in
     if first.returncode != 0:
@@ -252,6 +266,7 @@ def baseline_figures(
         run = converge.timed(argv, cwd=tree)
         if run.returncode != 0:
             raise fail(f"{name} {what}", run)
+    fast_tests(figures, f"{name}_", cwd=tree)
     noop = median_run(converge.DEPLOY, f"{name} no-op converge", cwd=tree)
     check = median_run(converge.VERIFY, f"{name} verify", cwd=tree)
     emit(figures, Figure(f"{name}_noop_converge_wall", noop.wall, "s"))
@@ -648,6 +663,7 @@ def main() -> int:
         print(f"machine: {machine()}", flush=True)
         if args.baseline:
             baseline_figures(figures, lab, platform, args.baseline, rebuild=not args.skip_rebuild)
+        fast_tests(figures)
         noop_converge(figures)
         if not args.skip_rebuild:
             rebuild_gateway_host(figures, platform)

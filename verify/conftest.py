@@ -11,7 +11,8 @@ found. A one-line-per-check summary ends the run; JUnit XML is written only wher
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.services import litellm, mcp_tools, open_webui
-from verify import params, probes
+from verify import mcp_session, params, probes
 
 #: The scopes ``Metafunc.parametrize`` takes.
 Scope = Literal["session", "package", "module", "class", "function"]
@@ -153,6 +154,17 @@ def host(hosts: dict[str, Any], request: pytest.FixtureRequest) -> Any:
 def gateway_host_name(platform: Platform) -> str:
     """The host the data places the gateway on."""
     return litellm.gateway_host(platform)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mcp_sessions(
+    hosts: dict[str, Any], platform: Platform, listening: dict[str, set[tuple[str, int]]]
+) -> Iterator[dict[str, Future[mcp_session.Session]]]:
+    """The MCP sessions, started before the first check and run while the others run: after
+    the listening sockets are read (a session serves a page on a port of its own)."""
+    placed = [host for host, _ in mcp_tools.SERVICE.placed(platform)]
+    with ThreadPoolExecutor(max_workers=max(1, len(placed))) as pool:
+        yield mcp_session.start_sessions(pool, hosts, platform, placed)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,9 +3,10 @@ installed where it says, and the web-fetch tool started exactly as the registry 
 own user, with the registry's env and nothing else) and called over MCP stdio with the SDK's
 client.
 
-The client runs on the tool's host in the tool's venv (``verify/mcp_client.py``); for the
-duration of the call it serves an article page (``verify/pages/article.html``: navigation, a
-header, an aside and a footer around it) on that host's address, at a port the kernel picks.
+The client runs on the tool's host in the tool's venv (``verify/mcp_client.py``, started with
+the suite by ``verify/mcp_session.py``); for the duration of the call it serves an article
+page (``verify/pages/article.html``: navigation, a header, an aside and a footer around it) on
+that host's address, at a port the kernel picks.
 """
 
 from __future__ import annotations
@@ -13,20 +14,19 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
-import shlex
-from pathlib import Path
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 from dotenv import dotenv_values
 from web_fetch.config import PROXY_KEY_ENV
-from web_fetch.server import FETCH_TOOL, SEARCH_TOOL
+from web_fetch.names import FETCH_TOOL, SEARCH_TOOL
 
-from homelab.model import Platform, System
+from homelab.model import Platform
 from homelab.services.mcp_tools import McpTool, install_of, registry, tools_on
+from verify.mcp_session import SEARCH_MAX, Session, entry, web_fetch_on
 from verify.params import ToolOn
 
-HERE = Path(__file__).parent
 #: Said by the article, and only by it; the frame's phrases must not come back.
 ARTICLE = ("The tide mill on the estuary ground grain", "about six times a minute")
 FRAME = (
@@ -35,14 +35,6 @@ FRAME = (
     "All rights reserved",
     "Windmills of the coast",
 )
-SEARCH_MAX = 3
-
-
-def as_user(system: System, user: str) -> str:
-    """A command prefix running what follows as ``user`` (the suite connects as root)."""
-    if system.name == "linux":
-        return f"runuser -u {shlex.quote(user)} --"
-    return f"sudo -u {shlex.quote(user)} --"
 
 
 def registry_path(platform: Platform, host: str) -> str:
@@ -51,22 +43,10 @@ def registry_path(platform: Platform, host: str) -> str:
 
 @pytest.fixture(scope="module")
 def web_fetch(platform: Platform, mcp_host: str) -> McpTool:
-    tool = next((t for t in tools_on(platform, mcp_host).tools if t.name == "web-fetch"), None)
+    tool = web_fetch_on(platform, mcp_host)
     if tool is None:
         pytest.skip(f"the data names no web-fetch tool on {mcp_host}")
     return tool
-
-
-def entry(host: Any, platform: Platform, host_name: str, name: str) -> dict[str, Any]:
-    """The registry's entry for the tool ``name``, as the host's registry file has it."""
-    path = registry_path(platform, host_name)
-    servers = json.loads(host.file(path).content_string)["servers"]
-    found: dict[str, Any] | None = next((s for s in servers if s["name"] == name), None)
-    assert found is not None, (
-        f"{name}: expected an entry in {path} on {host_name}, found only "
-        f"{[s['name'] for s in servers]}"
-    )
-    return found
 
 
 def test_registry_exists(mcp_host: str, host: Any, platform: Platform) -> None:
@@ -167,40 +147,12 @@ def test_gateway_key_is_in_no_public_file(
     )
 
 
-def registry_env(host: Any, platform: Platform, host_name: str, tool: McpTool) -> dict[str, str]:
-    """The registry's env names, each with its value from the tool's env file."""
-    names = entry(host, platform, host_name, tool.name)["env"]
-    where = install_of(platform, host_name, tool)
-    values = dotenv_values(stream=io.StringIO(host.file(where.env_file).content_string))
-    missing = [name for name in names if values.get(name) is None]
-    assert not missing, f"{tool.name}: expected {where.env_file} to give {missing}, found none"
-    return {name: str(values[name]) for name in names}
-
-
 @pytest.fixture(scope="module")
 def session(
-    hosts: dict[str, Any], platform: Platform, mcp_host: str, web_fetch: McpTool
+    mcp_sessions: dict[str, Future[Session]], mcp_host: str, web_fetch: McpTool
 ) -> dict[str, Any]:
-    """One session with the tool: listed, one fetch of the article, one search."""
-    host = hosts[mcp_host]
-    listed = entry(host, platform, mcp_host, web_fetch.name)
-    spec = {
-        "command": listed["command"],
-        "args": listed["args"],
-        "env": registry_env(host, platform, mcp_host, web_fetch),
-        "page": (HERE / "pages" / "article.html").read_text(),
-        "address": platform.addresses[mcp_host],
-        "calls": [
-            [FETCH_TOOL, {"url": "{page}"}],
-            [SEARCH_TOOL, {"query": "python", "max_results": SEARCH_MAX}],
-        ],
-    }
-    where = install_of(platform, mcp_host, web_fetch)
-    client = (HERE / "mcp_client.py").read_text()
-    run = host.run(
-        f"cd / && {as_user(platform.host(mcp_host).os, where.user)} {where.venv}/bin/python "
-        f"-c {shlex.quote(client)} {shlex.quote(json.dumps(spec))}"
-    )
+    """One session with the tool (started with the suite, run while the other checks run)."""
+    run = mcp_sessions[mcp_host].result()
     assert run.rc == 0, f"web-fetch: the MCP session on {mcp_host} failed: {run.stderr[-1500:]}"
     out: dict[str, Any] = json.loads(run.stdout)
     return out

@@ -34,22 +34,20 @@ def activate(
             keep_stopped(daemon.socket_unit, "closed")
         return
     if daemon.socket_path:
-        # A new or changed socket takes the port over: the process holding it stops first.
+        # A new or changed socket, or one not listening, takes the port over: the process
+        # holding it stops first. (A deploy of data without the socket leaves its unit file
+        # behind, closed, and the service binding the port itself.)
+        held = current().running_and_enabled(daemon.socket_unit)
         server.shell(
-            name=f"Hand port {daemon.listener.port} to {daemon.socket_unit} (its unit changed)",
+            name=f"Hand port {daemon.listener.port} to {daemon.socket_unit} "
+            + ("(its unit changed)" if held else "(it is not listening)"),
             commands=[
                 f"if systemctl is-active -q {daemon.unit}; then systemctl stop {daemon.unit}; fi",
+                f"systemctl enable {daemon.socket_unit}",
                 f"systemctl restart {daemon.socket_unit}",
             ],
-            _if=socket,
+            _if=lambda: socket() or not held,
         )
-        if not current().running_and_enabled(daemon.socket_unit):
-            systemd.service(
-                name=f"{daemon.socket_unit} listening and enabled at boot",
-                service=daemon.socket_unit,
-                running=True,
-                enabled=True,
-            )
 
     def restart_needed() -> bool:
         return unit() or socket() or any_changed(*changes)()

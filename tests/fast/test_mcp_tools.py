@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from web_fetch.config import ALLOW_NETWORKS_ENV, ENV_FILE_ENV, PROXY_KEY_ENV, Settings
-from web_fetch.server import FETCH_TOOL, SEARCH_TOOL
+from web_fetch.names import FETCH_TOOL, SEARCH_TOOL
 
 from homelab import PROJECT_ROOT
 from homelab.lab.config import load_config

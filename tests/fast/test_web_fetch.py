@@ -50,8 +50,9 @@ from web_fetch.config import (
     parse_networks,
 )
 from web_fetch.fetch import FetchError
+from web_fetch.names import FETCH_TOOL, SEARCH_TOOL
 from web_fetch.search import SearchError, search
-from web_fetch.server import FETCH_TOOL, SEARCH_TOOL, Page, fetch_page
+from web_fetch.server import Page, fetch_page
 
 from bench.web_fetch import page_of
 

@@ -12,11 +12,9 @@ from pydantic import BaseModel, Field
 from web_fetch.clean import NoContent, clean, decode
 from web_fetch.config import ConfigError, Settings
 from web_fetch.fetch import FetchError, fetch
+from web_fetch.names import FETCH_TOOL, NAME, SEARCH_TOOL
 from web_fetch.search import SearchError, SearchResults, search
 
-NAME = "web-fetch"
-FETCH_TOOL = "web.fetch"
-SEARCH_TOOL = "search.web"
 MAX_SEARCH_RESULTS = 20
 
 

@@ -35,7 +35,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.loops import each
-from deploys.state import current, link_target
+from deploys.state import current, exists, link_target
 from homelab.model import Platform
 from homelab.model.common import Layout
 from homelab.model.system import UnitNaming
@@ -74,6 +74,15 @@ def _retire_units(platform: Platform, role: str) -> None:
     removed: list[OperationMeta] = []
     for path in each(stale_units(platform, role)):
         unit = posixpath.basename(path)
+        socket = f"{posixpath.splitext(path)[0]}.socket"
+        if exists(socket):  # first: a socket left listening would start the service again
+            systemd.service(
+                name=f"Stop and disable {posixpath.basename(socket)} (its service leaves)",
+                service=posixpath.basename(socket),
+                running=False,
+                enabled=False,
+            )
+            removed.append(files.file(name=f"Remove {socket}", path=socket, present=False))
         systemd.service(
             name=f"Stop and disable {unit} (the data no longer names it)",
             service=unit,

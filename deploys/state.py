@@ -227,6 +227,8 @@ def wanted(
         units.add(daemon.unit)
         if daemon.socket_path:
             units.add(daemon.socket_unit)
+        elif daemon.socket_unit_path:  # one an earlier deploy left, to close
+            paths.add(daemon.socket_unit_path)
         paths.update({daemon.state_dir, daemon.install_dir, daemon.venv})
         paths.update(f.path for f in daemon_files(platform, daemon))
         paths.update(lay.secret_file(ref.env) for ref in daemon.secrets.values())

@@ -7,7 +7,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.state import current
+from deploys.state import current, exists
 from deploys.waits import Changed, to_wait_for
 from homelab.model import Daemon
 
@@ -47,6 +47,16 @@ def activate(
                 f"systemctl restart {daemon.socket_unit}",
             ],
             _if=lambda: socket() or not held,
+        )
+    elif daemon.socket_unit_path and exists(daemon.socket_unit_path):
+        # An earlier deploy's socket still holds the port, and would start the daemon again.
+        server.shell(
+            name=f"Close {daemon.socket_unit} (the data no longer holds the port there)",
+            commands=[
+                f"systemctl disable --now {daemon.socket_unit}",
+                f"rm -f {daemon.socket_unit_path}",
+                "systemctl daemon-reload",
+            ],
         )
 
     def restart_needed() -> bool:

@@ -126,7 +126,13 @@ class Daemon:
     @property
     def socket_path(self) -> str | None:
         """Its ``.socket`` unit, where the init system holds sockets and it is socket-activated."""
-        if not self.socket_activated or not self.system.init.holds_sockets:
+        return self.socket_unit_path if self.socket_activated else None
+
+    @property
+    def socket_unit_path(self) -> str | None:
+        """Where a ``.socket`` unit of it is, or would be, where the init system holds sockets:
+        one the data no longer has (an earlier deploy's) is closed and removed."""
+        if not self.system.init.holds_sockets:
             return None
         return f"{self.system.init.unit_dir(self.layout)}/{self.socket_unit}"
 

@@ -181,6 +181,10 @@ def stale_mini(platform: Platform) -> Responses:
         f"test -e {units}/retired.service": [stat_line(f"{units}/retired.service", "-rw-r--r--")],
         "SubState retired.service": ["Id=retired.service", "SubState=running"],
         "UnitFileState retired.service": ["Id=retired.service", "UnitFileState=enabled"],
+        # Its socket, listening: it would start the service again.
+        f"test -e {units}/retired.socket": [stat_line(f"{units}/retired.socket", "-rw-r--r--")],
+        "SubState retired.socket": ["Id=retired.socket", "SubState=listening"],
+        "UnitFileState retired.socket": ["Id=retired.socket", "UnitFileState=enabled"],
         f"find {units} -type f": [
             f"{units}/retired.service",
             f"{units}/handmade.service",
@@ -213,6 +217,16 @@ def test_a_stale_unit_is_stopped_disabled_removed_then_systemd_reloaded(
     assert stop < disable < remove < reload, (stop, disable, remove, reload)
     last_up = max(i for i, c in enumerate(mini) if c.startswith("curl -fsS"))
     assert last_up < stop, "stale units go only after the named ones are up"
+
+
+def test_a_stale_units_socket_is_closed_and_removed_before_the_unit_stops(
+    mini: list[str],
+) -> None:
+    close = first(mini, "the stale socket stopped", "systemctl stop retired.socket")
+    disable = first(mini, "the stale socket disabled", "systemctl disable retired.socket")
+    remove = first(mini, "the stale socket removed", "rm -f /etc/systemd/system/retired.socket")
+    stop = first(mini, "the stale unit stopped", "systemctl stop retired.service")
+    assert close < stop and disable < stop and remove < stop, (close, disable, remove, stop)
 
 
 def test_a_unit_without_the_mark_is_not_the_platforms(mini: list[str]) -> None:

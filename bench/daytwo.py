@@ -140,6 +140,8 @@ class ModelAdded:
     #: Daemons that kept their main process but changed their workers (a reload).
     reloaded: list[str]
     model: str
+    #: Where the deploy's seconds went: its slowest operations, (name, seconds).
+    slowest: list[tuple[str, float]]
 
 
 def workers(lab: Lab, platform: Platform) -> dict[str, str]:
@@ -187,4 +189,5 @@ def model_added(lab: Lab, platform: Platform) -> ModelAdded:
         for name, children in forked_after.items()
         if name not in restarted and forked.get(name) != children
     )
-    return ModelAdded(run.wall, restarted, reloaded, model)
+    slowest = sorted(converge.operation_times(run.lines), key=lambda op: -op[1])[:6]
+    return ModelAdded(run.wall, restarted, reloaded, model, slowest)

@@ -432,6 +432,8 @@ def daytwo_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
         ),
     )
     added = daytwo.model_added(lab, platform)
+    for name, seconds in added.slowest:
+        print(f"  model added, {seconds:5.1f} s: {name}", flush=True)
     emit(
         figures,
         Figure(

@@ -30,16 +30,19 @@ from homelab.services import (
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
 
-#: In the order a host deploys them: what a service calls is up before it.
+#: In the order a host deploys them: what a service calls is started before it. The model
+#: servers come first: a new one loads its model while the gateway's candidate config is
+#: checked (seconds of LiteLLM's import), instead of after it. The deploy waits for every
+#: daemon it started at the end.
 SERVICES: tuple[ServiceModule[Any], ...] = (
     searxng.SERVICE,
     ov_server.SERVICE,
+    mlx.SERVICE,
+    llama_cpp.SERVICE,
     litellm.SERVICE,
     optillm.SERVICE,
     open_webui.SERVICE,
     mcp_tools.SERVICE,
-    mlx.SERVICE,
-    llama_cpp.SERVICE,
     optillm_local.SERVICE,
     afm.SERVICE,
 )

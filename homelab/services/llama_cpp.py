@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import Field, model_validator
@@ -26,6 +27,7 @@ from homelab.model.common import PythonPackage
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens
 from homelab.model.service import Served
+from homelab.model.weights import Fetch, HubSource, hub_source
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import Daemon, Handle, Relax, ServiceModule, common, serve_on
@@ -75,10 +77,20 @@ class LlamaCppModel(Frozen):
         description="a template built into llama.cpp, where the file's own is wrong",
     )
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
+    source: HubSource | None = Field(
+        default=None,
+        description="where the deploy fetches the file from (None: the operator puts it at "
+        "path); it lands in the host's hub cache, which path then defaults to",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.GGUF)]
+        if self.source is not None and self.source.repo != self.repo:
+            problems.append(
+                f"source.repo: {self.source.repo!r} is not the model's repo {self.repo!r} "
+                "(rule: the registry's repo is where the file comes from)"
+            )
         if self.port is not None and self.port not in PORTS:
             problems.append(f"port: {self.port} is outside the llama.cpp range ({PORT_RULE})")
         if self.max_output_tokens is not None and self.max_output_tokens > self.context_length:
@@ -130,12 +142,22 @@ class LlamaCppServers(Frozen):
 
     @classmethod
     def derive(cls, given: Any, host: dict[str, Any]) -> Any:
-        """Each model's path, derived from ``models_dir`` where the data leaves it out."""
+        """Each model's path, derived where the data leaves it out: in the hub cache's snapshot
+        for a model fetched from the hub, else under ``models_dir``."""
         if not isinstance(given, dict) or not isinstance(given.get("models"), list | tuple):
             return given
         folder = given.get("models_dir")
+        hf_home = host.get("hf_home")
         filled = []
         for model in given["models"]:
+            if isinstance(model, dict) and "source" in model:
+                file = str(model.get("file", ""))
+                source = hub_source(model["source"], model.get("repo"), (file,))
+                model = {**model, "source": source}
+                if "path" not in model and isinstance(hf_home, str):
+                    with suppress(ValueError):  # an invalid source is reported by its rules
+                        snapshot = HubSource.model_validate(source).snapshot(hf_home)
+                        model["path"] = f"{snapshot}/{file}"
             if isinstance(model, dict) and "path" not in model and isinstance(folder, str):
                 model = {**model, "path": f"{folder}/{model.get('file', '')}"}
             filled.append(model)
@@ -234,6 +256,25 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             )
         return tuple(out)
 
+    def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
+        """The served models of ``host`` whose file comes from the hub."""
+        opts, hf_home = self.on(platform, host), platform.host(host).hf_home
+        if opts is None or hf_home is None:
+            return ()
+        return tuple(
+            Fetch(
+                model_id=m.model_id,
+                at=f"{host}.{self.key}.models[{i}]",
+                port=m.port,
+                source=m.source,
+                hf_home=hf_home,
+                budget_path=m.path,
+                weight_patterns=(m.file,),
+            )
+            for i, m in enumerate(opts.models)
+            if m.port is not None and m.source is not None
+        )
+
     def served(self, platform: Platform) -> Iterator[Served]:
         for host, opts in self.placed(platform):
             for i, model in enumerate(opts.models):
@@ -272,6 +313,11 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             paths: dict[str, str] = {}
             for i, model in enumerate(opts.models):
                 at = f"{host}.{self.key}.models[{i}]"
+                if model.source is not None and platform.host(host).hf_home is None:
+                    problems.append(
+                        f"{at}.source: {host}.hf_home is missing (rule: a host fetching "
+                        "weights from the hub states its hub cache, hf_home)"
+                    )
                 root = platform.storage_of(model.path)
                 if root is None:
                     problems.append(

@@ -1,0 +1,216 @@
+"""Weights on demand: a served model's files fetched from the hub before its server starts.
+
+Two steps, one at plan time and one at run time:
+
+- :func:`refuse_unfetchable` (a deployer's ``refuse``, before anything on any host changes):
+  for each model whose files are not complete on the host yet, the hub's metadata is asked
+  from the deploying machine with the real client (``HfApi.model_info`` and
+  ``get_paths_info`` at the pinned revision, the data's ``allow_patterns``): an unknown repo
+  or revision, an unreachable hub or a refused request stops the host's run in seconds, naming
+  the model, the source and the path. The sizes it learns are checked against the host's free
+  disk (where the hub cache is) and fed to the memory budget, so a set over it is refused
+  before a byte moves.
+- :func:`fetch` (run before the servers): one operation per host runs
+  ``deploys/scripts/fetch_weights.py`` on the host, in a small venv of its own holding only
+  ``huggingface_hub`` (the same client on every host and for every backend, whatever each
+  server's venv carries), fetching every missing model at once with progress lines. A model
+  complete on the host (its mark, written after every file's size and hash were checked) is
+  not fetched again: a second deploy asks one path per model and fetches nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from io import StringIO
+from typing import Any
+
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.facts import FactBase
+from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
+from pyinfra.operations import files, server
+
+from deploys.budget import size
+from deploys.installs import locked_venv
+from deploys.state import exists
+from deploys.toolchain import Tools
+from homelab import PROJECT_ROOT
+from homelab.locks import lock_for_fetcher
+from homelab.model import Platform
+from homelab.model.weights import FETCHER_INSTALL, Fetch, HubSource
+
+FETCHER = PROJECT_ROOT / "deploys" / "scripts" / "fetch_weights.py"
+#: Seconds the plan-time question to the hub may take: a hub that does not answer in this
+#: time stops the host's run (the deploy is not left waiting on a dead link).
+ASK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class HubFile:
+    path: str
+    size: int
+
+
+def hub_files(source: HubSource) -> list[HubFile]:
+    """The files ``source`` names and their sizes, from the hub's metadata (raises on a hub
+    that refuses or does not answer)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    # token=False: the deploying machine's own hub login never goes to a mirror named in data.
+    api = HfApi(endpoint=source.endpoint, token=False)
+    info = api.model_info(source.repo, revision=source.revision, timeout=ASK_TIMEOUT)
+    names = [
+        s.rfilename
+        for s in info.siblings or ()
+        if any(fnmatch.fnmatch(s.rfilename, p) for p in source.allow_patterns)
+    ]
+    if not names:
+        raise LookupError(f"no file matches {list(source.allow_patterns)}")
+    found = api.get_paths_info(source.repo, names, revision=source.revision)
+    return [HubFile(f.path, f.size) for f in found if isinstance(f, RepoFile)]
+
+
+def why_not(exc: BaseException) -> str:
+    """A refusal's reason in one line: the client's first line names the URL and status."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+class FreeBytes(FactBase[dict[str, int]]):
+    """Free bytes on the file system that holds each path (its nearest existing parent)."""
+
+    default = dict
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        words = " ".join(shlex.quote(p) for p in paths)
+        return (
+            f'for d in {words}; do p="$d"; while [ ! -e "$p" ]; do p=$(dirname "$p"); '
+            "done; printf '%s\\t%s\\n' \"$(df -Pk \"$p\" | awk 'NR==2 {print $4 * 1024}')\" "
+            '"$d"; done'
+        )
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        free: dict[str, int] = {}
+        for line in output:
+            n, _, path = line.partition("\t")
+            if path and n.strip().isdigit():
+                free[path] = int(n)
+        return free
+
+
+def missing(fetches: Iterable[Fetch]) -> tuple[Fetch, ...]:
+    """The fetches whose files are not complete on the host."""
+    return tuple(f for f in fetches if not exists(f.complete_mark))
+
+
+def refuse_unfetchable(host_name: str, fetches: tuple[Fetch, ...]) -> dict[str, int]:
+    """Stop the host's run unless every missing model can come and fit its disk; the bytes
+    of each missing model's weights by its budget path (for the memory budget)."""
+    todo = missing(fetches)
+    if not todo:
+        return {}
+    problems: list[str] = []
+    needed: dict[str, int] = {}
+    weights: dict[str, int] = {}
+    for f in todo:
+        try:
+            found = hub_files(f.source)
+        except Exception as exc:  # the client's errors are many (HTTP, connection, timeout)
+            problems.append(
+                f"{host_name}: {f.model_id} ({f.at}.source) cannot come from "
+                f"{f.source.where}: {why_not(exc)}; it would land in {f.snapshot}"
+            )
+            continue
+        needed[f.snapshot] = sum(h.size for h in found)
+        weights[f.budget_path] = sum(
+            h.size
+            for h in found
+            if any(fnmatch.fnmatch(h.path.rsplit("/", 1)[-1], p) for p in f.weight_patterns)
+        )
+    if not problems and needed:
+        free = host.get_fact(FreeBytes, paths=tuple(needed))
+        # Models share a disk when their hub caches do: the sum must fit.
+        by_disk: dict[str, int] = {}
+        for f in todo:
+            hub = f"{f.hf_home}/hub"
+            by_disk[hub] = by_disk.get(hub, 0) + needed.get(f.snapshot, 0)
+        for hub, total in by_disk.items():
+            room = min((free.get(p, 0) for p in needed if p.startswith(hub + "/")), default=0)
+            if total > room:
+                names = ", ".join(f.model_id for f in todo if f.hf_home + "/hub" == hub)
+                problems.append(
+                    f"{host_name}: {names} need {size(total)} in {hub}, which has "
+                    f"{size(room)} free (rule: the weights fit the disk before a byte moves)"
+                )
+    if problems:
+        raise PyinfraError("; ".join(problems) + "; refused before anything was stopped or started")
+    return weights
+
+
+def fetch(
+    platform: Platform,
+    host_name: str,
+    fetches: tuple[Fetch, ...],
+    owner: str,
+    group: str,
+    tools: Tools,
+) -> dict[int, list[OperationMeta]]:
+    """The fetch of every missing model of the host, in one operation (several at once);
+    each fetched model's port maps to it, so its server starts (or restarts) on its files."""
+    todo = missing(fetches)
+    if not todo:
+        return {}
+    layout = platform.host(host_name).layout
+    install_dir = layout.install_dir(FETCHER_INSTALL)
+    venv = layout.venv(FETCHER_INSTALL)
+    script = f"{install_dir}/{FETCHER.name}"
+    ops: list[OperationMeta] = list(
+        locked_venv(lock_for_fetcher(platform, host_name), install_dir, venv, tools)
+    )
+    ops.append(
+        files.put(
+            name=f"The weights fetcher {script}",
+            src=StringIO(FETCHER.read_text()),
+            dest=script,
+            mode="0755",
+        )
+    )
+    plan = [job(platform, host_name, f) for f in todo]
+    ops.append(
+        server.shell(
+            name=f"Fetch the weights of {', '.join(f.model_id for f in todo)} from the hub",
+            commands=[
+                f"{venv}/bin/python {script} {shlex.quote(_json(plan))}",
+                *(
+                    f"chown -R {owner}:{group} {shlex.quote(f.source.cache(f.hf_home))}"
+                    for f in todo
+                ),
+            ],
+        )
+    )
+    return {f.port: ops for f in todo}
+
+
+def job(platform: Platform, host_name: str, f: Fetch) -> dict[str, Any]:
+    """What the fetcher needs of one model (the token by its file in the host's store)."""
+    token = f.source.token
+    return {
+        "model": f.model_id,
+        "repo": f.source.repo,
+        "revision": f.source.revision,
+        "allow": list(f.source.allow_patterns),
+        "endpoint": f.source.endpoint,
+        "cache_dir": f"{f.hf_home}/hub",
+        "mark": f.complete_mark,
+        "token_file": platform.host(host_name).layout.secret_file(token.env) if token else None,
+    }
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))

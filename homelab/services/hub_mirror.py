@@ -67,7 +67,8 @@ class HubMirrorService(ServiceModule[HubMirror]):
                 ),
                 listener=hub.listener,
                 where=f"{host}.{self.key}.listener.port",
-                health="/",
+                # Its page at / needs a jinja2 it does not pin; its API schema is always served.
+                health="/openapi.json",
                 enabled=hub.enabled,
                 install=self.name,
                 requirements=(hub.package.pin,),

@@ -58,7 +58,7 @@ class SeededHubMirrorDeployer(HubMirrorDeployer):
         put(HostFile(path=script, content=TINY_MODEL_SCRIPT.read_text()))
         for repo in (*TINY_REPOS, BIG_REPO):
             folder = f"{mirrors}/models/{repo}"
-            if exists(f"{folder}/.git"):
+            if exists(f"{folder}/.git/refs/heads/main"):
                 continue
             if repo == BIG_REPO:
                 make = [
@@ -73,8 +73,9 @@ class SeededHubMirrorDeployer(HubMirrorDeployer):
                 name=f"The lab hub's repository {repo}",
                 commands=[
                     f"id {user} >/dev/null 2>&1 || useradd --system --no-create-home {user}",
+                    f"rm -rf {q}",  # a half-made one
                     *make,
-                    f"cd {q} && git init -q && git add -A && {COMMIT}",
+                    f"cd {q} && git init -q -b main && git add -A && {COMMIT}",
                     f"chown -R {user}: {mirrors}",
                 ],
             )

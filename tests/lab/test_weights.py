@@ -1,0 +1,132 @@
+"""Weights on demand, on the lab: models whose files are only on the lab's hub (olah, offline,
+on mac2) arrive on their host by the deploy and answer through the gateway; a model the hub does
+not have and a model over the memory budget are refused while the deploy plans, with nothing
+restarted; the second deploy fetches nothing.
+
+Each step deploys a variant of the lab's data (``test_day_two.Variants``: the MLX host's models
+changed) and prints its time; the lab ends on its own data (the fetched files stay: a deploy
+never deletes weights). The session holds the lab lock (``conftest.lab_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huggingface_hub import HfApi
+
+from homelab import PROJECT_ROOT
+from homelab.lab.substitutes.hub_mirror import BIG_REPO, TINY_REPOS
+from homelab.load import load_platform
+from homelab.model import Platform
+from homelab.model.weights import hub_folder
+from homelab.services.hub_mirror import HubMirrorService
+from tests.lab.conftest import LAB_INVENTORY, changed, ssh
+from tests.lab.test_day_two import Variants, answers, main_pids, mlx_host, restarted
+from tests.lab.test_day_two import variants as variants
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+FETCH = "Fetch the weights of"
+#: A refusal comes while the deploy plans: well inside this many seconds.
+REFUSED_WITHIN = 30.0
+
+
+def hub_endpoint(platform: Platform) -> str:
+    module = platform.module(HubMirrorService.name)
+    assert isinstance(module, HubMirrorService)
+    endpoint = module.endpoint(platform)
+    assert endpoint is not None, "the lab's data places no hub mirror"
+    return endpoint
+
+
+def pinned(endpoint: str, repo: str) -> str:
+    """The commit the lab hub's ``main`` of ``repo`` is at (the data pins it)."""
+    sha = HfApi(endpoint=endpoint, token=False).model_info(repo, revision="main").sha
+    assert sha, f"{endpoint}: no commit for {repo}"
+    return sha
+
+
+def hub_model(endpoint: str, repo: str, model_id: str, port: int, revision: str) -> dict[str, Any]:
+    return dict(
+        model_id=model_id,
+        repo=repo,
+        context_length=2048,
+        max_output_tokens=32,
+        port=port,
+        source=dict(endpoint=endpoint, revision=revision),
+    )
+
+
+def refused(inventory: Path) -> tuple[float, str]:
+    """A deploy expected to fail: its time and its output."""
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    assert result.returncode != 0, f"the deploy of {inventory} succeeded; expected a refusal"
+    return seconds, result.stdout + result.stderr
+
+
+def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
+    lab: dict[str, Any], variants: Variants
+) -> None:
+    platform = load_platform(LAB_INVENTORY)
+    host, servers = mlx_host(platform)
+    endpoint = hub_endpoint(platform)
+    own = [m.model_dump(exclude_none=True) for m in servers.models]
+    free = [p for p in range(8100, 8120) if p not in {m.port for m in servers.models}]
+    repo = TINY_REPOS[0]
+    added = hub_model(endpoint, repo, "mlx-tiny-llama-hub", free[0], pinned(endpoint, repo))
+    snapshot = f"{platform.host(host).hf_home}/hub/{hub_folder(repo)}"
+    ssh(host, f"rm -rf {snapshot}")  # only on the hub when the test starts
+
+    # 1. Only on the hub: fetched before its server starts, answers through the gateway.
+    inventory = variants(models=[*own, added])
+    start = time.monotonic()
+    fetched, _ = variants.step(f"add {added['model_id']} from the lab hub", inventory)
+    results_ops = changed(variants.results)
+    assert any(op.startswith(FETCH) for op in results_ops), (
+        f"expected an operation '{FETCH} ...', found {results_ops}"
+    )
+    answers(fetched, added["model_id"])
+    print(f"deploy start to first answer of a fetched model: {time.monotonic() - start:.1f} s")
+
+    # 2. The second deploy fetches nothing.
+    variants.step("the same data again", inventory)
+    again = changed(variants.results)
+    assert not any(op.startswith(FETCH) for op in again), f"fetched again: {again}"
+
+    # 3. A repo the hub does not have: refused in seconds, naming it; nothing restarted.
+    before = main_pids(platform)
+    nope = hub_model(endpoint, "lab/no-such-model", "mlx-tiny-llama-nope", free[1], "0" * 40)
+    seconds, output = refused(variants(models=[*own, added, nope]))
+    print(f"unknown repo refused in {seconds:.1f} s")
+    assert seconds < REFUSED_WITHIN, f"refused after {seconds:.1f} s, expected < {REFUSED_WITHIN}"
+    for word in ("mlx-tiny-llama-nope", "lab/no-such-model", "refused before anything"):
+        assert word in output, f"expected {word!r} in the refusal, found:\n{output[-2000:]}"
+    assert restarted(before, main_pids(platform)) == [], "a refused deploy restarted daemons"
+
+    # 4. Over the memory budget by the hub's sizes: refused before any byte moves.
+    big = hub_model(endpoint, BIG_REPO, "mlx-tiny-llama-big", free[1], pinned(endpoint, BIG_REPO))
+    seconds, output = refused(variants(models=[*own, added, big]))
+    print(f"over-budget model refused in {seconds:.1f} s")
+    assert "memory budget" in output and "mlx-tiny-llama-big" in output, output[-2000:]
+    big_cache = f"{platform.host(host).hf_home}/hub/{hub_folder(BIG_REPO)}"
+    found = ssh(host, f"test -e {big_cache} && echo present || echo absent").stdout.strip()
+    assert found == "absent", f"{big_cache}: expected absent (nothing downloaded), found {found}"
+    assert restarted(before, main_pids(platform)) == [], "a refused deploy restarted daemons"

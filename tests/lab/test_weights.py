@@ -87,6 +87,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
 ) -> None:
     platform = load_platform(LAB_INVENTORY)
     host, servers = mlx_host(platform)
+    variants.step("the lab's own data (its hub up)", LAB_INVENTORY)
     endpoint = hub_endpoint(platform)
     own = [m.model_dump(exclude_none=True) for m in servers.models]
     free = [p for p in range(8100, 8120) if p not in {m.port for m in servers.models}]

@@ -1,0 +1,112 @@
+"""Weights on demand, without a host: a model's hub source, its derived paths and files, its
+rules, and the fetcher's check of what arrived."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huggingface_hub.hf_api import RepoFile
+from pydantic import ValidationError
+
+from deploys.scripts.fetch_weights import check
+from homelab.model.weights import HubSource
+from homelab.services.llama_cpp import LlamaCppServers
+from homelab.services.mlx import MLX_FILES, MlxServers
+
+HF = "/Users/thestudio/models/hf"
+REV = "0123456789abcdef0123456789abcdef01234567"
+HOST = {"hf_home": HF}
+
+
+def mlx_data(**source: Any) -> dict[str, Any]:
+    model = dict(
+        model_id="mlx-tiny",
+        repo="org/tiny",
+        context_length=2048,
+        port=8100,
+        source={"revision": REV, **source},
+    )
+    return {"registry_path": "/m/registry.json", "models_dir": "/m/mlx", "models": [model]}
+
+
+def test_an_mlx_model_from_the_hub_is_served_from_its_snapshot() -> None:
+    mlx = MlxServers.model_validate(MlxServers.derive(mlx_data(), HOST))
+    (model,) = mlx.models
+    assert model.source is not None
+    assert model.source_path == f"{HF}/hub/models--org--tiny/snapshots/{REV}"
+    assert model.source.allow_patterns == MLX_FILES
+    assert model.source.repo == model.repo
+
+
+def test_a_gguf_model_from_the_hub_is_its_file_in_the_snapshot() -> None:
+    data = {
+        "models_dir": "/m/gguf",
+        "models": [
+            dict(
+                model_id="gguf-tiny",
+                repo="org/tiny-gguf",
+                file="tiny.gguf",
+                context_length=2048,
+                port=8140,
+                source={"revision": REV},
+            )
+        ],
+    }
+    (model,) = LlamaCppServers.model_validate(LlamaCppServers.derive(data, HOST)).models
+    assert model.path == f"{HF}/hub/models--org--tiny-gguf/snapshots/{REV}/tiny.gguf"
+    assert model.source is not None and model.source.allow_patterns == ("tiny.gguf",)
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "rule"),
+    [
+        ({"revision": "main"}, "revision", "pinned to a commit"),
+        ({"repo": "org/other"}, "source.repo", "the registry's repo"),
+        ({"endpoint": "ftp://hub"}, "endpoint", "should match pattern"),
+        ({"token": "hf_literal"}, "token", "secrets are references"),
+    ],
+)
+def test_a_bad_source_is_refused_naming_its_field(
+    source: dict[str, Any], field: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MlxServers.model_validate(MlxServers.derive(mlx_data(**source), HOST))
+    text = str(caught.value)
+    assert field in text and rule in text, text
+
+
+def test_the_source_names_its_place_in_the_cache() -> None:
+    source = HubSource(repo="org/tiny", revision=REV, allow_patterns=("*",))
+    assert source.complete_mark(HF) == f"{HF}/hub/models--org--tiny/.complete-{REV}"
+    assert source.where == f"https://huggingface.co/org/tiny@{REV[:12]}"
+
+
+def blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+
+
+def test_the_fetcher_checks_every_files_size_and_hash(tmp_path: Path) -> None:
+    small, big = b'{"a": 1}', b"w" * 4096
+    (tmp_path / "config.json").write_bytes(small)
+    (tmp_path / "model.safetensors").write_bytes(big)
+    files = [
+        RepoFile(path="config.json", size=len(small), oid=blob_sha1(small)),  # type: ignore[no-untyped-call]
+        RepoFile(  # type: ignore[no-untyped-call]
+            path="model.safetensors",
+            size=len(big),
+            oid="x",
+            lfs={"size": len(big), "oid": hashlib.sha256(big).hexdigest(), "pointerSize": 130},
+        ),
+    ]
+    assert check(tmp_path, files) == []
+    (tmp_path / "model.safetensors").write_bytes(b"v" * 4096)  # same size, other bytes
+    (tmp_path / "config.json").write_bytes(b'{"a": 2}')
+    assert check(tmp_path, files) == [
+        "config.json: git blob sha1 differs from the hub's",
+        "model.safetensors: sha256 differs from the hub's",
+    ]
+    (tmp_path / "config.json").unlink()
+    assert check(tmp_path, files)[0] == "config.json: missing"

@@ -261,6 +261,28 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from homelab.console.weights import held, prune
+
+    words: list[str] = args.words
+    platform = _platform(args)
+    if words[:1] == ["prune"]:
+        if len(words) != 2:
+            raise Misuse("weights prune HOST: name one host")
+        for line in prune(args.inventory, _host(platform, words[1]), args.yes):
+            print(line)
+        return 0
+    if len(words) > 1:
+        raise Misuse(f"weights {' '.join(words)}: expected [HOST] or prune HOST")
+    hosts = [_host(platform, words[0])] if words else None
+    rows = held(args.inventory, hosts)
+    for row in rows:
+        print(row.line())
+    if not rows:
+        print("no host holds weights in its hub cache")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from homelab.console.up import StepFailed, up
 
@@ -377,6 +399,17 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing what comes")
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many (default 50)")
     lg.set_defaults(func=cmd_logs)
+
+    wt = with_inventory(
+        sub.add_parser(
+            "weights",
+            help="each host's hub cache: repositories, sizes, served or not; "
+            "'weights prune HOST' removes what no model names (asks, or --yes)",
+        )
+    )
+    wt.add_argument("words", nargs="*", help="[HOST] | prune HOST")
+    wt.add_argument("--yes", action="store_true", help="prune without asking")
+    wt.set_defaults(func=cmd_weights)
 
     from homelab.console.up import LAB_INVENTORY
 

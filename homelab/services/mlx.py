@@ -232,6 +232,13 @@ class MlxService(ServiceModule[MlxServers]):
                 if model.port is not None:
                     yield host, i, model
 
+    def weights(self, platform: Platform, host: str) -> dict[str, bool]:
+        opts = self.on(platform, host)
+        out: dict[str, bool] = {}
+        for m in opts.models if opts else ():
+            out[m.repo] = out.get(m.repo, False) or m.port is not None
+        return out
+
     def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
         """The served models of ``host`` whose weights come from the hub."""
         mlx, hf_home = self.on(platform, host), platform.host(host).hf_home

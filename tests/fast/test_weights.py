@@ -12,13 +12,18 @@ from huggingface_hub.hf_api import RepoFile
 from pydantic import ValidationError
 
 from deploys.scripts.fetch_weights import check
-from homelab.model.weights import HubSource
+from homelab import PROJECT_ROOT
+from homelab.cli import main
+from homelab.console.weights import named
+from homelab.model import Platform
+from homelab.model.weights import HubSource, hub_folder
 from homelab.services.llama_cpp import LlamaCppServers
 from homelab.services.mlx import MLX_FILES, MlxServers
 
 HF = "/Users/thestudio/models/hf"
 REV = "0123456789abcdef0123456789abcdef01234567"
 HOST = {"hf_home": HF}
+LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
 
 
 def mlx_data(**source: Any) -> dict[str, Any]:
@@ -110,3 +115,25 @@ def test_the_fetcher_checks_every_files_size_and_hash(tmp_path: Path) -> None:
     ]
     (tmp_path / "config.json").unlink()
     assert check(tmp_path, files)[0] == "config.json: missing"
+
+
+def test_the_lab_names_what_each_host_serves(lab_platform: Platform) -> None:
+    on_studio = named(lab_platform, "studio")
+    assert on_studio.get(hub_folder("lab/tiny-llama-a")) is True, on_studio
+    assert hub_folder("lab/not-in-the-data") not in on_studio
+
+
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [
+        (["weights", "prune"], "name one host"),
+        (["weights", "nowhere"], "no host 'nowhere'"),
+        (["weights", "studio", "mini"], "expected [HOST] or prune HOST"),
+    ],
+)
+def test_weights_misuse_is_one_line_and_touches_nothing(
+    words: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*words, "--inventory", str(LAB_INVENTORY)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err

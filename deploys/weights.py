@@ -81,7 +81,9 @@ def why_not(exc: BaseException) -> str:
 
 
 class FreeBytes(FactBase[dict[str, int]]):
-    """Free bytes on the file system that holds each path (its nearest existing parent)."""
+    """Free bytes on the file system that holds each path (its nearest existing parent).
+
+    df says KiB; the product is taken here (mawk prints a large product as 1.2e+10)."""
 
     default = dict
 
@@ -89,7 +91,7 @@ class FreeBytes(FactBase[dict[str, int]]):
         words = " ".join(shlex.quote(p) for p in paths)
         return (
             f'for d in {words}; do p="$d"; while [ ! -e "$p" ]; do p=$(dirname "$p"); '
-            "done; printf '%s\\t%s\\n' \"$(df -Pk \"$p\" | awk 'NR==2 {print $4 * 1024}')\" "
+            "done; printf '%s\\t%s\\n' \"$(df -Pk \"$p\" | awk 'NR==2 {print $4}')\" "
             '"$d"; done'
         )
 
@@ -98,7 +100,7 @@ class FreeBytes(FactBase[dict[str, int]]):
         for line in output:
             n, _, path = line.partition("\t")
             if path and n.strip().isdigit():
-                free[path] = int(n)
+                free[path] = int(n) * 1024
         return free
 
 

@@ -12,6 +12,7 @@ from huggingface_hub.hf_api import RepoFile
 from pydantic import ValidationError
 
 from deploys.scripts.fetch_weights import check
+from deploys.weights import FreeBytes
 from homelab import PROJECT_ROOT
 from homelab.cli import main
 from homelab.console.weights import named
@@ -137,3 +138,10 @@ def test_weights_misuse_is_one_line_and_touches_nothing(
     assert main([*words, "--inventory", str(LAB_INVENTORY)]) != 0
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_free_space_is_read_in_kib_and_multiplied_here() -> None:
+    # mawk prints a product over 2^31 as 6.46856e+10: the fact multiplies, not awk.
+    assert FreeBytes().process(["63169504\t/var/lib/x", "6.4e+10\t/y"]) == {
+        "/var/lib/x": 63169504 * 1024
+    }

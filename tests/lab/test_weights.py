@@ -101,7 +101,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
     start = time.monotonic()
     fetched, _ = variants.step(f"add {added['model_id']} from the lab hub", inventory)
     results_ops = changed(variants.results)
-    assert any(op.startswith(FETCH) for op in results_ops), (
+    assert any(FETCH in op for op in results_ops), (
         f"expected an operation '{FETCH} ...', found {results_ops}"
     )
     answers(fetched, added["model_id"])
@@ -110,7 +110,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
     # 2. The second deploy fetches nothing.
     variants.step("the same data again", inventory)
     again = changed(variants.results)
-    assert not any(op.startswith(FETCH) for op in again), f"fetched again: {again}"
+    assert not any(FETCH in op for op in again), f"fetched again: {again}"
 
     # 3. A repo the hub does not have: refused in seconds, naming it; nothing restarted.
     before = main_pids(platform)

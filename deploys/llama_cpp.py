@@ -109,7 +109,7 @@ class LlamaCppDeployer(Deployer):
         if opts is None:
             return
         # Files to come from the hub: can they come, do they fit the disk (sizes before bytes)?
-        coming = refuse_unfetchable(host, self.service.fetches(platform, host))
+        coming = refuse_unfetchable(platform, host, self.service.fetches(platform, host))
         if opts.memory_budget_gb is None:
             return
         models = tuple((m.model_id, m.path) for m in opts.served)

@@ -50,7 +50,7 @@ class MlxDeployer(Deployer):
         mlx = self.service.on(platform, host)
         if mlx is not None:
             # Weights to come from the hub: can they come, do they fit (sizes before bytes)?
-            coming = refuse_unfetchable(host, self.service.fetches(platform, host))
+            coming = refuse_unfetchable(platform, host, self.service.fetches(platform, host))
             refuse_what_cannot_fit(platform, host, mlx, coming)
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ Two steps, one at plan time and one at run time:
 from __future__ import annotations
 
 import fnmatch
+import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,9 +41,10 @@ from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
 from homelab.locks import lock_for_fetcher
 from homelab.model import Platform
-from homelab.model.weights import FETCHER_INSTALL, Fetch, HubSource
+from homelab.model.weights import FETCHER_INSTALL, BackroomSource, Fetch, HubSource
 
 FETCHER = PROJECT_ROOT / "deploys" / "scripts" / "fetch_weights.py"
+COPIER = PROJECT_ROOT / "deploys" / "scripts" / "copy_weights.py"
 #: Seconds the plan-time question to the hub may take: a hub that does not answer in this
 #: time stops the host's run (the deploy is not left waiting on a dead link).
 ASK_TIMEOUT = 10.0
@@ -109,7 +111,39 @@ def missing(fetches: Iterable[Fetch]) -> tuple[Fetch, ...]:
     return tuple(f for f in fetches if not exists(f.complete_mark))
 
 
-def refuse_unfetchable(host_name: str, fetches: tuple[Fetch, ...]) -> dict[str, int]:
+class BackroomFiles(FactBase[dict[str, dict[str, int] | None]]):
+    """Each backroom path's files and sizes (None: not there), with the host's own Python."""
+
+    default = dict
+
+    def command(self, python: str, paths: tuple[str, ...]) -> str:
+        return f"{python} - {' '.join(shlex.quote(p) for p in paths)} <<'EOF'\n{LISTER}EOF"
+
+    def process(self, output: list[str]) -> dict[str, dict[str, int] | None]:
+        found: dict[str, dict[str, int] | None] = json.loads("".join(output) or "{}")
+        return found
+
+
+#: The copier's own listing (``copy_weights.files_of``), run on the host at plan time.
+LISTER = (
+    COPIER.read_text().split("def sha256", 1)[0]
+    + "\nimport sys\nprint(json.dumps({p: files_of(Path(p)) if os.path.exists(p) else None "
+    "for p in sys.argv[1:]}))\n"
+)
+
+
+def weight_bytes(f: Fetch, files: dict[str, int]) -> int:
+    """The bytes of ``files`` (path -> size) that the memory budget counts."""
+    return sum(
+        n
+        for path, n in files.items()
+        if any(fnmatch.fnmatch(path.rsplit("/", 1)[-1], p) for p in f.weight_patterns)
+    )
+
+
+def refuse_unfetchable(
+    platform: Platform, host_name: str, fetches: tuple[Fetch, ...]
+) -> dict[str, int]:
     """Stop the host's run unless every missing model can come and fit its disk; the bytes
     of each missing model's weights by its budget path (for the memory budget)."""
     todo = missing(fetches)
@@ -118,36 +152,42 @@ def refuse_unfetchable(host_name: str, fetches: tuple[Fetch, ...]) -> dict[str, 
     problems: list[str] = []
     needed: dict[str, int] = {}
     weights: dict[str, int] = {}
+    backroom = [f.source.backroom for f in todo if isinstance(f.source, BackroomSource)]
+    listed = (
+        host.get_fact(
+            BackroomFiles, python=platform.host(host_name).toolchain.python, paths=tuple(backroom)
+        )
+        if backroom
+        else {}
+    )
     for f in todo:
-        try:
-            found = hub_files(f.source)
-        except Exception as exc:  # the client's errors are many (HTTP, connection, timeout)
+        files: dict[str, int] | None
+        if isinstance(f.source, BackroomSource):
+            files = listed.get(f.source.backroom)
+            why = "no such file or folder" if files is None else "no file there"
+        else:
+            try:
+                files = {h.path: h.size for h in hub_files(f.source)}
+            except Exception as exc:  # the client's errors are many (HTTP, connection, timeout)
+                files, why = None, why_not(exc)
+        if not files:
             problems.append(
                 f"{host_name}: {f.model_id} ({f.at}.source) cannot come from "
-                f"{f.source.where}: {why_not(exc)}; it would land in {f.snapshot}"
+                f"{f.source.where}: {why}; it would land in {f.dest}"
             )
             continue
-        needed[f.snapshot] = sum(h.size for h in found)
-        weights[f.budget_path] = sum(
-            h.size
-            for h in found
-            if any(fnmatch.fnmatch(h.path.rsplit("/", 1)[-1], p) for p in f.weight_patterns)
-        )
+        needed[f.dest] = sum(files.values())
+        weights[f.budget_path] = weight_bytes(f, files)
     if not problems and needed:
         free = host.get_fact(FreeBytes, paths=tuple(needed))
-        # Models share a disk when their hub caches do: the sum must fit.
-        by_disk: dict[str, int] = {}
-        for f in todo:
-            hub = f"{f.hf_home}/hub"
-            by_disk[hub] = by_disk.get(hub, 0) + needed.get(f.snapshot, 0)
-        for hub, total in by_disk.items():
-            room = min((free.get(p, 0) for p in needed if p.startswith(hub + "/")), default=0)
-            if total > room:
-                names = ", ".join(f.model_id for f in todo if f.hf_home + "/hub" == hub)
-                problems.append(
-                    f"{host_name}: {names} need {size(total)} in {hub}, which has "
-                    f"{size(room)} free (rule: the weights fit the disk before a byte moves)"
-                )
+        # Whether they share a disk is not asked: together they must fit the smallest room.
+        total, room = sum(needed.values()), min(free.get(p, 0) for p in needed)
+        if total > room:
+            names = ", ".join(f.model_id for f in todo)
+            problems.append(
+                f"{host_name}: {names} need {size(total)}, and {size(room)} is free where they "
+                "land (rule: the weights fit the disk before a byte moves)"
+            )
     if problems:
         raise PyinfraError("; ".join(problems) + "; refused before anything was stopped or started")
     return weights
@@ -161,44 +201,78 @@ def fetch(
     group: str,
     tools: Tools,
 ) -> dict[int, list[OperationMeta]]:
-    """The fetch of every missing model of the host, in one operation (several at once);
-    each fetched model's port maps to it, so its server starts (or restarts) on its files."""
+    """Every missing model of the host brought, before the servers: those from the hub in one
+    operation (several at once), those from backroom storage in another; each model's port
+    maps to its operations, so its server starts (or restarts) on its files."""
     todo = missing(fetches)
-    if not todo:
-        return {}
+    hub = [f for f in todo if isinstance(f.source, HubSource)]
+    back = [f for f in todo if isinstance(f.source, BackroomSource)]
     layout = platform.host(host_name).layout
     install_dir = layout.install_dir(FETCHER_INSTALL)
-    venv = layout.venv(FETCHER_INSTALL)
-    script = f"{install_dir}/{FETCHER.name}"
-    ops: list[OperationMeta] = list(
-        locked_venv(lock_for_fetcher(platform, host_name), install_dir, venv, tools)
-    )
-    ops.append(
-        files.put(
-            name=f"The weights fetcher {script}",
-            src=StringIO(FETCHER.read_text()),
-            dest=script,
-            mode="0755",
+    out: dict[int, list[OperationMeta]] = {}
+    if hub:
+        venv = layout.venv(FETCHER_INSTALL)
+        script = f"{install_dir}/{FETCHER.name}"
+        ops: list[OperationMeta] = list(
+            locked_venv(lock_for_fetcher(platform, host_name), install_dir, venv, tools)
         )
-    )
-    plan = [job(platform, host_name, f) for f in todo]
-    ops.append(
-        server.shell(
-            name=f"Fetch the weights of {', '.join(f.model_id for f in todo)} from the hub",
-            commands=[
-                f"{venv}/bin/python {script} {shlex.quote(_json(plan))}",
-                *(
-                    f"chown -R {owner}:{group} {shlex.quote(f.source.cache(f.hf_home))}"
-                    for f in todo
-                ),
-            ],
+        ops.append(
+            files.put(
+                name=f"The weights fetcher {script}",
+                src=StringIO(FETCHER.read_text()),
+                dest=script,
+                mode="0755",
+            )
         )
-    )
-    return {f.port: ops for f in todo}
+        plan = [job(platform, host_name, f) for f in hub]
+        ops.append(
+            server.shell(
+                name=f"Fetch the weights of {', '.join(f.model_id for f in hub)} from the hub",
+                commands=[
+                    f"{venv}/bin/python {script} {shlex.quote(_json(plan))}",
+                    *(
+                        f"chown -R {owner}:{group} {shlex.quote(f.source.cache(f.hf_home))}"
+                        for f in hub
+                        if isinstance(f.source, HubSource) and f.hf_home
+                    ),
+                ],
+            )
+        )
+        out.update({f.port: ops for f in hub})
+    if back:
+        copier = f"{install_dir}/{COPIER.name}"
+        jobs = [
+            {
+                "model": f.model_id,
+                "source": f.source.backroom,
+                "dest": f.dest,
+                "mark": f.complete_mark,
+                "owner": {"user": owner, "group": group},
+            }
+            for f in back
+            if isinstance(f.source, BackroomSource)
+        ]
+        python = platform.host(host_name).toolchain.python
+        copied = [
+            files.put(
+                name=f"The weights copier {copier}",
+                src=StringIO(COPIER.read_text()),
+                dest=copier,
+                mode="0755",
+            ),
+            server.shell(
+                name=f"Copy the weights of {', '.join(f.model_id for f in back)} from backroom "
+                "storage",
+                commands=[f"{python} {copier} {shlex.quote(_json(jobs))}"],
+            ),
+        ]
+        out.update({f.port: copied for f in back})
+    return out
 
 
 def job(platform: Platform, host_name: str, f: Fetch) -> dict[str, Any]:
     """What the fetcher needs of one model (the token by its file in the host's store)."""
+    assert isinstance(f.source, HubSource)
     token = f.source.token
     return {
         "model": f.model_id,
@@ -213,6 +287,4 @@ def job(platform: Platform, host_name: str, f: Fetch) -> dict[str, Any]:
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":"))

@@ -15,6 +15,8 @@ from homelab.lab.config import WHEELS
 MODELS = "/var/lib/homelab-llm/models"
 #: The lab hosts' hub cache (weights fetched from the lab's hub land in its ``hub/``).
 HF_HOME = "/var/lib/homelab-llm/hf"
+#: The lab hosts' backroom storage (models kept, not served).
+BACKROOM = "/var/lib/homelab-llm/backroom"
 #: The machine's CPU torch, bind-mounted read-only: the lab's find_links.
 TOOLCHAIN = {"find_links": (WHEELS,)}
 

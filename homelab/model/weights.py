@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from homelab.model.base import Frozen, SecretRef
+from homelab.model.base import AbsPath, Frozen, SecretRef
 
 #: A pinned revision: a commit's full hash (a branch or tag moves; a rebuild would differ).
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -77,10 +77,28 @@ class HubSource(Frozen):
         return f"{self.endpoint}/{self.repo}@{self.revision[:12]}"
 
 
+class BackroomSource(Frozen):
+    """Weights on the host's backroom storage (a drive kept for models not served), copied to
+    the model's showroom path and checked against the source."""
+
+    backroom: AbsPath = Field(
+        description="the model's folder (MLX) or file (GGUF) on the host's backroom storage"
+    )
+
+    @property
+    def where(self) -> str:
+        return f"backroom {self.backroom}"
+
+
+#: Where a model's weights come from.
+WeightSource = HubSource | BackroomSource
+
+
 def hub_source(given: Any, repo: Any, allow: tuple[str, ...]) -> Any:
     """Raw data's ``source`` with the derived defaults: the model's ``repo``, the backend's
-    files. Runs before validation, so a derived field is checked like a written one."""
-    if not isinstance(given, dict):
+    files (a hub source's). Runs before validation, so a derived field is checked like a
+    written one."""
+    if not isinstance(given, dict) or "backroom" in given:
         return given
     out = dict(given)
     if "repo" not in out and isinstance(repo, str):
@@ -91,23 +109,40 @@ def hub_source(given: Any, repo: Any, allow: tuple[str, ...]) -> Any:
 
 @dataclass(frozen=True)
 class Fetch:
-    """One served model whose weights the deploy fetches before its server starts."""
+    """One served model whose weights the deploy brings before its server starts."""
 
     model_id: str
     #: Where in the data (``studio.mlx.models[3]``).
     at: str
     port: int
-    source: HubSource
-    hf_home: str
+    source: WeightSource
+    #: Where the files land: the hub cache's snapshot, or the model's showroom path.
+    dest: str
+    #: Written once every file arrived and was checked: the next deploy asks for this one path.
+    complete_mark: str
     #: The path the memory budget measures (an MLX folder, a GGUF file), and which of the
-    #: repository's files count toward it (the weights, not the tokenizer).
+    #: files count toward it (the weights, not the tokenizer).
     budget_path: str
     weight_patterns: tuple[str, ...]
+    #: The hub cache's home, for a hub source.
+    hf_home: str | None = None
 
-    @property
-    def snapshot(self) -> str:
-        return self.source.snapshot(self.hf_home)
 
-    @property
-    def complete_mark(self) -> str:
-        return self.source.complete_mark(self.hf_home)
+def fetch_of(
+    model_id: str,
+    at: str,
+    port: int,
+    source: WeightSource,
+    hf_home: str | None,
+    path: str,
+    weight_patterns: tuple[str, ...],
+) -> Fetch | None:
+    """The fetch of a served model: a hub source lands in the hub cache under ``hf_home``
+    (None without one: the data's rules say so), a backroom source at ``path``."""
+    if isinstance(source, BackroomSource):
+        return Fetch(model_id, at, port, source, path, f"{path}.complete", path, weight_patterns)
+    if hf_home is None:
+        return None
+    snapshot = source.snapshot(hf_home)
+    mark = source.complete_mark(hf_home)
+    return Fetch(model_id, at, port, source, snapshot, mark, path, weight_patterns, hf_home)

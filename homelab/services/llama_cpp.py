@@ -27,10 +27,17 @@ from homelab.model.common import PythonPackage
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens
 from homelab.model.service import Served
-from homelab.model.weights import Fetch, HubSource, hub_source
+from homelab.model.weights import (
+    Fetch,
+    HubSource,
+    WeightSource,
+    fetch_of,
+    hub_source,
+)
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import Daemon, Handle, Relax, ServiceModule, common, serve_on
+from homelab.services.local_servers import backroom_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -77,16 +84,17 @@ class LlamaCppModel(Frozen):
         description="a template built into llama.cpp, where the file's own is wrong",
     )
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
-    source: HubSource | None = Field(
+    source: WeightSource | None = Field(
         default=None,
-        description="where the deploy fetches the file from (None: the operator puts it at "
-        "path); it lands in the host's hub cache, which path then defaults to",
+        description="where the deploy brings the file from (None: the operator puts it at "
+        "path): the hub (it lands in the host's hub cache, which path then defaults to) or "
+        "backroom storage (copied to path)",
     )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.GGUF)]
-        if self.source is not None and self.source.repo != self.repo:
+        if isinstance(self.source, HubSource) and self.source.repo != self.repo:
             problems.append(
                 f"source.repo: {self.source.repo!r} is not the model's repo {self.repo!r} "
                 "(rule: the registry's repo is where the file comes from)"
@@ -264,23 +272,17 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
         return out
 
     def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
-        """The served models of ``host`` whose file comes from the hub."""
+        """The served models of ``host`` whose file the deploy brings."""
         opts, hf_home = self.on(platform, host), platform.host(host).hf_home
-        if opts is None or hf_home is None:
-            return ()
-        return tuple(
-            Fetch(
-                model_id=m.model_id,
-                at=f"{host}.{self.key}.models[{i}]",
-                port=m.port,
-                source=m.source,
-                hf_home=hf_home,
-                budget_path=m.path,
-                weight_patterns=(m.file,),
-            )
-            for i, m in enumerate(opts.models)
-            if m.port is not None and m.source is not None
-        )
+        out = []
+        for i, m in enumerate(opts.models if opts else ()):
+            if m.port is None or m.source is None:
+                continue
+            at = f"{host}.{self.key}.models[{i}]"
+            f = fetch_of(m.model_id, at, m.port, m.source, hf_home, m.path, (m.file,))
+            if f is not None:
+                out.append(f)
+        return tuple(out)
 
     def served(self, platform: Platform) -> Iterator[Served]:
         for host, opts in self.placed(platform):
@@ -320,7 +322,8 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             paths: dict[str, str] = {}
             for i, model in enumerate(opts.models):
                 at = f"{host}.{self.key}.models[{i}]"
-                if model.source is not None and platform.host(host).hf_home is None:
+                problems += backroom_problems(platform, at, model.source)
+                if isinstance(model.source, HubSource) and platform.host(host).hf_home is None:
                     problems.append(
                         f"{at}.source: {host}.hf_home is missing (rule: a host fetching "
                         "weights from the hub states its hub cache, hf_home)"

@@ -132,3 +132,19 @@ def replica_problems(served: Iterable[Served]) -> list[str]:
                     f"{', '.join(f for f, _ in s.identity)})"
                 )
     return problems
+
+
+def backroom_problems(platform: Platform, at: str, source: object) -> list[str]:
+    """A backroom source is a path on declared backroom storage."""
+    from homelab.model.weights import BackroomSource
+
+    if not isinstance(source, BackroomSource):
+        return []
+    root = platform.storage_of(source.backroom)
+    if root is not None and not root.showroom:
+        return []
+    found = "under no declared storage root" if root is None else f"on showroom {root.name!r}"
+    return [
+        f"{at}.source.backroom: {source.backroom!r} is {found} (rule: a backroom source lives "
+        "on declared backroom storage)"
+    ]

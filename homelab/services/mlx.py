@@ -22,10 +22,18 @@ from homelab.model.common import PythonPackage
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens
 from homelab.model.service import Served
-from homelab.model.weights import Fetch, HubSource, hub_folder, hub_source
+from homelab.model.weights import (
+    Fetch,
+    HubSource,
+    WeightSource,
+    fetch_of,
+    hub_folder,
+    hub_source,
+)
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import PYTHON_RUNTIME, Daemon, Handle, ServiceModule, common, serve_on
+from homelab.services.local_servers import backroom_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -79,16 +87,17 @@ class MlxModel(Frozen):
     trust_remote_code: Bool = False
     chat_template: str | None = None
     router_limit: local_servers.RouterLimit = None
-    source: HubSource | None = Field(
+    source: WeightSource | None = Field(
         default=None,
-        description="where the deploy fetches the weights from (None: the operator puts them "
-        "in source_path); its files land in the hub cache, which source_path then defaults to",
+        description="where the deploy brings the weights from (None: the operator puts them "
+        "in source_path): the hub (they land in the hub cache, which source_path then defaults "
+        "to) or backroom storage (copied to source_path)",
     )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.MLX)]
-        if self.source is not None and self.source.repo != self.repo:
+        if isinstance(self.source, HubSource) and self.source.repo != self.repo:
             problems.append(
                 f"source.repo: {self.source.repo!r} is not the model's repo {self.repo!r} "
                 "(rule: the registry's repo is where the weights come from)"
@@ -240,23 +249,19 @@ class MlxService(ServiceModule[MlxServers]):
         return out
 
     def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
-        """The served models of ``host`` whose weights come from the hub."""
+        """The served models of ``host`` whose weights the deploy brings."""
         mlx, hf_home = self.on(platform, host), platform.host(host).hf_home
-        if mlx is None or hf_home is None:
-            return ()
-        return tuple(
-            Fetch(
-                model_id=m.model_id,
-                at=f"{host}.{self.key}.models[{i}]",
-                port=m.port,
-                source=m.source,
-                hf_home=hf_home,
-                budget_path=m.source_path,
-                weight_patterns=("*.safetensors",),
+        out = []
+        for i, m in enumerate(mlx.models if mlx else ()):
+            if m.port is None or m.source is None:
+                continue
+            at = f"{host}.{self.key}.models[{i}]"
+            f = fetch_of(
+                m.model_id, at, m.port, m.source, hf_home, m.source_path, ("*.safetensors",)
             )
-            for i, m in enumerate(mlx.models)
-            if m.port is not None and m.source is not None
-        )
+            if f is not None:
+                out.append(f)
+        return tuple(out)
 
     def served(self, platform: Platform) -> Iterator[Served]:
         for host, i, model in self.deployments(platform):
@@ -305,6 +310,7 @@ class MlxService(ServiceModule[MlxServers]):
             for i, model in enumerate(mlx.models):
                 root = platform.storage_of(model.source_path)
                 at = f"{host}.{self.key}.models[{i}]"
+                problems += backroom_problems(platform, at, model.source)
                 if root is None:
                     problems.append(
                         f"{at}.source_path: {model.source_path!r} is under no declared storage "

@@ -4,6 +4,9 @@ rules, and the fetcher's check of what arrived."""
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,15 @@ import pytest
 from huggingface_hub.hf_api import RepoFile
 from pydantic import ValidationError
 
+from deploys.scripts.copy_weights import differences
 from deploys.scripts.fetch_weights import check
-from deploys.weights import FreeBytes
+from deploys.weights import LISTER, BackroomFiles, FreeBytes
 from homelab import PROJECT_ROOT
 from homelab.cli import main
 from homelab.console.weights import named
 from homelab.model import Platform
-from homelab.model.weights import HubSource, hub_folder
+from homelab.model.weights import BackroomSource, HubSource, hub_folder
+from homelab.services import mlx as mlx_module
 from homelab.services.llama_cpp import LlamaCppServers
 from homelab.services.mlx import MLX_FILES, MlxServers
 
@@ -41,7 +46,7 @@ def mlx_data(**source: Any) -> dict[str, Any]:
 def test_an_mlx_model_from_the_hub_is_served_from_its_snapshot() -> None:
     mlx = MlxServers.model_validate(MlxServers.derive(mlx_data(), HOST))
     (model,) = mlx.models
-    assert model.source is not None
+    assert isinstance(model.source, HubSource)
     assert model.source_path == f"{HF}/hub/models--org--tiny/snapshots/{REV}"
     assert model.source.allow_patterns == MLX_FILES
     assert model.source.repo == model.repo
@@ -63,7 +68,8 @@ def test_a_gguf_model_from_the_hub_is_its_file_in_the_snapshot() -> None:
     }
     (model,) = LlamaCppServers.model_validate(LlamaCppServers.derive(data, HOST)).models
     assert model.path == f"{HF}/hub/models--org--tiny-gguf/snapshots/{REV}/tiny.gguf"
-    assert model.source is not None and model.source.allow_patterns == ("tiny.gguf",)
+    assert isinstance(model.source, HubSource)
+    assert model.source.allow_patterns == ("tiny.gguf",)
 
 
 @pytest.mark.parametrize(
@@ -144,4 +150,58 @@ def test_free_space_is_read_in_kib_and_multiplied_here() -> None:
     # mawk prints a product over 2^31 as 6.46856e+10: the fact multiplies, not awk.
     assert FreeBytes().process(["63169504\t/var/lib/x", "6.4e+10\t/y"]) == {
         "/var/lib/x": 63169504 * 1024
+    }
+
+
+def test_a_backroom_source_is_copied_to_the_models_showroom_folder() -> None:
+    data = mlx_data()
+    data["models"][0]["source"] = {"backroom": "/Volumes/Seagate/models/tiny"}
+    (model,) = MlxServers.model_validate(MlxServers.derive(data, HOST)).models
+    assert isinstance(model.source, BackroomSource)
+    assert model.source_path == "/m/mlx/tiny"
+
+
+def test_a_backroom_source_must_be_on_backroom_storage(platform: Platform) -> None:
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    model = servers.models[0]
+    wrong = {**model.model_dump(), "source": {"backroom": model.source_path}}  # showroom
+    changed = servers.model_validate({**servers.model_dump(), "models": [wrong]})
+    with pytest.raises(ValidationError) as caught:
+        Platform.model_validate(
+            {
+                **platform.model_dump(),
+                "hosts": {
+                    **platform.model_dump()["hosts"],
+                    host: {**platform.host(host).model_dump(), "mlx": changed.model_dump()},
+                },
+            }
+        )
+    assert f"{host}.mlx.models[0].source.backroom" in str(caught.value)
+    assert "declared backroom storage" in str(caught.value)
+
+
+def test_the_copier_checks_the_copy_against_its_source(tmp_path: Path) -> None:
+    source, copy = tmp_path / "src", tmp_path / "copy"
+    source.mkdir()
+    (source / "model.safetensors").write_bytes(b"w" * 1000)
+    (source / "config.json").write_text("{}")
+    shutil.copytree(source, copy)
+    assert differences(source, copy) == []
+    (copy / "model.safetensors").write_bytes(b"v" * 1000)
+    assert differences(source, copy) == ["model.safetensors: sha256 differs from the source's"]
+    (copy / "config.json").unlink()
+    assert "config.json: missing" in differences(source, copy)
+
+
+def test_the_plan_time_listing_runs_with_the_standard_library(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"x" * 10)
+    paths = [str(tmp_path / "a"), str(tmp_path / "none")]
+    out = subprocess.run(
+        [sys.executable, "-I", "-", *paths], input=LISTER, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert BackroomFiles().process(out.stdout.splitlines()) == {
+        paths[0]: {"model.safetensors": 10},
+        paths[1]: None,
     }

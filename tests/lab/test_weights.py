@@ -1,7 +1,7 @@
-"""Weights on demand, on the lab: models whose files are only on the lab's hub (olah, offline,
-on mac2) arrive on their host by the deploy and answer through the gateway; a model the hub does
-not have and a model over the memory budget are refused while the deploy plans, with nothing
-restarted; the second deploy fetches nothing.
+"""Weights on demand, on the lab: a model whose files are only on the lab's hub (olah, offline,
+on mac2) and one only on the host's backroom storage arrive by the deploy and answer through the
+gateway; a model the hub does not have and a model over the memory budget are refused while the
+deploy plans, with nothing restarted; the second deploy brings nothing.
 
 Each step deploys a variant of the lab's data (``test_day_two.Variants``: the MLX host's models
 changed) and prints its time; the lab ends on its own data (the fetched files stay: a deploy
@@ -21,7 +21,9 @@ import pytest
 from huggingface_hub import HfApi
 
 from homelab import PROJECT_ROOT
+from homelab.lab.data import BACKROOM
 from homelab.lab.substitutes.hub_mirror import BIG_REPO, TINY_REPOS
+from homelab.lab.substitutes.mlx import maker_path
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.model.weights import hub_folder
@@ -36,6 +38,7 @@ pytestmark = [
 ]
 
 FETCH = "Fetch the weights of"
+COPY = "Copy the weights of"
 #: A refusal comes while the deploy plans: well inside this many seconds.
 REFUSED_WITHIN = 30.0
 
@@ -46,6 +49,10 @@ def hub_endpoint(platform: Platform) -> str:
     endpoint = module.endpoint(platform)
     assert endpoint is not None, "the lab's data places no hub mirror"
     return endpoint
+
+
+def mlx_servers_venv(platform: Platform, host: str) -> str:
+    return platform.host(host).layout.venv("mlx")
 
 
 def pinned(endpoint: str, repo: str) -> str:
@@ -95,27 +102,48 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
     added = hub_model(endpoint, repo, "mlx-tiny-llama-hub", free[0], pinned(endpoint, repo))
     snapshot = f"{platform.host(host).hf_home}/hub/{hub_folder(repo)}"
     ssh(host, f"rm -rf {snapshot}")  # only on the hub when the test starts
-
-    # 1. Only on the hub: fetched before its server starts, answers through the gateway.
-    inventory = variants(models=[*own, added])
-    start = time.monotonic()
-    fetched, _ = variants.step(f"add {added['model_id']} from the lab hub", inventory)
-    results_ops = changed(variants.results)
-    assert any(FETCH in op for op in results_ops), (
-        f"expected an operation '{FETCH} ...', found {results_ops}"
+    # One only on backroom storage: a tiny model made there (by the lab's MLX maker).
+    kept = f"{BACKROOM}/tiny-llama-back"
+    shown = f"{servers.models_dir}/tiny-llama-back"
+    ssh(
+        host,
+        f"rm -rf {kept} {shown} {shown}.complete && mkdir -p {BACKROOM} && "
+        f"{mlx_servers_venv(platform, host)}/bin/python {maker_path(platform, host)} {kept} 7",
     )
-    answers(fetched, added["model_id"])
-    print(f"deploy start to first answer of a fetched model: {time.monotonic() - start:.1f} s")
+    back: dict[str, Any] = dict(
+        model_id="mlx-tiny-llama-back",
+        repo="lab/tiny-llama-back",
+        context_length=2048,
+        max_output_tokens=32,
+        port=free[2],
+        source=dict(backroom=kept),
+    )
 
-    # 2. The second deploy fetches nothing.
+    # 1. Only on the hub, only on backroom: each brought before its server starts (at once),
+    # each answering through the gateway.
+    inventory = variants(models=[*own, added, back])
+    start = time.monotonic()
+    fetched, _ = variants.step("add a model from the lab hub and one from backroom", inventory)
+    results_ops = changed(variants.results)
+    for op_name in (FETCH, COPY):
+        assert any(op_name in op for op in results_ops), (
+            f"expected an operation '{op_name} ...', found {results_ops}"
+        )
+    answers(fetched, added["model_id"])
+    print(f"deploy start to first answer of the fetched models: {time.monotonic() - start:.1f} s")
+    answers(fetched, back["model_id"])
+    same = ssh(host, f"cd {kept} && sha256sum * && cd {shown} && sha256sum *").stdout.splitlines()
+    assert same[: len(same) // 2] == same[len(same) // 2 :], f"copy differs from source: {same}"
+
+    # 2. The second deploy fetches and copies nothing.
     variants.step("the same data again", inventory)
     again = changed(variants.results)
-    assert not any(FETCH in op for op in again), f"fetched again: {again}"
+    assert not any(FETCH in op or COPY in op for op in again), f"brought again: {again}"
 
     # 3. A repo the hub does not have: refused in seconds, naming it; nothing restarted.
     before = main_pids(platform)
     nope = hub_model(endpoint, "lab/no-such-model", "mlx-tiny-llama-nope", free[1], "0" * 40)
-    seconds, output = refused(variants(models=[*own, added, nope]))
+    seconds, output = refused(variants(models=[*own, added, back, nope]))
     print(f"unknown repo refused in {seconds:.1f} s")
     assert seconds < REFUSED_WITHIN, f"refused after {seconds:.1f} s, expected < {REFUSED_WITHIN}"
     for word in ("mlx-tiny-llama-nope", "lab/no-such-model", "refused before anything"):
@@ -124,7 +152,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
 
     # 4. Over the memory budget by the hub's sizes: refused before any byte moves.
     big = hub_model(endpoint, BIG_REPO, "mlx-tiny-llama-big", free[1], pinned(endpoint, BIG_REPO))
-    seconds, output = refused(variants(models=[*own, added, big]))
+    seconds, output = refused(variants(models=[*own, added, back, big]))
     print(f"over-budget model refused in {seconds:.1f} s")
     assert "memory budget" in output and "mlx-tiny-llama-big" in output, output[-2000:]
     big_cache = f"{platform.host(host).hf_home}/hub/{hub_folder(BIG_REPO)}"

@@ -262,7 +262,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from homelab.console.weights import held, prune
+    from homelab.console.weights import Refused, held, offload, prune
 
     words: list[str] = args.words
     platform = _platform(args)
@@ -272,8 +272,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
         for line in prune(args.inventory, _host(platform, words[1]), args.yes):
             print(line)
         return 0
+    if words[:1] == ["offload"]:
+        if len(words) != 3:
+            raise Misuse("weights offload HOST REPO: name one host and one repository")
+        try:
+            lines = offload(args.inventory, _host(platform, words[1]), words[2], args.yes)
+        except Refused as refused:
+            print(f"homelab weights: {refused}", file=sys.stderr)
+            return 1
+        for line in lines:
+            print(line)
+        return 0
     if len(words) > 1:
-        raise Misuse(f"weights {' '.join(words)}: expected [HOST] or prune HOST")
+        raise Misuse(f"weights {' '.join(words)}: expected [HOST], prune HOST or offload HOST REPO")
     hosts = [_host(platform, words[0])] if words else None
     rows = held(args.inventory, hosts)
     for row in rows:
@@ -404,11 +415,12 @@ def parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "weights",
             help="each host's hub cache: repositories, sizes, served or not; "
-            "'weights prune HOST' removes what no model names (asks, or --yes)",
+            "'weights prune HOST' removes what no model names, 'weights offload HOST REPO' "
+            "moves one no server there serves to backroom storage (both ask, or --yes)",
         )
     )
-    wt.add_argument("words", nargs="*", help="[HOST] | prune HOST")
-    wt.add_argument("--yes", action="store_true", help="prune without asking")
+    wt.add_argument("words", nargs="*", help="[HOST] | prune HOST | offload HOST REPO")
+    wt.add_argument("--yes", action="store_true", help="prune or offload without asking")
     wt.set_defaults(func=cmd_weights)
 
     from homelab.console.up import LAB_INVENTORY

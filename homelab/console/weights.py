@@ -1,5 +1,6 @@
 """``homelab weights [HOST]``: what each host's hub cache holds, its size, whether it is served;
-``homelab weights prune HOST``: remove what no model of the host's data names.
+``homelab weights prune HOST``: remove what no model of the host's data names;
+``homelab weights offload HOST REPO``: move what no server there serves to backroom storage.
 
 A deploy never deletes weights (a model that leaves the data keeps its files); this is the one
 place that does, on the operator's word, and only in the hub cache (``<hf_home>/hub``).
@@ -7,6 +8,7 @@ place that does, on the operator's word, and only in the hub cache (``<hf_home>/
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,3 +91,63 @@ def prune(
         raise Unreachable(f"{host}: removing failed: {result.stderr.strip()}")
     freed = sum(h.kib for h in gone) / 1024
     return [f"{host}: removed {len(gone)} folder(s), {freed:.1f} MB"]
+
+
+class Refused(Exception):
+    """An offload the data or the host does not allow; the message says why."""
+
+
+def offload(
+    inventory: Path | str, host: str, repo: str, yes: bool, ask: Callable[[str], str] = input
+) -> list[str]:
+    """Move a repository the host's hub cache holds, served by no server there, to backroom
+    storage: each revision's files copied (``deploys/scripts/copy_weights.py``: beside first,
+    every file's size and sha256 compared), and only then the hub folder removed. A model
+    entry may then name it: ``source=dict(backroom=PATH)``."""
+    from deploys.weights import COPIER
+
+    platform = load_platform(inventory)
+    found = [h for h in held(inventory, [host]) if h.repo == repo]
+    if not found:
+        raise Refused(f"{host}: its hub cache holds no {repo!r} (see: homelab weights {host})")
+    row = found[0]
+    if row.state == "served":
+        raise Refused(
+            f"{host}: {repo} is served there; take its port out of the data and deploy first "
+            "(rule: a model stored only on backroom storage gets no handle)"
+        )
+    backroom = [r for r in platform.storage if not r.showroom]
+    if not backroom:
+        raise Refused("the data declares no backroom storage (storage with showroom=False)")
+    root = backroom[0]
+    python = platform.host(host).toolchain.python
+    group = platform.host(host).os.staff_group or "root"
+    with connected(inventory, [host]) as remotes:
+        listed = remotes[host].run(f"ls -1 {shlex.quote(row.folder)}/snapshots")
+        revisions = [r for r in listed.stdout.split() if r]
+        if not listed.ok or not revisions:
+            raise Refused(f"{host}: {row.folder} holds no snapshot to offload")
+        name = repo.replace("/", "--")
+        jobs = [
+            {
+                "model": repo,
+                "source": f"{row.folder}/snapshots/{rev}",
+                "dest": f"{root.path}/{name}" + (f"@{rev[:12]}" if len(revisions) > 1 else ""),
+                "mark": f"{root.path}/{name}@{rev}.offloaded",
+                "owner": {"user": "root", "group": group},
+            }
+            for rev in revisions
+        ]
+        print(f"move {row.line()}\n  to {', '.join(str(j['dest']) for j in jobs)} ({root.name})")
+        if not yes and ask(f"move {repo} off {host}'s hub cache? [y/N] ").strip().lower() != "y":
+            return [f"{host}: nothing moved"]
+        copied = remotes[host].run(
+            f"mkdir -p {shlex.quote(root.path)} && {python} - {shlex.quote(json.dumps(jobs))}",
+            stdin=COPIER.read_text(),
+        )
+        if not copied.ok:
+            raise Refused(f"{host}: the copy failed, nothing removed: {copied.stderr.strip()}")
+        removed = remotes[host].run(f"rm -rf {shlex.quote(row.folder)}")
+        if not removed.ok:
+            raise Refused(f"{host}: copied, but removing {row.folder} failed: {removed.stderr}")
+    return [f"{host}: {repo} moved to {', '.join(str(j['dest']) for j in jobs)}, checked"]

@@ -135,7 +135,8 @@ def test_the_lab_names_what_each_host_serves(lab_platform: Platform) -> None:
     [
         (["weights", "prune"], "name one host"),
         (["weights", "nowhere"], "no host 'nowhere'"),
-        (["weights", "studio", "mini"], "expected [HOST] or prune HOST"),
+        (["weights", "studio", "mini"], "expected [HOST], prune HOST or offload HOST REPO"),
+        (["weights", "offload", "studio"], "name one host and one repository"),
     ],
 )
 def test_weights_misuse_is_one_line_and_touches_nothing(

@@ -37,7 +37,7 @@ from homelab.model.weights import (
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import Daemon, Handle, Relax, ServiceModule, common, serve_on
-from homelab.services.local_servers import backroom_problems
+from homelab.services.local_servers import source_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -322,12 +322,9 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             paths: dict[str, str] = {}
             for i, model in enumerate(opts.models):
                 at = f"{host}.{self.key}.models[{i}]"
-                problems += backroom_problems(platform, at, model.source)
-                if isinstance(model.source, HubSource) and platform.host(host).hf_home is None:
-                    problems.append(
-                        f"{at}.source: {host}.hf_home is missing (rule: a host fetching "
-                        "weights from the hub states its hub cache, hf_home)"
-                    )
+                problems += source_problems(
+                    platform, host, at, model.source, model.path, "path", model.file
+                )
                 root = platform.storage_of(model.path)
                 if root is None:
                     problems.append(

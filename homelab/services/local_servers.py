@@ -134,10 +134,28 @@ def replica_problems(served: Iterable[Served]) -> list[str]:
     return problems
 
 
-def backroom_problems(platform: Platform, at: str, source: object) -> list[str]:
-    """A backroom source is a path on declared backroom storage."""
-    from homelab.model.weights import BackroomSource
+def source_problems(
+    platform: Platform, host: str, at: str, source: object, path: str, field: str, file: str = ""
+) -> list[str]:
+    """A model's source and the path its server reads agree: a hub source's files land in the
+    host's hub cache (``hf_home``), at the snapshot the path must name; a backroom source is on
+    declared backroom storage."""
+    from homelab.model.weights import BackroomSource, HubSource
 
+    if isinstance(source, HubSource):
+        hf_home = platform.host(host).hf_home
+        if hf_home is None:
+            return [
+                f"{at}.source: {host}.hf_home is missing (rule: a host fetching weights from "
+                "the hub states its hub cache, hf_home)"
+            ]
+        lands = source.snapshot(hf_home) + (f"/{file}" if file else "")
+        if path != lands:
+            return [
+                f"{at}.{field}: {path!r} is not where the hub's files land, {lands!r} (rule: a "
+                f"model fetched from the hub is served from its snapshot; leave {field} out)"
+            ]
+        return []
     if not isinstance(source, BackroomSource):
         return []
     root = platform.storage_of(source.backroom)

@@ -33,7 +33,7 @@ from homelab.model.weights import (
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import PYTHON_RUNTIME, Daemon, Handle, ServiceModule, common, serve_on
-from homelab.services.local_servers import backroom_problems
+from homelab.services.local_servers import source_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -310,7 +310,9 @@ class MlxService(ServiceModule[MlxServers]):
             for i, model in enumerate(mlx.models):
                 root = platform.storage_of(model.source_path)
                 at = f"{host}.{self.key}.models[{i}]"
-                problems += backroom_problems(platform, at, model.source)
+                problems += source_problems(
+                    platform, host, at, model.source, model.source_path, "source_path"
+                )
                 if root is None:
                     problems.append(
                         f"{at}.source_path: {model.source_path!r} is under no declared storage "

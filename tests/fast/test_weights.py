@@ -162,23 +162,31 @@ def test_a_backroom_source_is_copied_to_the_models_showroom_folder() -> None:
     assert model.source_path == "/m/mlx/tiny"
 
 
+def refusal(platform: Platform, source: dict[str, Any], **fields: Any) -> str:
+    """The platform's refusal when its first MLX host's first model takes ``source``."""
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    model = {**servers.models[0].model_dump(), "source": source, **fields}
+    changed = servers.model_validate({**servers.model_dump(), "models": [model]})
+    hosts = platform.model_dump()["hosts"]
+    hosts[host] = {**platform.host(host).model_dump(), "mlx": changed.model_dump()}
+    with pytest.raises(ValidationError) as caught:
+        Platform.model_validate({**platform.model_dump(), "hosts": hosts})
+    return str(caught.value)
+
+
 def test_a_backroom_source_must_be_on_backroom_storage(platform: Platform) -> None:
     host, servers = next(mlx_module.SERVICE.placed(platform))
-    model = servers.models[0]
-    wrong = {**model.model_dump(), "source": {"backroom": model.source_path}}  # showroom
-    changed = servers.model_validate({**servers.model_dump(), "models": [wrong]})
-    with pytest.raises(ValidationError) as caught:
-        Platform.model_validate(
-            {
-                **platform.model_dump(),
-                "hosts": {
-                    **platform.model_dump()["hosts"],
-                    host: {**platform.host(host).model_dump(), "mlx": changed.model_dump()},
-                },
-            }
-        )
-    assert f"{host}.mlx.models[0].source.backroom" in str(caught.value)
-    assert "declared backroom storage" in str(caught.value)
+    text = refusal(platform, {"backroom": servers.models[0].source_path})  # showroom
+    assert f"{host}.mlx.models[0].source.backroom" in text
+    assert "declared backroom storage" in text
+
+
+def test_a_hub_model_is_served_from_its_snapshot_only(platform: Platform) -> None:
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    source = {"repo": servers.models[0].repo, "revision": REV, "allow_patterns": ("*",)}
+    text = refusal(platform, source)  # its source_path stays the data's folder
+    assert f"{host}.mlx.models[0].source_path" in text
+    assert "is not where the hub's files land" in text
 
 
 def test_the_copier_checks_the_copy_against_its_source(tmp_path: Path) -> None:

@@ -165,6 +165,10 @@ def refuse_unfetchable(
         if isinstance(f.source, BackroomSource):
             files = listed.get(f.source.backroom)
             why = "no such file or folder" if files is None else "no file there"
+        elif f.source.token is not None:
+            # Its token is the host's secret, never on the deploying machine: the fetch on the
+            # host asks the hub, and a refusal stops the host there, before this server starts.
+            continue
         else:
             try:
                 files = {h.path: h.size for h in hub_files(f.source)}

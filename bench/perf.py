@@ -1,6 +1,7 @@
 """Issue #7's five performance figures on the lab, in one command, each against its target.
 
-    sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--skip-llama] [--no-lock]
+    sudo uv run python bench/perf.py [--skip-rebuild] [--skip-recovery] [--skip-llama]
+        [--skip-weights] [--no-lock]
 
 1. no-op converge of every host; 2. rebuild of the gateway's host from nothing (destroy, up,
 deploy, verify), phase by phase; 3. the verify suite; 4. the gateway as deployed against a stub
@@ -43,6 +44,7 @@ from bench import (  # noqa: E402
     replicas,
     restarts,
     streams,
+    weights,
 )
 from bench.gateway import (  # noqa: E402
     STUB_MODEL,
@@ -586,6 +588,34 @@ def llama_cpp_figures(figures: list[Figure], lab: Lab, platform: Platform, cold:
     )
 
 
+# --- weights on demand: the fetch's rate against curl, a fetched model's first answer ---------
+
+
+def weights_figures(figures: list[Figure], lab: Lab, platform: Platform) -> None:
+    seconds = weights.first_answer(lab, platform)
+    emit(
+        figures,
+        Figure(
+            "fetched_model_first_answer_s",
+            seconds,
+            "s",
+            note="deploy start (files only on the lab hub) to the first answer via the gateway",
+        ),
+    )
+    rate = weights.fetch_rate(lab, platform)
+    emit(
+        figures,
+        Figure(
+            "model_fetch_mb_s",
+            rate.fetcher_mb_s,
+            "MB/s",
+            note=f"{rate.megabytes:.0f} MB from the lab hub (olah) to {rate.host} by the "
+            f"deploy's fetcher, checked; curl of the same files {rate.curl_mb_s:.1f} MB/s, "
+            f"ratio {rate.fetcher_mb_s / rate.curl_mb_s:.2f}",
+        ),
+    )
+
+
 def machine() -> str:
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
@@ -652,6 +682,12 @@ def main() -> int:
         help="where the figures go (default: docs/performance.json, which the dossier reads; "
         "give another file for a partial run)",
     )
+    parser.add_argument(
+        "--skip-weights",
+        action="store_true",
+        help="leave out the weights figures (a fetch from the lab hub against curl; a deploy "
+        "that fetches a model, to its first answer)",
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -682,6 +718,8 @@ def main() -> int:
             replica_figures(figures, lab, platform)
         if not args.skip_llama:
             llama_cpp_figures(figures, lab, platform, cold=not args.skip_llama_build)
+        if not args.skip_weights:
+            weights_figures(figures, lab, platform)
     args.out.write_text(
         json.dumps(
             {

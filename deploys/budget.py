@@ -11,6 +11,7 @@ started or restarted, on any host (the gateway's routes would name the refused s
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
@@ -86,13 +87,20 @@ def over_budget(budget: Budget, sizes: dict[str, int]) -> str | None:
     )
 
 
-def refuse_over_budget(platform: Platform, budget: Budget | None) -> None:
-    """Stop the run, while it plans, when a host's served models exceed its budget."""
+def refuse_over_budget(
+    platform: Platform, budget: Budget | None, coming: Mapping[str, int] | None = None
+) -> None:
+    """Stop the run, while it plans, when a host's served models exceed its budget.
+
+    ``coming``: the weights' bytes of models not on the host yet, by path, as the hub states
+    them (``deploys/weights.py``): a set over the budget is refused before any download."""
     if budget is None or not budget.models:
         return
     total_bytes = platform.host(budget.host).os.total_bytes
     folders = tuple(path for _, path in budget.models)
     sizes = host.get_fact(WeightBytes, folders=folders, total_bytes=total_bytes, files=budget.files)
+    for path, n in (coming or {}).items():
+        sizes[path] = max(sizes.get(path, 0), n)
     problem = over_budget(budget, sizes)
     if problem is not None:
         raise PyinfraError(problem)
@@ -105,6 +113,8 @@ def mlx_budget(role: str, mlx: MlxServers) -> Budget | None:
     return Budget(role, mlx.key, "MLX", models, mlx.memory_budget_gb)
 
 
-def refuse_what_cannot_fit(platform: Platform, role: str, mlx: MlxServers) -> None:
+def refuse_what_cannot_fit(
+    platform: Platform, role: str, mlx: MlxServers, coming: Mapping[str, int] | None = None
+) -> None:
     """An MLX host's budget: the safetensors of its served models' folders."""
-    refuse_over_budget(platform, mlx_budget(role, mlx))
+    refuse_over_budget(platform, mlx_budget(role, mlx), coming)

@@ -25,6 +25,7 @@ from deploys.loops import each
 from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory, exists
 from deploys.toolchain import Tools, build_tools, debian_packages, tools_for
+from deploys.weights import fetch, refuse_unfetchable
 from homelab.locks import Lock, lock_for
 from homelab.model import Platform
 from homelab.services.llama_cpp import (
@@ -105,11 +106,15 @@ class LlamaCppDeployer(Deployer):
 
     def refuse(self, platform: Platform, host: str) -> None:
         opts = self.service.on(platform, host)
-        if opts is None or opts.memory_budget_gb is None:
+        if opts is None:
+            return
+        # Files to come from the hub: can they come, do they fit the disk (sizes before bytes)?
+        coming = refuse_unfetchable(platform, host, self.service.fetches(platform, host))
+        if opts.memory_budget_gb is None:
             return
         models = tuple((m.model_id, m.path) for m in opts.served)
         budget = Budget(host, opts.key, "GGUF", models, opts.memory_budget_gb, ONE_FILE)
-        refuse_over_budget(platform, budget)
+        refuse_over_budget(platform, budget, coming)
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
         servers = self.service.daemons(platform, host)
@@ -118,10 +123,19 @@ class LlamaCppDeployer(Deployer):
         h = platform.host(host)
         tools = tools_for(h.layout, h.toolchain, h.system)
         built = built_dir(self.options(platform, host), lock_for(servers[0]), tools)
-        return (f"{built}/.complete", servers[0].venv)
+        marks = tuple(f.complete_mark for f in self.service.fetches(platform, host))
+        return (f"{built}/.complete", servers[0].venv, *marks)
 
     def run(self, platform: Platform, host: str, tools: Tools) -> None:
-        self.servers(platform, host, tools, self.install(platform, host, tools))
+        shared = self.install(platform, host, tools)
+        self.servers(platform, host, tools, shared, self.fetched(platform, host, tools))
+
+    def fetched(
+        self, platform: Platform, host: str, tools: Tools
+    ) -> dict[int, list[OperationMeta]]:
+        """The files the hub brings, before their servers start, by port."""
+        owner, group = self.owner(platform, host), self.group(platform, host)
+        return fetch(platform, host, self.service.fetches(platform, host), owner, group, tools)
 
     def install(self, platform: Platform, host: str, tools: Tools) -> list[OperationMeta]:
         """What the servers share: the account, the built server, the venv, the models folder."""

@@ -14,6 +14,7 @@ from deploys.loops import each
 from deploys.service import Deployer, ServiceDeploy, deploys
 from deploys.state import directory
 from deploys.toolchain import Tools
+from deploys.weights import fetch, refuse_unfetchable
 from homelab.model import Platform
 from homelab.services.mlx import MlxService
 
@@ -35,6 +36,7 @@ class MlxDeployer(Deployer):
     """
 
     title = "MLX servers"
+    service: MlxService
 
     def owner(self, platform: Platform, host: str) -> str:
         owner = platform.host(host).run_as
@@ -47,13 +49,25 @@ class MlxDeployer(Deployer):
     def refuse(self, platform: Platform, host: str) -> None:
         mlx = self.service.on(platform, host)
         if mlx is not None:
-            refuse_what_cannot_fit(platform, host, mlx)
+            # Weights to come from the hub: can they come, do they fit (sizes before bytes)?
+            coming = refuse_unfetchable(platform, host, self.service.fetches(platform, host))
+            refuse_what_cannot_fit(platform, host, mlx, coming)
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
-        return hub_dirs(platform, host)
+        marks = tuple(f.complete_mark for f in self.service.fetches(platform, host))
+        return (*hub_dirs(platform, host), *marks)
 
     def run(self, platform: Platform, host: str, tools: Tools) -> None:
-        self.servers(platform, host, tools, self.install(platform, host, tools))
+        shared = self.install(platform, host, tools)
+        self.servers(platform, host, tools, shared, self.fetched(platform, host, tools))
+
+    def fetched(
+        self, platform: Platform, host: str, tools: Tools
+    ) -> dict[int, list[OperationMeta]]:
+        """The weights the hub brings, before their servers start, by port (a model the
+        data fetches; the operator puts the others in place)."""
+        owner, group = self.owner(platform, host), self.group(platform, host)
+        return fetch(platform, host, self.service.fetches(platform, host), owner, group, tools)
 
     def install(self, platform: Platform, host: str, tools: Tools) -> list[OperationMeta]:
         """What the servers share: the account, the venv, the hub cache (nothing without one)."""
@@ -78,7 +92,7 @@ class MlxDeployer(Deployer):
         own: Mapping[int, list[OperationMeta]] | None = None,
     ) -> None:
         """The registry, then each server; ``own`` holds a server's own changes, by its port
-        (the operator puts the models in place: none here)."""
+        (its fetched weights)."""
         for f in self.service.shared_files(platform, host):
             put(f)  # the canonical record, for people and tools: no running server reads it
         for daemon in each(self.service.daemons(platform, host)):

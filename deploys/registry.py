@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deploys import (  # noqa: F401  (each module registers its deployer)
     afm,
+    hub_mirror,
     litellm,
     llama_cpp,
     mcp_tools,

@@ -261,6 +261,39 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from homelab.console.weights import Refused, held, offload, prune
+
+    words: list[str] = args.words
+    platform = _platform(args)
+    if words[:1] == ["prune"]:
+        if len(words) != 2:
+            raise Misuse("weights prune HOST: name one host")
+        for line in prune(args.inventory, _host(platform, words[1]), args.yes):
+            print(line)
+        return 0
+    if words[:1] == ["offload"]:
+        if len(words) != 3:
+            raise Misuse("weights offload HOST REPO: name one host and one repository")
+        try:
+            lines = offload(args.inventory, _host(platform, words[1]), words[2], args.yes)
+        except Refused as refused:
+            print(f"homelab weights: {refused}", file=sys.stderr)
+            return 1
+        for line in lines:
+            print(line)
+        return 0
+    if len(words) > 1:
+        raise Misuse(f"weights {' '.join(words)}: expected [HOST], prune HOST or offload HOST REPO")
+    hosts = [_host(platform, words[0])] if words else None
+    rows = held(args.inventory, hosts)
+    for row in rows:
+        print(row.line())
+    if not rows:
+        print("no host holds weights in its hub cache")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from homelab.console.up import StepFailed, up
 
@@ -377,6 +410,18 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing what comes")
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many (default 50)")
     lg.set_defaults(func=cmd_logs)
+
+    wt = with_inventory(
+        sub.add_parser(
+            "weights",
+            help="each host's hub cache: repositories, sizes, served or not; "
+            "'weights prune HOST' removes what no model names, 'weights offload HOST REPO' "
+            "moves one no server there serves to backroom storage (both ask, or --yes)",
+        )
+    )
+    wt.add_argument("words", nargs="*", help="[HOST] | prune HOST | offload HOST REPO")
+    wt.add_argument("--yes", action="store_true", help="prune or offload without asking")
+    wt.set_defaults(func=cmd_weights)
 
     from homelab.console.up import LAB_INVENTORY
 

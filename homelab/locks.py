@@ -17,6 +17,7 @@ from pathlib import Path
 from homelab import PROJECT_ROOT
 from homelab.model import Platform
 from homelab.model.common import Toolchain
+from homelab.model.weights import FETCHER_CLIENT, FETCHER_INSTALL
 from homelab.services import Daemon, daemons
 from homelab.services.mcp_tools import SERVICE as MCP_TOOLS
 from homelab.services.mcp_tools import TINY_AGENTS, install_of, requirements, tools_on
@@ -118,6 +119,16 @@ def lock_for_tiny_agents(platform: Platform, host: str) -> Lock:
     )
 
 
+def lock_for_fetcher(platform: Platform, host: str) -> Lock:
+    """The weights fetcher's venv (``deploys/weights.py``): locked for every host, since any
+    host's data may name a model from the hub."""
+    return Lock(
+        install=FETCHER_INSTALL,
+        requirements=(FETCHER_CLIENT,),
+        toolchain=platform.host(host).toolchain,
+    )
+
+
 def locks(platforms: Iterable[Platform]) -> list[Lock]:
     """Every distinct lock the platforms' daemons and MCP tools install, enabled or not."""
     found: dict[Path, Lock] = {}
@@ -127,6 +138,8 @@ def locks(platforms: Iterable[Platform]) -> list[Lock]:
                 if daemon.requirements:
                     lock = lock_for(daemon)
                     found.setdefault(lock.path, lock)
+            fetcher = lock_for_fetcher(platform, host)
+            found.setdefault(fetcher.path, fetcher)
         for host, mcp in MCP_TOOLS.placed(platform):
             for lock in (
                 *(lock_for_tool(platform, host, tool.name) for tool in mcp.tools),

@@ -13,6 +13,10 @@ from homelab.lab.config import WHEELS
 
 #: Where the lab's hosts keep model files (one showroom storage root for all of them).
 MODELS = "/var/lib/homelab-llm/models"
+#: The lab hosts' hub cache (weights fetched from the lab's hub land in its ``hub/``).
+HF_HOME = "/var/lib/homelab-llm/hf"
+#: The lab hosts' backroom storage (models kept, not served).
+BACKROOM = "/var/lib/homelab-llm/backroom"
 #: The machine's CPU torch, bind-mounted read-only: the lab's find_links.
 TOOLCHAIN = {"find_links": (WHEELS,)}
 
@@ -38,7 +42,7 @@ def mac_stand_in(host: dict[str, Any], models: list[dict[str, Any]]) -> dict[str
         "system": "linux",
         "stand_in_for": "macos",
         "run_as": "llm",
-        "hf_home": "/var/lib/homelab-llm/hf",
+        "hf_home": HF_HOME,
         "toolchain": TOOLCHAIN,
         "mlx": {
             **mlx,

@@ -71,6 +71,11 @@ class ServiceModule(Generic[Opts]):
         """The configuration files one of its daemons runs on (its unit aside)."""
         return []
 
+    def weights(self, platform: Platform, host: str) -> dict[str, bool]:
+        """The hub repositories its data on ``host`` names (served or stored), each with
+        whether one of its servers serves it: what ``homelab weights prune`` keeps."""
+        return {}
+
     def shared_files(self, platform: Platform, host: str) -> list[HostFile]:
         """Files of the service on ``host`` that belong to none of its daemons alone."""
         return []

@@ -16,6 +16,7 @@ from homelab.model.registry import register
 from homelab.model.service import Daemon, HostFile, Relax
 from homelab.services import (
     afm,
+    hub_mirror,
     litellm,
     llama_cpp,
     mcp_tools,
@@ -45,6 +46,8 @@ SERVICES: tuple[ServiceModule[Any], ...] = (
     mcp_tools.SERVICE,
     optillm_local.SERVICE,
     afm.SERVICE,
+    # Last: the lab seeds its repositories with the MLX servers' venv.
+    hub_mirror.SERVICE,
 )
 register(*SERVICES)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import Field, model_validator
@@ -26,9 +27,17 @@ from homelab.model.common import PythonPackage
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens
 from homelab.model.service import Served
+from homelab.model.weights import (
+    Fetch,
+    HubSource,
+    WeightSource,
+    fetch_of,
+    hub_source,
+)
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import Daemon, Handle, Relax, ServiceModule, common, serve_on
+from homelab.services.local_servers import source_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -75,10 +84,21 @@ class LlamaCppModel(Frozen):
         description="a template built into llama.cpp, where the file's own is wrong",
     )
     port: Port | None = Field(default=None, description="None: stored, not served, no handle")
+    source: WeightSource | None = Field(
+        default=None,
+        description="where the deploy brings the file from (None: the operator puts it at "
+        "path): the hub (it lands in the host's hub cache, which path then defaults to) or "
+        "backroom storage (copied to path)",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.GGUF)]
+        if isinstance(self.source, HubSource) and self.source.repo != self.repo:
+            problems.append(
+                f"source.repo: {self.source.repo!r} is not the model's repo {self.repo!r} "
+                "(rule: the registry's repo is where the file comes from)"
+            )
         if self.port is not None and self.port not in PORTS:
             problems.append(f"port: {self.port} is outside the llama.cpp range ({PORT_RULE})")
         if self.max_output_tokens is not None and self.max_output_tokens > self.context_length:
@@ -130,12 +150,22 @@ class LlamaCppServers(Frozen):
 
     @classmethod
     def derive(cls, given: Any, host: dict[str, Any]) -> Any:
-        """Each model's path, derived from ``models_dir`` where the data leaves it out."""
+        """Each model's path, derived where the data leaves it out: in the hub cache's snapshot
+        for a model fetched from the hub, else under ``models_dir``."""
         if not isinstance(given, dict) or not isinstance(given.get("models"), list | tuple):
             return given
         folder = given.get("models_dir")
+        hf_home = host.get("hf_home")
         filled = []
         for model in given["models"]:
+            if isinstance(model, dict) and "source" in model:
+                file = str(model.get("file", ""))
+                source = hub_source(model["source"], model.get("repo"), (file,))
+                model = {**model, "source": source}
+                if "path" not in model and isinstance(hf_home, str):
+                    with suppress(ValueError):  # an invalid source is reported by its rules
+                        snapshot = HubSource.model_validate(source).snapshot(hf_home)
+                        model["path"] = f"{snapshot}/{file}"
             if isinstance(model, dict) and "path" not in model and isinstance(folder, str):
                 model = {**model, "path": f"{folder}/{model.get('file', '')}"}
             filled.append(model)
@@ -234,6 +264,26 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             )
         return tuple(out)
 
+    def weights(self, platform: Platform, host: str) -> dict[str, bool]:
+        opts = self.on(platform, host)
+        out: dict[str, bool] = {}
+        for m in opts.models if opts else ():
+            out[m.repo] = out.get(m.repo, False) or m.port is not None
+        return out
+
+    def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
+        """The served models of ``host`` whose file the deploy brings."""
+        opts, hf_home = self.on(platform, host), platform.host(host).hf_home
+        out = []
+        for i, m in enumerate(opts.models if opts else ()):
+            if m.port is None or m.source is None:
+                continue
+            at = f"{host}.{self.key}.models[{i}]"
+            f = fetch_of(m.model_id, at, m.port, m.source, hf_home, m.path, (m.file,))
+            if f is not None:
+                out.append(f)
+        return tuple(out)
+
     def served(self, platform: Platform) -> Iterator[Served]:
         for host, opts in self.placed(platform):
             for i, model in enumerate(opts.models):
@@ -272,6 +322,9 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
             paths: dict[str, str] = {}
             for i, model in enumerate(opts.models):
                 at = f"{host}.{self.key}.models[{i}]"
+                problems += source_problems(
+                    platform, host, at, model.source, model.path, "path", model.file
+                )
                 root = platform.storage_of(model.path)
                 if root is None:
                     problems.append(

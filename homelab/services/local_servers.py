@@ -132,3 +132,37 @@ def replica_problems(served: Iterable[Served]) -> list[str]:
                     f"{', '.join(f for f, _ in s.identity)})"
                 )
     return problems
+
+
+def source_problems(
+    platform: Platform, host: str, at: str, source: object, path: str, field: str, file: str = ""
+) -> list[str]:
+    """A model's source and the path its server reads agree: a hub source's files land in the
+    host's hub cache (``hf_home``), at the snapshot the path must name; a backroom source is on
+    declared backroom storage."""
+    from homelab.model.weights import BackroomSource, HubSource
+
+    if isinstance(source, HubSource):
+        hf_home = platform.host(host).hf_home
+        if hf_home is None:
+            return [
+                f"{at}.source: {host}.hf_home is missing (rule: a host fetching weights from "
+                "the hub states its hub cache, hf_home)"
+            ]
+        lands = source.snapshot(hf_home) + (f"/{file}" if file else "")
+        if path != lands:
+            return [
+                f"{at}.{field}: {path!r} is not where the hub's files land, {lands!r} (rule: a "
+                f"model fetched from the hub is served from its snapshot; leave {field} out)"
+            ]
+        return []
+    if not isinstance(source, BackroomSource):
+        return []
+    root = platform.storage_of(source.backroom)
+    if root is not None and not root.showroom:
+        return []
+    found = "under no declared storage root" if root is None else f"on showroom {root.name!r}"
+    return [
+        f"{at}.source.backroom: {source.backroom!r} is {found} (rule: a backroom source lives "
+        "on declared backroom storage)"
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -21,9 +22,18 @@ from homelab.model.common import PythonPackage
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens
 from homelab.model.service import Served
+from homelab.model.weights import (
+    Fetch,
+    HubSource,
+    WeightSource,
+    fetch_of,
+    hub_folder,
+    hub_source,
+)
 from homelab.render.files import HostFile, json_file
 from homelab.services import local_servers
 from homelab.services.base import PYTHON_RUNTIME, Daemon, Handle, ServiceModule, common, serve_on
+from homelab.services.local_servers import source_problems
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -43,14 +53,13 @@ def span(ports: range) -> str:
 PORT_RULE = f"rule: MLX team ports {span(TEAM_PORTS)}, experimental {span(EXPERIMENTAL_PORTS)}"
 
 
-def hub_folder(repo: str) -> str:
-    """The Hugging Face hub cache's folder name for ``repo`` (``models--org--name``)."""
-    return "models--" + repo.replace("/", "--")
-
-
 #: mlx_lm.server loads any other model name it is sent (from the hub, if it is not a local
 #: path), dropping the one it serves; this name always means the model it was started with.
 MLX_SERVED_MODEL = "default_model"
+
+#: What an MLX model's folder needs from its repository: config, tokenizer, weights (and the
+#: code of a model with trust_remote_code); not the README, images or other formats.
+MLX_FILES = ("*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja", "*.py")
 
 #: The registry's schema version and the weights' format, as the operator's registry has them.
 REGISTRY_VERSION = 1
@@ -78,10 +87,21 @@ class MlxModel(Frozen):
     trust_remote_code: Bool = False
     chat_template: str | None = None
     router_limit: local_servers.RouterLimit = None
+    source: WeightSource | None = Field(
+        default=None,
+        description="where the deploy brings the weights from (None: the operator puts them "
+        "in source_path): the hub (they land in the hub cache, which source_path then defaults "
+        "to) or backroom storage (copied to source_path)",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         problems = [f"model_id: {p}" for p in handle_problems(self.model_id, Backend.MLX)]
+        if isinstance(self.source, HubSource) and self.source.repo != self.repo:
+            problems.append(
+                f"source.repo: {self.source.repo!r} is not the model's repo {self.repo!r} "
+                "(rule: the registry's repo is where the weights come from)"
+            )
         if self.port is not None:
             allowed = TIERS[self.tier]
             if self.port not in allowed:
@@ -153,6 +173,12 @@ def fill_paths(mlx: Any, hf_home: Any) -> Any:
         if isinstance(model, dict):
             model = dict(model)
             name = str(model.get("model_id", "")).removeprefix(f"{Backend.MLX.value}-")
+            if "source" in model:
+                model["source"] = hub_source(model["source"], model.get("repo"), MLX_FILES)
+                source = model["source"]
+                if "source_path" not in model and isinstance(hf_home, str):
+                    with suppress(ValueError):  # an invalid source is reported by its rules
+                        model["source_path"] = HubSource.model_validate(source).snapshot(hf_home)
             if "source_path" not in model and isinstance(models_dir, str):
                 model["source_path"] = f"{models_dir}/{name}"
             if "cache_path" not in model and isinstance(hf_home, str) and "repo" in model:
@@ -215,6 +241,28 @@ class MlxService(ServiceModule[MlxServers]):
                 if model.port is not None:
                     yield host, i, model
 
+    def weights(self, platform: Platform, host: str) -> dict[str, bool]:
+        opts = self.on(platform, host)
+        out: dict[str, bool] = {}
+        for m in opts.models if opts else ():
+            out[m.repo] = out.get(m.repo, False) or m.port is not None
+        return out
+
+    def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
+        """The served models of ``host`` whose weights the deploy brings."""
+        mlx, hf_home = self.on(platform, host), platform.host(host).hf_home
+        out = []
+        for i, m in enumerate(mlx.models if mlx else ()):
+            if m.port is None or m.source is None:
+                continue
+            at = f"{host}.{self.key}.models[{i}]"
+            f = fetch_of(
+                m.model_id, at, m.port, m.source, hf_home, m.source_path, ("*.safetensors",)
+            )
+            if f is not None:
+                out.append(f)
+        return tuple(out)
+
     def served(self, platform: Platform) -> Iterator[Served]:
         for host, i, model in self.deployments(platform):
             assert model.port is not None
@@ -262,6 +310,9 @@ class MlxService(ServiceModule[MlxServers]):
             for i, model in enumerate(mlx.models):
                 root = platform.storage_of(model.source_path)
                 at = f"{host}.{self.key}.models[{i}]"
+                problems += source_problems(
+                    platform, host, at, model.source, model.source_path, "source_path"
+                )
                 if root is None:
                     problems.append(
                         f"{at}.source_path: {model.source_path!r} is under no declared storage "

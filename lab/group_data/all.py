@@ -16,7 +16,7 @@ from pathlib import Path
 
 from homelab.groupdata import host_pieces, inventory_addresses, real_platform, validating
 from homelab.lab.config import load_config
-from homelab.lab.data import MODELS, TOOLCHAIN, mac_stand_in, tiny
+from homelab.lab.data import BACKROOM, HF_HOME, MODELS, TOOLCHAIN, mac_stand_in, tiny
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 from homelab.services.mlx import server_name
@@ -120,7 +120,14 @@ with validating(top="Platform"):
         {
             **_dumped,
             "addresses": _addresses,
-            "storage": [dict(name="lab", path=MODELS, showroom=True)],
+            "storage": [
+                dict(name="lab", path=MODELS, showroom=True),
+                # The hub cache, where weights fetched from the lab's hub land.
+                dict(name="lab-hub-cache", path=HF_HOME, showroom=True),
+                # Backroom storage (the spec's Seagate drive): models kept, not served; a
+                # model whose source names a folder here is copied to showroom storage.
+                dict(name="lab-backroom", path=BACKROOM, showroom=False),
+            ],
             "gateway": {
                 **_dumped["gateway"],
                 "opt_handles": [

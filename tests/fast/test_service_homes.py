@@ -59,7 +59,7 @@ def test_the_lab_substitutes_and_the_real_platform_does_not(
 ) -> None:
     assert platform.substitutes == ()
     swapped = {s.name for s in lab_platform.substitutes}
-    assert swapped == {"searxng", "ov-server", "open-webui", "mlx", "llama-cpp"}
+    assert swapped == {"searxng", "ov-server", "open-webui", "mlx", "llama-cpp", "hub-mirror"}
     for service in services(lab_platform):
         real = next(s for s in SERVICES if s.name == service.name)
         assert isinstance(service, type(real)), f"{service.name}: not a kind of the real service"

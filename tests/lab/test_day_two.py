@@ -62,6 +62,8 @@ class Variants:
         self.count = 0
         #: Whether the lab was last deployed with a variant (and must go back to its data).
         self.dirty = False
+        #: The last step's deploy results.
+        self.results: dict[str, Any] = {}
 
     def __call__(self, **mlx: Any) -> Path:
         self.count += 1
@@ -79,7 +81,7 @@ class Variants:
         before = main_pids(platform)
         self.dirty = inventory != LAB_INVENTORY
         start = time.monotonic()
-        results = deploy(inventory)
+        results = self.results = deploy(inventory)
         seconds = time.monotonic() - start
         again = restarted(before, main_pids(platform))
         print(

@@ -9,13 +9,15 @@ through the same interface, the same deploy steps and the same checks as the rea
   it is the operator's own app, in no registry;
 - Open WebUI runs offline: the lab has no model hub and no internet to load pages from;
 - the MLX servers serve tiny random-weight models made on the host: no model hub is reachable;
-- so do the llama.cpp servers (the real server, built on the host), tiny GGUF files.
+- so do the llama.cpp servers (the real server, built on the host), tiny GGUF files;
+- the hub mirror (the real olah, offline) serves tiny models the lab makes on its host.
 
 ``lab/group_data/all.py`` applies them (:func:`for_lab`); production code never names them.
 """
 
 from __future__ import annotations
 
+from homelab.lab.substitutes.hub_mirror import SeededHubMirror
 from homelab.lab.substitutes.llama_cpp import TinyLlamaCpp
 from homelab.lab.substitutes.mlx import TinyMlx
 from homelab.lab.substitutes.open_webui import OfflineOpenWebUI
@@ -29,6 +31,7 @@ SUBSTITUTES = (
     OfflineOpenWebUI(),
     TinyMlx(),
     TinyLlamaCpp(),
+    SeededHubMirror(),
 )
 
 

@@ -59,7 +59,8 @@ class TinyLlamaCppDeployer(LlamaCppDeployer):
 
     def served(self, platform: Platform, host: str) -> tuple[LlamaCppModel, ...]:
         opts = self.service.on(platform, host)
-        return opts.served if opts is not None else ()
+        # A model from the hub is fetched, not made.
+        return tuple(m for m in opts.served if m.source is None) if opts is not None else ()
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
         made = tuple(m.path for m in self.served(platform, host))
@@ -69,7 +70,7 @@ class TinyLlamaCppDeployer(LlamaCppDeployer):
         shared = self.install(platform, host, tools)
         servers = self.service.daemons(platform, host)
         made = self.models(platform, host, servers[0]) if servers else {}
-        self.servers(platform, host, tools, shared, made)
+        self.servers(platform, host, tools, shared, {**made, **self.fetched(platform, host, tools)})
 
     def models(
         self, platform: Platform, host: str, first: Daemon

@@ -54,7 +54,8 @@ class TinyMlxDeployer(MlxDeployer):
 
     def served(self, platform: Platform, host: str) -> tuple[MlxModel, ...]:
         mlx = self.service.on(platform, host)
-        return mlx.served if mlx is not None else ()
+        # A model from the hub is fetched, not made.
+        return tuple(m for m in mlx.served if m.source is None) if mlx is not None else ()
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
         made = tuple(f"{m.source_path}/config.json" for m in self.served(platform, host))
@@ -64,7 +65,7 @@ class TinyMlxDeployer(MlxDeployer):
         shared = self.install(platform, host, tools)
         servers = self.service.daemons(platform, host)
         made = self.models(platform, host, servers[0]) if servers else {}
-        self.servers(platform, host, tools, shared, made)
+        self.servers(platform, host, tools, shared, {**made, **self.fetched(platform, host, tools)})
 
     def models(
         self, platform: Platform, host: str, first: Daemon

@@ -1,0 +1,216 @@
+"""Weights on demand, without a host: a model's hub source, its derived paths and files, its
+rules, and the fetcher's check of what arrived."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huggingface_hub.hf_api import RepoFile
+from pydantic import ValidationError
+
+from deploys.scripts.copy_weights import differences
+from deploys.scripts.fetch_weights import check
+from deploys.weights import LISTER, BackroomFiles, FreeBytes
+from homelab import PROJECT_ROOT
+from homelab.cli import main
+from homelab.console.weights import named
+from homelab.model import Platform
+from homelab.model.weights import BackroomSource, HubSource, hub_folder
+from homelab.services import mlx as mlx_module
+from homelab.services.llama_cpp import LlamaCppServers
+from homelab.services.mlx import MLX_FILES, MlxServers
+
+HF = "/Users/thestudio/models/hf"
+REV = "0123456789abcdef0123456789abcdef01234567"
+HOST = {"hf_home": HF}
+LAB_INVENTORY = PROJECT_ROOT / "lab" / "inventory.py"
+
+
+def mlx_data(**source: Any) -> dict[str, Any]:
+    model = dict(
+        model_id="mlx-tiny",
+        repo="org/tiny",
+        context_length=2048,
+        port=8100,
+        source={"revision": REV, **source},
+    )
+    return {"registry_path": "/m/registry.json", "models_dir": "/m/mlx", "models": [model]}
+
+
+def test_an_mlx_model_from_the_hub_is_served_from_its_snapshot() -> None:
+    mlx = MlxServers.model_validate(MlxServers.derive(mlx_data(), HOST))
+    (model,) = mlx.models
+    assert isinstance(model.source, HubSource)
+    assert model.source_path == f"{HF}/hub/models--org--tiny/snapshots/{REV}"
+    assert model.source.allow_patterns == MLX_FILES
+    assert model.source.repo == model.repo
+
+
+def test_a_gguf_model_from_the_hub_is_its_file_in_the_snapshot() -> None:
+    data = {
+        "models_dir": "/m/gguf",
+        "models": [
+            dict(
+                model_id="gguf-tiny",
+                repo="org/tiny-gguf",
+                file="tiny.gguf",
+                context_length=2048,
+                port=8140,
+                source={"revision": REV},
+            )
+        ],
+    }
+    (model,) = LlamaCppServers.model_validate(LlamaCppServers.derive(data, HOST)).models
+    assert model.path == f"{HF}/hub/models--org--tiny-gguf/snapshots/{REV}/tiny.gguf"
+    assert isinstance(model.source, HubSource)
+    assert model.source.allow_patterns == ("tiny.gguf",)
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "rule"),
+    [
+        ({"revision": "main"}, "revision", "pinned to a commit"),
+        ({"repo": "org/other"}, "source.repo", "the registry's repo"),
+        ({"endpoint": "ftp://hub"}, "endpoint", "should match pattern"),
+        ({"token": "hf_literal"}, "token", "secrets are references"),
+    ],
+)
+def test_a_bad_source_is_refused_naming_its_field(
+    source: dict[str, Any], field: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MlxServers.model_validate(MlxServers.derive(mlx_data(**source), HOST))
+    text = str(caught.value)
+    assert field in text and rule in text, text
+
+
+def test_the_source_names_its_place_in_the_cache() -> None:
+    source = HubSource(repo="org/tiny", revision=REV, allow_patterns=("*",))
+    assert source.complete_mark(HF) == f"{HF}/hub/models--org--tiny/.complete-{REV}"
+    assert source.where == f"https://huggingface.co/org/tiny@{REV[:12]}"
+
+
+def blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+
+
+def test_the_fetcher_checks_every_files_size_and_hash(tmp_path: Path) -> None:
+    small, big = b'{"a": 1}', b"w" * 4096
+    (tmp_path / "config.json").write_bytes(small)
+    (tmp_path / "model.safetensors").write_bytes(big)
+    files = [
+        RepoFile(path="config.json", size=len(small), oid=blob_sha1(small)),  # type: ignore[no-untyped-call]
+        RepoFile(  # type: ignore[no-untyped-call]
+            path="model.safetensors",
+            size=len(big),
+            oid="x",
+            lfs={"size": len(big), "oid": hashlib.sha256(big).hexdigest(), "pointerSize": 130},
+        ),
+    ]
+    assert check(tmp_path, files) == []
+    (tmp_path / "model.safetensors").write_bytes(b"v" * 4096)  # same size, other bytes
+    (tmp_path / "config.json").write_bytes(b'{"a": 2}')
+    assert check(tmp_path, files) == [
+        "config.json: git blob sha1 differs from the hub's",
+        "model.safetensors: sha256 differs from the hub's",
+    ]
+    (tmp_path / "config.json").unlink()
+    assert check(tmp_path, files)[0] == "config.json: missing"
+
+
+def test_the_lab_names_what_each_host_serves(lab_platform: Platform) -> None:
+    on_studio = named(lab_platform, "studio")
+    assert on_studio.get(hub_folder("lab/tiny-llama-a")) is True, on_studio
+    assert hub_folder("lab/not-in-the-data") not in on_studio
+
+
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [
+        (["weights", "prune"], "name one host"),
+        (["weights", "nowhere"], "no host 'nowhere'"),
+        (["weights", "studio", "mini"], "expected [HOST], prune HOST or offload HOST REPO"),
+        (["weights", "offload", "studio"], "name one host and one repository"),
+    ],
+)
+def test_weights_misuse_is_one_line_and_touches_nothing(
+    words: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*words, "--inventory", str(LAB_INVENTORY)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_free_space_is_read_in_kib_and_multiplied_here() -> None:
+    # mawk prints a product over 2^31 as 6.46856e+10: the fact multiplies, not awk.
+    assert FreeBytes().process(["63169504\t/var/lib/x", "6.4e+10\t/y"]) == {
+        "/var/lib/x": 63169504 * 1024
+    }
+
+
+def test_a_backroom_source_is_copied_to_the_models_showroom_folder() -> None:
+    data = mlx_data()
+    data["models"][0]["source"] = {"backroom": "/Volumes/Seagate/models/tiny"}
+    (model,) = MlxServers.model_validate(MlxServers.derive(data, HOST)).models
+    assert isinstance(model.source, BackroomSource)
+    assert model.source_path == "/m/mlx/tiny"
+
+
+def refusal(platform: Platform, source: dict[str, Any], **fields: Any) -> str:
+    """The platform's refusal when its first MLX host's first model takes ``source``."""
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    model = {**servers.models[0].model_dump(), "source": source, **fields}
+    changed = servers.model_validate({**servers.model_dump(), "models": [model]})
+    hosts = platform.model_dump()["hosts"]
+    hosts[host] = {**platform.host(host).model_dump(), "mlx": changed.model_dump()}
+    with pytest.raises(ValidationError) as caught:
+        Platform.model_validate({**platform.model_dump(), "hosts": hosts})
+    return str(caught.value)
+
+
+def test_a_backroom_source_must_be_on_backroom_storage(platform: Platform) -> None:
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    text = refusal(platform, {"backroom": servers.models[0].source_path})  # showroom
+    assert f"{host}.mlx.models[0].source.backroom" in text
+    assert "declared backroom storage" in text
+
+
+def test_a_hub_model_is_served_from_its_snapshot_only(platform: Platform) -> None:
+    host, servers = next(mlx_module.SERVICE.placed(platform))
+    source = {"repo": servers.models[0].repo, "revision": REV, "allow_patterns": ("*",)}
+    text = refusal(platform, source)  # its source_path stays the data's folder
+    assert f"{host}.mlx.models[0].source_path" in text
+    assert "is not where the hub's files land" in text
+
+
+def test_the_copier_checks_the_copy_against_its_source(tmp_path: Path) -> None:
+    source, copy = tmp_path / "src", tmp_path / "copy"
+    source.mkdir()
+    (source / "model.safetensors").write_bytes(b"w" * 1000)
+    (source / "config.json").write_text("{}")
+    shutil.copytree(source, copy)
+    assert differences(source, copy) == []
+    (copy / "model.safetensors").write_bytes(b"v" * 1000)
+    assert differences(source, copy) == ["model.safetensors: sha256 differs from the source's"]
+    (copy / "config.json").unlink()
+    assert "config.json: missing" in differences(source, copy)
+
+
+def test_the_plan_time_listing_runs_with_the_standard_library(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"x" * 10)
+    paths = [str(tmp_path / "a"), str(tmp_path / "none")]
+    out = subprocess.run(
+        [sys.executable, "-I", "-", *paths], input=LISTER, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert BackroomFiles().process(out.stdout.splitlines()) == {
+        paths[0]: {"model.safetensors": 10},
+        paths[1]: None,
+    }

@@ -13,6 +13,8 @@ from homelab.lab.config import WHEELS
 
 #: Where the lab's hosts keep model files (one showroom storage root for all of them).
 MODELS = "/var/lib/homelab-llm/models"
+#: The port of the webhook receiver the monitoring lab test runs on the lab's bridge address.
+WEBHOOK_PORT = 9099
 #: The machine's CPU torch, bind-mounted read-only: the lab's find_links.
 TOOLCHAIN = {"find_links": (WHEELS,)}
 

@@ -20,6 +20,8 @@ from homelab.services import (
     llama_cpp,
     mcp_tools,
     mlx,
+    monitoring,
+    node_exporter,
     open_webui,
     optillm,
     optillm_local,
@@ -42,6 +44,8 @@ SERVICES: tuple[ServiceModule[Any], ...] = (
     llama_cpp.SERVICE,
     optillm_local.SERVICE,
     afm.SERVICE,
+    node_exporter.SERVICE,
+    monitoring.SERVICE,
 )
 register(*SERVICES)
 

@@ -6,4 +6,4 @@ from homelab.lab.data import mac_stand_in, tiny
 from homelab.model import Host
 
 with validating("mac2", top="Host"):
-    host = Host(**mac_stand_in({}, [tiny("tiny-llama-a", 8100)]))
+    host = Host(**mac_stand_in({"node_exporter": {}}, [tiny("tiny-llama-a", 8100)]))

@@ -22,7 +22,7 @@ from homelab import PROJECT_ROOT
 from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
 from homelab.model import Platform
-from homelab.services import litellm, mcp_tools, open_webui
+from homelab.services import litellm, mcp_tools, monitoring, open_webui
 from verify import params, probes
 
 #: The scopes ``Metafunc.parametrize`` takes.
@@ -97,15 +97,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("mcp_tool", tools, [t.id for t in tools])
 
     param("daemon", every, [params.daemon_id(d) for d in every])
+    watched = monitoring.MONITORING.watched(platform)
+    param("watched", watched, [w.id for w in watched])
     lan = [d for d in every if d.listener.lan]
     param("lan_daemon", lan, [params.daemon_id(d) for d in lan])
     local = [d for d in every if not d.listener.lan]
     param("loopback_daemon", local, [params.daemon_id(d) for d in local])
     secret = [d for d in every if d.secrets_env]
     param("secret_daemon", secret, [params.daemon_id(d) for d in secret])
-    lan_reaches = params.reaches(platform, lan)
+    # A LAN daemon that admits some hosts alone (the node exporter: Prometheus's) is closed
+    # to the others, as a loopback one is.
+    lan_reaches = [r for r in params.reaches(platform, lan) if params.admitted(platform, r)]
     param("lan_reach", lan_reaches, [r.id for r in lan_reaches])
-    loopback_reaches = params.reaches(platform, local)
+    loopback_reaches = params.reaches(platform, local) + [
+        r for r in params.reaches(platform, lan) if not params.admitted(platform, r)
+    ]
     param("loopback_reach", loopback_reaches, [r.id for r in loopback_reaches])
 
     client = [r for r in platform.routes() if not r.internal]

@@ -47,8 +47,8 @@ BLACKBOX = SystemPackage(
 #: The checkers Debian ships with the packages.
 PROMTOOL = "/usr/bin/promtool"
 AMTOOL = "/usr/bin/amtool"
-#: Prometheus's console libraries (Debian's package ships them).
-CONSOLE_LIBRARIES = "/usr/share/prometheus/console_libraries"
+#: The board's page under Prometheus's /consoles/.
+BOARD = "board.html"
 
 #: The gateway's key, handed to the exporter that sends chats through it (a credential file).
 GATEWAY_KEY = "gateway-key"
@@ -72,6 +72,12 @@ class Thresholds(Frozen):
     )
     chat_failing_for: Duration = Field(
         default="10m", pattern=_DURATION, description="how long a chat probe fails to alert"
+    )
+    gateway_error_ratio: float = Field(
+        default=0.05, gt=0, le=1, description="failed / all requests at the gateway over 5 min"
+    )
+    gateway_p95_seconds: float = Field(
+        default=60, gt=0, description="the gateway's 95th percentile request time over 5 min"
     )
 
 
@@ -176,6 +182,27 @@ class _Plain(yaml.SafeDumper):
         return True
 
 
+@dataclass(frozen=True)
+class Watched:
+    """One thing a Prometheus scrapes, as its series are labelled: what the checks ask for."""
+
+    #: The host Prometheus runs on.
+    prometheus: str
+    job: str
+    labels: tuple[tuple[str, str], ...]
+    #: Whether it is a blackbox probe: its scrape succeeds even when the probe fails.
+    probe: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.job}:" + ",".join(v for _, v in self.labels)
+
+    @property
+    def selector(self) -> str:
+        inner = ",".join([f'job="{self.job}"', *(f'{k}="{v}"' for k, v in self.labels)])
+        return "{" + inner + "}"
+
+
 def _dump(header: str, data: Any) -> str:
     body = yaml.dump(data, Dumper=_Plain, sort_keys=False, default_flow_style=False, width=100)
     return f"# {header}: rendered from the platform model; edits are overwritten.\n{body}"
@@ -233,8 +260,8 @@ class MonitoringService(ServiceModule[Monitoring]):
                 f"--storage.tsdb.path={lay.state_dir(self.name)}",
                 f"--storage.tsdb.retention.time={opts.retention}",
                 f"--web.listen-address={opts.listener.bind}:{opts.listener.port}",
+                # The board (/consoles/board.html) is self-contained: no console libraries.
                 f"--web.console.templates={self.consoles_dir(platform, host)}",
-                f"--web.console.libraries={CONSOLE_LIBRARIES}",
             ),
             listener=opts.listener,
             where=f"{host}.{self.key}.listener.port",
@@ -242,6 +269,7 @@ class MonitoringService(ServiceModule[Monitoring]):
             enabled=opts.enabled,
             package=PROMETHEUS,
             config=self.config_path(platform, host),
+            credentials={GATEWAY_KEY: self._gateway_key_file(platform)},
             **common(platform, host),
         )
         alerts = Daemon(
@@ -342,8 +370,28 @@ class MonitoringService(ServiceModule[Monitoring]):
                 address = LOOPBACK if host == seen_from else platform.addresses[host]
                 yield host, f"{address}:{opts.listener.port}"
 
+    def watched(self, platform: Platform) -> list[Watched]:
+        """Every scrape target of every Prometheus the data places, by its labels."""
+        from homelab.services.litellm import gateway, gateway_host
+
+        out: list[Watched] = []
+        for host, opts in self.placed(platform):
+            if not opts.enabled:
+                continue
+            for d in self.daemons(platform, host):
+                out.append(Watched(host, "monitoring", (("host", host), ("daemon", d.name)), False))
+            if gateway(platform).metrics:
+                out.append(Watched(host, "gateway", (("host", gateway_host(platform)),), False))
+            for name, _ in self.node_targets(platform, host):
+                out.append(Watched(host, "node", (("host", name),), False))
+            for t in self.health_targets(platform, host):
+                out.append(Watched(host, "health", (("host", t.host), ("daemon", t.daemon)), True))
+            for c in self.chat_targets(platform):
+                out.append(Watched(host, "chat", (("model", c.name),), True))
+        return out
+
     def prometheus_yml(self, platform: Platform, host: str) -> str:
-        from homelab.services.litellm import gateway_url
+        from homelab.services.litellm import gateway, gateway_host, gateway_url
 
         opts = self.options_on(platform, host)
         here = {"host": host}
@@ -383,6 +431,21 @@ class MonitoringService(ServiceModule[Monitoring]):
             }
             for t in self.chat_targets(platform)
         ]
+        prom = next(d for d in self.daemons(platform, host) if d.name == self.name)
+        gateway_job = {
+            "job_name": "gateway",
+            "metrics_path": "/metrics",
+            "authorization": {
+                "type": "Bearer",
+                "credentials_file": f"{prom.credentials_dir}/{GATEWAY_KEY}",
+            },
+            "static_configs": [
+                {
+                    "targets": [gateway_url(platform, "", seen_from=host).split("//", 1)[1]],
+                    "labels": {"host": gateway_host(platform), "daemon": "litellm"},
+                }
+            ],
+        }
         config = {
             "global": {
                 "scrape_interval": opts.scrape_interval,
@@ -396,6 +459,7 @@ class MonitoringService(ServiceModule[Monitoring]):
             },
             "scrape_configs": [
                 {"job_name": "monitoring", "static_configs": own},
+                *([gateway_job] if gateway(platform).metrics else []),
                 {"job_name": "node", "static_configs": nodes},
                 {
                     "job_name": "health",
@@ -447,9 +511,8 @@ class MonitoringService(ServiceModule[Monitoring]):
                     "valid_status_codes": [200],
                     "fail_if_body_not_matches_regexp": ['"choices"'],
                     "preferred_ip_protocol": "ip4",
-                    "http_client_config": {
-                        "authorization": {"type": "Bearer", "credentials_file": key_file}
-                    },
+                    # Prometheus's HTTP client settings, inline in the module.
+                    "authorization": {"type": "Bearer", "credentials_file": key_file},
                 },
             }
         return _dump("blackbox.yml", {"modules": modules})
@@ -544,10 +607,50 @@ class MonitoringService(ServiceModule[Monitoring]):
             },
         ]
 
-    def rules_yml(self, platform: Platform, host: str) -> str:
-        return _dump(
-            "rules.yml", {"groups": [{"name": "platform", "rules": self.rules(platform, host)}]}
+    def gateway_rules(self, platform: Platform, host: str) -> list[dict[str, Any]]:
+        """The gateway's error rate and p95 latency, from LiteLLM's own metrics."""
+        from homelab.services.litellm import gateway, gateway_host
+
+        if not gateway(platform).metrics:
+            return []
+        th = self.options_on(platform, host).thresholds
+        where = {"host": gateway_host(platform), "daemon": "litellm"}
+        failed = "sum(rate(litellm_proxy_failed_requests_metric_total[5m]))"
+        total = "sum(rate(litellm_proxy_total_requests_metric_total[5m]))"
+        p95 = (
+            "histogram_quantile(0.95, "
+            "sum by (le) (rate(litellm_request_total_latency_metric_bucket[5m])))"
         )
+        return [
+            {
+                "alert": "GatewayErrorRate",
+                "expr": f"{failed} / {total} > {th.gateway_error_ratio}",
+                "for": "5m",
+                "labels": {"severity": "warning", **where},
+                "annotations": {
+                    "summary": "{{ $value | humanizePercentage }} of the gateway's requests "
+                    f"fail (over {th.gateway_error_ratio:.0%})",
+                    "action": "the board's errors by model name; homelab logs "
+                    f"{where['host']} litellm; the failing backend's logs",
+                },
+            },
+            {
+                "alert": "GatewaySlow",
+                "expr": f"{p95} > {th.gateway_p95_seconds:g}",
+                "for": "5m",
+                "labels": {"severity": "warning", **where},
+                "annotations": {
+                    "summary": "the gateway's p95 request time is {{ $value | humanize }}s "
+                    f"(over {th.gateway_p95_seconds:g}s)",
+                    "action": "the board's latency by model name: a loaded or hung backend; "
+                    "homelab status",
+                },
+            },
+        ]
+
+    def rules_yml(self, platform: Platform, host: str) -> str:
+        rules = [*self.rules(platform, host), *self.gateway_rules(platform, host)]
+        return _dump("rules.yml", {"groups": [{"name": "platform", "rules": rules}]})
 
     def alertmanager_yml(self, platform: Platform, host: str) -> str:
         opts = self.options_on(platform, host)
@@ -580,6 +683,37 @@ class MonitoringService(ServiceModule[Monitoring]):
         }
         return _dump("alertmanager.yml", config)
 
+    # -- homelab status: the alerts firing ------------------------------------------------
+
+    def status_command(self, platform: Platform, host: str) -> str | None:
+        opts = self.on(platform, host)
+        if opts is None or not opts.enabled:
+            return None
+        url = (
+            f"http://{LOOPBACK}:{opts.alertmanager.port}/api/v2/alerts"
+            "?active=true&silenced=false&inhibited=false"
+        )
+        return f"curl -s --max-time 5 '{url}' || echo unreachable"
+
+    def status_lines(self, platform: Platform, host: str, output: list[str]) -> list[str]:
+        import json
+
+        text = "\n".join(output).strip()
+        try:
+            alerts = json.loads(text)
+        except ValueError:
+            return [f"alerts: Alertmanager on {host} did not answer ({text[:80] or 'nothing'})"]
+        lines = []
+        for a in sorted(alerts, key=lambda a: str(a.get("startsAt", ""))):
+            labels, notes = a.get("labels", {}), a.get("annotations", {})
+            where = "/".join(x for x in (labels.get("host"), labels.get("daemon")) if x)
+            since = str(a.get("startsAt", ""))[:19].replace("T", " ")
+            lines.append(
+                f"alert: {labels.get('alertname', '?')} {where}: {notes.get('summary', '')} "
+                f"(firing since {since} UTC)"
+            )
+        return lines
+
     def files(self, platform: Platform, daemon: Daemon) -> list[HostFile]:
         host = daemon.host
         if daemon.name == self.name:
@@ -591,6 +725,12 @@ class MonitoringService(ServiceModule[Monitoring]):
                     group=daemon.user,
                     mode="0640",
                     restarts=(daemon.name,),
+                ),
+                HostFile(
+                    path=f"{self.consoles_dir(platform, host)}/{BOARD}",
+                    content=board_html(platform, host),
+                    group=daemon.user,
+                    mode="0640",
                 ),
                 HostFile(
                     path=self.config_path(platform, host),
@@ -614,6 +754,119 @@ class MonitoringService(ServiceModule[Monitoring]):
                 restarts=(daemon.name,),
             )
         ]
+
+
+_BOARD_STYLE = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }
+th { background: #eee; }
+.up { color: #fff; background: #2a7d2a; padding: 0 0.4em; }
+.down { color: #fff; background: #b22; padding: 0 0.4em; }
+.none { color: #888; }
+"""
+
+
+def _state(promql: str) -> str:
+    """A cell: up or down by a 0/1 query, or no data."""
+    return (
+        f"{{{{ with query `{promql}` }}}}{{{{ if eq (. | first | value) 1.0 }}}}"
+        '<span class="up">up</span>{{ else }}<span class="down">down</span>{{ end }}'
+        '{{ else }}<span class="none">no data</span>{{ end }}'
+    )
+
+
+def _number(promql: str, fmt: str = "%.2f") -> str:
+    """A cell: a query's value, or a dash when it has none."""
+    return (
+        f'{{{{ with query `{promql}` }}}}{{{{ . | first | value | printf "{fmt}" }}}}'
+        '{{ else }}<span class="none">-</span>{{ end }}'
+    )
+
+
+def board_html(platform: Platform, host: str) -> str:
+    """The board: a Prometheus console page, rendered from the model (which hosts, daemons,
+    names and volumes there are); Prometheus fills in the values when it is viewed."""
+    from homelab.services.litellm import gateway_host
+    from homelab.services.node_exporter import SERVICE as NODE
+
+    rows: list[str] = []
+    for name in platform.hosts:
+        node = NODE.on(platform, name)
+        reach = _state(f'max(up{{job="node",host="{name}"}})') if node else "-"
+        rows.append(
+            f'<tr class="host"><th>{name}</th><td>(host: node exporter)</td>'
+            f"<td>{reach}</td><td>-</td><td>-</td></tr>"
+        )
+        for d in platform.daemons(name):
+            if not d.enabled:
+                continue
+            running = _state(
+                f'max(node_systemd_unit_state{{host="{name}",name="{d.unit}",state="active"}})'
+            )
+            health = _state(f'max(probe_success{{job="health",host="{name}",daemon="{d.name}"}})')
+            restarts = _number(
+                f'sum(increase(node_systemd_service_restart_total{{host="{name}",'
+                f'name="{d.unit}"}}[10m]))',
+                "%.0f",
+            )
+            rows.append(
+                f'<tr class="daemon" data-host="{name}" data-daemon="{d.name}"><td>{name}</td>'
+                f"<td>{d.name}</td><td>{running}</td><td>{health}</td><td>{restarts}</td></tr>"
+            )
+    names = [a.name for a in platform.gateway.aliases] + [h.handle for h in platform.handles()]
+    traffic: list[str] = []
+    for n in names:
+        sel = f'requested_model="{n}"'
+        latency = (
+            "histogram_quantile(0.95, sum by (le) "
+            f"(rate(litellm_request_total_latency_metric_bucket{{{sel}}}[5m])))"
+        )
+        requests = f"sum(rate(litellm_proxy_total_requests_metric_total{{{sel}}}[5m]))"
+        tokens = f"sum(rate(litellm_output_tokens_metric_total{{{sel}}}[5m]))"
+        errors = f"sum(rate(litellm_proxy_failed_requests_metric_total{{{sel}}}[5m]))"
+        probe = f'max(probe_success{{job="chat",model="{n}"}})'
+        cells = [_number(requests), _number(latency), _number(tokens), _number(errors)]
+        traffic.append(
+            f"<tr><td>{n}</td>{''.join(f'<td>{c}</td>' for c in cells)}"
+            f"<td>{_state(probe)}</td></tr>"
+        )
+    weights = "|".join(
+        sorted({m for root in platform.storage for m in _mount_candidates(root.path)})
+    )
+    disk = (
+        f'100 * (1 - node_filesystem_avail_bytes{{mountpoint=~"{weights}"}} '
+        f'/ node_filesystem_size_bytes{{mountpoint=~"{weights}"}})'
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            "<!-- The board: rendered from the platform model; edits are overwritten. -->",
+            '<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">',
+            f"<title>homelab-llm board</title><style>{_BOARD_STYLE}</style></head><body>",
+            "<h1>homelab-llm</h1>",
+            f"<p>Prometheus on {host}; the gateway on {gateway_host(platform)}. "
+            "Refreshes every 30 s; rates over 5 minutes.</p>",
+            "<h2>Hosts and daemons</h2>",
+            '<table id="daemons"><tr><th>host</th><th>daemon</th><th>running</th>'
+            "<th>health</th><th>restarts (10 min)</th></tr>",
+            *rows,
+            "</table>",
+            "<h2>Aliases and handles (the gateway's metrics)</h2>",
+            '<table id="traffic"><tr><th>name</th><th>requests/s</th><th>p95 latency (s)</th>'
+            "<th>output tokens/s</th><th>errors/s</th><th>chat probe</th></tr>",
+            *traffic,
+            "</table>",
+            "<h2>Weights disk</h2>",
+            '<table id="disk"><tr><th>host</th><th>mount</th><th>used</th></tr>',
+            f"{{{{ range query `{disk}` }}}}<tr><td>{{{{ .Labels.host }}}}</td>"
+            '<td>{{ .Labels.mountpoint }}</td><td>{{ .Value | printf "%.1f" }} %</td></tr>'
+            "{{ end }}",
+            "</table>",
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 def _mount_candidates(path: str) -> list[str]:

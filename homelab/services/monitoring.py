@@ -683,6 +683,21 @@ class MonitoringService(ServiceModule[Monitoring]):
         }
         return _dump("alertmanager.yml", config)
 
+    # -- homelab backup: the operator's silences ------------------------------------------
+
+    def alertmanager_url(self, platform: Platform, host: str) -> str:
+        return f"http://{LOOPBACK}:{self.options_on(platform, host).alertmanager.port}"
+
+    def silences_export(self, platform: Platform, host: str) -> str:
+        """Prints the silences Alertmanager holds, as JSON (``amtool silence import`` reads it)."""
+        url = self.alertmanager_url(platform, host)
+        return f"{AMTOOL} silence query --alertmanager.url={url} --output=json"
+
+    def silences_import(self, platform: Platform, host: str) -> str:
+        """Takes exported silences on stdin; those still running are set again."""
+        url = self.alertmanager_url(platform, host)
+        return f"{AMTOOL} silence import --alertmanager.url={url} --force"
+
     # -- homelab status: the alerts firing ------------------------------------------------
 
     def status_command(self, platform: Platform, host: str) -> str | None:

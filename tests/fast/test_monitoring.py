@@ -143,3 +143,22 @@ def test_a_node_exporter_admits_the_prometheus_host_alone(lab_platform: Platform
 def test_bad_monitoring_data_names_the_rule(given: dict[str, Any], rule: str) -> None:
     with pytest.raises(ValidationError, match=rule):
         Monitoring.model_validate(given)
+
+
+def test_status_shows_the_alerts_firing(platform: Platform) -> None:
+    host = prometheus_host(platform)
+    command = MONITORING.status_command(platform, host)
+    assert command is not None and "/api/v2/alerts?active=true&silenced=false" in command
+    answer = (
+        '[{"labels": {"alertname": "DaemonDown", "host": "mini", "daemon": "searxng"}, '
+        '"annotations": {"summary": "searxng on mini is not running"}, '
+        '"startsAt": "2026-01-02T03:04:05.000Z"}]'
+    )
+    lines = MONITORING.status_lines(platform, host, answer.splitlines())
+    expected = [
+        "alert: DaemonDown mini/searxng: searxng on mini is not running "
+        "(firing since 2026-01-02 03:04:05 UTC)"
+    ]
+    assert lines == expected, lines
+    silent = MONITORING.status_lines(platform, host, ["unreachable"])
+    assert silent and "did not answer" in silent[0], silent

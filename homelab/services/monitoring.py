@@ -11,6 +11,7 @@ replaces the live one (``deploys/monitoring.py``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -507,7 +508,7 @@ class MonitoringService(ServiceModule[Monitoring]):
                 "http": {
                     "method": "POST",
                     "headers": {"Content-Type": "application/json"},
-                    "body": yaml.safe_dump(body, default_flow_style=True).strip(),
+                    "body": json.dumps(body),
                     "valid_status_codes": [200],
                     "fail_if_body_not_matches_regexp": ['"choices"'],
                     "preferred_ip_protocol": "ip4",
@@ -711,8 +712,6 @@ class MonitoringService(ServiceModule[Monitoring]):
         return f"curl -s --max-time 5 '{url}' || echo unreachable"
 
     def status_lines(self, platform: Platform, host: str, output: list[str]) -> list[str]:
-        import json
-
         text = "\n".join(output).strip()
         try:
             alerts = json.loads(text)
@@ -807,17 +806,17 @@ def board_html(platform: Platform, host: str) -> str:
 
     rows: list[str] = []
     for name in platform.hosts:
-        node = NODE.on(platform, name)
-        reach = _state(f'max(up{{job="node",host="{name}"}})') if node else "-"
         rows.append(
-            f'<tr class="host"><th>{name}</th><td>(host: node exporter)</td>'
-            f"<td>{reach}</td><td>-</td><td>-</td></tr>"
+            f'<tr class="host"><th colspan="5">{name} ({platform.addresses[name]})</th></tr>'
         )
         for d in platform.daemons(name):
             if not d.enabled:
                 continue
+            # The node exporter reports the others' units; its own state is whether it answers.
             running = _state(
-                f'max(node_systemd_unit_state{{host="{name}",name="{d.unit}",state="active"}})'
+                f'max(up{{job="node",host="{name}"}})'
+                if d.name == NODE.name
+                else f'max(node_systemd_unit_state{{host="{name}",name="{d.unit}",state="active"}})'
             )
             health = _state(f'max(probe_success{{job="health",host="{name}",daemon="{d.name}"}})')
             restarts = _number(

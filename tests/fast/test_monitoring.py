@@ -162,3 +162,13 @@ def test_status_shows_the_alerts_firing(platform: Platform) -> None:
     assert lines == expected, lines
     silent = MONITORING.status_lines(platform, host, ["unreachable"])
     assert silent and "did not answer" in silent[0], silent
+
+
+def test_each_chat_probe_sends_a_json_chat(lab_platform: Platform) -> None:
+    import json
+
+    p = lab_platform
+    modules = yaml.safe_load(MONITORING.blackbox_yml(p, prometheus_host(p)))["modules"]
+    for target in MONITORING.chat_targets(p):
+        body = json.loads(modules[target.module]["http"]["body"])
+        assert body["model"] == target.name and body["max_tokens"] == 1, body

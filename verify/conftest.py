@@ -105,13 +105,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("loopback_daemon", local, [params.daemon_id(d) for d in local])
     secret = [d for d in every if d.secrets_env]
     param("secret_daemon", secret, [params.daemon_id(d) for d in secret])
-    # A LAN daemon that admits some hosts alone (the node exporter: Prometheus's) is closed
-    # to the others, as a loopback one is.
-    lan_reaches = [r for r in params.reaches(platform, lan) if params.admitted(platform, r)]
+    lan_reaches = params.reaches(platform, lan)
     param("lan_reach", lan_reaches, [r.id for r in lan_reaches])
-    loopback_reaches = params.reaches(platform, local) + [
-        r for r in params.reaches(platform, lan) if not params.admitted(platform, r)
-    ]
+    loopback_reaches = params.reaches(platform, local)
     param("loopback_reach", loopback_reaches, [r.id for r in loopback_reaches])
 
     client = [r for r in platform.routes() if not r.internal]

@@ -42,12 +42,6 @@ def reaches(platform: Platform, daemons: Iterable[Daemon]) -> list[Reach]:
     ]
 
 
-def admitted(platform: Platform, reach: Reach) -> bool:
-    """Whether the daemon lets the host it is tried from in (its ``allow_from``)."""
-    allowed = reach.daemon.allow_from
-    return allowed is None or platform.addresses[reach.seen_from] in allowed
-
-
 @dataclass(frozen=True)
 class ServedHandle:
     """A handle served one model per port (MLX, llama.cpp) and the servers behind it (one per

@@ -1,6 +1,5 @@
 """Each port listens on exactly its declared bind: loopback-only services on loopback alone;
-from every other host, LAN services answer and loopback-only ones do not (nor a LAN service
-from a host it does not admit: the node exporter admits Prometheus's alone)."""
+from every other host, LAN services answer and loopback-only ones do not."""
 
 from __future__ import annotations
 
@@ -43,7 +42,6 @@ def test_loopback_service_refuses_every_other_host(
     d, seen_from = loopback_reach.daemon, loopback_reach.seen_from
     code = probes.http_code(hosts[seen_from], loopback_reach.url, timeout=probes.REFUSED_TIMEOUT)
     assert code == "000", (
-        f"{d.name}: expected {'loopback-only ' if not d.listener.lan else ''}port "
-        f"{d.listener.port} on {d.host} closed to "
+        f"{d.name}: expected loopback-only port {d.listener.port} on {d.host} closed to "
         f"{seen_from}, found it answering HTTP {code}"
     )

@@ -72,9 +72,6 @@ class Daemon:
     relax: dict[str, Relax] = field(default_factory=dict)
     #: Loopback-only services that talk to nothing else are fenced at the IP level too.
     loopback_only_traffic: bool = False
-    #: The only other addresses that may reach it (its listener on the LAN for them alone; no
-    #: other one: this host's alone); None: every address its listener's exposure allows.
-    allow_from: tuple[str, ...] | None = None
     #: A program the host's package manager installs (Debian's, Homebrew's), not a venv.
     package: SystemPackage | None = None
     #: Secrets it reads from files (name: the secret store's file), handed in by the init

@@ -120,17 +120,6 @@ def test_mail_goes_through_the_hosts_mta(platform: Platform) -> None:
     assert (mail["to"], mail["smarthost"]) == ("op@example.org", "localhost:25"), mail
 
 
-def test_a_node_exporter_admits_the_prometheus_host_alone(lab_platform: Platform) -> None:
-    p = lab_platform
-    here = prometheus_host(p)
-    for host, _ in NODE.placed(p):
-        (d,) = NODE.daemons(p, host)
-        expected = () if host == here else (p.addresses[here],)
-        assert d.allow_from == expected, f"{host}: expected {expected}, found {d.allow_from}"
-        unit = daemon_files(p, d)[0].content
-        assert "IPAddressDeny=any" in unit, f"{host}: node exporter's unit has no IP filter"
-
-
 @pytest.mark.parametrize(
     ("given", "rule"),
     [

@@ -9,6 +9,8 @@ from deploys import (  # noqa: F401  (each module registers its deployer)
     llama_cpp,
     mcp_tools,
     mlx,
+    monitoring,
+    node_exporter,
     open_webui,
     optillm,
     optillm_local,

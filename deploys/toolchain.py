@@ -11,10 +11,11 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, brew, server
+from pyinfra.operations import apt, brew, server, systemd
 
 from deploys.state import current
 from homelab.model.common import Layout, Toolchain
+from homelab.model.service import Daemon
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,49 @@ DEBIAN_PACKAGES = ("python3-venv", "ca-certificates", "git")
 DEBIAN_BUILD_PACKAGES = ("g++", "make")
 
 
-def debian_packages(name: str, packages: tuple[str, ...], system: str) -> list[OperationMeta]:
+def debian_packages(
+    name: str, packages: tuple[str, ...], system: str, no_recommends: bool = False
+) -> list[OperationMeta]:
     """Debian's ``packages`` on a Linux host that lacks one of them (the snapshot says which it
     has); nothing on macOS."""
     if system == "macos" or set(packages) <= current().packages:
         return []
-    return [apt.packages(name=name, packages=list(packages), update=True, cache_time=24 * 3600)]
+    return [
+        apt.packages(
+            name=name,
+            packages=list(packages),
+            update=True,
+            cache_time=24 * 3600,
+            no_recommends=no_recommends,
+        )
+    ]
+
+
+def system_package(daemon: Daemon) -> list[OperationMeta]:
+    """A daemon's program from the host's package manager (Debian's, Homebrew's); Debian's own
+    unit for it stopped and disabled: the platform's unit runs the program."""
+    pkg = daemon.package
+    if pkg is None:
+        return []
+    name = daemon.system.package(pkg)
+    if name is None:
+        return []
+    if daemon.system.packages == "homebrew":
+        return [brew.packages(name=f"Homebrew's {name}", packages=[name])]
+    # Without what it recommends (Prometheus recommends Debian's node exporter, started as
+    # Debian's unit on the port the platform's own one takes).
+    ops = debian_packages(f"Debian's {name}", (name,), daemon.system.name, no_recommends=True)
+    if pkg.debian_unit is not None:
+        # The package starts its unit at install; a stopped, disabled unit stays so on upgrades.
+        ops.append(
+            systemd.service(
+                name=f"Debian's {pkg.debian_unit} stopped and disabled",
+                service=pkg.debian_unit,
+                running=False,
+                enabled=False,
+            )
+        )
+    return ops
 
 
 def build_tools(system: str) -> list[OperationMeta]:

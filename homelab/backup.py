@@ -1,4 +1,7 @@
 """Open WebUI's data, backed up and restored on demand: ``homelab backup`` / ``homelab restore``.
+Alertmanager's silences (what the operator muted, until when, and why) go with each copy,
+exported with ``amtool`` to ``<id>.silences.json`` under its host, and are set again by a
+restore (those not yet expired).
 
 Where the copies live on the host and how many stay there come from the model
 (``Layout.backup_dir``, ``OpenWebUI.backups``); the deploy makes the same copies before a change
@@ -18,6 +21,7 @@ import shlex
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from homelab.backup_host import SUFFIX, ids_in, sha256
 from homelab.console.connect import Remote, Result, Unreachable, connected
 from homelab.model import Platform
 from homelab.services import Daemon, daemon_named
+from homelab.services.monitoring import MONITORING
 from homelab.services.open_webui import SERVICE as OPEN_WEBUI
 from homelab.services.open_webui import Backups, OpenWebUI
 
@@ -250,7 +255,73 @@ def backup(
     partial.replace(target)
     say(f"fetching {plan.daemon.host}'s secret store beside it")
     made["secrets"] = _fetch_secrets(inventory, plan, folder, made["id"])
+    made["silences"] = _fetch_silences(inventory, local_root, made["id"], say)
     return target, made
+
+
+def silences_file(inventory: Path, host: str, copy_id: str, root: Path | None = None) -> Path:
+    """Where the silences exported with copy ``copy_id`` are kept, under Alertmanager's host."""
+    return local_dir(inventory, host, root) / f"{copy_id}.silences.json"
+
+
+def _fetch_silences(
+    inventory: Path, local_root: Path | None, copy_id: str, say: Say
+) -> dict[str, Any] | None:
+    """Alertmanager's silences (what the operator has muted, and why), exported beside the
+    copy; None where the data runs no Alertmanager."""
+    from homelab.load import load_platform
+
+    platform = load_platform(inventory)
+    hosts = MONITORING.prometheus_hosts(platform)
+    if not hosts:
+        return None
+    (host,) = hosts
+    say(f"exporting Alertmanager's silences on {host}")
+    try:
+        with connected(inventory, [host], say) as remotes:
+            found = remotes[host].run(MONITORING.silences_export(platform, host))
+    except Unreachable as error:
+        raise BackupFailed(str(error)) from None
+    if not found.ok:
+        raise BackupFailed(f"exporting the silences on {host}: {found.stderr.strip()}")
+    silences = json.loads(found.stdout or "[]")
+    target = silences_file(inventory, host, copy_id, local_root)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target.write_text(json.dumps(silences, indent=1) + "\n")
+    return {"path": str(target), "count": len(silences)}
+
+
+def _put_back_silences(
+    inventory: Path, local_root: Path | None, copy_id: str, say: Say
+) -> int | None:
+    """The silences exported with ``copy_id`` set again (those not yet expired); None: none
+    were exported with it."""
+    from homelab.load import load_platform
+
+    platform = load_platform(inventory)
+    hosts = MONITORING.prometheus_hosts(platform)
+    if not hosts:
+        return None
+    (host,) = hosts
+    source = silences_file(inventory, host, copy_id, local_root)
+    if not source.is_file():
+        return None
+    silences = json.loads(source.read_text())
+    now = datetime.now(UTC).isoformat()
+    running = [s for s in silences if str(s.get("endsAt", "")) > now]
+    if not running:
+        return 0
+    say(f"setting {len(running)} silence(s) again on {host}")
+    try:
+        with connected(inventory, [host], say) as remotes:
+            done = remotes[host].run(
+                MONITORING.silences_import(platform, host), stdin=json.dumps(running)
+            )
+    except Unreachable as error:
+        raise BackupFailed(str(error)) from None
+    if not done.ok:
+        raise BackupFailed(f"setting the silences again on {host}: {done.stderr.strip()}")
+    return len(running)
 
 
 def _fetch_secrets(inventory: Path, plan: DataPlan, folder: Path, copy_id: str) -> dict[str, Any]:
@@ -303,6 +374,7 @@ def restore(
                 "the restore",
             )
             done["secrets"] = secrets
+            done["silences"] = _put_back_silences(inventory, local_root, chosen, say)
         finally:
             say(f"starting {plan.daemon.unit}, waiting for {plan.daemon.health}")
             started = host.run(

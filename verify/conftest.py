@@ -23,7 +23,7 @@ from homelab import PROJECT_ROOT
 from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
 from homelab.model import Platform
-from homelab.services import litellm, mcp_tools, open_webui
+from homelab.services import litellm, mcp_tools, monitoring, open_webui
 from verify import mcp_session, params, probes
 
 #: The scopes ``Metafunc.parametrize`` takes.
@@ -98,6 +98,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("mcp_tool", tools, [t.id for t in tools])
 
     param("daemon", every, [params.daemon_id(d) for d in every])
+    watched = monitoring.MONITORING.watched(platform)
+    param("watched", watched, [w.id for w in watched])
     lan = [d for d in every if d.listener.lan]
     param("lan_daemon", lan, [params.daemon_id(d) for d in lan])
     local = [d for d in every if not d.listener.lan]

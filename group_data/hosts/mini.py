@@ -39,6 +39,9 @@ with validating("mini", top="Host"):
             ),
         ),
         open_webui=dict(),
+        # Prometheus, its rules, Alertmanager, the blackbox exporter (README: Monitoring).
+        monitoring=dict(receivers=dict()),
+        node_exporter=dict(),
         mcp_tools=dict(
             tools=(
                 dict(

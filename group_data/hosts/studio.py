@@ -18,6 +18,7 @@ with validating("studio", top="Host"):
         system="macos",
         run_as="thestudio",
         hf_home=f"{MODELS}/hf",
+        node_exporter=dict(),  # Homebrew's, scraped by the Mini's Prometheus
         mlx=dict(
             listener_reason="the gateway on the Mini calls the MLX servers",
             registry_path=f"{MODELS}/registry.json",

@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from homelab.console.connect import Unreachable, connected
 from homelab.console.probe import (
@@ -26,7 +27,7 @@ from homelab.console.probe import (
     sections,
 )
 from homelab.load import load_platform
-from homelab.model import Platform, System
+from homelab.model import Platform, ServiceModule, System
 from homelab.render import HostFile
 from homelab.services import Daemon, daemons, service_of
 
@@ -69,6 +70,8 @@ class Plan:
     script: str
     #: The hand-built setup's units and jobs the data says were taken over.
     legacy: tuple[str, ...] = ()
+    platform: Platform | None = None
+    services: tuple[ServiceModule[Any], ...] = ()
 
     @property
     def unit_paths(self) -> set[str]:
@@ -106,6 +109,10 @@ def plan(platform: Platform, role: str) -> Plan:
     legacy = tuple(u.unit for u in takeover.units if not u.same_name) + tuple(
         j.label for j in takeover.launchd_jobs
     )
+    for service in platform.modules(role):
+        command = service.status_command(platform, role)
+        if command is not None:
+            parts.append(f"echo '{MARK} service {service.name}'\n{command}\n")
     parts.append(f"echo '{MARK} legacy'\n")
     for name in legacy:
         parts.append(f"{system.init.running_command(name)} && echo {q(name)}\n")
@@ -119,6 +126,8 @@ def plan(platform: Platform, role: str) -> Plan:
         marker=marker,
         script="".join(parts) + "true\n",
         legacy=legacy,
+        platform=platform,
+        services=platform.modules(role),
     )
 
 
@@ -174,6 +183,8 @@ class HostStatus:
     changed_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
     legacy_running: list[str] = field(default_factory=list)
+    #: What services report beyond their daemons (Alertmanager: the alerts firing).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def drift(self) -> list[str]:
@@ -208,7 +219,10 @@ def read(p: Plan, output: str) -> HostStatus:
     units: list[str] = []
     files: list[str] = []
     legacy: list[str] = []
+    reports: dict[str, list[str]] = {}
     for kind, name, lines in sections(output):
+        if kind == "service":
+            reports[name] = lines
         {"state": state, "health": health, "version": version}.get(kind, {})[name] = lines
         if kind == "listen":
             listen = lines
@@ -241,6 +255,9 @@ def read(p: Plan, output: str) -> HostStatus:
             )
         )
     out.legacy_running = sorted({line.strip() for line in legacy} & set(p.legacy))
+    for service in p.services:
+        if service.name in reports and p.platform is not None:
+            out.notes += service.status_lines(p.platform, p.role, reports[service.name])
     known = p.unit_paths
     out.stray_units = sorted(u.strip() for u in units if u.strip() and u.strip() not in known)
     sums: dict[str, str | None] = {}
@@ -272,6 +289,7 @@ def table(status: HostStatus, title: str) -> list[str]:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     lines.extend(f"  down: {d.why_down}" for d in status.down)
     lines.extend(f"  drift: {p}" for p in status.drift)
+    lines.extend(f"  {note}" for note in status.notes)
     if status.ok:
         lines.append("  as the model says")
     return lines

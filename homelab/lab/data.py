@@ -17,6 +17,8 @@ MODELS = "/var/lib/homelab-llm/models"
 HF_HOME = "/var/lib/homelab-llm/hf"
 #: The lab hosts' backroom storage (models kept, not served).
 BACKROOM = "/var/lib/homelab-llm/backroom"
+#: The port of the webhook receiver the monitoring lab test runs on the lab's bridge address.
+WEBHOOK_PORT = 9099
 #: The machine's CPU torch, bind-mounted read-only: the lab's find_links.
 TOOLCHAIN = {"find_links": (WHEELS,)}
 

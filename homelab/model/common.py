@@ -76,6 +76,21 @@ class PythonPackage(Frozen):
         return (self.pin, *self.also, *(self.linux_also if os == "linux" else ()))
 
 
+class SystemPackage(Frozen):
+    """A program the host's package manager installs: Debian's package on Linux, Homebrew's
+    formula on macOS (the host's :class:`~homelab.model.system.System` picks)."""
+
+    debian: str = Field(description="Debian's package")
+    debian_program: AbsPath = Field(description="the program Debian's package installs")
+    homebrew: str | None = Field(default=None, description="Homebrew's formula; None: none")
+    homebrew_program: AbsPath | None = None
+    debian_unit: str | None = Field(
+        default=None,
+        description="the unit Debian's package starts at install; the platform's own unit runs "
+        "the program, so this one is kept stopped and disabled",
+    )
+
+
 class Toolchain(Frozen):
     """How a host builds virtualenvs: uv at a pinned version, the host's own Python."""
 

@@ -109,6 +109,15 @@ class ServiceModule(Generic[Opts]):
         """The rules it sets across the platform that its options alone cannot check."""
         return []
 
+    def status_command(self, platform: Platform, host: str) -> str | None:
+        """A shell command whose output ``homelab status`` reports for this service on ``host``
+        (through :meth:`status_lines`); None: nothing beyond its daemons."""
+        return None
+
+    def status_lines(self, platform: Platform, host: str, output: list[str]) -> list[str]:
+        """What ``homelab status`` shows of :meth:`status_command`'s output lines."""
+        return []
+
     def version_command(self, daemon: Daemon) -> str | None:
         """A shell command printing the version ``daemon`` runs; None: its venv's package's."""
         return None

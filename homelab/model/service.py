@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from homelab.model.base import LOOPBACK, GitSource, Listener, SecretRef
-from homelab.model.common import Layout, Toolchain
+from homelab.model.common import Layout, SystemPackage, Toolchain
 from homelab.model.naming import Backend
 from homelab.model.system import System
 
@@ -72,6 +72,12 @@ class Daemon:
     relax: dict[str, Relax] = field(default_factory=dict)
     #: Loopback-only services that talk to nothing else are fenced at the IP level too.
     loopback_only_traffic: bool = False
+    #: A program the host's package manager installs (Debian's, Homebrew's), not a venv.
+    package: SystemPackage | None = None
+    #: Secrets it reads from files (name: the secret store's file), handed in by the init
+    #: system at start (systemd's LoadCredential) under ``credentials_dir``: a program that
+    #: reads a secret from a file, not from its environment, gets one only it can read.
+    credentials: dict[str, str] = field(default_factory=dict)
     after: tuple[str, ...] = ()
     #: The init system holds its listening socket (systemd's ``.socket`` unit) and passes it
     #: in: the socket outlives the process, so a restart makes requests wait instead of
@@ -139,6 +145,11 @@ class Daemon:
     @property
     def unit_path(self) -> str:
         return self.system.init.unit_path(self.layout, self.name)
+
+    @property
+    def credentials_dir(self) -> str:
+        """Where it finds its credentials while it runs (systemd's ``$CREDENTIALS_DIRECTORY``)."""
+        return f"/run/credentials/{self.unit}"
 
     @property
     def health_url(self) -> str:

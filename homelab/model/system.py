@@ -8,11 +8,12 @@ how one is told from the host's own, the commands that report and change their s
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from homelab.model.common import Layout, Toolchain
+from homelab.model.common import Layout, SystemPackage, Toolchain
 
 #: The systems a host may state in its data.
 SystemName = Literal["linux", "macos"]
@@ -93,6 +94,18 @@ class InitSystem:
         running = active == "active" and sub == "running"
         return ("running" if running else f"{active}/{sub}"), running
 
+    def unit_metrics_flags(self, units: tuple[str, ...]) -> tuple[str, ...]:
+        """node_exporter's flags reporting these daemons' state and restarts, where its
+        collector reads them from the init system (systemd's, over D-Bus); launchd has none."""
+        if self.name == "launchd" or not units:
+            return ()
+        names = "|".join(re.escape(u) for u in units)
+        return (
+            "--collector.systemd",
+            "--collector.systemd.enable-restarts-metrics",
+            f"--collector.systemd.unit-include=^({names})$",
+        )
+
     def running_command(self, unit: str) -> str:
         """A command that succeeds when ``unit`` (a unit, or a launchd label) runs."""
         if self.name == "launchd":
@@ -171,6 +184,19 @@ class System:
     #: Whether its userland answers the deploy's one-round-trip snapshot (GNU stat, sha1sum,
     #: getent, systemctl); else the deploy asks pyinfra's facts one at a time.
     snapshot: bool
+    #: Its package manager: Debian's apt, or Homebrew.
+    packages: Literal["apt", "homebrew"] = "apt"
+
+    def package(self, pkg: SystemPackage) -> str | None:
+        """The package (or formula) that installs ``pkg`` here; None: none does."""
+        return pkg.debian if self.packages == "apt" else pkg.homebrew
+
+    def program(self, pkg: SystemPackage) -> str:
+        """Where ``pkg``'s program is once installed here."""
+        found = pkg.debian_program if self.packages == "apt" else pkg.homebrew_program
+        if found is None:
+            raise LookupError(f"{pkg.debian} has no {self.packages} package on {self.name}")
+        return found
 
     def read_listening(self, lines: list[str]) -> list[str]:
         """Local addresses of listening TCP sockets (``0.0.0.0:3000``, ``[::1]:8100``) from
@@ -218,5 +244,6 @@ MACOS = System(
     total_bytes="stat -f %z {files} 2>/dev/null | awk '{{s+=$1}} END {{print s+0}}'",
     service_accounts=False,
     snapshot=False,
+    packages="homebrew",
 )
 SYSTEMS: dict[SystemName, System] = {"linux": LINUX, "macos": MACOS}

@@ -21,6 +21,8 @@ from homelab.services import (
     llama_cpp,
     mcp_tools,
     mlx,
+    monitoring,
+    node_exporter,
     open_webui,
     optillm,
     optillm_local,
@@ -48,6 +50,8 @@ SERVICES: tuple[ServiceModule[Any], ...] = (
     afm.SERVICE,
     # Last: the lab seeds its repositories with the MLX servers' venv.
     hub_mirror.SERVICE,
+    node_exporter.SERVICE,
+    monitoring.SERVICE,
 )
 register(*SERVICES)
 

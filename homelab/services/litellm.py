@@ -89,7 +89,10 @@ class LiteLLM(Service):
     )
     user: Name = "litellm"
     package: PythonPackage = PythonPackage(
-        requirement="litellm", version="1.110.2", also=LITELLM_PROXY_EXTRA
+        requirement="litellm",
+        version="1.110.2",
+        # Its Prometheus callback imports prometheus_client, which no extra of it names.
+        also=(*LITELLM_PROXY_EXTRA, "prometheus-client>=0.20,<1"),
     )
     host_cores: int | None = Field(
         default=None,
@@ -126,6 +129,12 @@ class LiteLLM(Service):
         "in ~6 s after a crash on two cores), takes its listening socket from systemd (a "
         "restart drops no request) and reloads its config on SIGHUP; uvicorn starts each "
         "worker from scratch (~10 s) and binds the port itself",
+    )
+
+    metrics: Bool = Field(
+        default=True,
+        description="LiteLLM's Prometheus callback: /metrics (behind the gateway's key) counts "
+        "requests, failures, tokens and latency per model name",
     )
 
     @property
@@ -204,9 +213,15 @@ LEAN_ENV = {"LITELLM_DISABLE_LATEST_RELEASE_CHECK": "true"}
 LEAN_GENERAL_SETTINGS = (("disable_spend_logs", True), ("disable_budget_reservation", True))
 
 
+#: With ``metrics``: every worker writes its counters where /metrics reads them all (else each
+#: scrape would see one worker's): the unit's private /tmp, empty at each start.
+METRICS_ENV = {"PROMETHEUS_MULTIPROC_DIR": "/tmp"}
+
+
 def environment(platform: Platform) -> dict[str, str]:
     lean = LEAN_ENV if gateway(platform).lean else {}
-    env = {**OFFLINE, **lean}
+    metrics = METRICS_ENV if gateway(platform).metrics else {}
+    env = {**OFFLINE, **lean, **metrics}
     for service in platform.modules():
         env.update(service.gateway_environment(platform))
     for route in platform.routes():
@@ -334,6 +349,10 @@ def router_yaml(platform: Platform, extra_routes: tuple[Route, ...] = ()) -> str
         gateway=gw,
         probed=probed_groups(platform) if interval is not None else [],
         general_settings=general,
+        callbacks=[
+            *([listing] if (listing := listing_callback(platform)) else []),
+            *(["prometheus"] if gateway(platform).metrics else []),
+        ],
         listing=listing_callback(platform),
     )
 

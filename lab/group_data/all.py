@@ -16,7 +16,7 @@ from pathlib import Path
 
 from homelab.groupdata import host_pieces, inventory_addresses, real_platform, validating
 from homelab.lab.config import load_config
-from homelab.lab.data import BACKROOM, HF_HOME, MODELS, TOOLCHAIN, mac_stand_in, tiny
+from homelab.lab.data import BACKROOM, HF_HOME, MODELS, TOOLCHAIN, WEBHOOK_PORT, mac_stand_in, tiny
 from homelab.lab.substitutes import for_lab
 from homelab.model import Platform
 from homelab.services.mlx import server_name
@@ -113,6 +113,22 @@ if "mini" in _hosts:
         **_hosts["mini"]["open_webui"],  # type: ignore[dict-item]
         "default_models": ("fast",),
         "task_model": "fast",
+    }
+
+if "mini" in _hosts:
+    # Alerts within the lab test's minutes: a 5 s scrape, 20 s before a daemon counts as down,
+    # to the webhook receiver the lab test runs on the bridge (tests/lab/test_monitoring.py).
+    _hosts["mini"]["monitoring"] = {
+        **_hosts["mini"]["monitoring"],  # type: ignore[dict-item]
+        "scrape_interval": "5s",
+        "probe_timeout": "3s",
+        "chat_interval": "1m",
+        "chat_timeout": "30s",
+        "thresholds": {"down_for": "20s", "chat_failing_for": "2m"},
+        "receivers": {"webhook": f"http://{load_config().gateway}:{WEBHOOK_PORT}/alerts"},
+        "group_wait": "5s",
+        "group_interval": "10s",
+        "repeat_interval": "1h",
     }
 
 with validating(top="Platform"):

@@ -189,7 +189,7 @@ def test_listing_only_the_aliases_registers_the_hook_by_its_modules_path(
     daemon = daemon_named(p, gateway_host(p), SERVICE.name)
     callbacks = yaml.safe_load(router_yaml(p))["litellm_settings"].get("callbacks")
     # LiteLLM loads <folder>/listing.py for it, whichever folder router.yaml is read from.
-    expected = [f"{daemon.config_dir}/listing.aliases_only"]
+    expected = [f"{daemon.config_dir}/listing.aliases_only", "prometheus"]
     assert callbacks == expected, f"expected callbacks {expected}, found {callbacks}"
 
 
@@ -227,7 +227,7 @@ def test_the_listing_module_keeps_exactly_the_aliases(platform: Platform) -> Non
 def test_the_switch_off_names_no_hook(platform: Platform) -> None:
     p = with_aliases(platform, FAST)
     settings = yaml.safe_load(router_yaml(p))["litellm_settings"]
-    assert "callbacks" not in settings, settings
+    assert settings.get("callbacks") == ["prometheus"], settings
 
 
 def test_the_module_stays_whatever_the_switch_so_nothing_is_left_stale(

@@ -83,7 +83,11 @@ def test_every_daemon_is_drawn_in_its_host(model: Platform) -> None:
         for d in daemons(model, role):
             drawn = [x for x in labels if f"<B>{d.name}</B>" in x and where(d.listener) in x]
             assert len(drawn) == 1, f"{role}/{d.name} {where(d.listener)}: drawn {len(drawn)}x"
-            lines = [x for x in chart.splitlines() if f'["{d.name}<br/>{where(d.listener)}' in x]
+            lines = [
+                x
+                for x in chart.splitlines()
+                if f'["{d.name}<br/>{where(d.listener)}' in x and x.strip().startswith(f"{role}_")
+            ]
             assert len(lines) == 1, f"{role}/{d.name}: {len(lines)} Mermaid nodes"
         assert f'subgraph {role}["{role} ({model.addresses[role]})"]' in chart
 

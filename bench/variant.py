@@ -33,3 +33,15 @@ def changed_lab(folder: Path, body: str) -> Path:
     text = _TEMPLATE.format(lab=str(LAB_ALL), body=textwrap.dedent(body).strip())
     (folder / "group_data" / "all.py").write_text(text)
     return folder / "inventory.py"
+
+
+def model_added(host: str, key: str, entry: str) -> str:
+    """A ``changed_lab`` body: the lab with one more model, ``entry`` (a ``dict(...)`` as a
+    user's data gives it), in the models of ``host``'s service ``key``."""
+    on = f"lab.hosts[{host!r}]"
+    servers_of = f"{on}.services[{key!r}]"
+    return (
+        f"lab.evolve(hosts={{**lab.hosts, {host!r}: {on}.evolve({key}={{**{servers_of}"
+        f".model_dump(), 'models': [*[m.model_dump() for m in {servers_of}.models], "
+        f"{entry}]}})}})"
+    )

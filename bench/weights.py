@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from huggingface_hub import HfApi
 
-from bench import daytwo
+from bench import daytwo, variant
 from bench.lab import Lab, gateway_key, lan_gateway_url
 from bench.variant import changed_lab
 from deploys.weights import FETCHER
@@ -128,8 +128,6 @@ def first_answer(lab: Lab, platform: Platform) -> float:
     model = "mlx-tiny-llama-fetched"
     hf_home = platform.host(host).hf_home
     key = mlx.SERVICE.key
-    on = f"lab.hosts[{host!r}]"
-    servers_of = f"{on}.services[{key!r}]"
     entry = (
         f"dict(model_id={model!r}, repo={repo!r}, context_length=2048, max_output_tokens=32, "
         f"port={port}, source=dict(endpoint={endpoint!r}, revision={revision!r}))"
@@ -138,12 +136,7 @@ def first_answer(lab: Lab, platform: Platform) -> float:
     headers = {"Authorization": f"Bearer {gateway_key(lab, platform)}"}
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
     with tempfile.TemporaryDirectory() as folder:
-        changed = changed_lab(
-            Path(folder),
-            f"lab.evolve(hosts={{**lab.hosts, {host!r}: {on}.evolve({key}={{**{servers_of}"
-            f".model_dump(), 'models': [*[m.model_dump() for m in {servers_of}.models], "
-            f"{entry}]}})}})",
-        )
+        changed = changed_lab(Path(folder), variant.model_added(host, key, entry))
         daytwo.deploy()
         lab.sh(host, f"rm -rf {hf_home}/hub/{hub_folder(repo)}")  # only on the hub now
         start = time.monotonic()

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,23 @@ def homelab(
         timeout=timeout,
         check=False,
     )
+
+
+def refused_deploy(inventory: Path) -> tuple[float, str]:
+    """A deploy expected to be refused: its seconds and its output. Fails the test when it
+    succeeds."""
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    assert result.returncode != 0, f"the deploy of {inventory} succeeded; expected a refusal"
+    return seconds, result.stdout + result.stderr
 
 
 def deploy(inventory: Path = LAB_INVENTORY, timeout: float = 3000) -> dict[str, Any]:

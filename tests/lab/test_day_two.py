@@ -28,7 +28,7 @@ from homelab.model import Platform
 from homelab.model.system import UNIT_MARK
 from homelab.services import daemons, mlx
 from homelab.services.mlx import MlxServers
-from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, refused_deploy, ssh
 from tests.lab.test_deploy import answered_by_mlx, chat
 
 pytestmark = [
@@ -189,18 +189,7 @@ def test_a_set_over_the_budget_is_refused_with_nothing_restarted(
     before = main_pids(platform)
     budget = 0.0003  # GB: less than the lab's three tiny models take (3 x 158 kB)
     inventory = variants(memory_budget_gb=budget)
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    seconds = time.monotonic() - start
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, "a set over the budget was deployed"
+    seconds, output = refused_deploy(inventory)
     (line,) = [line for line in output.splitlines() if "over the memory budget" in line]
     print(f"\nrefused in {seconds:.1f} s: {line.strip()}")
     for m in servers.served:

@@ -11,16 +11,12 @@ never deletes weights). The session holds the lab lock (``conftest.lab_lock``).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from huggingface_hub import HfApi
 
-from homelab import PROJECT_ROOT
 from homelab.lab.data import BACKROOM
 from homelab.lab.substitutes.hub_mirror import BIG_REPO, TINY_REPOS
 from homelab.lab.substitutes.mlx import maker_path
@@ -28,7 +24,7 @@ from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.model.weights import hub_folder
 from homelab.services.hub_mirror import HubMirrorService
-from tests.lab.conftest import LAB_INVENTORY, changed, ssh
+from tests.lab.conftest import LAB_INVENTORY, changed, refused_deploy, ssh
 from tests.lab.test_day_two import Variants, answers, main_pids, mlx_host, restarted
 from tests.lab.test_day_two import variants as variants
 
@@ -71,22 +67,6 @@ def hub_model(endpoint: str, repo: str, model_id: str, port: int, revision: str)
         port=port,
         source=dict(endpoint=endpoint, revision=revision),
     )
-
-
-def refused(inventory: Path) -> tuple[float, str]:
-    """A deploy expected to fail: its time and its output."""
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(inventory), "deploys/site.py", "-y"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    seconds = time.monotonic() - start
-    assert result.returncode != 0, f"the deploy of {inventory} succeeded; expected a refusal"
-    return seconds, result.stdout + result.stderr
 
 
 def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
@@ -143,7 +123,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
     # 3. A repo the hub does not have: refused in seconds, naming it; nothing restarted.
     before = main_pids(platform)
     nope = hub_model(endpoint, "lab/no-such-model", "mlx-tiny-llama-nope", free[1], "0" * 40)
-    seconds, output = refused(variants(models=[*own, added, back, nope]))
+    seconds, output = refused_deploy(variants(models=[*own, added, back, nope]))
     print(f"unknown repo refused in {seconds:.1f} s")
     assert seconds < REFUSED_WITHIN, f"refused after {seconds:.1f} s, expected < {REFUSED_WITHIN}"
     for word in ("mlx-tiny-llama-nope", "lab/no-such-model", "refused before anything"):
@@ -152,7 +132,7 @@ def test_models_from_the_hub_arrive_and_what_cannot_come_is_refused(
 
     # 4. Over the memory budget by the hub's sizes: refused before any byte moves.
     big = hub_model(endpoint, BIG_REPO, "mlx-tiny-llama-big", free[1], pinned(endpoint, BIG_REPO))
-    seconds, output = refused(variants(models=[*own, added, back, big]))
+    seconds, output = refused_deploy(variants(models=[*own, added, back, big]))
     print(f"over-budget model refused in {seconds:.1f} s")
     assert "memory budget" in output and "mlx-tiny-llama-big" in output, output[-2000:]
     big_cache = f"{platform.host(host).hf_home}/hub/{hub_folder(BIG_REPO)}"

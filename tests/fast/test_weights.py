@@ -122,8 +122,8 @@ def test_the_fetcher_checks_every_files_size_and_hash(tmp_path: Path) -> None:
         "config.json: git blob sha1 differs from the hub's",
         "model.safetensors: sha256 differs from the hub's",
     ]
-    (tmp_path / "config.json").unlink()
-    assert check(tmp_path, files)[0] == "config.json: missing"
+    # The files that differed were removed: the next check (and fetch) finds them missing.
+    assert check(tmp_path, files) == ["config.json: missing", "model.safetensors: missing"]
 
 
 def test_the_lab_names_what_each_host_serves(lab_platform: Platform) -> None:
@@ -254,3 +254,19 @@ def test_the_disk_check_counts_every_fetch_into_one_snapshot(
     platform = cast(Platform, None)  # no backroom source: the platform is not asked
     with pytest.raises(PyinfraError, match=r"need 1\.46 kB, and 1000 B is free"):
         refuse_unfetchable(platform, "studio", (q4, q8))
+
+
+def test_a_file_that_fails_its_check_is_removed_for_the_next_fetch(tmp_path: Path) -> None:
+    good = b"w" * 4096
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / REV
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    blob = blobs / hashlib.sha256(good).hexdigest()
+    blob.write_bytes(b"v" * 4096)  # same size, other bytes: a corrupt download
+    (snapshot / "model.safetensors").symlink_to(blob)
+    lfs = {"size": len(good), "oid": hashlib.sha256(good).hexdigest(), "pointerSize": 130}
+    files = [RepoFile(path="model.safetensors", size=len(good), oid="x", lfs=lfs)]  # type: ignore[no-untyped-call]
+    assert check(snapshot, files) == ["model.safetensors: sha256 differs from the hub's"]
+    assert not (snapshot / "model.safetensors").is_symlink(), "the bad link was left"
+    assert not blob.exists(), "the bad blob was left"
+    assert check(snapshot, files) == ["model.safetensors: missing"]

@@ -150,7 +150,8 @@ def refuse_unfetchable(
     if not todo:
         return {}
     problems: list[str] = []
-    needed: dict[str, int] = {}
+    #: Bytes per fetch (not per destination: two models can share one snapshot folder).
+    needed: dict[Fetch, int] = {}
     weights: dict[str, int] = {}
     backroom = [f.source.backroom for f in todo if isinstance(f.source, BackroomSource)]
     listed = (
@@ -180,12 +181,13 @@ def refuse_unfetchable(
                 f"{f.source.where}: {why}; it would land in {f.dest}"
             )
             continue
-        needed[f.dest] = sum(files.values())
+        needed[f] = sum(files.values())
         weights[f.budget_path] = weight_bytes(f, files)
     if not problems and needed:
-        free = host.get_fact(FreeBytes, paths=tuple(needed))
+        dests = tuple(sorted({f.dest for f in needed}))
+        free = host.get_fact(FreeBytes, paths=dests)
         # Whether they share a disk is not asked: together they must fit the smallest room.
-        total, room = sum(needed.values()), min(free.get(p, 0) for p in needed)
+        total, room = sum(needed.values()), min(free.get(p, 0) for p in dests)
         if total > room:
             names = ", ".join(f.model_id for f in todo)
             problems.append(

@@ -6,7 +6,8 @@ cache_dir, mark, token_file). Every model at once, one thread each; a progress l
 seconds (bytes, rate, time left). ``snapshot_download`` resumes an interrupted download from
 its ``.incomplete`` file. Afterwards every file is checked against the hub's metadata: its
 size, and its hash (an LFS file's sha256, a small file's git blob sha1); only then is the
-model's mark written. Exit 1 naming each model that failed.
+model's mark written. A file that differs is removed (link and blob), so the next run fetches
+it again. Exit 1 naming each model that failed.
 """
 
 from __future__ import annotations
@@ -64,22 +65,37 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def problem(path: Path, f: RepoFile) -> str | None:
+    """How the file at ``path`` differs from the hub's metadata, or None."""
+    if not path.is_file():
+        return f"{f.path}: missing"
+    if path.stat().st_size != f.size:
+        return f"{f.path}: {path.stat().st_size} bytes, the hub says {f.size}"
+    if f.lfs is not None:
+        if sha256(path) != f.lfs.sha256:
+            return f"{f.path}: sha256 differs from the hub's"
+    elif f.blob_id and git_blob_sha1(path) != f.blob_id:
+        return f"{f.path}: git blob sha1 differs from the hub's"
+    return None
+
+
 def check(snapshot: Path, files: list[RepoFile]) -> list[str]:
-    """Each file's size and hash against the hub's metadata; the differences found."""
+    """Each file's size and hash against the hub's metadata; the differences found.
+
+    A file that differs is removed (its snapshot link and the blob it points to): left in
+    place, the next deploy's download would find it present and fail the same way forever."""
     problems = []
     for f in files:
         path = snapshot / f.path
-        if not path.is_file():
-            problems.append(f"{f.path}: missing")
+        why = problem(path, f)
+        if why is None:
             continue
-        if path.stat().st_size != f.size:
-            problems.append(f"{f.path}: {path.stat().st_size} bytes, the hub says {f.size}")
-            continue
-        if f.lfs is not None:
-            if sha256(path) != f.lfs.sha256:
-                problems.append(f"{f.path}: sha256 differs from the hub's")
-        elif f.blob_id and git_blob_sha1(path) != f.blob_id:
-            problems.append(f"{f.path}: git blob sha1 differs from the hub's")
+        problems.append(why)
+        if path.exists() or path.is_symlink():
+            blob = path.resolve()
+            path.unlink()
+            if blob != path and blob.is_file():
+                blob.unlink()
     return problems
 
 

@@ -8,6 +8,7 @@ sizes against the host's memory budget and free disk (``deploys/weights.py``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Self
@@ -68,8 +69,11 @@ class HubSource(Frozen):
 
     def complete_mark(self, hf_home: str) -> str:
         """Written by the fetcher once every file arrived and was checked: the next deploy
-        asks the host for this one path and fetches nothing."""
-        return f"{self.cache(hf_home)}/.complete-{self.revision}"
+        asks the host for this one path and fetches nothing. Its name carries a short hash of
+        the files asked for: two models from one repository and revision with different files
+        (two GGUF quantisations) each have their own mark."""
+        files = hashlib.sha256("\n".join(sorted(self.allow_patterns)).encode()).hexdigest()
+        return f"{self.cache(hf_home)}/.complete-{self.revision}-{files[:12]}"
 
     @property
     def where(self) -> str:

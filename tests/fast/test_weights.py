@@ -8,20 +8,22 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from huggingface_hub.hf_api import RepoFile
 from pydantic import ValidationError
+from pyinfra.api.exceptions import PyinfraError
 
+import deploys.weights as deploys_weights
 from deploys.scripts.copy_weights import differences
 from deploys.scripts.fetch_weights import check
-from deploys.weights import LISTER, BackroomFiles, FreeBytes
+from deploys.weights import LISTER, BackroomFiles, FreeBytes, HubFile, refuse_unfetchable
 from homelab import PROJECT_ROOT
 from homelab.cli import main
 from homelab.console.weights import named
 from homelab.model import Platform
-from homelab.model.weights import BackroomSource, HubSource, hub_folder
+from homelab.model.weights import BackroomSource, Fetch, HubSource, fetch_of, hub_folder
 from homelab.services import mlx as mlx_module
 from homelab.services.llama_cpp import LlamaCppServers
 from homelab.services.mlx import MLX_FILES, MlxServers
@@ -92,7 +94,7 @@ def test_a_bad_source_is_refused_naming_its_field(
 
 def test_the_source_names_its_place_in_the_cache() -> None:
     source = HubSource(repo="org/tiny", revision=REV, allow_patterns=("*",))
-    assert source.complete_mark(HF) == f"{HF}/hub/models--org--tiny/.complete-{REV}"
+    assert source.complete_mark(HF).startswith(f"{HF}/hub/models--org--tiny/.complete-{REV}-")
     assert source.where == f"https://huggingface.co/org/tiny@{REV[:12]}"
 
 
@@ -120,8 +122,8 @@ def test_the_fetcher_checks_every_files_size_and_hash(tmp_path: Path) -> None:
         "config.json: git blob sha1 differs from the hub's",
         "model.safetensors: sha256 differs from the hub's",
     ]
-    (tmp_path / "config.json").unlink()
-    assert check(tmp_path, files)[0] == "config.json: missing"
+    # The files that differed were removed: the next check (and fetch) finds them missing.
+    assert check(tmp_path, files) == ["config.json: missing", "model.safetensors: missing"]
 
 
 def test_the_lab_names_what_each_host_serves(lab_platform: Platform) -> None:
@@ -214,3 +216,57 @@ def test_the_plan_time_listing_runs_with_the_standard_library(tmp_path: Path) ->
         paths[0]: {"model.safetensors": 10},
         paths[1]: None,
     }
+
+
+def gguf_fetches() -> tuple[Fetch, Fetch]:
+    """Two GGUF models from one repository and revision, each its own file."""
+    out = []
+    for n, name in enumerate(("q4.gguf", "q8.gguf")):
+        source = HubSource(repo="org/tiny-gguf", revision=REV, allow_patterns=(name,))
+        fetch = fetch_of(f"tiny-{name}", f"m.models[{n}]", 8140 + n, source, HF, "/p", ("*.gguf",))
+        assert fetch is not None
+        out.append(fetch)
+    return out[0], out[1]
+
+
+def test_two_files_of_one_revision_each_have_their_own_mark() -> None:
+    q4, q8 = gguf_fetches()
+    assert q4.dest == q8.dest
+    assert q4.complete_mark != q8.complete_mark
+
+
+def test_the_disk_check_counts_every_fetch_into_one_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    q4, q8 = gguf_fetches()
+    sizes = {"q4.gguf": 600, "q8.gguf": 900}
+
+    def files_of(source: HubSource) -> list[HubFile]:
+        return [HubFile(p, sizes[p]) for p in source.allow_patterns]
+
+    class Host:
+        def get_fact(self, fact: object, **kwargs: Any) -> dict[str, int]:
+            return {p: 1000 for p in kwargs["paths"]}
+
+    monkeypatch.setattr(deploys_weights, "missing", lambda fetches: tuple(fetches))
+    monkeypatch.setattr(deploys_weights, "hub_files", files_of)
+    monkeypatch.setattr(deploys_weights, "host", Host())
+    platform = cast(Platform, None)  # no backroom source: the platform is not asked
+    with pytest.raises(PyinfraError, match=r"need 1\.46 kB, and 1000 B is free"):
+        refuse_unfetchable(platform, "studio", (q4, q8))
+
+
+def test_a_file_that_fails_its_check_is_removed_for_the_next_fetch(tmp_path: Path) -> None:
+    good = b"w" * 4096
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / REV
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    blob = blobs / hashlib.sha256(good).hexdigest()
+    blob.write_bytes(b"v" * 4096)  # same size, other bytes: a corrupt download
+    (snapshot / "model.safetensors").symlink_to(blob)
+    lfs = {"size": len(good), "oid": hashlib.sha256(good).hexdigest(), "pointerSize": 130}
+    files = [RepoFile(path="model.safetensors", size=len(good), oid="x", lfs=lfs)]  # type: ignore[no-untyped-call]
+    assert check(snapshot, files) == ["model.safetensors: sha256 differs from the hub's"]
+    assert not (snapshot / "model.safetensors").is_symlink(), "the bad link was left"
+    assert not blob.exists(), "the bad blob was left"
+    assert check(snapshot, files) == ["model.safetensors: missing"]

@@ -4,8 +4,9 @@ Each host takes the platform from its group data (validated before any host was 
 and its own part of it by its inventory name: the services its data places, in the registry's
 order, each through its deployer. It first refuses what it cannot hold (before anything
 changes), prepares its base, deploys its services (starting what changed without waiting),
-waits for what it started to answer, and last, with the new daemons up, removes what the data
-no longer names.
+waits for what it started to answer, with the new daemons up removes what the data no longer
+names, and last asks the warm models of each server that started (or whose profile changed)
+one short request.
 """
 
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from deploys.prune import prune
 from deploys.registry import deployers
 from deploys.toolchain import Tools
 from deploys.waits import wait_started
+from deploys.warmups import script_path, warm_up
 from homelab.model import Platform
 
 platform = host.data.get("platform")
@@ -35,7 +37,10 @@ for deployer in placed:
 tools = prepare(
     platform=platform,
     role=name,
-    more_paths=tuple(p for d in placed for p in d.snapshot_paths(platform, name)),
+    more_paths=(
+        *(p for d in placed for p in d.snapshot_paths(platform, name)),
+        *((script_path(platform, name),) if platform.warmups(name) else ()),
+    ),
     more_users=tuple(u for d in placed for u in d.snapshot_users(platform, name)),
 )
 for deployer in placed:
@@ -45,5 +50,6 @@ for deployer in placed:
     run(platform, name, tools)
 for deployer in absent:
     deployer.absent(platform, name)
-wait_started(tuple(d for d in platform.daemons(name) if d.enabled))
+started = wait_started(tuple(d for d in platform.daemons(name) if d.enabled))
 prune(platform=platform, role=name)
+warm_up(platform, name, started)

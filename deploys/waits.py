@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from functools import partial
 
 from pyinfra.api.facts import FactBase
-from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import server
 
@@ -62,7 +62,11 @@ class Unanswered(FactBase[list[str]]):
         return [line.strip() for line in output if line.strip()]
 
 
-def wait_started(enabled: tuple[Daemon, ...] = ()) -> OperationMeta | None:
+def any_changed(conditions: tuple[Changed, ...]) -> bool:
+    return any(changed() for changed in conditions)
+
+
+def wait_started(enabled: tuple[Daemon, ...] = ()) -> dict[str, Changed]:
     """At the end of a host's deploy, wait until every daemon it (re)started answers, and
     every other ``enabled`` daemon that does not answer yet (starting after a boot).
 
@@ -72,6 +76,9 @@ def wait_started(enabled: tuple[Daemon, ...] = ()) -> OperationMeta | None:
     goes on while the next service deploys, and both hosts wait here together. A daemon that
     does not answer fails its host's deploy here, before anything is pruned. On a host whose
     daemons all answer and where nothing started, it asks one fact and runs nothing.
+
+    Returns, by daemon name, whether this deploy (re)started it (known when it runs), for
+    what follows a start (the warm-ups).
     """
     pending = _STARTED.pop(host.name, [])
     # Every enabled daemon is asked, those the deploy may start too: on a host that has just
@@ -79,10 +86,17 @@ def wait_started(enabled: tuple[Daemon, ...] = ()) -> OperationMeta | None:
     asked = tuple((d.name, d.health_url) for d in enabled)
     quiet: list[str] = host.get_fact(Unanswered, daemons=asked) if asked else []
     waits = {d.name: d for d, _ in pending} | {d.name: d for d in enabled if d.name in quiet}
+    conditions: dict[str, list[Changed]] = {}
+    for d, changed in pending:
+        conditions.setdefault(d.name, []).append(changed)
+    started: dict[str, Changed] = {
+        name: partial(any_changed, tuple(each)) for name, each in conditions.items()
+    }
     if not waits:
-        return None
-    return server.shell(
+        return started
+    server.shell(
         name=f"Wait for {', '.join(waits)} to answer",
         commands=[" && ".join(health_wait(d) for d in waits.values())],
         _if=lambda: bool(quiet) or any(changed() for _, changed in pending),
     )
+    return started

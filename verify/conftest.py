@@ -124,6 +124,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("streaming_alias", streaming, streaming)
     replicas = params.replica_deployments(platform)
     param("replica", replicas, [r.id for r in replicas])
+    warmups = [w for name in platform.hosts for w in platform.warmups(name)]
+    param("warmup", warmups, [w.id for w in warmups])
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,26 @@ with validating("mini", top="Host"):
                 dict(model_id="ov-llama-3-2-3b-instruct-fp16", context_length=131072),
                 dict(model_id="ov-mistral-7b-instruct-v0-3-fp16", context_length=32768),
             ),
+            # The operator's warm-up profiles (ovctl's ov-profiles/*.txt): the active one's
+            # models are loaded right after the server starts.
+            profiles={
+                "ov-only-fast": ("ov-qwen2-5-1-5b-instruct-fp16", "ov-phi-4-mini-instruct-fp16"),
+                "ov-only-safe": (
+                    "ov-qwen2-5-1-5b-instruct-fp16",
+                    "ov-phi-4-mini-instruct-fp16",
+                    "ov-phi-3-5-mini-instruct-fp16",
+                    "ov-llama-3-2-3b-instruct-fp16",
+                ),
+                "ov-only-expanded": (
+                    "ov-qwen2-5-3b-instruct-fp16",
+                    "ov-qwen2-5-1-5b-instruct-fp16",
+                    "ov-phi-4-mini-instruct-fp16",
+                    "ov-phi-3-5-mini-instruct-fp16",
+                    "ov-llama-3-2-3b-instruct-fp16",
+                    "ov-mistral-7b-instruct-v0-3-fp16",
+                ),
+            },
+            active_profile="ov-only-fast",
         ),
         optillm=dict(),
         searxng=dict(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from homelab import warm
 from homelab.console.connect import Unreachable, connected
 from homelab.console.probe import (
     MARK,
@@ -28,6 +29,7 @@ from homelab.console.probe import (
 )
 from homelab.load import load_platform
 from homelab.model import Platform, ServiceModule, System
+from homelab.model.service import Warmup
 from homelab.render import HostFile
 from homelab.services import Daemon, daemons, service_of
 
@@ -72,6 +74,7 @@ class Plan:
     legacy: tuple[str, ...] = ()
     platform: Platform | None = None
     services: tuple[ServiceModule[Any], ...] = ()
+    warmups: tuple[Warmup, ...] = ()
 
     @property
     def unit_paths(self) -> set[str]:
@@ -113,6 +116,9 @@ def plan(platform: Platform, role: str) -> Plan:
         command = service.status_command(platform, role)
         if command is not None:
             parts.append(f"echo '{MARK} service {service.name}'\n{command}\n")
+    warmups = platform.warmups(role)
+    if warmups:
+        parts.append(f"echo '{MARK} warm'\n{warm.command(platform, warmups)}\n")
     parts.append(f"echo '{MARK} legacy'\n")
     for name in legacy:
         parts.append(f"{system.init.running_command(name)} && echo {q(name)}\n")
@@ -128,6 +134,7 @@ def plan(platform: Platform, role: str) -> Plan:
         legacy=legacy,
         platform=platform,
         services=platform.modules(role),
+        warmups=warmups,
     )
 
 
@@ -220,6 +227,7 @@ def read(p: Plan, output: str) -> HostStatus:
     files: list[str] = []
     legacy: list[str] = []
     reports: dict[str, list[str]] = {}
+    warmed: list[str] = []
     for kind, name, lines in sections(output):
         if kind == "service":
             reports[name] = lines
@@ -232,6 +240,8 @@ def read(p: Plan, output: str) -> HostStatus:
             files = lines
         elif kind == "legacy":
             legacy = lines
+        elif kind == "warm":
+            warmed = lines
     sockets = p.system.read_listening(listen)
     out = HostStatus(p.role)
     for d in p.daemons:
@@ -258,6 +268,8 @@ def read(p: Plan, output: str) -> HostStatus:
     for service in p.services:
         if service.name in reports and p.platform is not None:
             out.notes += service.status_lines(p.platform, p.role, reports[service.name])
+    warm_found = warm.read(warmed)
+    out.notes += [warm.describe(w, warm_found.get(w.daemon.name)) for w in p.warmups]
     known = p.unit_paths
     out.stray_units = sorted(u.strip() for u in units if u.strip() and u.strip() not in known)
     sums: dict[str, str | None] = {}

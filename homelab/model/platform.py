@@ -16,7 +16,7 @@ from homelab.model.base import Frozen
 from homelab.model.gateway import Gateway
 from homelab.model.host import Host, StorageRoot
 from homelab.model.registry import registered
-from homelab.model.service import Daemon, Handle, HostFile, Served
+from homelab.model.service import WARM, Daemon, Handle, HostFile, Served, Warmup
 from homelab.model.takeover import LegacyJob, LegacyUnit
 
 if TYPE_CHECKING:
@@ -100,6 +100,15 @@ class ServiceModule(Generic[Opts]):
     def served(self, platform: Platform) -> Iterator[Served]:
         """Each model one of its servers serves (one per port): the deployments of its handles."""
         return iter(())
+
+    def warmups(self, platform: Platform, host: str) -> tuple[Warmup, ...]:
+        """What its servers on ``host`` are asked right after they start: by default each
+        model marked warm that one of its servers serves (one per port)."""
+        return tuple(
+            Warmup(platform.server_of(s), ((s.handle, s.upstream_model),), WARM)
+            for s in self.served(platform)
+            if s.host == host and s.warm
+        )
 
     def placement_problems(self, platform: Platform) -> list[str]:
         """Where it may be placed (beside what it needs): checked before anything is derived."""
@@ -226,6 +235,12 @@ class Platform(Frozen):
         """Every deployment of a model served one per port, host by host."""
         for service in self.modules():
             yield from service.served(self)
+
+    def warmups(self, host: str) -> tuple[Warmup, ...]:
+        """What each enabled server of ``host`` is asked right after it starts."""
+        return tuple(
+            w for s in self.modules(host) for w in s.warmups(self, host) if w.daemon.enabled
+        )
 
     def server_of(self, served: Served) -> Daemon:
         """The daemon that serves one deployment: its host's daemon on its port."""

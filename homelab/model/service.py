@@ -185,3 +185,34 @@ class Served:
     identity: tuple[tuple[str, object], ...] = ()
     #: Requests the gateway sends it at once (it refuses the rest with 429); None: no limit.
     router_limit: int | None = None
+    #: Asked a short request right after its server starts (:class:`Warmup`).
+    warm: bool = False
+
+
+#: A warm-up's profile name where the data marks single models warm (one model per server).
+WARM = "warm"
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """Models a server loads right after it starts: one short request each, so the first user
+    request after a restart does not pay the load. The deploy asks them when the server has
+    started since the last warm-up, or when the models asked change (a profile switched), and
+    keeps the answer times in :attr:`record`, which verify and ``homelab status`` read."""
+
+    daemon: Daemon
+    #: (handle, the model name the server answers to) of each model, in the order asked.
+    models: tuple[tuple[str, str], ...]
+    #: The profile's name (the OpenVINO server's active profile; :data:`WARM` for a model
+    #: marked warm).
+    profile: str
+
+    @property
+    def record(self) -> str:
+        """The last warm-up's JSON record on the host: the server's start it warmed, each
+        model's first-answer seconds."""
+        return f"{self.daemon.state_dir}/warm-up.json"
+
+    @property
+    def id(self) -> str:
+        return f"{self.daemon.host}/{self.daemon.name}/{self.profile}"

@@ -112,6 +112,16 @@ class InitSystem:
             return f"launchctl print system/{shlex.quote(unit)} >/dev/null 2>&1"
         return f"systemctl is-active -q {shlex.quote(unit)}"
 
+    def instance_command(self, unit: str) -> str:
+        """A command printing what names the running start of ``unit``, new at each start:
+        systemd's invocation id, launchd's pid."""
+        if self.name == "launchd":
+            return (
+                f"launchctl print system/{shlex.quote(unit)} 2>/dev/null "
+                "| awk '$1 == \"pid\" {print $3}'"
+            )
+        return f"systemctl show -p InvocationID --value -- {shlex.quote(unit)}"
+
     @property
     def counts_own_restarts(self) -> bool:
         """Whether its restart count is of the restarts it made by itself (systemd's

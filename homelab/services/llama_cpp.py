@@ -74,6 +74,7 @@ class LlamaCppModel(Frozen):
         default=1, ge=1, le=64, description="slots: requests the server decodes at once"
     )
     router_limit: local_servers.RouterLimit = None
+    warm: local_servers.Warm = False
     gpu_layers: int | None = Field(
         default=None, ge=0, description="layers offloaded to the GPU (None: llama.cpp's own)"
     )
@@ -305,6 +306,7 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
                         ("max_output_tokens", model.max_output_tokens),
                     ),
                     router_limit=model.router_limit,
+                    warm=model.warm,
                 )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

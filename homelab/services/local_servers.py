@@ -34,6 +34,18 @@ RouterLimit = Annotated[
     ),
 ]
 
+#: A per-port server's model asked a short request right after its server starts (loaded,
+#: its first user request does not pay the load), the same field on each such backend.
+Warm = Annotated[
+    bool,
+    Field(
+        strict=True,
+        description="asked one short request right after its server starts, so the first user "
+        "request after a restart does not pay the load; the answer's time shows in verify and "
+        "homelab status",
+    ),
+]
+
 
 def handles(served: Iterable[Served]) -> Iterator[Handle]:
     """One handle per model id: a replica on another host is the same handle; a second entry

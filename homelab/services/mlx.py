@@ -87,6 +87,7 @@ class MlxModel(Frozen):
     trust_remote_code: Bool = False
     chat_template: str | None = None
     router_limit: local_servers.RouterLimit = None
+    warm: local_servers.Warm = False
     source: WeightSource | None = Field(
         default=None,
         description="where the deploy brings the weights from (None: the operator puts them "
@@ -281,6 +282,7 @@ class MlxService(ServiceModule[MlxServers]):
                     ("max_output_tokens", model.max_output_tokens),
                 ),
                 router_limit=model.router_limit,
+                warm=model.warm,
             )
 
     def handles(self, platform: Platform) -> Iterator[Handle]:

@@ -15,6 +15,7 @@ from homelab.model.base import AbsPath, Exposure, Frozen, GitSource, Listener, N
 from homelab.model.common import Service
 from homelab.model.naming import Backend, handle_problems
 from homelab.model.routing import Route, max_output_tokens, url
+from homelab.model.service import Warmup
 from homelab.render.files import HostFile, env_file, json_file
 from homelab.services.base import (
     PYTHON_RUNTIME,
@@ -63,6 +64,17 @@ class OvServer(Service):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     env_file: AbsPath = "/etc/homelab-llm/ov-server.env"
     models: tuple[OvModel, ...] = ()
+    #: The operator's warm-up profiles (``ovctl warm-profile``): named sets of its models.
+    profiles: dict[Name, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="warm-up profiles: each a set of the server's model ids, loaded together",
+    )
+    active_profile: Name | None = Field(
+        default=None,
+        description="the profile whose models are asked one short request right after the "
+        "server starts (it loads a model at its first request); a deploy switches it without "
+        "restarting the server or the gateway. None: every model loads at its first request",
+    )
     #: On the real Mini the GPU runtime opens /dev/dri: render nodes (render), cards (video).
     supplementary_groups: tuple[Name, ...] = ("render", "video")
 
@@ -173,6 +185,41 @@ class OvServerService(ServiceModule[OvServer]):
                     env_prefix=env_name(m.model_id),
                     host=host,
                 )
+
+    def warmups(self, platform: Platform, host: str) -> tuple[Warmup, ...]:
+        """The active profile's models, asked by name after the server starts: it loads (and
+        compiles for its device) a model at its first request."""
+        ov = self.on(platform, host)
+        if ov is None or ov.active_profile is None:
+            return ()
+        (daemon,) = self.daemons(platform, host)
+        members = ov.profiles[ov.active_profile]
+        return (Warmup(daemon, tuple((m, m) for m in members), ov.active_profile),)
+
+    def problems(self, platform: Platform) -> list[str]:
+        """Each profile names the server's own models; the active one is a profile."""
+        problems = []
+        for host, ov in self.placed(platform):
+            at = f"{host}.{self.key}"
+            served = {m.model_id for m in ov.models}
+            for name, members in ov.profiles.items():
+                if not members:
+                    problems.append(
+                        f"{at}.profiles.{name}: empty (rule: a profile names at least one model)"
+                    )
+                problems += [
+                    f"{at}.profiles.{name}: {model_id!r} is not one of the server's models "
+                    "(rule: a profile names models the server serves)"
+                    for model_id in members
+                    if model_id not in served
+                ]
+            if ov.active_profile is not None and ov.active_profile not in ov.profiles:
+                known = ", ".join(sorted(ov.profiles)) or "none"
+                problems.append(
+                    f"{at}.active_profile: {ov.active_profile!r} is not a profile (profiles: "
+                    f"{known}) (rule: the active profile is one of the server's profiles)"
+                )
+        return problems
 
     def endpoints(self, platform: Platform) -> dict[str, tuple[str, str]]:
         return {

@@ -39,7 +39,8 @@ _added = {
 #: The lab's MLX servers on the Studio: three tiny models.
 _MLX_MODELS = [
     tiny("tiny-llama-a", 8100),
-    tiny("tiny-llama-b", 8101),
+    # Asked right after its server starts (its handle has one server: no gateway probe warms it).
+    {**tiny("tiny-llama-b", 8101), "warm": True},
     tiny("tiny-llama-x", 8120, tier="experimental"),
 ]
 

@@ -23,12 +23,22 @@ if TYPE_CHECKING:
     from homelab.model.platform import Platform
 
 STAND_IN = PROJECT_ROOT / "lab" / "standins" / "ov-server"
+#: Seconds the stand-in takes to answer a model's first request after it starts, as the real
+#: server loads (and compiles) a model then: what a warm-up profile spares the first user.
+LOAD_SECONDS = 2.0
 
 
 class OvServerStandIn(OvServerService):
     def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
         # Its code comes from this repository, not from the data's git source.
-        return tuple(replace(d, source=None) for d in super().daemons(platform, host))
+        return tuple(
+            replace(
+                d,
+                source=None,
+                environment={**d.environment, "OV_STANDIN_LOAD_SECONDS": str(LOAD_SECONDS)},
+            )
+            for d in super().daemons(platform, host)
+        )
 
 
 def stand_in_files(daemon: Daemon) -> list[HostFile]:

@@ -4,12 +4,17 @@ No registry carries ov-server, so the lab runs this in its place, through the sa
 path (its own user, venv, env file and unit). It serves the documented API: ``/health``,
 ``/v1/models`` (the models of ``OV_REGISTRY_PATH``) and ``/v1/chat/completions``, answering
 with a short deterministic text instead of running a model.
+
+Like the real server, which loads a model (and compiles it for its device) at the model's first
+request, it takes ``OV_STANDIN_LOAD_SECONDS`` (its unit sets it) to answer a model's first
+request after it starts: what a warm-up profile spares the first user.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +23,19 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 
 app = FastAPI(title="ov-server (lab stand-in)")
+
+#: Seconds a model's first request takes (its load); later ones answer at once.
+LOAD_SECONDS = float(os.environ.get("OV_STANDIN_LOAD_SECONDS", "0"))
+_loaded: set[str] = set()
+_loading = threading.Lock()
+
+
+def load(model: str) -> None:
+    """The model, loaded once: its first request waits for the load, the rest do not."""
+    with _loading:
+        if model not in _loaded:
+            time.sleep(LOAD_SECONDS)
+            _loaded.add(model)
 
 
 def registry() -> dict[str, Any]:
@@ -43,6 +61,7 @@ def chat(body: dict[str, Any]) -> dict[str, Any]:
     model = body.get("model", "")
     if model not in registry():
         raise HTTPException(status_code=404, detail=f"model {model!r} is not in the registry")
+    load(model)
     messages = body.get("messages") or [{}]
     prompt = str(messages[-1].get("content", ""))
     text = f"ov-server stand-in ({model}) received {len(prompt.split())} words."

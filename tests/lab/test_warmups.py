@@ -1,0 +1,153 @@
+"""Warm-up profiles on the lab: after a restart, a warmed model's first request does not pay
+its load; the OpenVINO server's active profile is switched by a deploy with nothing restarted.
+
+The lab warms the Mini's ov-server profile (the real data's ``ov-only-fast``; the lab's
+stand-in takes ``LOAD_SECONDS`` at a model's first request, as the real server loads then) and
+the Studio's ``mlx-tiny-llama-b`` (real mlx-lm). Each model's first answer through the gateway
+is timed after a restart by hand (cold) and after a restart the deploy then warmed (warm); the
+figures are printed. The session holds the lab lock (``conftest.lab_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.variant import changed_lab
+from homelab import warm
+from homelab.lab.substitutes.ov_server import LOAD_SECONDS
+from homelab.load import load_platform
+from homelab.model import Platform
+from homelab.model.service import Warmup
+from tests.lab.conftest import LAB_INVENTORY, changed, deploy, ssh
+from tests.lab.test_day_two import main_pids, restarted
+from tests.lab.test_deploy import chat
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+#: A model of the active profile, one of another profile only, and the warm MLX model.
+OV_WARM = "ov-qwen2-5-1-5b-instruct-fp16"
+OV_SAFE_ONLY = "ov-phi-3-5-mini-instruct-fp16"
+MLX_WARM = "mlx-tiny-llama-b"
+
+
+def warmup_of(platform: Platform, daemon: str) -> Warmup:
+    (found,) = [
+        w for host in platform.hosts for w in platform.warmups(host) if w.daemon.name == daemon
+    ]
+    return found
+
+
+def record(platform: Platform, w: Warmup) -> warm.Warmed:
+    output = ssh(w.daemon.host, warm.command(platform, (w,))).stdout
+    return warm.read(output.splitlines())[w.daemon.name]
+
+
+def restart(w: Warmup) -> None:
+    """The server restarted by hand (as a crash or a boot would), answering again."""
+    d = w.daemon
+    ssh(d.host, f"systemctl restart {d.unit}")
+    ssh(
+        d.host,
+        f"curl -fsS -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors {d.health_url}",
+    )
+
+
+def first_answer(platform: Platform, handle: str) -> float:
+    start = time.monotonic()
+    chat(platform, handle)
+    return time.monotonic() - start
+
+
+def warm_ops(results: dict[str, Any]) -> list[str]:
+    return [name for name in changed(results) if name.startswith("Warm up")]
+
+
+def test_a_warmed_model_answers_its_first_request_without_its_load(lab: dict[str, Any]) -> None:
+    platform = load_platform(LAB_INVENTORY)
+    deploy()  # converged: every warm-up stands
+    ov, mlx = warmup_of(platform, "ov-server"), warmup_of(platform, "mlx-8101")
+
+    # Cold: restarted by hand, nothing warms them.
+    restart(ov)
+    restart(mlx)
+    cold = {OV_WARM: first_answer(platform, OV_WARM), MLX_WARM: first_answer(platform, MLX_WARM)}
+
+    # Warm: restarted by hand again, then the deploy warms what started (and restarts nothing).
+    restart(ov)
+    restart(mlx)
+    before = main_pids(platform)
+    start = time.monotonic()
+    results = deploy()
+    seconds = time.monotonic() - start
+    assert restarted(before, main_pids(platform)) == [], "the deploy restarted a daemon"
+    ran = warm_ops(results)
+    assert len(ran) == 2, f"expected the two restarted servers warmed, found {ran}"
+    warmed = {OV_WARM: first_answer(platform, OV_WARM), MLX_WARM: first_answer(platform, MLX_WARM)}
+    recorded = {
+        **warm.first_answers(record(platform, ov).record or {}),
+        **warm.first_answers(record(platform, mlx).record or {}),
+    }
+    print(f"\ndeploy that warmed both servers: {seconds:.1f} s ({', '.join(ran)})")
+    for handle in (OV_WARM, MLX_WARM):
+        print(
+            f"{handle}: first answer cold {cold[handle]:.3f} s, warm {warmed[handle]:.3f} s "
+            f"(the warm-up's own first answer {recorded[handle]:.3f} s)"
+        )
+    assert cold[OV_WARM] >= LOAD_SECONDS, (
+        f"{OV_WARM}: expected the cold first answer to pay the load ({LOAD_SECONDS} s), "
+        f"found {cold[OV_WARM]:.3f} s"
+    )
+    assert warmed[OV_WARM] < LOAD_SECONDS / 2, (
+        f"{OV_WARM}: expected the warmed first answer without the load, found "
+        f"{warmed[OV_WARM]:.3f} s"
+    )
+    assert recorded[OV_WARM] >= LOAD_SECONDS, "the warm-up did not pay the load itself"
+
+    # The next deploy finds every warm-up standing: it asks nothing.
+    assert warm_ops(deploy()) == [], "a deploy with every server warm warmed again"
+
+
+def test_a_deploy_switches_the_active_profile_with_nothing_restarted(
+    lab: dict[str, Any],
+) -> None:
+    platform = load_platform(LAB_INVENTORY)
+    ov = warmup_of(platform, "ov-server")
+    body = (
+        "lab.evolve(hosts={**lab.hosts, 'mini': lab.hosts['mini'].evolve(ov_server={"
+        "**lab.hosts['mini'].services['ov_server'].model_dump(), "
+        "'active_profile': 'ov-only-safe'})})"
+    )
+    deploy()
+    with tempfile.TemporaryDirectory() as folder:
+        inventory = changed_lab(Path(folder), body)
+        safe = warmup_of(load_platform(inventory), "ov-server")
+        before = main_pids(platform)
+        try:
+            start = time.monotonic()
+            results = deploy(inventory)
+            seconds = time.monotonic() - start
+            assert restarted(before, main_pids(platform)) == [], "the switch restarted a daemon"
+            found = record(platform, safe).record or {}
+            assert found.get("profile") == "ov-only-safe", f"expected ov-only-safe, found {found}"
+            assert not warm.stale_profile(safe, found), found
+            switched = first_answer(platform, OV_SAFE_ONLY)
+            print(
+                f"\nprofile switched to ov-only-safe in {seconds:.1f} s "
+                f"({', '.join(warm_ops(results))}); {OV_SAFE_ONLY} first answer {switched:.3f} s"
+            )
+            assert switched < LOAD_SECONDS / 2, (
+                f"{OV_SAFE_ONLY}: expected it warm after the switch, found {switched:.3f} s"
+            )
+        finally:
+            deploy()  # back to the lab's data, its profile warmed again
+    back = record(platform, ov).record or {}
+    assert back.get("profile") == ov.profile, f"expected {ov.profile} back, found {back}"

@@ -21,7 +21,7 @@ from deploys.installs import source_checkout, virtualenv
 from deploys.loops import each
 from deploys.secret_files import secrets_env
 from deploys.state import in_place
-from deploys.toolchain import Tools, system_package
+from deploys.toolchain import Tools, firewall_package, system_package
 from homelab.model import Daemon, HostFile, Platform, ServiceModule
 from homelab.render import daemon_files
 
@@ -66,6 +66,7 @@ class ServiceDeploy:
         self.changes += source_checkout(self.daemon)
         self.changes += virtualenv(self.daemon, self.tools)
         self.changes += system_package(self.daemon)
+        self.changes += firewall_package(self.daemon)
 
     def configure(self) -> None:
         d = self.daemon

@@ -121,6 +121,14 @@ def system_package(daemon: Daemon) -> list[OperationMeta]:
     return ops
 
 
+def firewall_package(daemon: Daemon) -> list[OperationMeta]:
+    """The packet filter that fences a daemon's port (Debian's nftables), where it is fenced."""
+    firewall = daemon.system.firewall
+    if daemon.fence_path is None or firewall is None:
+        return []
+    return debian_packages(f"Debian's {firewall.debian}", (firewall.debian,), daemon.system.name)
+
+
 def build_tools(system: str) -> list[OperationMeta]:
     """A compiler and make, for a package built on the host. macOS: Apple's command line tools,
     which Homebrew itself needs, so already there."""

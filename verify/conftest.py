@@ -106,8 +106,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("loopback_daemon", local, [params.daemon_id(d) for d in local])
     secret = [d for d in every if d.secrets_env]
     param("secret_daemon", secret, [params.daemon_id(d) for d in secret])
-    lan_reaches = params.reaches(platform, lan)
+    lan_reaches = [r for r in params.reaches(platform, lan) if r.allowed]
     param("lan_reach", lan_reaches, [r.id for r in lan_reaches])
+    fenced_reaches = [r for r in params.reaches(platform, lan) if not r.allowed]
+    param("fenced_reach", fenced_reaches, [r.id for r in fenced_reaches])
     loopback_reaches = params.reaches(platform, local)
     param("loopback_reach", loopback_reaches, [r.id for r in loopback_reaches])
 

@@ -31,6 +31,13 @@ class Reach:
     def id(self) -> str:
         return f"{daemon_id(self.daemon)}-from-{self.seen_from}"
 
+    @property
+    def allowed(self) -> bool:
+        """Whether the daemon takes this host's requests: no fence, or a host it is reached
+        from."""
+        d = self.daemon
+        return d.fence_path is None or d.reached_from is None or self.seen_from in d.reached_from
+
 
 def reaches(platform: Platform, daemons: Iterable[Daemon]) -> list[Reach]:
     """Each daemon as every host but its own reaches it, in the hosts' order."""

@@ -36,6 +36,18 @@ def test_lan_service_answers_every_other_host(lan_reach: Reach, hosts: dict[str,
     )
 
 
+def test_fenced_service_refuses_the_hosts_it_is_not_reached_from(
+    fenced_reach: Reach, hosts: dict[str, Any]
+) -> None:
+    d, seen_from = fenced_reach.daemon, fenced_reach.seen_from
+    code = probes.http_code(hosts[seen_from], fenced_reach.url, timeout=probes.REFUSED_TIMEOUT)
+    allowed = ", ".join(d.reached_from or ())
+    assert code == "000", (
+        f"{d.name}: expected port {d.listener.port} on {d.host} refused to {seen_from} (its "
+        f"fence lets only {allowed} in), found it answering HTTP {code}"
+    )
+
+
 def test_loopback_service_refuses_every_other_host(
     loopback_reach: Reach, hosts: dict[str, Any]
 ) -> None:

@@ -91,6 +91,23 @@ class Daemon:
     #: Worker processes a reloadable daemon's master runs (a reload waits for that many old
     #: ones to leave).
     workers: int = 1
+    #: The hosts (by the inventory's name) whose requests its LAN port takes, besides its own:
+    #: the others are refused by a packet filter loaded with it (where its system has one).
+    #: None: every host of the LAN.
+    reached_from: tuple[str, ...] | None = None
+
+    @property
+    def fence_path(self) -> str | None:
+        """Its packet filter's rules (they refuse its port to hosts outside
+        :attr:`reached_from`), or None when it is not fenced."""
+        if self.reached_from is None or self.system.firewall is None:
+            return None
+        return f"{self.config_dir}/fence.nft"
+
+    @property
+    def fence_table(self) -> str:
+        """The packet filter's table of its own, loaded with it and removed after it stops."""
+        return f"homelab-{self.name}"
 
     @property
     def install_name(self) -> str:

@@ -196,6 +196,9 @@ class System:
     snapshot: bool
     #: Its package manager: Debian's apt, or Homebrew.
     packages: Literal["apt", "homebrew"] = "apt"
+    #: The packet filter that fences a daemon's port to the hosts that may reach it (Linux:
+    #: nftables); None: this system's daemons are not fenced (macOS's pf is not driven yet).
+    firewall: SystemPackage | None = None
 
     def package(self, pkg: SystemPackage) -> str | None:
         """The package (or formula) that installs ``pkg`` here; None: none does."""
@@ -234,6 +237,7 @@ LINUX = System(
     total_bytes="du -cb {files} 2>/dev/null | tail -n1 | cut -f1",
     service_accounts=True,
     snapshot=True,
+    firewall=SystemPackage(debian="nftables", debian_program="/usr/sbin/nft"),
 )
 MACOS = System(
     name="macos",

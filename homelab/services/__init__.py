@@ -85,12 +85,16 @@ def service_of(platform: Platform, daemon: Daemon) -> ServiceModule[Any]:
 
 
 def daemon_files(platform: Platform, daemon: Daemon) -> list[HostFile]:
-    """A daemon's unit or plist, its socket unit if it has one, then its configuration files."""
+    """A daemon's unit or plist, its socket unit if it has one, its fence if it has one, then
+    its configuration files."""
+    from homelab.render.fence import fence_file
     from homelab.render.units import service_file, socket_files
 
+    fence = fence_file(platform, daemon)
     return [
         service_file(daemon),
         *socket_files(daemon),
+        *([fence] if fence is not None else []),
         *platform.service_of(daemon).files(platform, daemon),
     ]
 

@@ -267,10 +267,7 @@ class LlamaCppService(ServiceModule[LlamaCppServers]):
 
     def weights(self, platform: Platform, host: str) -> dict[str, bool]:
         opts = self.on(platform, host)
-        out: dict[str, bool] = {}
-        for m in opts.models if opts else ():
-            out[m.repo] = out.get(m.repo, False) or m.port is not None
-        return out
+        return local_servers.weights(opts.models if opts else ())
 
     def fetches(self, platform: Platform, host: str) -> tuple[Fetch, ...]:
         """The served models of ``host`` whose file the deploy brings."""

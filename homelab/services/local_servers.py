@@ -9,7 +9,7 @@ is.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from pydantic import Field
 
@@ -45,6 +45,25 @@ Warm = Annotated[
         "homelab status",
     ),
 ]
+
+
+class Stored(Protocol):
+    """A per-port backend's model entry as :func:`weights` reads it."""
+
+    @property
+    def repo(self) -> str: ...
+
+    @property
+    def port(self) -> int | None: ...
+
+
+def weights(models: Iterable[Stored]) -> dict[str, bool]:
+    """Each repository the entries name, with whether one of them is served (has a port):
+    what ``homelab weights prune`` keeps."""
+    out: dict[str, bool] = {}
+    for m in models:
+        out[m.repo] = out.get(m.repo, False) or m.port is not None
+    return out
 
 
 def handles(served: Iterable[Served]) -> Iterator[Handle]:

@@ -2,9 +2,11 @@
 restarts of the platform's daemons there (systemd's, read over D-Bus).
 
 Debian's package on Linux, Homebrew's on macOS (the host's system picks); the platform's own
-unit runs it, and Debian's is kept stopped. It listens on the LAN, where Prometheus reaches it
-(read-only metrics; fencing it to the Prometheus host is not done yet: systemd's IP filter is
-not in effect in the lab's containers, so the lab could not prove it).
+unit runs it, and Debian's is kept stopped. It listens on the LAN, where Prometheus reaches it,
+and only Prometheus's hosts do: a Linux host's packet filter (its unit's nftables table) refuses
+every other host. (systemd's own IP filter, IPAddressAllow, is not in effect in the lab's
+containers, so the lab could not prove it; nftables it can. A Mac's exporter is not fenced:
+driving pf is not built.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ PACKAGE = SystemPackage(
     homebrew_program="/opt/homebrew/bin/node_exporter",
     debian_unit="prometheus-node-exporter.service",
 )
+
+
+#: The service that scrapes it (``homelab/services/monitoring.py``), by name: it imports this
+#: module for its scrape targets.
+PROMETHEUS = "prometheus-server"
 
 
 class NodeExporter(Service):
@@ -55,6 +62,8 @@ class NodeExporterService(ServiceModule[NodeExporter]):
             for d in s.daemons(platform, host)
             if d.enabled
         )
+        # Prometheus's hosts scrape it; nothing else of the LAN needs it.
+        scrapers = tuple(h for h, _ in platform.module(PROMETHEUS).placed(platform))
         daemon = Daemon(
             name=self.name,
             description=self.description,
@@ -70,6 +79,7 @@ class NodeExporterService(ServiceModule[NodeExporter]):
             health="/",
             enabled=opts.enabled,
             package=opts.package,
+            reached_from=scrapers,
             relax={
                 "ProcSubset": Relax(
                     "all", "its collectors read /proc/meminfo, /proc/stat, /proc/loadavg"

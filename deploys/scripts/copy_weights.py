@@ -55,8 +55,22 @@ def differences(source: Path, copy: Path) -> list[str]:
     return problems
 
 
+def kept_aside(dest: Path) -> Path:
+    """A free name beside ``dest`` for what was there: a copy never deletes weights."""
+    aside = dest.with_name(f"{dest.name}.before-copy")
+    n = 1
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = dest.with_name(f"{dest.name}.before-copy-{n}")
+    return aside
+
+
 def copy(job: dict[str, Any]) -> str | None:
     source, dest = Path(job["source"]), Path(job["dest"])
+    if dest.exists() and not differences(source, dest):
+        # Already the source's files (put there by hand): marked, not copied again.
+        Path(job["mark"]).write_text(json.dumps({"source": str(source), "files": files_of(dest)}))
+        return None
     partial = dest.with_name(dest.name + ".partial")
     if partial.is_dir():
         shutil.rmtree(partial)
@@ -70,10 +84,11 @@ def copy(job: dict[str, Any]) -> str | None:
     problems = differences(source, partial)
     if problems:
         return "; ".join(problems)
-    if dest.is_dir():
-        shutil.rmtree(dest)
-    elif dest.exists():
-        dest.unlink()
+    if dest.exists() or dest.is_symlink():
+        # Other files where the copy goes: kept beside it, never deleted.
+        aside = kept_aside(dest)
+        dest.rename(aside)
+        print(f"{job['model']}: the files at {dest} differ from {source}: kept at {aside}")
     partial.rename(dest)
     owner = job["owner"]
     for path in [dest, *(dest.rglob("*") if dest.is_dir() else ())]:

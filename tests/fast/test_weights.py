@@ -3,7 +3,10 @@ rules, and the fetcher's check of what arrived."""
 
 from __future__ import annotations
 
+import grp
 import hashlib
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from pydantic import ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
 import deploys.weights as deploys_weights
+from deploys.scripts import copy_weights
 from deploys.scripts.copy_weights import differences
 from deploys.scripts.fetch_weights import check
 from deploys.weights import LISTER, BackroomFiles, FreeBytes, HubFile, refuse_unfetchable
@@ -270,3 +274,40 @@ def test_a_file_that_fails_its_check_is_removed_for_the_next_fetch(tmp_path: Pat
     assert not (snapshot / "model.safetensors").is_symlink(), "the bad link was left"
     assert not blob.exists(), "the bad blob was left"
     assert check(snapshot, files) == ["model.safetensors: missing"]
+
+
+def _copy_job(tmp_path: Path) -> dict[str, Any]:
+    source = tmp_path / "backroom" / "model"
+    source.mkdir(parents=True)
+    (source / "model.safetensors").write_bytes(b"w" * 64)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    return {
+        "model": "mlx-m",
+        "source": str(source),
+        "dest": str(tmp_path / "showroom" / "model"),
+        "mark": str(tmp_path / "mark.json"),
+        "owner": {"user": user, "group": group},
+    }
+
+
+def test_a_copy_keeps_what_was_at_its_destination(tmp_path: Path) -> None:
+    job = _copy_job(tmp_path)
+    dest = Path(str(job["dest"]))
+    dest.mkdir(parents=True)
+    (dest / "mine.safetensors").write_bytes(b"the operator's own")
+    assert copy_weights.copy(job) is None
+    assert (dest / "model.safetensors").read_bytes() == b"w" * 64
+    kept = dest.with_name("model.before-copy") / "mine.safetensors"
+    assert kept.read_bytes() == b"the operator's own", "the files at the destination were lost"
+
+
+def test_files_already_at_the_destination_are_marked_not_copied(tmp_path: Path) -> None:
+    job = _copy_job(tmp_path)
+    dest = Path(str(job["dest"]))
+    shutil.copytree(str(job["source"]), dest)
+    before = (dest / "model.safetensors").stat().st_ino
+    assert copy_weights.copy(job) is None
+    assert (dest / "model.safetensors").stat().st_ino == before, "copied again"
+    assert Path(str(job["mark"])).is_file()
+    assert not dest.with_name("model.before-copy").exists()

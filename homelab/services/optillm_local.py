@@ -50,6 +50,15 @@ class OptillmLocalService(ServiceModule[OptillmLocals]):
     name = "optillm-local"
     options = OptillmLocals
 
+    def weights(self, platform: Platform, host: str) -> dict[str, bool]:
+        """The hub models its instances load from the host's hub cache (served while the
+        instance is on): ``homelab weights prune`` keeps them."""
+        locals_ = self.on(platform, host)
+        out: dict[str, bool] = {}
+        for local in locals_.instances if locals_ else ():
+            out[local.model] = out.get(local.model, False) or local.enabled
+        return out
+
     def daemons(self, platform: Platform, host: str) -> tuple[Daemon, ...]:
         locals_ = self.on(platform, host)
         h = platform.host(host)

@@ -311,3 +311,9 @@ def test_files_already_at_the_destination_are_marked_not_copied(tmp_path: Path) 
     assert (dest / "model.safetensors").stat().st_ino == before, "copied again"
     assert Path(str(job["mark"])).is_file()
     assert not dest.with_name("model.before-copy").exists()
+
+
+def test_prune_keeps_the_models_optillms_local_instances_load(platform: Platform) -> None:
+    # The Studio's OptiLLM instances load Qwen models from its hub cache (off in the data).
+    on_studio = named(platform, "studio")
+    assert on_studio.get(hub_folder("Qwen/Qwen2.5-7B-Instruct")) is False, on_studio

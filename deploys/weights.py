@@ -32,10 +32,11 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.facts import FactBase
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.operations import files, server
+from pyinfra.operations import files
 
 from deploys.budget import size
 from deploys.installs import locked_venv
+from deploys.shown import shown_shell
 from deploys.state import exists
 from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
@@ -231,17 +232,18 @@ def fetch(
             )
         )
         plan = [job(platform, host_name, f) for f in hub]
+        owned = [
+            f"chown -R {owner}:{group} {shlex.quote(f.source.cache(f.hf_home))}"
+            for f in hub
+            if isinstance(f.source, HubSource) and f.hf_home
+        ]
         ops.append(
-            server.shell(
+            # Its progress lines shown as they come (a long download's bytes, rate, time left).
+            shown_shell(
                 name=f"Fetch the weights of {', '.join(f.model_id for f in hub)} from the hub",
-                commands=[
-                    f"{venv}/bin/python {script} {shlex.quote(_json(plan))}",
-                    *(
-                        f"chown -R {owner}:{group} {shlex.quote(f.source.cache(f.hf_home))}"
-                        for f in hub
-                        if isinstance(f.source, HubSource) and f.hf_home
-                    ),
-                ],
+                command=" && ".join(
+                    [f"{venv}/bin/python {script} {shlex.quote(_json(plan))}", *owned]
+                ),
             )
         )
         out.update({f.port: ops for f in hub})
@@ -266,10 +268,10 @@ def fetch(
                 dest=copier,
                 mode="0755",
             ),
-            server.shell(
+            shown_shell(
                 name=f"Copy the weights of {', '.join(f.model_id for f in back)} from backroom "
                 "storage",
-                commands=[f"{python} {copier} {shlex.quote(_json(jobs))}"],
+                command=f"{python} {copier} {shlex.quote(_json(jobs))}",
             ),
         ]
         out.update({f.port: copied for f in back})

@@ -104,7 +104,7 @@ def system_package(daemon: Daemon) -> list[OperationMeta]:
     if name is None:
         return []
     if daemon.system.packages == "homebrew":
-        return [brew.packages(name=f"Homebrew's {name}", packages=[name])]
+        return [brew.packages(name=f"Homebrew's {name}", packages=[name], _sudo=False)]
     # Without what it recommends (Prometheus recommends Debian's node exporter, started as
     # Debian's unit on the port the platform's own one takes).
     ops = debian_packages(f"Debian's {name}", (name,), daemon.system.name, no_recommends=True)
@@ -138,9 +138,11 @@ def build_tools(system: str) -> list[OperationMeta]:
 @deploy("Toolchain: uv and Python")
 def install_toolchain(layout: Layout, toolchain: Toolchain, system: str) -> None:
     if system == "macos":
+        # Homebrew refuses to run as root: as the SSH account (the host's operator), not sudo.
         brew.packages(
             name="Homebrew packages",
             packages=["uv", f"python@{toolchain.python_version}", "git"],
+            _sudo=False,
         )
         return
     state = current()

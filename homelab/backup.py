@@ -351,6 +351,9 @@ def restore(
     incoming = plan.incoming(chosen)
     q = shlex.quote
     unit = q(plan.daemon.unit)
+    # A socket-activated service is started again by its socket at the first connection (a
+    # health probe): the socket is closed too while the database is replaced.
+    socket = q(plan.daemon.socket_unit) if plan.daemon.socket_path else ""
     with _host(inventory, plan, say) as host:
         size = human(archive.stat().st_size)
         say(f"sending {archive.name} ({size}) to {plan.daemon.host}:{plan.dest}")
@@ -362,8 +365,8 @@ def restore(
         if not sent.ok or sent.stdout.split()[:1] != [sha256(archive)]:
             raise BackupFailed(f"sending {archive} failed: {sent.stderr.strip() or 'sha256'}")
         try:
-            say(f"stopping {plan.daemon.unit}")
-            stopped = host.run(f"systemctl stop {unit}", timeout=180)
+            say(f"stopping {plan.daemon.unit}" + (f" and {socket}" if socket else ""))
+            stopped = host.run(f"systemctl stop {socket} {unit}", timeout=180)
             if not stopped.ok:
                 raise BackupFailed(f"stopping {plan.daemon.unit}: {stopped.stderr.strip()}")
             say(f"putting {chosen}'s secret store back, if it has one")
@@ -378,7 +381,7 @@ def restore(
         finally:
             say(f"starting {plan.daemon.unit}, waiting for {plan.daemon.health}")
             started = host.run(
-                f"rm -f {q(incoming)}; systemctl start {unit} && "
+                f"rm -f {q(incoming)}; systemctl start {socket} {unit} && "
                 f"curl -fsS -o /dev/null --max-time 5 --retry 150 --retry-delay 2 "
                 f"--retry-all-errors {q(plan.daemon.health_url)}",
                 timeout=600,

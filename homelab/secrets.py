@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import posixpath
 import shlex
 import subprocess
 import sys
@@ -115,12 +116,32 @@ def env_writer(
 
 
 def consumers(platform: Platform, role: str, name: str) -> list[Daemon]:
-    """The enabled daemons of ``role`` that read secret ``name``, in deploy order."""
+    """The enabled daemons of ``role`` that read secret ``name`` (from their env file, or as a
+    credential the init system hands them at start), in deploy order."""
+    path = platform.host(role).layout.secret_file(name)
     return [
         d
         for d in daemons(platform, role)
-        if d.enabled and any(ref.env == name for ref in d.secrets.values())
+        if d.enabled
+        and (any(ref.env == name for ref in d.secrets.values()) or path in d.credentials.values())
     ]
+
+
+def credential_marks(readers: Sequence[Daemon], changed: str) -> str:
+    """Shell printing ``rewritten NAME`` for each reader handed a changed secret as a
+    credential: it reads it only when it starts. ``changed``: a shell word holding the changed
+    store files' names, space-separated."""
+    parts = []
+    for d in readers:
+        files = sorted(
+            posixpath.basename(p)
+            for p in d.credentials.values()
+            if posixpath.dirname(p) == d.layout.secret_store
+        )
+        if files:
+            tests = " || ".join(f'echo " {changed} " | grep -q " {f} "' for f in files)
+            parts.append(f"{{ {{ {tests}; }} && echo rewritten {d.name} || true; }}")
+    return "; ".join(parts) if parts else "true"
 
 
 def _refresh(readers: Sequence[Daemon]) -> str:
@@ -130,7 +151,8 @@ def _refresh(readers: Sequence[Daemon]) -> str:
     parts = []
     for d in readers:
         env = d.secrets_env
-        assert env
+        if env is None:
+            continue  # a credential reader: its init system hands it the store's file
         parts.append(
             f"if [ -e {env} ]; then old=$(sha256sum < {env}); "
             f"( {write_env(d)} ) && printf %s {q(secret_names(d))} > {env}.names "
@@ -288,7 +310,7 @@ def rotation_script(platform: Platform, role: str, name: str) -> str:
     return " && ".join(
         [
             new,
-            f"rewritten=$({_refresh(readers)})",
+            f"rewritten=$({_refresh(readers)}; {credential_marks(readers, name)})",
             'echo "$rewritten"',
             *_tool_files(platform, role, name),
             _restart(readers, platform.host(role).os),
@@ -424,7 +446,7 @@ def put_back_script(platform: Platform, role: str, aside: str) -> str:
     daemons whose env changed restarted (a stopped one is left for its owner to start)."""
     layout = platform.host(role).layout
     store = layout.secret_store
-    readers = [d for d in daemons(platform, role) if d.enabled and d.secrets_env]
+    readers = [d for d in daemons(platform, role) if d.enabled and (d.secrets_env or d.credentials)]
     q = shlex.quote
     steps = [
         "umask 077",
@@ -438,7 +460,7 @@ def put_back_script(platform: Platform, role: str, aside: str) -> str:
         f"changed=$(cd {store} && for f in *; do cmp -s $f {store}.old/$f || echo $f; done)",
         f"rm -rf {store}.old",
         'echo "changed $(echo $changed)"',
-        f"rewritten=$({_refresh(readers)})",
+        f"rewritten=$({_refresh(readers)}; {credential_marks(readers, '$(echo $changed)')})",
         'echo "$rewritten"',
         # The MCP tools' key files too: they read the gateway key from their own file.
         *_tool_files(platform, role, platform.gateway.proxy_key.env),

@@ -252,6 +252,9 @@ class MonitoringService(ServiceModule[Monitoring]):
             return ()
         lay = platform.host(host).layout
         os = platform.host(host).os
+        # Both read the gateway's key and call it: after it at a boot, and restarted after it
+        # when its key changes (a rotation, a restore).
+        after_gateway = (os.init.unit_id(lay, self._gateway_name()),)
         prom = Daemon(
             name=self.name,
             description=self.description,
@@ -272,6 +275,7 @@ class MonitoringService(ServiceModule[Monitoring]):
             package=PROMETHEUS,
             config=self.config_path(platform, host),
             credentials={GATEWAY_KEY: self._gateway_key_file(platform)},
+            after=after_gateway,
             **common(platform, host),
         )
         alerts = Daemon(
@@ -310,9 +314,15 @@ class MonitoringService(ServiceModule[Monitoring]):
             package=BLACKBOX,
             config=self.blackbox_config(platform, host),
             credentials={GATEWAY_KEY: self._gateway_key_file(platform)},
+            after=after_gateway,
             **common(platform, host),
         )
         return (prom, alerts, probes)
+
+    def _gateway_name(self) -> str:
+        from homelab.services.litellm import SERVICE as LITELLM
+
+        return LITELLM.name
 
     def _gateway_key_file(self, platform: Platform) -> str:
         from homelab.services.litellm import gateway_host

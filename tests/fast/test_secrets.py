@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from homelab.model import Platform
 from homelab.secrets import (
     STORE_SUFFIX,
     consumers,
+    credential_marks,
     outside_readers,
     put_back_script,
     refusal,
@@ -81,7 +83,8 @@ def test_a_renamed_gateway_key_is_refused_before_anything_changes(
     key = platform.gateway.proxy_key.env
     renamed = "LITELLM_PROXY_KYE"
     have = [n for n in mini_secret_names(platform) if n != key] + [renamed]
-    readers = [d.name for d in consumers(platform, "mini", key)]
+    # The services whose env file names it (a credential reader's unit names the store file).
+    readers = [d.name for d in consumers(platform, "mini", key) if d.secrets_env]
     assert {"litellm", "open-webui", "optillm"} <= set(readers)
     settled = [d.name for d in daemons(platform, "mini") if d.enabled and d.secrets_env]
     result = plan(tmp_path, "mini", {"mini": answers(platform, have, *settled)})
@@ -118,11 +121,15 @@ def test_a_new_service_still_gets_its_secrets(platform: Platform, tmp_path: Path
 def test_the_gateway_key_is_read_by_the_gateway_and_its_clients(platform: Platform) -> None:
     key = platform.gateway.proxy_key.env
     readers = {d.name for d in consumers(platform, "mini", key)}
-    assert readers == {"litellm", "open-webui", "optillm"}
+    # Prometheus (its scrape of the gateway) and the blackbox exporter (its chat probes) are
+    # handed the key as a credential.
+    assert readers == {"litellm", "open-webui", "optillm", "prometheus-server", "blackbox-exporter"}
     # Derived from the daemons' mappings: each reader names it, no other daemon does.
+    path = platform.host("mini").layout.secret_file(key)
     for d in daemons(platform, "mini"):
         names = {r.env for r in d.secrets.values()}
-        assert (key in names) == (d.name in readers and d.enabled), d.name
+        reads = key in names or path in d.credentials.values()
+        assert reads == (d.name in readers and d.enabled), d.name
     tools = [t for h in platform.hosts.values() if (mcp := h.get(McpTools)) for t in mcp.tools]
     assert tools, "the real data runs MCP tools"
     assert outside_readers(platform, key) == tuple(f"MCP tool {t.name}" for t in tools)
@@ -141,7 +148,9 @@ def test_rotation_writes_the_store_atomically_then_every_reader_then_restarts(
     gateway = script.index("systemctl reload")
     clients = script.index("systemctl try-restart")
     for d in readers:
-        assert d.secrets_env
+        if d.secrets_env is None:  # a credential reader: restarted, nothing to rewrite
+            assert d.credentials, d.name
+            continue
         assert new < script.index(f"mv $tmp {d.secrets_env}") < gateway
     litellm = daemon_named(platform, "mini", "litellm")
     assert [[d.name for d in w] for w in waves(readers)] == [
@@ -155,7 +164,7 @@ def test_rotation_writes_the_store_atomically_then_every_reader_then_restarts(
     for d in readers:
         if d.name != "litellm":
             assert litellm.unit in d.after, f"{d.name} is not ordered after the gateway"
-            assert d.unit in script[clients - 300 : clients], f"{d.name} not in the second wave"
+            assert d.unit in script[clients - 1000 : clients], f"{d.name} not in the second wave"
             assert clients < script.index(d.health_url), f"no wait for {d.name}"
 
 
@@ -294,3 +303,29 @@ def test_fetch_store_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
         "copying the secret store failed on the host: tar: /etc/x/store: No such"
     )
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("changed", "restarted"),
+    [
+        (
+            "SEARXNG_SECRET LITELLM_PROXY_KEY",
+            ["rewritten prometheus-server", "rewritten blackbox-exporter"],
+        ),
+        ("SEARXNG_SECRET", []),
+    ],
+)
+def test_a_restored_key_restarts_the_daemons_handed_it_as_a_credential(
+    platform: Platform, changed: str, restarted: list[str]
+) -> None:
+    """Prometheus and the blackbox exporter read the gateway key as a credential (at start):
+    a put-back store whose gateway key differs marks them for the restart."""
+    readers = [d for d in daemons(platform, "mini") if d.enabled and d.credentials]
+    script = credential_marks(readers, "$changed")
+    done = subprocess.run(
+        ["bash", "-c", f"changed={shlex.quote(changed)}; {script}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split("\n")[:-1] == restarted

@@ -190,6 +190,14 @@ class Fault:
     expected: frozenset[str]
     #: Checks whose message names another service than the fault's (the one that saw it).
     seen_by: tuple[tuple[str, str], ...] = ()
+    #: Checks that may be red or green: Prometheus's probe of the faulted daemon turns red
+    #: only once its next probe (the lab's 5 s interval) ran after the fault.
+    lagging: frozenset[str] = frozenset()
+
+
+def probed(daemon: Daemon) -> frozenset[str]:
+    """Prometheus's probe of ``daemon``'s health URL, as verify names its check."""
+    return frozenset({f"test_prometheus_probe_succeeds[health:{daemon.host},{daemon.name}]"})
 
 
 FAULTS = [
@@ -212,6 +220,7 @@ FAULTS = [
         seen_by=tuple(
             (f"test_search_web_returns_results[{host}]", "web-fetch") for host in SEARCH_WEB_HOSTS
         ),
+        lagging=probed(SEARXNG),
     ),
     Fault(
         "loopback-only service re-bound to all addresses",
@@ -273,6 +282,7 @@ FAULTS = [
                 *(f"test_each_alias_answers_a_chat[{alias}]" for alias in MLX_ALIASES),
             }
         ),
+        lagging=probed(MLX),
     ),
     Fault(
         "a secrets file made world-readable",
@@ -294,8 +304,10 @@ def test_a_fault_turns_exactly_its_checks_red(
     finally:
         fault.restore()
         deploy()  # converges whatever the fault changed back to the data
-    assert set(outcome.failed) == fault.expected, (
-        f"expected red: {sorted(fault.expected)}; found red: {sorted(outcome.failed)}"
+    red = set(outcome.failed)
+    assert fault.expected <= red <= fault.expected | fault.lagging, (
+        f"expected red: {sorted(fault.expected)} (and perhaps {sorted(fault.lagging)}); "
+        f"found red: {sorted(red)}"
     )
     for check, message in outcome.failed.items():
         first = message.splitlines()[0] if message else ""

@@ -25,6 +25,8 @@ from homelab.model.common import Service, SystemPackage
 from homelab.render.files import HostFile
 from homelab.services.base import Daemon, ServiceModule, common
 from homelab.services.monitoring_board import board_html
+from homelab.services.node_exporter import SCRAPER
+from homelab.services.node_exporter import SERVICE as NODE
 
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
@@ -211,7 +213,7 @@ def _dump(header: str, data: Any) -> str:
 
 
 class MonitoringService(ServiceModule[Monitoring]):
-    name = "prometheus-server"
+    name = SCRAPER
     options = Monitoring
     description = "Prometheus (scrapes, probes and alert rules derived from the platform)"
     systems = frozenset({"linux"})
@@ -346,8 +348,6 @@ class MonitoringService(ServiceModule[Monitoring]):
         """Every daemon's health URL Prometheus's host can reach: its own host's on loopback,
         other hosts' LAN daemons at their address (a loopback daemon elsewhere is watched by
         its unit's state alone)."""
-        from homelab.services.node_exporter import SERVICE as NODE
-
         out: list[HealthTarget] = []
         for host in platform.hosts:
             for d in platform.daemons(host):
@@ -375,8 +375,6 @@ class MonitoringService(ServiceModule[Monitoring]):
 
     def node_targets(self, platform: Platform, seen_from: str) -> Iterator[tuple[str, str]]:
         """(host, host:port) of each host's node exporter."""
-        from homelab.services.node_exporter import SERVICE as NODE
-
         for host, opts in NODE.placed(platform):
             if opts.enabled:
                 address = LOOPBACK if host == seen_from else platform.addresses[host]

@@ -29,9 +29,9 @@ PACKAGE = SystemPackage(
 )
 
 
-#: The service that scrapes it (``homelab/services/monitoring.py``), by name: it imports this
-#: module for its scrape targets.
-PROMETHEUS = "prometheus-server"
+#: The name of the service that scrapes it (``homelab/services/monitoring.py`` takes it from
+#: here: that module imports this one for its scrape targets, so this one cannot import it).
+SCRAPER = "prometheus-server"
 
 
 class NodeExporter(Service):
@@ -63,7 +63,7 @@ class NodeExporterService(ServiceModule[NodeExporter]):
             if d.enabled
         )
         # Prometheus's hosts scrape it; nothing else of the LAN needs it.
-        scrapers = tuple(h for h, _ in platform.module(PROMETHEUS).placed(platform))
+        scrapers = tuple(h for h, _ in platform.module(SCRAPER).placed(platform))
         daemon = Daemon(
             name=self.name,
             description=self.description,

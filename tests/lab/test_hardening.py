@@ -17,7 +17,7 @@ from homelab.bridge import host_specs
 from homelab.hardening import LIMIT, parse
 from homelab.load import load_platform
 from homelab.render import host_files
-from homelab.services import daemons
+from homelab.services import Daemon, daemons
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 
 pytestmark = [
@@ -154,6 +154,26 @@ def test_only_declared_lan_ports_accept_every_other_host(
         f"{host}: from {other}, expected open {sorted(lan | {SSH_PORTS[host]})}, found open "
         f"{sorted(opened)} (listening: {sorted(ports)})"
     )
+
+
+FENCED = [d for h in PLATFORM.hosts for d in daemons(PLATFORM, h) if d.enabled and d.fence_path]
+
+
+@pytest.mark.parametrize("daemon", FENCED[:1], ids=[f"{d.host}/{d.name}" for d in FENCED[:1]])
+def test_a_fence_lives_and_goes_with_its_unit(converged: None, daemon: Daemon) -> None:
+    """The packet filter's table is loaded by the unit's start and removed by its stop, so a
+    unit that leaves the host (prune stops it) takes its fence with it."""
+
+    def tables() -> list[str]:
+        return ssh(daemon.host, "nft list tables").stdout.split()
+
+    assert daemon.fence_table in tables(), f"{daemon.name}: its table is not loaded"
+    ssh(daemon.host, f"systemctl stop {daemon.unit}")
+    try:
+        assert daemon.fence_table not in tables(), f"{daemon.name}: stopped, its table stays"
+    finally:
+        ssh(daemon.host, f"systemctl start {daemon.unit}")
+    assert daemon.fence_table in tables(), f"{daemon.name}: started, its table is not back"
 
 
 def test_the_report_refuses_an_exposed_unit() -> None:

@@ -24,7 +24,8 @@ from homelab import warm
 from homelab.lab.substitutes.ov_server import LOAD_SECONDS
 from homelab.load import load_platform
 from homelab.model import Platform
-from homelab.model.service import Warmup
+from homelab.model.service import WARM, Warmup
+from homelab.services.ov_server import SERVICE as OV_SERVER
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh
 from tests.lab.test_day_two import main_pids, restarted
 from tests.lab.test_deploy import chat
@@ -34,10 +35,22 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
 ]
 
-#: A model of the active profile, one of another profile only, and the warm MLX model.
-OV_WARM = "ov-qwen2-5-1-5b-instruct-fp16"
-OV_SAFE_ONLY = "ov-phi-3-5-mini-instruct-fp16"
-MLX_WARM = "mlx-tiny-llama-b"
+PLATFORM = load_platform(LAB_INVENTORY)
+#: The lab's two warm-ups, as its data gives them: ov-server's active profile, and the Studio's
+#: MLX model marked warm (the only model of its profile).
+(OV,) = [w for h in PLATFORM.hosts for w in PLATFORM.warmups(h) if w.daemon.name == OV_SERVER.name]
+(MLX,) = [w for h in PLATFORM.hosts for w in PLATFORM.warmups(h) if w.profile == WARM]
+OV_OPTIONS = OV_SERVER.on(PLATFORM, OV.daemon.host)
+assert OV_OPTIONS is not None
+#: A model of the active profile; another profile, and a model of it outside the active one.
+OV_WARM = OV.models[0][0]
+OTHER_PROFILE, OV_OTHER_ONLY = next(
+    (name, m)
+    for name, members in OV_OPTIONS.profiles.items()
+    for m in members
+    if name != OV.profile and m not in dict(OV.models)
+)
+((MLX_WARM, _),) = MLX.models
 
 
 def warmup_of(platform: Platform, daemon: str) -> Warmup:
@@ -92,7 +105,7 @@ def warmed_on(results: dict[str, Any]) -> list[str]:
 def test_a_warmed_model_answers_its_first_request_without_its_load(lab: dict[str, Any]) -> None:
     platform = load_platform(LAB_INVENTORY)
     deploy()  # converged: every warm-up stands
-    ov, mlx = warmup_of(platform, "ov-server"), warmup_of(platform, "mlx-8101")
+    ov, mlx = OV, MLX
 
     # Cold: restarted by hand, nothing warms them.
     restart(ov)
@@ -145,16 +158,17 @@ def test_a_deploy_switches_the_active_profile_with_nothing_restarted(
     lab: dict[str, Any],
 ) -> None:
     platform = load_platform(LAB_INVENTORY)
-    ov = warmup_of(platform, "ov-server")
+    ov = OV
+    host, key = OV.daemon.host, OV_SERVER.key
     body = (
-        "lab.evolve(hosts={**lab.hosts, 'mini': lab.hosts['mini'].evolve(ov_server={"
-        "**lab.hosts['mini'].services['ov_server'].model_dump(), "
-        "'active_profile': 'ov-only-safe'})})"
+        f"lab.evolve(hosts={{**lab.hosts, {host!r}: lab.hosts[{host!r}].evolve({key}={{"
+        f"**lab.hosts[{host!r}].services[{key!r}].model_dump(), "
+        f"'active_profile': {OTHER_PROFILE!r}}})}})"
     )
     deploy()
     with tempfile.TemporaryDirectory() as folder:
         inventory = changed_lab(Path(folder), body)
-        safe = warmup_of(load_platform(inventory), "ov-server")
+        safe = warmup_of(load_platform(inventory), OV.daemon.name)
         before = main_pids(platform)
         try:
             start = time.monotonic()
@@ -162,17 +176,17 @@ def test_a_deploy_switches_the_active_profile_with_nothing_restarted(
             seconds = time.monotonic() - start
             assert restarted(before, main_pids(platform)) == [], "the switch restarted a daemon"
             found = record(platform, safe).record or {}
-            assert found.get("profile") == "ov-only-safe", f"expected ov-only-safe, found {found}"
+            assert found.get("profile") == OTHER_PROFILE, f"expected {OTHER_PROFILE}, found {found}"
             assert not warm.stale_profile(safe, found), found
-            switched = first_answer(platform, safe, OV_SAFE_ONLY)
-            own = warm.first_answers(found).get(OV_SAFE_ONLY)
+            switched = first_answer(platform, safe, OV_OTHER_ONLY)
+            own = warm.first_answers(found).get(OV_OTHER_ONLY)
             print(
-                f"\nprofile switched to ov-only-safe in {seconds:.1f} s "
-                f"(warmed on {', '.join(warmed_on(results))}); {OV_SAFE_ONLY} first answer "
+                f"\nprofile switched to {OTHER_PROFILE} in {seconds:.1f} s "
+                f"(warmed on {', '.join(warmed_on(results))}); {OV_OTHER_ONLY} first answer "
                 f"{switched:.3f} s (the warm-up's own {own} s)"
             )
             assert switched < LOAD_SECONDS / 2, (
-                f"{OV_SAFE_ONLY}: expected it warm after the switch, found {switched:.3f} s"
+                f"{OV_OTHER_ONLY}: expected it warm after the switch, found {switched:.3f} s"
             )
         finally:
             deploy()  # back to the lab's data, its profile warmed again

@@ -27,12 +27,16 @@ app = FastAPI(title="ov-server (lab stand-in)")
 #: Seconds a model's first request takes (its load); later ones answer at once.
 LOAD_SECONDS = float(os.environ.get("OV_STANDIN_LOAD_SECONDS", "0"))
 _loaded: set[str] = set()
-_loading = threading.Lock()
+_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
 
 
 def load(model: str) -> None:
-    """The model, loaded once: its first request waits for the load, the rest do not."""
-    with _loading:
+    """The model, loaded once: its first request waits for the load, the rest do not (nor do
+    requests for a model already loaded while another loads)."""
+    with _locks_lock:
+        lock = _locks.setdefault(model, threading.Lock())
+    with lock:
         if model not in _loaded:
             time.sleep(LOAD_SECONDS)
             _loaded.add(model)

@@ -59,7 +59,7 @@ def platform_units(naming: UnitNaming) -> list[str]:
 def stale_units(platform: Platform, role: str) -> list[str]:
     """Paths of the platform's units or plists on the host that no daemon of the data names."""
     h = platform.host(role)
-    named = {d.unit_path for d in daemons(platform, role)}
+    named = {p for d in daemons(platform, role) for p in d.unit_paths}
     return [p for p in platform_units(h.os.init.naming(h.layout)) if p not in named]
 
 

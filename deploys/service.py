@@ -51,6 +51,7 @@ class ServiceDeploy:
         self.reloads: list[OperationMeta] = []
         self.unit: OperationMeta | None = None
         self.socket: OperationMeta | None = None
+        self.handover: OperationMeta | None = None
         self.staging = f"{daemon.layout.state}/.staging/{daemon.name}"
 
     @classmethod
@@ -72,7 +73,8 @@ class ServiceDeploy:
         d = self.daemon
         unit_file, *rest = daemon_files(self.platform, d)
         sockets = [f for f in rest if f.path == d.socket_path]
-        config = [f for f in rest if f.path != d.socket_path]
+        handovers = [f for f in rest if f.path == d.handover_path]
+        config = [f for f in rest if f not in sockets and f not in handovers]
         if d.enabled:
             # Secrets first: a config check may need the variables they hold.
             written = secrets_env(d)
@@ -88,14 +90,18 @@ class ServiceDeploy:
             # systemd-analyze loads a unit's neighbours from the candidate's folder: the socket
             # waits there while its service is checked (a new host has neither yet), and is
             # checked itself once the service is in place.
-            if sockets and not in_place(unit_file.path, unit_file.content):
+            if sockets and not all(in_place(f.path, f.content) for f in [unit_file, *handovers]):
                 stage_beside(sockets, self.staging)
             self.unit = guarded_put(unit_file, activation(d).unit_check, self.staging)
+            for f in handovers:
+                self.handover = guarded_put(f, activation(d).unit_check, self.staging)
             for f in sockets:
                 self.socket = guarded_put(f, activation(d).unit_check, self.staging)
         else:
             for f in sockets:
                 self.socket = put(f)
+            for f in handovers:
+                self.handover = put(f)
             self.unit = put(unit_file)
 
     def check(self, f: HostFile) -> Check | None:
@@ -110,7 +116,8 @@ class ServiceDeploy:
         return guarded_put(f, check, self.staging)
 
     def unit_changed(self) -> bool:
-        return self.unit is not None and self.unit.did_change()
+        """Its unit changed, or its handover unit (the same process: a restart takes it in)."""
+        return any(op is not None and op.did_change() for op in (self.unit, self.handover))
 
     def socket_changed(self) -> bool:
         return self.socket is not None and self.socket.did_change()

@@ -62,13 +62,29 @@ def activate(
     def restart_needed() -> bool:
         return unit() or socket() or any_changed(*changes)()
 
-    restart = systemd.service(
-        name=f"Restart {daemon.unit} (its files changed)",
-        service=daemon.unit,
-        running=True,
-        restarted=True,
-        _if=restart_needed,
-    )
+    if daemon.handover_path and current().active(daemon.unit):
+        # systemd stops the old process before it starts the new one; the handover serves on
+        # the same socket meanwhile (its start returns once it serves, and so does the
+        # restart's), so a request in flight that calls back through the port is answered
+        # instead of waiting out the stop. Should the new files fail to start, the old
+        # process still serves (or, past the restart, the handover does).
+        restart = server.shell(
+            name=f"Restart {daemon.unit} (its files changed)",
+            commands=[
+                f"systemctl start {daemon.handover_unit}",
+                f"systemctl restart {daemon.unit}",
+                f"systemctl stop {daemon.handover_unit}",
+            ],
+            _if=restart_needed,
+        )
+    else:
+        restart = systemd.service(
+            name=f"Restart {daemon.unit} (its files changed)",
+            service=daemon.unit,
+            running=True,
+            restarted=True,
+            _if=restart_needed,
+        )
     started: list[OperationMeta] = [restart]
     if reloads and current().active(daemon.unit):
         # New workers read the new config while the old ones finish what they have: a

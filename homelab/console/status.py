@@ -78,7 +78,7 @@ class Plan:
 
     @property
     def unit_paths(self) -> set[str]:
-        return {d.unit_path for d in self.daemons}
+        return {p for d in self.daemons for p in d.unit_paths}
 
 
 def plan(platform: Platform, role: str) -> Plan:

@@ -83,6 +83,14 @@ class Daemon:
     #: in: the socket outlives the process, so a restart makes requests wait instead of
     #: refusing them.
     socket_activated: bool = False
+    #: It tells the init system when it serves (systemd's ``Type=notify``: its first worker
+    #: to finish starting sends ``READY=1``), so a start or restart returns only then.
+    notifies_ready: bool = False
+    #: A restart of it starts a second instance on its socket first, which serves while the
+    #: old process finishes its requests and the new one starts: a request in flight that
+    #: calls back through its own port (OptiLLM's) is answered instead of waiting out the
+    #: stop. Needs ``socket_activated`` and ``notifies_ready``.
+    hands_over: bool = False
     #: ``systemctl reload`` (SIGHUP) makes it take in ``reload_files`` again: new workers start
     #: on them while the old ones finish their requests, the main process stays.
     reloadable: bool = False
@@ -162,6 +170,22 @@ class Daemon:
     @property
     def unit_path(self) -> str:
         return self.system.init.unit_path(self.layout, self.name)
+
+    @property
+    def handover_unit(self) -> str:
+        return self.system.init.unit_id(self.layout, f"{self.name}-handover")
+
+    @property
+    def handover_path(self) -> str | None:
+        """Its handover unit, serving on its socket while it restarts, where it hands over."""
+        if not (self.hands_over and self.socket_path and self.notifies_ready):
+            return None
+        return self.system.init.unit_path(self.layout, f"{self.name}-handover")
+
+    @property
+    def unit_paths(self) -> tuple[str, ...]:
+        """Its own units' files: its unit or plist, and its handover unit if it has one."""
+        return (self.unit_path, *((self.handover_path,) if self.handover_path else ()))
 
     @property
     def credentials_dir(self) -> str:

@@ -50,15 +50,21 @@ def reload_command(workers: int) -> str:
     )
 
 
-def systemd_unit(daemon: Daemon) -> HostFile:
+def systemd_unit(daemon: Daemon, handover: bool = False) -> HostFile:
+    """Its unit; ``handover``: its handover unit (the same process on its socket, started
+    only while it restarts)."""
     content = render(
         "systemd/service.j2",
         daemon=daemon,
+        this_unit=daemon.handover_unit if handover else daemon.unit,
+        handover=handover,
         hardening=hardening(daemon),
         mark=UNIT_MARK,
         reload_command=reload_command(daemon.workers),
     )
-    return HostFile(path=daemon.unit_path, content=content, restarts=(daemon.name,))
+    path = daemon.handover_path if handover else daemon.unit_path
+    assert path is not None
+    return HostFile(path=path, content=content, restarts=(daemon.name,))
 
 
 def systemd_socket(daemon: Daemon) -> HostFile:
@@ -128,5 +134,9 @@ def service_file(daemon: Daemon) -> HostFile:
 
 
 def socket_files(daemon: Daemon) -> list[HostFile]:
-    """Its ``.socket`` unit when it has one (launchd daemons bind for themselves)."""
-    return [systemd_socket(daemon)] if daemon.socket_path else []
+    """Its ``.socket`` unit when it has one (launchd daemons bind for themselves), then its
+    handover unit, which serves on that socket during a restart."""
+    if not daemon.socket_path:
+        return []
+    handover = [systemd_unit(daemon, handover=True)] if daemon.handover_path else []
+    return [systemd_socket(daemon), *handover]

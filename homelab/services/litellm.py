@@ -515,6 +515,8 @@ class LiteLLMService(ServiceModule[LiteLLM]):
             environment={"LITELLM_LOG": litellm.log_level} if litellm.log_level else {},
             secrets=secrets,
             socket_activated=litellm.preforked,
+            notifies_ready=litellm.preforked,
+            hands_over=litellm.preforked,
             reloadable=litellm.preforked,
             reload_files=(router, listing_module(platform), env, secrets_env)
             if litellm.preforked

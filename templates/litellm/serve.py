@@ -12,11 +12,15 @@ Usage: ``python serve.py [--env-file FILE ...] -- LITELLM_ARGUMENTS...``
   closes a connection whose request it has not read, and closing a socket with unread bytes
   resets it, so that client's request failed. The listening socket stays open (systemd's, or
   the master's): the other workers take the new connections.
+- Under systemd's ``Type=notify`` the unit is ready when a worker serves: the first worker to
+  finish its start says ``READY=1``. Gunicorn's master says it as soon as it has booted, before
+  any worker serves (LiteLLM's take ~10 s to start); the master's is held back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sys
@@ -24,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gunicorn.arbiter
+import gunicorn.systemd
 import uvicorn.server
 from dotenv import dotenv_values
 
@@ -74,6 +79,28 @@ def settling(shutdown: Callable[..., Any]) -> Callable[..., Any]:
     return settle_then_shut_down
 
 
+def not_ready_yet(notify: Callable[..., None]) -> Callable[..., None]:
+    """Gunicorn's ``sd_notify`` without its master's READY=1 (no worker serves then)."""
+
+    def notify_but_ready(state: str, logger: Any, unset_environment: bool = False) -> None:
+        if not state.startswith("READY=1"):
+            notify(state, logger, unset_environment)
+
+    return notify_but_ready
+
+
+def telling_ready(startup: Callable[..., Any], notify: Callable[..., None]) -> Callable[..., Any]:
+    """uvicorn's start of a worker, which then tells systemd it serves (where it asks:
+    ``NOTIFY_SOCKET``; ``NotifyAccess=all`` lets a worker, not only the master, say so)."""
+
+    async def start_then_tell(server: Any, sockets: list[socket.socket] | None = None) -> None:
+        await startup(server, sockets)
+        if server.started:
+            notify(f"READY=1\nSTATUS=worker {os.getpid()} serves", logging.getLogger(__name__))
+
+    return start_then_tell
+
+
 def main(argv: Sequence[str]) -> int:
     env_files, arguments = split(argv)
     for path in env_files:
@@ -82,6 +109,9 @@ def main(argv: Sequence[str]) -> int:
     arbiter.reload = reading_env_files(arbiter.reload, env_files)  # type: ignore[method-assign]
     server = uvicorn.server.Server
     server.shutdown = settling(server.shutdown)  # type: ignore[method-assign]
+    notify = gunicorn.systemd.sd_notify
+    gunicorn.systemd.sd_notify = not_ready_yet(notify)
+    server.startup = telling_ready(server.startup, notify)  # type: ignore[method-assign]
     sys.argv = ["litellm", *arguments]
     from litellm_cli.main import proxy_server
 

@@ -82,13 +82,22 @@ def test_reload_returns_once_the_old_workers_are_gone(master: subprocess.Popen[s
     assert took < RELOAD_WAIT_S, f"waited {took:.1f} s: for the helper, which never leaves"
 
 
-#: Stand-ins for gunicorn's arbiter, uvicorn's server and LiteLLM's CLI (none is installed
-#: here). The CLI makes an arbiter, the env files change, SIGHUP's reload runs and prints what
-#: it saw; then a worker's server is told to stop and prints what it did, in order.
+#: Stand-ins for gunicorn's arbiter and sd_notify, uvicorn's server and LiteLLM's CLI (none is
+#: installed here). The CLI makes an arbiter, which boots (and says so to systemd), the env
+#: files change, SIGHUP's reload runs and prints what it saw; then a worker's server is told to
+#: stop and prints what it did, in order; last a worker starts (and says it is ready).
 FAKES = {
     "gunicorn/__init__.py": "",
+    "gunicorn/systemd.py": """
+def sd_notify(state, logger, unset_environment=False):
+    print("notify", state.replace("\\n", " "))
+""",
     "gunicorn/arbiter.py": """
+from gunicorn import systemd
 class Arbiter:
+    def start(self):  # as gunicorn's: booted, before any worker serves
+        systemd.sd_notify("STATUS=booting", None)
+        systemd.sd_notify("READY=1\\nSTATUS=Gunicorn arbiter booted", None)
     def reload(self):
         import os
         print(os.environ.get("OV_A_API_BASE"), os.environ.get("NEW_ROUTE"), os.environ["KEY"])
@@ -101,6 +110,9 @@ class Listening:
         print("closed", round(time.monotonic(), 2))
 class Server:
     servers = [Listening()]
+    started = False
+    async def startup(self, sockets=None):
+        self.started = True
     async def shutdown(self, sockets=None):
         print("shut", round(time.monotonic(), 2))
 """,
@@ -113,8 +125,11 @@ def proxy_server():
     assert sys.argv == ["litellm", "--config", "router.yaml", "--run_gunicorn"], sys.argv
     Path("env").write_text("# routes\\nOV_A_API_BASE=http://127.0.0.1:9001/v1\\nNEW_ROUTE=x\\n")
     Path("secrets.env").write_text("KEY=rotated\\n")
-    gunicorn.arbiter.Arbiter().reload()
+    arbiter = gunicorn.arbiter.Arbiter()
+    arbiter.start()
+    arbiter.reload()
     asyncio.run(uvicorn.server.Server().shutdown())
+    asyncio.run(uvicorn.server.Server().startup())
     return 0
 """,
 }
@@ -150,7 +165,19 @@ def served(tmp_path: Path) -> list[str]:
 
 
 def test_a_reload_reads_the_env_files_again(served: list[str]) -> None:
-    assert served[0].split() == ["http://127.0.0.1:9001/v1", "x", "rotated"], served
+    assert served[1].split() == ["http://127.0.0.1:9001/v1", "x", "rotated"], served
+
+
+def test_the_master_says_its_status_but_not_ready(served: list[str]) -> None:
+    assert served[0] == "notify STATUS=booting", served
+
+
+def test_a_worker_that_has_started_says_ready(served: list[str]) -> None:
+    said = served[-1].split()
+    assert said[:3] == ["notify", "READY=1", "STATUS=worker"], f"expected READY=1, found {said}"
+    assert [line for line in served if "READY=1" in line] == [served[-1]], (
+        f"only the worker says READY=1: {served}"
+    )
 
 
 def test_a_stopping_worker_stops_accepting_then_waits_before_closing(
@@ -158,8 +185,8 @@ def test_a_stopping_worker_stops_accepting_then_waits_before_closing(
 ) -> None:
     from homelab.services.litellm import SERVE
 
-    closed, shut = (float(line.split()[1]) for line in served[1:3])
-    assert [line.split()[0] for line in served[1:3]] == ["closed", "shut"], served
+    closed, shut = (float(line.split()[1]) for line in served[2:4])
+    assert [line.split()[0] for line in served[2:4]] == ["closed", "shut"], served
     settle = float(SERVE.read_text().split("SETTLE_S = ")[1].split()[0])
     assert shut - closed >= settle - 0.02, f"closed idle connections {shut - closed:.2f} s after"
 

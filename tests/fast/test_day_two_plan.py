@@ -185,7 +185,15 @@ def stale_mini(platform: Platform) -> Responses:
         f"test -e {units}/retired.socket": [stat_line(f"{units}/retired.socket", "-rw-r--r--")],
         "SubState retired.socket": ["Id=retired.socket", "SubState=listening"],
         "UnitFileState retired.socket": ["Id=retired.socket", "UnitFileState=enabled"],
+        # The gateway's handover unit, ours and named by the data through its gateway.
+        re.compile(r"^grep -e .* /etc/systemd/system/litellm-handover\.service "): [
+            f"# x: {UNIT_MARK}"
+        ],
+        f"test -e {units}/litellm-handover.service": [
+            stat_line(f"{units}/litellm-handover.service", "-rw-r--r--")
+        ],
         f"find {units} -type f": [
+            f"{units}/litellm-handover.service",
             f"{units}/retired.service",
             f"{units}/handmade.service",
             f"{units}/litellm.service",
@@ -227,6 +235,13 @@ def test_a_stale_units_socket_is_closed_and_removed_before_the_unit_stops(
     remove = first(mini, "the stale socket removed", "rm -f /etc/systemd/system/retired.socket")
     stop = first(mini, "the stale unit stopped", "systemctl stop retired.service")
     assert close < stop and disable < stop and remove < stop, (close, disable, remove, stop)
+
+
+def test_the_gateways_handover_unit_is_not_stale(mini: list[str], platform: Platform) -> None:
+    path = f"{platform.host('mini').layout.systemd_units}/litellm-handover.service"
+    retiring = ("systemctl stop litellm-handover", "systemctl disable litellm-handover")
+    retired = [c for c in mini if c.startswith(retiring) or c == f"rm -f {path}"]
+    assert retired == [], f"expected the handover unit kept, found {retired}"
 
 
 def test_a_unit_without_the_mark_is_not_the_platforms(mini: list[str]) -> None:

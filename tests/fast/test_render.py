@@ -397,6 +397,28 @@ def test_the_gateway_takes_its_socket_from_systemd(platform: Platform) -> None:
     assert unit["Service"]["ExecReload"] == [reload_command(gw.workers)]
 
 
+def test_the_gateway_is_ready_when_a_worker_says_so(platform: Platform) -> None:
+    gw = daemon(platform, "mini", "litellm")
+    unit = parse.unit(files_of(platform, "mini")[gw.unit_path].content)["Service"]
+    assert (unit["Type"], unit["NotifyAccess"]) == (["notify"], ["all"]), (
+        f"expected Type=notify from any of its processes, found {unit['Type']} {unit.get('NotifyAccess')}"
+    )
+
+
+def test_the_gateways_handover_serves_on_its_socket_only_when_started(
+    platform: Platform,
+) -> None:
+    gw = daemon(platform, "mini", "litellm")
+    assert gw.handover_path is not None, "the gateway restarts through a handover"
+    files = files_of(platform, "mini")
+    handover = parse.unit(files[gw.handover_path].content)
+    main = parse.unit(files[gw.unit_path].content)
+    assert handover["Service"]["Sockets"] == [gw.socket_unit], "it takes the gateway's socket"
+    assert handover["Service"]["ExecStart"] == main["Service"]["ExecStart"], "the same process"
+    assert handover["Service"]["Restart"] == ["no"], "it serves only while a deploy runs it"
+    assert "Install" not in handover, "nothing starts it at boot"
+
+
 def test_the_gateway_and_open_webui_alone_have_socket_units(platform: Platform) -> None:
     held = {d.name for host in platform.hosts for d in daemons(platform, host) if d.socket_path}
     assert held == {"litellm", "open-webui"}

@@ -401,7 +401,8 @@ def test_the_gateway_is_ready_when_a_worker_says_so(platform: Platform) -> None:
     gw = daemon(platform, "mini", "litellm")
     unit = parse.unit(files_of(platform, "mini")[gw.unit_path].content)["Service"]
     assert (unit["Type"], unit["NotifyAccess"]) == (["notify"], ["all"]), (
-        f"expected Type=notify from any of its processes, found {unit['Type']} {unit.get('NotifyAccess')}"
+        f"expected Type=notify from any of its processes, found {unit['Type']}, "
+        f"{unit.get('NotifyAccess')}"
     )
 
 

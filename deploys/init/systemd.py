@@ -66,12 +66,13 @@ def activate(
         # systemd stops the old process before it starts the new one; the handover serves on
         # the same socket meanwhile (its start returns once it serves, and so does the
         # restart's), so a request in flight that calls back through the port is answered
-        # instead of waiting out the stop. Should the new files fail to start, the old
-        # process still serves (or, past the restart, the handover does).
+        # instead of waiting out the stop. A handover that does not serve in time is stopped
+        # and the restart goes on without it: requests wait on the socket, as they would.
         restart = server.shell(
             name=f"Restart {daemon.unit} (its files changed)",
             commands=[
-                f"systemctl start {daemon.handover_unit}",
+                f"systemctl start {daemon.handover_unit} || "
+                f"echo '{daemon.handover_unit} did not serve: restarting without it' >&2",
                 f"systemctl restart {daemon.unit}",
                 f"systemctl stop {daemon.handover_unit}",
             ],

@@ -50,6 +50,11 @@ def reload_command(workers: int) -> str:
     )
 
 
+#: How long a handover may take to serve before the restart goes on without it (LiteLLM's
+#: workers serve 10-30 s after their start on two busy cores).
+HANDOVER_START_S = 60
+
+
 def systemd_unit(daemon: Daemon, handover: bool = False) -> HostFile:
     """Its unit; ``handover``: its handover unit (the same process on its socket, started
     only while it restarts)."""
@@ -58,6 +63,7 @@ def systemd_unit(daemon: Daemon, handover: bool = False) -> HostFile:
         daemon=daemon,
         this_unit=daemon.handover_unit if handover else daemon.unit,
         handover=handover,
+        handover_start_s=HANDOVER_START_S,
         hardening=hardening(daemon),
         mark=UNIT_MARK,
         reload_command=reload_command(daemon.workers),

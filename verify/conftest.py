@@ -100,6 +100,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     param("daemon", every, [params.daemon_id(d) for d in every])
     watched = monitoring.MONITORING.watched(platform)
     param("watched", watched, [w.id for w in watched])
+    probes = [w for w in watched if w.probe]
+    param("probed", probes, [w.id for w in probes])
     lan = [d for d in every if d.listener.lan]
     param("lan_daemon", lan, [params.daemon_id(d) for d in lan])
     local = [d for d in every if not d.listener.lan]

@@ -103,16 +103,14 @@ def test_prometheus_target_is_up(
 
 
 def test_prometheus_probe_succeeds(
-    watched: Watched,
+    probed: Watched,
     hosts: dict[str, Any],
     platform: Platform,
     record_property: Callable[[str, object], None],
 ) -> None:
-    if not watched.probe:
-        return
-    found = _value(hosts[watched.prometheus], platform, watched, "probe_success")
-    ok, why = _holds(found, hosts, platform, watched, record_property)
+    found = _value(hosts[probed.prometheus], platform, probed, "probe_success")
+    ok, why = _holds(found, hosts, platform, probed, record_property)
     assert ok, (
-        f"prometheus on {watched.prometheus}: expected probe {watched.selector} to succeed (1), "
+        f"prometheus on {probed.prometheus}: expected probe {probed.selector} to succeed (1), "
         f"found {why}"
     )

@@ -1,0 +1,47 @@
+"""A deploy that restarts a running gateway hands over: its handover unit serves on the
+gateway's socket from before the restart until after it (planned on pyinfra's fake connector,
+the gateway's host answering that the gateway runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from homelab.model import Platform
+from homelab.services import daemon_named
+from homelab.services.litellm import gateway_host
+from tests.fast.fakeplan import first, planned_commands
+
+
+def running(unit: str) -> list[str]:
+    """The deploy's snapshot of the host, as a host that runs ``unit`` and nothing else
+    answers it."""
+    return [f"S\t{unit}\tactive\tenabled"]
+
+
+@pytest.fixture(scope="module")
+def restarted(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list[str]:
+    home = gateway_host(platform)
+    unit = daemon_named(platform, home, "litellm").unit
+    folder: Path = tmp_path_factory.mktemp("handover")
+    snapshot = "systemctl show -p Id -p ActiveState -p UnitFileState"
+    return planned_commands(folder, home, {home: {snapshot: running(unit)}})
+
+
+def test_the_handover_serves_before_the_gateway_restarts(
+    restarted: list[str], platform: Platform
+) -> None:
+    gw = daemon_named(platform, gateway_host(platform), "litellm")
+    start = first(restarted, "the handover started", f"systemctl start {gw.handover_unit}")
+    restart = first(restarted, "the gateway restarted", f"systemctl restart {gw.unit}")
+    assert start < restart, f"the handover starts at {start}, after the restart at {restart}"
+
+
+def test_the_handover_stops_once_the_gateway_has_restarted(
+    restarted: list[str], platform: Platform
+) -> None:
+    gw = daemon_named(platform, gateway_host(platform), "litellm")
+    restart = first(restarted, "the gateway restarted", f"systemctl restart {gw.unit}")
+    stop = first(restarted, "the handover stopped", f"systemctl stop {gw.handover_unit}")
+    assert restart < stop, f"the handover stops at {stop}, before the restart at {restart}"

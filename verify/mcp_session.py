@@ -37,9 +37,7 @@ class Session(Protocol):
 
 def as_user(system: System, user: str) -> str:
     """A command prefix running what follows as ``user`` (the suite connects as root)."""
-    if system.name == "linux":
-        return f"runuser -u {shlex.quote(user)} --"
-    return f"sudo -u {shlex.quote(user)} --"
+    return system.as_user.format(user=shlex.quote(user))
 
 
 def entry(host: Any, platform: Platform, host_name: str, name: str) -> dict[str, Any]:

@@ -196,6 +196,8 @@ class System:
     snapshot: bool
     #: Its package manager: Debian's apt, or Homebrew.
     packages: Literal["apt", "homebrew"] = "apt"
+    #: A command prefix running what follows as the account ``{user}`` (from root).
+    as_user: str = "runuser -u {user} --"
     #: The packet filter that fences a daemon's port to the hosts that may reach it (Linux:
     #: nftables); None: this system's daemons are not fenced (macOS's pf is not driven yet).
     firewall: SystemPackage | None = None
@@ -246,6 +248,7 @@ MACOS = System(
     staff_group="staff",
     sha256="shasum -a 256",
     listening="lsof -nP -iTCP -sTCP:LISTEN",
+    as_user="sudo -u {user} --",
     secrets_dir_mode="0700",
     # Homebrew's Python on Apple silicon; wheels for the macOS release the hosts run.
     toolchain=Toolchain(

@@ -35,7 +35,7 @@ def platform_units(host: Any, platform: Platform, name: str) -> list[str]:
 
 
 def test_no_unit_the_data_does_not_name(host_name: str, host: Any, platform: Platform) -> None:
-    named = {d.unit_path for d in platform.daemons(host_name)}
+    named = {p for d in platform.daemons(host_name) for p in d.unit_paths}
     extra = [p for p in platform_units(host, platform, host_name) if p not in named]
     assert not extra, (
         f"{host_name}: {', '.join(Path(p).name for p in extra)} left over: the platform's "

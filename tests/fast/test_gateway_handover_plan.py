@@ -29,19 +29,22 @@ def restarted(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> l
     return planned_commands(folder, home, {home: {snapshot: running(unit)}})
 
 
-def test_the_handover_serves_before_the_gateway_restarts(
-    restarted: list[str], platform: Platform
-) -> None:
+@pytest.fixture(scope="module")
+def steps(restarted: list[str], platform: Platform) -> tuple[int, int, int]:
+    """Where in the plan the handover starts, the gateway restarts and the handover stops."""
     gw = daemon_named(platform, gateway_host(platform), "litellm")
-    start = first(restarted, "the handover started", f"systemctl start {gw.handover_unit}")
-    restart = first(restarted, "the gateway restarted", f"systemctl restart {gw.unit}")
+    return (
+        first(restarted, "the handover started", f"systemctl start {gw.handover_unit}"),
+        first(restarted, "the gateway restarted", f"systemctl restart {gw.unit}"),
+        first(restarted, "the handover stopped", f"systemctl stop {gw.handover_unit}"),
+    )
+
+
+def test_the_handover_serves_before_the_gateway_restarts(steps: tuple[int, int, int]) -> None:
+    start, restart, _ = steps
     assert start < restart, f"the handover starts at {start}, after the restart at {restart}"
 
 
-def test_the_handover_stops_once_the_gateway_has_restarted(
-    restarted: list[str], platform: Platform
-) -> None:
-    gw = daemon_named(platform, gateway_host(platform), "litellm")
-    restart = first(restarted, "the gateway restarted", f"systemctl restart {gw.unit}")
-    stop = first(restarted, "the handover stopped", f"systemctl stop {gw.handover_unit}")
+def test_the_handover_stops_once_the_gateway_has_restarted(steps: tuple[int, int, int]) -> None:
+    _, restart, stop = steps
     assert restart < stop, f"the handover stops at {stop}, before the restart at {restart}"

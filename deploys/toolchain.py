@@ -58,7 +58,7 @@ def tools_for(
         # A cache mounted from elsewhere (the lab's, shared by its hosts) cannot be hard-linked
         # from; a host's own cache can, uv's default, so its venvs are not copies.
         env["UV_LINK_MODE"] = "copy"
-    # On macOS, Homebrew's uv (aarch64-apple-darwin); elsewhere the platform's own install.
+    # On macOS, Homebrew's uv (Apple silicon); elsewhere the platform's own install.
     uv = "/opt/homebrew/bin/uv" if system == "macos" else f"{layout.opt}/uv/bin/uv"
     # The lab shares one wheel cache among its hosts, as it shares uv's.
     wheels = str(found("wheel_cache_dir") or f"{layout.state}/wheels")

@@ -173,14 +173,18 @@ class Daemon:
 
     @property
     def handover_unit(self) -> str:
-        return self.system.init.unit_id(self.layout, f"{self.name}-handover")
+        return self.system.init.unit_id(self.layout, self._handover_name)
 
     @property
     def handover_path(self) -> str | None:
         """Its handover unit, serving on its socket while it restarts, where it hands over."""
         if not (self.hands_over and self.socket_path and self.notifies_ready):
             return None
-        return self.system.init.unit_path(self.layout, f"{self.name}-handover")
+        return self.system.init.unit_path(self.layout, self._handover_name)
+
+    @property
+    def _handover_name(self) -> str:
+        return f"{self.name}-handover"
 
     @property
     def unit_paths(self) -> tuple[str, ...]:

@@ -61,12 +61,16 @@ def hosts_of(inventory: Path = REAL) -> dict[str, str]:
 
 
 def own_data(inventory: Path) -> str | None:
-    """The group data folder ``inventory``'s hosts name as theirs (the lab's), if any."""
+    """The group data folder ``inventory``'s hosts name as theirs (the lab's), if any; a
+    variant of the lab's (``bench.variant.changed_lab``) has its own beside it, which pyinfra
+    reads in place of it."""
     from homelab.groupdata import DATA_KEY
     from homelab.load import load_inventory
 
     named = {h.data.get(DATA_KEY) for h in load_inventory(inventory)}
-    return next((str(n) for n in named if n), None)
+    found = next((str(n) for n in named if n), None)
+    beside = inventory.parent / "group_data"
+    return str(beside) if found and beside.is_dir() else found
 
 
 def fake_inventory(responses: dict[str, Responses] | None = None, inventory: Path = REAL) -> str:

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.variant import changed_lab
 from deploys.budget import GB, WeightBytes, mlx_budget, over_budget
+from homelab.load import load_platform
 from homelab.model import LINUX, MACOS, Host, Platform
 from homelab.model.system import UNIT_MARK
 from homelab.render.units import service_file
 from homelab.services import daemon_files, daemon_named, daemons
+from homelab.services.litellm import LiteLLM, gateway_host
 from homelab.services.mlx import MlxServers, server_name
 from homelab.services.ov_server import OvServer
-from tests.fast.fakeplan import Responses, first, plan, planned_commands, sent
+from tests.fast.fakeplan import LAB, Responses, first, plan, planned_commands, sent
 
 PREFIX = "com.homelab-llm"
 
@@ -317,3 +320,31 @@ def test_removal_touches_only_units_plists_and_venvs(
                 assert target.startswith(allowed[role]), f"{role}: {c}"
                 if target.startswith(allowed[role][1]):
                     assert "/venvs/" in target, f"{role}: {c}"
+
+
+def test_a_handover_unit_the_data_no_longer_names_is_retired(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The gateway served by uvicorn binds its own port: no socket, so no handover; the one an
+    earlier deploy put on the host is stopped, disabled and removed."""
+    lab = load_platform(LAB)
+    home = gateway_host(lab)
+    gw = daemon_named(lab, home, "litellm")
+    assert gw.handover_path is not None, "the lab's gateway hands over"
+    on = f"lab.hosts[{home!r}]"
+    litellm = f"{on}.services[{LiteLLM.key!r}]"
+    folder = tmp_path_factory.mktemp("no-handover")
+    inventory = changed_lab(
+        folder / "data",
+        f"lab.evolve(hosts={{**lab.hosts, {home!r}: "
+        f"{on}.evolve({LiteLLM.key}={litellm}.evolve(server='uvicorn'))}})",
+    )
+    path = gw.handover_path
+    left: Responses = {
+        re.compile(rf"^grep -e .* {re.escape(path)} "): [f"# x: {UNIT_MARK}"],
+        f"test -e {path}": [stat_line(path, "-rw-r--r--")],
+        f"SubState {gw.handover_unit}": [f"Id={gw.handover_unit}", "SubState=dead"],
+        f"find {lab.host(home).layout.systemd_units} -type f": [path],
+    }
+    commands = planned_commands(folder, home, {home: left}, inventory)
+    assert f"rm -f {path}" in commands, f"expected {path} removed, found it kept"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from homelab.groupdata import problems_of
 from homelab.locks import lock_for
 from homelab.model import Platform
+from homelab.model.system import MACOS
 from homelab.services import llama_cpp
 from homelab.services.litellm import fallbacks, router_yaml
 from homelab.services.llama_cpp import LlamaCppServers, server_name
@@ -164,7 +165,7 @@ def test_the_build_key_follows_its_inputs(lab_platform: Platform) -> None:
     cuda = opts.model_copy(update={"cmake_args": (*opts.cmake_args, "-DGGML_CUDA=ON")})
     assert cuda.build_key(lock, "x86_64-manylinux_2_36") != key, "a CMake flag changed nothing"
     assert opts.build_key(lock + "x", "x86_64-manylinux_2_36") != key, "the lock changed nothing"
-    assert opts.build_key(lock, "aarch64-apple-darwin") != key, "the platform changed nothing"
+    assert opts.build_key(lock, MACOS.toolchain.platform) != key, "the platform changed nothing"
 
 
 def test_the_registry_is_the_canonical_record(lab_platform: Platform) -> None:

@@ -88,10 +88,11 @@ def test_homebrew_brings_uv_and_python(commands: list[str], platform: Platform) 
     )
 
 
-def test_mlx_venv_built_from_the_darwin_lock(commands: list[str], platform: Platform) -> None:
+def test_mlx_venv_built_from_the_macos_lock(commands: list[str], platform: Platform) -> None:
     mlx = next(d for d in daemons(platform, HOST) if d.install == "mlx")
     lock = lock_for(mlx)
-    assert lock.path.name.endswith(".aarch64-apple-darwin.txt")
+    wheels = platform.host(HOST).os.toolchain.platform
+    assert lock.path.name.endswith(f".{wheels}.txt"), f"expected a {wheels} lock, found {lock}"
     venv = venv_target(mlx)
     studio = platform.host(HOST)
     assert venv.startswith(f"{studio.layout.opt}/mlx/venvs/"), venv

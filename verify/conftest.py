@@ -11,6 +11,7 @@ found. A one-line-per-check summary ends the run; JUnit XML is written only wher
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,7 @@ from homelab.bridge import testinfra_hosts
 from homelab.load import load_platform
 from homelab.model import Platform
 from homelab.services import litellm, mcp_tools, monitoring, open_webui
-from verify import mcp_session, params, probes
+from verify import chat, mcp_session, params, probes
 
 #: The scopes ``Metafunc.parametrize`` takes.
 Scope = Literal["session", "package", "module", "class", "function"]
@@ -115,10 +116,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     loopback_reaches = params.reaches(platform, local)
     param("loopback_reach", loopback_reaches, [r.id for r in loopback_reaches])
 
-    client = [r for r in platform.routes() if not r.internal]
-    families: dict[str, str] = {}
-    for r in client:
-        families.setdefault(r.backend.value, r.handle)
+    families = params.family_handles(platform)
     param("family_handle", list(families.values()), list(families))
     served = params.served_handles(platform)
     param("served_handle", served, [m.id for m in served])
@@ -177,10 +175,12 @@ def mcp_sessions(
 
 @pytest.fixture(scope="session", autouse=True)
 def prefetched(hosts: dict[str, Any], platform: Platform, gateway_host_name: str) -> None:
-    """Each host asked once for what the checks will ask it: units, health, the other hosts."""
+    """Each host asked once for what the checks will ask it: units, health, the other hosts;
+    the hosts side by side (each is a round trip of its own)."""
     every = platform.enabled_daemons()
     readiness = litellm.gateway_url(platform, probes.GATEWAY_READINESS)
-    for name in platform.hosts:
+
+    def ask(name: str) -> None:
         mine = [d for d in every if d.host == name]
         theirs = [d for d in every if d.host != name]
         urls = [(d.health_url, probes.HEALTH_TIMEOUT) for d in mine]
@@ -194,6 +194,10 @@ def prefetched(hosts: dict[str, Any], platform: Platform, gateway_host_name: str
             for d in theirs
         ]
         probes.prefetch(hosts[name], probes.batched_units(mine), urls)
+
+    with ThreadPoolExecutor(max_workers=len(platform.hosts)) as pool:
+        # list(): a host whose question failed raises here, in the check that set this up.
+        list(pool.map(ask, platform.hosts))
 
 
 @pytest.fixture(scope="session")
@@ -220,6 +224,41 @@ def gateway(platform: Platform, gateway_host_name: str, gateway_key: str) -> htt
         headers={"Authorization": f"Bearer {gateway_key}"},
         timeout=120,
     )
+
+
+#: Arguments whose value is work started with the session and run in the background (the
+#: chats, the MCP sessions): the checks that take them run last, when it has most likely ended.
+BACKGROUND_ARGUMENTS = frozenset({"chats", "session"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def waits(item: pytest.Item) -> bool:
+        function = getattr(item, "function", None)
+        return function is not None and bool(
+            BACKGROUND_ARGUMENTS & set(inspect.signature(function).parameters)
+        )
+
+    items.sort(key=waits)  # stable: each group keeps the files' order
+
+
+#: How many chats go to the gateway at once: the backends behind it serve one at a time each.
+CHATS_AT_ONCE = 4
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chats(
+    request: pytest.FixtureRequest, platform: Platform
+) -> Iterator[dict[str, Future[httpx.Response]]]:
+    """Every chat the checks ask of the gateway, sent at the session's start and answered
+    while the other checks run; each check reads its own answer (a chat is the slowest thing
+    verify does, up to half a second each on a tiny model)."""
+    try:
+        gateway: httpx.Client = request.getfixturevalue("gateway")
+    except Exception:  # the checks that need the gateway say why, each in its setup
+        yield {}
+        return
+    with ThreadPoolExecutor(max_workers=CHATS_AT_ONCE) as pool:
+        yield {name: pool.submit(chat.ask, gateway, name) for name in params.chatted(platform)}
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

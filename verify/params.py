@@ -49,6 +49,26 @@ def reaches(platform: Platform, daemons: Iterable[Daemon]) -> list[Reach]:
     ]
 
 
+def family_handles(platform: Platform) -> dict[str, str]:
+    """One client handle per backend family (the first the routes give), by family."""
+    families: dict[str, str] = {}
+    for r in platform.routes():
+        if not r.internal:
+            families.setdefault(r.backend.value, r.handle)
+    return families
+
+
+def chatted(platform: Platform) -> list[str]:
+    """Every name the checks chat with through the gateway, once each: a handle per family,
+    each served handle, each alias."""
+    names = [
+        *family_handles(platform).values(),
+        *(m.handle for m in served_handles(platform)),
+        *(a.name for a in platform.gateway.aliases),
+    ]
+    return list(dict.fromkeys(names))
+
+
 @dataclass(frozen=True)
 class ServedHandle:
     """A handle served one model per port (MLX, llama.cpp) and the servers behind it (one per

@@ -5,37 +5,22 @@ calls it."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from typing import Any
 
 import httpx
 
 from homelab.model import Platform
 from verify import probes
+from verify.chat import answer, answered
 from verify.params import Deployment, ServedHandle
 
-#: A chat through the gateway to a tiny model takes well under this.
-CHAT_TIMEOUT = 30
+#: The chats sent at the session's start, by the name each asked for.
+Chats = dict[str, Future[httpx.Response]]
 
 
-def chat(gateway: httpx.Client, handle: str) -> httpx.Response:
-    return gateway.post(
-        "/v1/chat/completions",
-        json={"model": handle, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 4},
-    )
-
-
-def answered(response: httpx.Response, who: str, handle: str) -> None:
-    """A chat that came back with text: an empty answer is a backend that did not generate."""
-    choices = response.json().get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    assert isinstance(content, str) and content, (
-        f"{who}: chat with {handle}: expected a non-empty answer, found {content!r} in "
-        f"{response.text[:200]}"
-    )
-
-
-def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> None:
-    response = chat(gateway, family_handle)
+def test_chat_per_backend_family(gateway: httpx.Client, chats: Chats, family_handle: str) -> None:
+    response = answer(chats, gateway, family_handle)
     assert response.status_code == 200, (
         f"litellm: chat with {family_handle} answered {response.status_code}: {response.text[:200]}"
     )
@@ -43,9 +28,9 @@ def test_chat_per_backend_family(gateway: httpx.Client, family_handle: str) -> N
 
 
 def test_chat_reaches_each_served_handle(
-    gateway: httpx.Client, served_handle: ServedHandle
+    gateway: httpx.Client, chats: Chats, served_handle: ServedHandle
 ) -> None:
-    response = chat(gateway, served_handle.handle)
+    response = answer(chats, gateway, served_handle.handle)
     assert response.status_code == 200, (
         f"{', '.join(served_handle.servers)}: chat with {served_handle.handle} through the "
         f"gateway answered {response.status_code}: {response.text[:200]}"
@@ -53,8 +38,8 @@ def test_chat_reaches_each_served_handle(
     answered(response, ", ".join(served_handle.servers), served_handle.handle)
 
 
-def test_each_alias_answers_a_chat(gateway: httpx.Client, alias_name: str) -> None:
-    response = chat(gateway, alias_name)
+def test_each_alias_answers_a_chat(gateway: httpx.Client, chats: Chats, alias_name: str) -> None:
+    response = answer(chats, gateway, alias_name)
     assert response.status_code == 200, (
         f"litellm: chat with the alias {alias_name} answered {response.status_code}: "
         f"{response.text[:200]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
@@ -33,13 +34,106 @@ def put(f: HostFile, **kwargs: Any) -> OperationMeta | None:
 Check = str
 
 
-def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None:
+#: The longest a guard waits for the verdict of a check started early, in seconds.
+EARLY_VERDICT_WAIT = 300
+
+
+@dataclass(frozen=True)
+class EarlyCheck:
+    """A slow check started in the background before the services deploy, so it runs while
+    they do; the file's guard reads its verdict.
+
+    A verdict holds only for the very bytes the check read: the candidate, and ``reads`` (the
+    files its check reads, each staged as the deploy will place it, or read where it is when
+    the deploy does not render it). The guard compares them with what is in place by then
+    and checks again itself when any differs, or when no verdict came.
+    """
+
+    file: HostFile
+    staging: str
+    #: Rendered files the check reads: staged as ``<name>.early`` beside the candidate.
+    staged: tuple[HostFile, ...] = ()
+    #: Host files the check reads as they are (a secrets file made on the host).
+    live: tuple[str, ...] = ()
+
+    @property
+    def candidate(self) -> str:
+        return f"{self.staging}/{posixpath.basename(self.file.path)}.early"
+
+    def stand_in(self, f: HostFile) -> str:
+        """Where a staged file the check reads waits."""
+        return f"{self.staging}/{posixpath.basename(f.path)}.early"
+
+
+def early_commands(early: EarlyCheck, check: Check) -> list[str]:
+    """The shell lines that start ``check`` on the staged candidate in the background,
+    recording first what its verdict will hold for."""
+    q = shlex.quote
+    cand = early.candidate
+    # What the verdict holds for, as the files' live paths will hold it at the guard.
+    sums = [
+        f"printf '%s  %s\\n' \"$(sha256sum < {q(early.stand_in(f))} | cut -d' ' -f1)\" {q(f.path)}"
+        for f in early.staged
+    ] + [f"sha256sum {q(path)}" for path in early.live]
+    # The exit code appears whole (written aside, then moved): the guard reads it once there.
+    run = (
+        f"( {check.replace('{path}', q(cand))} ) > {q(cand)}.out 2>&1; "
+        f"echo $? > {q(cand)}.rc.part && mv {q(cand)}.rc.part {q(cand)}.rc"
+    )
+    return [
+        f"rm -f {q(cand)}.rc {q(cand)}.out",
+        f"{{ {'; '.join(sums) or 'true'}; }} > {q(cand)}.sums",
+        # Detached from the deploy's session: the operation returns at once.
+        f"nohup sh -c {q(run)} < /dev/null > /dev/null 2>&1 &",
+    ]
+
+
+def start_check(early: EarlyCheck, check: Check) -> None:
+    """Stage the candidate (and the files its check reads) and start ``check`` on it in the
+    background: its output and exit code go beside the candidate for the guard to read."""
+    if in_place(early.file.path, early.file.content):
+        return
+    files.directory(name=f"Staging {early.staging}", path=early.staging, mode="0700")
+    for f in (early.file, *early.staged):
+        files.put(
+            name=f"Candidate {f.path} (checked early)",
+            src=StringIO(f.content),
+            dest=early.stand_in(f),
+            mode="0600",
+        )
+    server.shell(
+        name=f"Start checking the candidate {early.file.path} (in the background)",
+        commands=early_commands(early, check),
+    )
+
+
+def early_verdict(early: EarlyCheck, candidate: str, check: Check) -> str:
+    """A shell line: the early check's verdict when it holds for what is in place now (the
+    same candidate, the same files read), else ``check`` run here on ``candidate``; it fails
+    when the candidate is refused."""
+    q = shlex.quote
+    cand = q(early.candidate)
+    inline = check.replace("{path}", q(candidate))
+    return (
+        f"i=0; while [ -f {cand}.sums ] && [ ! -f {cand}.rc ] "
+        f"&& [ $i -lt {EARLY_VERDICT_WAIT * 10} ]; do sleep 0.1; i=$((i+1)); done; "
+        f"if [ -f {cand}.rc ] && cmp -s {cand} {q(candidate)} "
+        f"&& sha256sum --status -c {cand}.sums; "
+        f'then cat {cand}.out >&2; [ "$(cat {cand}.rc)" = 0 ]; '
+        f"else {inline}; fi"
+    )
+
+
+def guarded_put(
+    f: HostFile, check: Check, staging: str, early: EarlyCheck | None = None
+) -> OperationMeta | None:
     """Replace a live file only with a candidate its service accepts.
 
     When the live file differs from the rendered one, the candidate goes to ``staging``, the
-    check runs on it, and only then is it installed in place. A refused candidate stops the
-    host's deploy there: the live file, and the service running on it, stay as they were.
-    Returns None when the live file is already the rendered one (nothing to check, no op).
+    check runs on it (or its ``early`` verdict is read, when it holds for the same files),
+    and only then is it installed in place. A refused candidate stops the host's deploy
+    there: the live file, and the service running on it, stay as they were. Returns None
+    when the live file is already the rendered one (nothing to check, no op).
     """
     if in_place(f.path, f.content):
         return None
@@ -47,14 +141,24 @@ def guarded_put(f: HostFile, check: Check, staging: str) -> OperationMeta | None
     candidate = f"{staging}/{posixpath.basename(f.path)}"
     files.directory(name=f"Staging {staging}", path=staging, mode="0700")
     files.put(name=f"Candidate {f.path}", src=StringIO(f.content), dest=candidate, mode="0600")
+    verdict = (
+        check.replace("{path}", q(candidate))
+        if early is None
+        else f"{{ {early_verdict(early, candidate, check)}; }}"
+    )
+    leftovers = [candidate]
+    if early is not None:
+        cand = early.candidate
+        leftovers += [cand, *(f"{cand}.{x}" for x in ("rc", "out", "sums"))]
+        leftovers += [early.stand_in(s) for s in early.staged]
+    clean = " ".join(q(p) for p in leftovers)
     return server.shell(
         name=f"Check the candidate {f.path}, then put it in place",
         commands=[
-            f"{check.replace('{path}', q(candidate))} "
-            f"|| {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {q(candidate)}; exit 1; }}",
+            f"{verdict} || {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {clean}; exit 1; }}",
             f"mkdir -p {q(posixpath.dirname(f.path))}",
             f"install -o {q(f.owner)} -g {q(f.group)} -m {f.mode} {q(candidate)} {q(f.path)}",
-            f"rm -f {q(candidate)}",
+            f"rm -f {clean}",
         ],
     )
 

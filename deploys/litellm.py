@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import shlex
 
-from deploys.files import Check, put
+from pyinfra.api.operation import OperationMeta
+
+from deploys.files import Check, EarlyCheck, guarded_put, put, start_check
 from deploys.service import Deployer, ServiceDeploy, deploys
+from deploys.state import in_place, link_target
+from deploys.toolchain import Tools
 from homelab import PROJECT_ROOT
+from homelab.locks import lock_for, locked_venv_target
 from homelab.model import Platform
-from homelab.render import HostFile
+from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon
 from homelab.services.litellm import LiteLLMService
 
@@ -36,19 +41,62 @@ class LiteLLMDeploy(ServiceDeploy):
         super().configure()
 
     def check(self, f: HostFile) -> Check | None:
-        d = self.daemon
-        if f.path != d.config:
+        if f.path != self.daemon.config:
             return None
+        return self.check_reading({})
+
+    def check_reading(self, stand_ins: dict[str, str]) -> Check:
+        """The check, each env file read where ``stand_ins`` puts it (else where it is)."""
+        d = self.daemon
         env_files = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
-        args = " ".join(f"--env-file {shlex.quote(path)}" for path in env_files)
+        args = " ".join(
+            f"--env-file {shlex.quote(stand_ins.get(path, path))}" for path in env_files
+        )
         # {path} is filled in with the candidate's place by guarded_put.
         return f"{d.venv}/bin/python {self.checker} {args} {{path}} >&2"
+
+    def early(self) -> EarlyCheck | None:
+        """The config's check, started before the services deploy (it imports LiteLLM's
+        proxy: seconds) when the gateway's venv and checker are already the ones this deploy
+        wants; None on a host that does not have them yet."""
+        d = self.daemon
+        if not d.enabled or d.config is None:
+            return None
+        current = link_target(d.venv) == locked_venv_target(lock_for(d), d.install_dir)
+        if not current or not in_place(self.checker, CHECKER.read_text()):
+            return None
+        rendered = {f.path: f for f in daemon_files(self.platform, d)}
+        return EarlyCheck(
+            file=rendered[d.config],
+            staging=self.staging,
+            staged=tuple(rendered[p] for p in d.env_files if p in rendered),
+            live=(
+                *(p for p in d.env_files if p not in rendered),
+                *([d.secrets_env] if d.secrets_env else []),
+            ),
+        )
+
+    def start_early_check(self) -> None:
+        early = self.early()
+        if early is not None:
+            stand_ins = {f.path: early.stand_in(f) for f in early.staged}
+            start_check(early, self.check_reading(stand_ins))
+
+    def place(self, f: HostFile) -> OperationMeta | None:
+        check = self.check(f)
+        if check is None:
+            return super().place(f)
+        return guarded_put(f, check, self.staging, self.early())
 
 
 @deploys(LiteLLMService)
 class LiteLLMDeployer(Deployer):
     title = "LiteLLM gateway"
     daemon_deploy = LiteLLMDeploy
+
+    def start_checks(self, platform: Platform, host: str, tools: Tools) -> None:
+        for daemon in self.service.daemons(platform, host):
+            LiteLLMDeploy(platform, self.service, daemon, tools).start_early_check()
 
     def snapshot_paths(self, platform: Platform, host: str) -> tuple[str, ...]:
         return tuple(checker_path(d) for d in self.service.daemons(platform, host))

@@ -159,6 +159,10 @@ class Deployer:
         for f in self.service.shared_files(platform, host):
             put(f)
 
+    def start_checks(self, platform: Platform, host: str, tools: Tools) -> None:
+        """Start, in the background, the slow checks of files this deploy will place (read by
+        their guards): before any service deploys, so they run while the services do."""
+
     def refuse(self, platform: Platform, host: str) -> None:
         """Stop the host's run while it plans, before anything changes, when the data asks
         for what the host cannot hold (raises PyinfraError)."""

@@ -3,7 +3,8 @@
 Each host takes the platform from its group data (validated before any host was contacted)
 and its own part of it by its inventory name: the services its data places, in the registry's
 order, each through its deployer. It first refuses what it cannot hold (before anything
-changes), prepares its base, deploys its services (starting what changed without waiting),
+changes), prepares its base, starts the slow checks of files it will replace (in the
+background: the gateway's config), deploys its services (starting what changed without waiting),
 waits for what it started to answer, with the new daemons up removes what the data no longer
 names, and last asks the warm models of each server that started (or whose profile changed)
 one short request.
@@ -43,6 +44,8 @@ tools = prepare(
     ),
     more_users=tuple(u for d in placed for u in d.snapshot_users(platform, name)),
 )
+for deployer in placed:
+    deployer.start_checks(platform, name, tools)
 for deployer in placed:
     # pyinfra's @deploy groups a function's operations under a name in its output (it marks
     # the function it wraps, which a bound method does not take: a partial does).

@@ -105,4 +105,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    # The interpreter's teardown of LiteLLM's proxy modules takes seconds; nothing here holds
+    # state to clean up, so the process ends without it.
+    os._exit(code)

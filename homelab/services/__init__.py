@@ -33,25 +33,27 @@ from homelab.services import (
 if TYPE_CHECKING:
     from homelab.model.platform import Platform
 
-#: In the order a host deploys them: what a service calls is started before it. The model
-#: servers come first: a new one loads its model while the gateway's candidate config is
-#: checked (seconds of LiteLLM's import), instead of after it. The deploy waits for every
-#: daemon it started at the end.
+#: In the order a host deploys them. The model servers come first: a new one loads its model
+#: while the rest deploys. The gateway comes last: its candidate config is checked by LiteLLM's
+#: own loader (seconds of importing its proxy), and what restarts before that check (OptiLLM
+#: for a new MLX model, Prometheus for new targets) comes up meanwhile. Nothing in a deploy
+#: calls another service: each starts what changed without waiting, systemd's ordering holds
+#: at boot, and the deploy waits for every daemon it started at the end.
 SERVICES: tuple[ServiceModule[Any], ...] = (
     searxng.SERVICE,
     ov_server.SERVICE,
     mlx.SERVICE,
     llama_cpp.SERVICE,
-    litellm.SERVICE,
     optillm.SERVICE,
     open_webui.SERVICE,
     mcp_tools.SERVICE,
     optillm_local.SERVICE,
     afm.SERVICE,
-    # Last: the lab seeds its repositories with the MLX servers' venv.
+    # The lab seeds its repositories with the MLX servers' venv.
     hub_mirror.SERVICE,
     node_exporter.SERVICE,
     monitoring.SERVICE,
+    litellm.SERVICE,
 )
 register(*SERVICES)
 

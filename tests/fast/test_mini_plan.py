@@ -92,12 +92,26 @@ def test_the_deploy_asks_whether_every_enabled_daemon_answers(
     assert missing == [], f"expected every enabled daemon asked, not asked: {missing}"
 
 
-def test_the_gateway_starts_before_what_calls_it(commands: list[str], platform: Platform) -> None:
+def test_the_search_backend_starts_before_the_gateway(
+    commands: list[str], platform: Platform
+) -> None:
     by_name = {d.name: d for d in enabled(platform)}
-    gateway = _started(commands, by_name["litellm"])
-    assert _started(commands, by_name["searxng"]) < gateway, "its search backend first"
-    for caller in ("optillm", "open-webui"):
-        assert gateway < _started(commands, by_name[caller]), caller
+    searxng, gateway = (
+        _started(commands, by_name["searxng"]),
+        _started(commands, by_name["litellm"]),
+    )
+    assert searxng < gateway, f"expected searxng started before the gateway: {searxng} > {gateway}"
+
+
+@pytest.mark.parametrize("other", ["optillm", "open-webui", "prometheus-server", "ov-server"])
+def test_the_others_start_before_the_gateways_config_is_checked(
+    commands: list[str], platform: Platform, other: str
+) -> None:
+    """The gateway's check imports LiteLLM's proxy (seconds): what starts before it comes up
+    meanwhile instead of after it."""
+    check = first(commands, "the gateway's config check", "check_litellm_config.py", "refused: ")
+    started = _started(commands, {d.name: d for d in enabled(platform)}[other])
+    assert started < check, f"expected {other} started before the check ({started} > {check})"
 
 
 def test_nothing_is_deleted_from_the_data_directories(

@@ -1,0 +1,106 @@
+"""A slow check started early (``deploys.files``): its shell lines run for real in a folder, a
+check that records each run standing in for LiteLLM's. The guard takes the early verdict only
+for the very files it read, and checks again itself when any of them changed since."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from deploys.files import EarlyCheck, early_commands, early_verdict
+from homelab.model import HostFile
+
+
+@pytest.fixture
+def early(tmp_path: Path) -> EarlyCheck:
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "secrets.env").write_text("KEY=1\n")
+    env = HostFile(path=str(tmp_path / "live" / "env"), content="BASE=a\n")
+    Path(env.path).write_text("BASE=old\n")  # the deploy places the new one later
+    return EarlyCheck(
+        file=HostFile(path=str(tmp_path / "live" / "router.yaml"), content="models: [a]\n"),
+        staging=str(tmp_path / "staging"),
+        staged=(env,),
+        live=(str(tmp_path / "live" / "secrets.env"),),
+    )
+
+
+def check_command(tmp_path: Path, refuse: bool = False) -> str:
+    """A check that records its run (and what it read) and accepts or refuses."""
+    runs = tmp_path / "runs"
+    return f"{{ echo {{path}} >> {runs}; sleep 0.3; {'exit 1' if refuse else 'true'}; }}"
+
+
+def sh(line: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=60)
+
+
+def stage_and_start(early: EarlyCheck, check: str) -> None:
+    Path(early.staging).mkdir()
+    Path(early.candidate).write_text(early.file.content)
+    for f in early.staged:
+        Path(early.stand_in(f)).write_text(f.content)
+    started = time.monotonic()
+    for line in early_commands(early, check):
+        assert sh(line).returncode == 0, line
+    assert time.monotonic() - started < 0.3, "expected the check to run in the background"
+
+
+def guard(early: EarlyCheck, tmp_path: Path, refuse_inline: bool = False) -> int:
+    """The guard as the deploy runs it, once the staged files are placed."""
+    candidate = f"{early.staging}/router.yaml"
+    Path(candidate).write_text(early.file.content)
+    return sh(early_verdict(early, candidate, check_command(tmp_path, refuse_inline))).returncode
+
+
+def runs(tmp_path: Path) -> list[str]:
+    path = tmp_path / "runs"
+    return path.read_text().split() if path.exists() else []
+
+
+def place(early: EarlyCheck) -> None:
+    for f in early.staged:
+        Path(f.path).write_text(f.content)
+
+
+def test_an_early_verdict_for_the_files_in_place_is_taken(
+    tmp_path: Path, early: EarlyCheck
+) -> None:
+    stage_and_start(early, check_command(tmp_path))
+    place(early)
+    assert guard(early, tmp_path) == 0, "expected the early verdict (accepted) to pass the guard"
+    assert runs(tmp_path) == [early.candidate], "expected one check, the early one"
+
+
+def test_an_early_refusal_refuses(tmp_path: Path, early: EarlyCheck) -> None:
+    stage_and_start(early, check_command(tmp_path, refuse=True))
+    place(early)
+    assert guard(early, tmp_path) != 0, "expected the early refusal to stop the guard"
+
+
+def test_a_file_read_that_changed_since_is_checked_again(tmp_path: Path, early: EarlyCheck) -> None:
+    stage_and_start(early, check_command(tmp_path))
+    place(early)
+    Path(early.live[0]).write_text("KEY=2\n")  # a secret rotated after the early check read it
+    assert guard(early, tmp_path, refuse_inline=True) != 0, (
+        "expected the guard to check again (and take that refusal)"
+    )
+    assert runs(tmp_path) == [early.candidate, f"{early.staging}/router.yaml"]
+
+
+def test_a_staged_file_not_placed_as_staged_is_checked_again(
+    tmp_path: Path, early: EarlyCheck
+) -> None:
+    stage_and_start(early, check_command(tmp_path))
+    # The env file is never placed: the live one is not what the early check read.
+    assert guard(early, tmp_path) == 0
+    assert len(runs(tmp_path)) == 2, f"expected the guard's own check, found {runs(tmp_path)}"
+
+
+def test_without_an_early_check_the_guard_checks_itself(tmp_path: Path, early: EarlyCheck) -> None:
+    Path(early.staging).mkdir()
+    assert guard(early, tmp_path) == 0
+    assert runs(tmp_path) == [f"{early.staging}/router.yaml"]

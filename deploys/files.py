@@ -155,7 +155,8 @@ def guarded_put(
     return server.shell(
         name=f"Check the candidate {f.path}, then put it in place",
         commands=[
-            f"{verdict} || {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {clean}; exit 1; }}",
+            f"{verdict} "
+            f"|| {{ echo 'refused: {f.path} stays as it was' >&2; rm -f {clean}; exit 1; }}",
             f"mkdir -p {q(posixpath.dirname(f.path))}",
             f"install -o {q(f.owner)} -g {q(f.group)} -m {f.mode} {q(candidate)} {q(f.path)}",
             f"rm -f {clean}",

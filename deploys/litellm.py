@@ -55,19 +55,19 @@ class LiteLLMDeploy(ServiceDeploy):
         # {path} is filled in with the candidate's place by guarded_put.
         return f"{d.venv}/bin/python {self.checker} {args} {{path}} >&2"
 
-    def early(self) -> EarlyCheck | None:
-        """The config's check, started before the services deploy (it imports LiteLLM's
-        proxy: seconds) when the gateway's venv and checker are already the ones this deploy
-        wants; None on a host that does not have them yet."""
+    def early(self, f: HostFile) -> EarlyCheck | None:
+        """The check of ``f`` (the config) started before the services deploy (it imports
+        LiteLLM's proxy: seconds), when the gateway's venv and checker are already the ones
+        this deploy wants; None on a host that does not have them yet."""
         d = self.daemon
-        if not d.enabled or d.config is None:
+        if not d.enabled or f.path != d.config:
             return None
         current = link_target(d.venv) == locked_venv_target(lock_for(d), d.install_dir)
         if not current or not in_place(self.checker, CHECKER.read_text()):
             return None
-        rendered = {f.path: f for f in daemon_files(self.platform, d)}
+        rendered = {r.path: r for r in daemon_files(self.platform, d)}
         return EarlyCheck(
-            file=rendered[d.config],
+            file=f,
             staging=self.staging,
             staged=tuple(rendered[p] for p in d.env_files if p in rendered),
             live=(
@@ -76,17 +76,20 @@ class LiteLLMDeploy(ServiceDeploy):
             ),
         )
 
-    def start_early_check(self) -> None:
-        early = self.early()
+    def start_early_check(self, f: HostFile | None = None) -> None:
+        """Start the check of ``f`` (by default the config as rendered) in the background."""
+        d = self.daemon
+        config = f or next((r for r in daemon_files(self.platform, d) if r.path == d.config), None)
+        early = self.early(config) if config is not None else None
         if early is not None:
-            stand_ins = {f.path: early.stand_in(f) for f in early.staged}
+            stand_ins = {s.path: early.stand_in(s) for s in early.staged}
             start_check(early, self.check_reading(stand_ins))
 
     def place(self, f: HostFile) -> OperationMeta | None:
         check = self.check(f)
         if check is None:
             return super().place(f)
-        return guarded_put(f, check, self.staging, self.early())
+        return guarded_put(f, check, self.staging, self.early(f))
 
 
 @deploys(LiteLLMService)

@@ -47,6 +47,12 @@ CHANGES = [
         str(LITELLM.config),
         "os.environ/HOMELAB_NEVER_SET is referenced but not set",
     ),
+    BadChange(
+        "litellm-early",
+        LITELLM,
+        str(LITELLM.config),
+        "os.environ/HOMELAB_NEVER_SET is referenced but not set",
+    ),
     BadChange("searxng", SEARXNG, str(SEARXNG.config), "engines that did not load: nowhere"),
     BadChange("unit", LITELLM, LITELLM.unit_path, "Failed to parse service restart specifier"),
 ]
@@ -125,6 +131,8 @@ def test_a_bad_change_is_refused_and_the_gateway_keeps_answering(
     assert result.returncode != 0, f"{change.name}: the bad change was accepted:\n{output[-2000:]}"
     assert change.problem in output, f"{change.name}: the refusal does not name the problem"
     assert f"refused: {change.path} stays as it was" in output
+    if change.name.endswith("-early"):
+        assert f"Start checking the candidate {change.path}" in output, "no early check ran"
     assert fingerprint(change) == before, f"{change.path} or its service changed"
     assert watch.polls > 5, "the gateway was not watched during the deploy"
     assert not watch.failures, f"the gateway failed {len(watch.failures)} of {watch.polls} polls"

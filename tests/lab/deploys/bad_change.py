@@ -13,6 +13,7 @@ from pyinfra.context import host
 import deploys.registry  # noqa: F401  (registers every service's deployer)
 from deploys.files import guarded_put
 from deploys.init import activation
+from deploys.litellm import LiteLLMDeploy
 from deploys.service import deployer_for
 from deploys.toolchain import tools_for
 from homelab.model import Platform
@@ -33,6 +34,8 @@ BREAK: dict[str, tuple[str, str, Callable[[str], str]]] = {
             1,
         ),
     ),
+    # The same, its check started early (in the background) as a day-two deploy starts it.
+    "litellm-early": ("litellm", "config", lambda text: BREAK["litellm"][2](text)),
     # An engine module that does not exist.
     "searxng": (
         "searxng",
@@ -71,5 +74,10 @@ bad = dataclasses.replace(good, content=breaks(good.content))
 assert bad.content != good.content, f"{name}: the break did not apply to {good.path}"
 if which == "unit":
     guarded_put(bad, activation(daemon).unit_check, deployer.staging)
+elif name == "litellm-early":
+    assert isinstance(deployer, LiteLLMDeploy)
+    assert deployer.early(bad) is not None, "no early check on this host (a new gateway?)"
+    deployer.start_early_check(bad)
+    deployer.place(bad)
 else:
     deployer.place(bad)

@@ -263,7 +263,9 @@ def baseline_figures(
     if platform.host(home).os.init.holds_sockets:
         socket = gateway_daemon(platform).socket_unit
         lab.sh(home, f"systemctl disable --now {socket} 2>/dev/null || true")
-    for what, argv in (("sync", ("uv", "sync", "--frozen")), ("converge", converge.DEPLOY)):
+    # Synced as the README syncs (byte-compiled), so both checkouts' fast tests start alike.
+    sync = ("uv", "sync", "--frozen", "--compile-bytecode")
+    for what, argv in (("sync", sync), ("converge", converge.DEPLOY)):
         run = converge.timed(argv, cwd=tree)
         if run.returncode != 0:
             raise fail(f"{name} {what}", run)

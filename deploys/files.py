@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+import uuid
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -36,6 +37,14 @@ Check = str
 
 #: The longest a guard waits for the verdict of a check started early, in seconds.
 EARLY_VERDICT_WAIT = 300
+#: This deploy's run: an early check's files carry it, so a guard never reads a verdict left
+#: by another run (an aborted one's check may still be writing its own).
+RUN = uuid.uuid4().hex[:12]
+#: The exit codes that are a check's verdict (accepted, refused); any other (killed, not
+#: found) says nothing of the candidate, and the guard checks again itself.
+VERDICTS = ("0", "1")
+#: What the guard prints before an early check's output: where its verdict came from.
+EARLY_MARK = "checked early, in the background:"
 
 
 @dataclass(frozen=True)
@@ -43,48 +52,57 @@ class EarlyCheck:
     """A slow check started in the background before the services deploy, so it runs while
     they do; the file's guard reads its verdict.
 
-    A verdict holds only for the very bytes the check read: the candidate, and ``reads`` (the
-    files its check reads, each staged as the deploy will place it, or read where it is when
-    the deploy does not render it). The guard compares them with what is in place by then
-    and checks again itself when any differs, or when no verdict came.
+    A verdict holds only for the very bytes the check read: the candidate, ``staged`` (files
+    the deploy renders, staged as it will place them) and ``live`` (files read where they
+    are). The guard compares them with what is in place by then and checks again itself when
+    any differs, when the check ended without a verdict, or when none came.
     """
 
     file: HostFile
     staging: str
     #: Rendered files the check reads: staged as ``<name>.early`` beside the candidate.
     staged: tuple[HostFile, ...] = ()
-    #: Host files the check reads as they are (a secrets file made on the host).
+    #: Host files the check reads as they are (a secrets file made on the host, a module the
+    #: candidate names).
     live: tuple[str, ...] = ()
+    #: The host's command printing ``<sha256>  <path>`` lines (the system's).
+    sha256: str = "sha256sum"
 
     @property
     def candidate(self) -> str:
-        return f"{self.staging}/{posixpath.basename(self.file.path)}.early"
+        return self.stand_in(self.file)
 
     def stand_in(self, f: HostFile) -> str:
-        """Where a staged file the check reads waits."""
+        """Where a staged file (or the candidate) waits for the check."""
         return f"{self.staging}/{posixpath.basename(f.path)}.early"
+
+    def result(self, what: str) -> str:
+        """This run's ``sums``, ``pid``, ``out`` or ``rc`` file of the check."""
+        return f"{self.candidate}.{RUN}.{what}"
 
 
 def early_commands(early: EarlyCheck, check: Check) -> list[str]:
-    """The shell lines that start ``check`` on the staged candidate in the background,
-    recording first what its verdict will hold for."""
+    """The shell lines that record what the verdict will hold for, then start ``check`` on
+    the staged candidate in the background. A file that cannot be read starts no check: its
+    guard checks itself."""
     q = shlex.quote
-    cand = early.candidate
-    # What the verdict holds for, as the files' live paths will hold it at the guard.
-    sums = [
-        f"printf '%s  %s\\n' \"$(sha256sum < {q(early.stand_in(f))} | cut -d' ' -f1)\" {q(f.path)}"
+    sums, pid, out, rc = (q(early.result(w)) for w in ("sums", "pid", "out", "rc"))
+    # Each file as its live path will hold it at the guard.
+    hashes = [
+        f"h=$({early.sha256} < {q(early.stand_in(f))}) && printf '%s  %s\\n' \"${{h%% *}}\" "
+        f"{q(f.path)}"
         for f in early.staged
-    ] + [f"sha256sum {q(path)}" for path in early.live]
+    ] + [f"{early.sha256} {q(path)}" for path in early.live]
     # The exit code appears whole (written aside, then moved): the guard reads it once there.
-    run = (
-        f"( {check.replace('{path}', q(cand))} ) > {q(cand)}.out 2>&1; "
-        f"echo $? > {q(cand)}.rc.part && mv {q(cand)}.rc.part {q(cand)}.rc"
-    )
+    run = f"( {check.replace('{path}', q(early.candidate))} ) > {out} 2>&1; echo $? > {rc}.part"
+    run += f" && mv {rc}.part {rc}"
     return [
-        f"rm -f {q(cand)}.rc {q(cand)}.out",
-        f"{{ {'; '.join(sums) or 'true'}; }} > {q(cand)}.sums",
+        f"rm -f {q(early.candidate)}.*.*",  # earlier runs' results
+        f"if {{ {' && '.join(hashes) or 'false'}; }} > {sums}.part && [ -s {sums}.part ]; "
+        f"then mv {sums}.part {sums}; "
         # Detached from the deploy's session: the operation returns at once.
-        f"nohup sh -c {q(run)} < /dev/null > /dev/null 2>&1 &",
+        f"nohup sh -c {q(run)} < /dev/null > /dev/null 2>&1 & echo $! > {pid}; "
+        f"else rm -f {sums}.part; fi",
     ]
 
 
@@ -108,18 +126,20 @@ def start_check(early: EarlyCheck, check: Check) -> None:
 
 
 def early_verdict(early: EarlyCheck, candidate: str, check: Check) -> str:
-    """A shell line: the early check's verdict when it holds for what is in place now (the
+    """A shell line: this run's early verdict when it holds for what is in place now (the
     same candidate, the same files read), else ``check`` run here on ``candidate``; it fails
     when the candidate is refused."""
     q = shlex.quote
-    cand = q(early.candidate)
+    sums, pid, out, rc = (q(early.result(w)) for w in ("sums", "pid", "out", "rc"))
     inline = check.replace("{path}", q(candidate))
+    taken = " || ".join(f'[ "$(cat {rc})" = {v} ]' for v in VERDICTS)
     return (
-        f"i=0; while [ -f {cand}.sums ] && [ ! -f {cand}.rc ] "
+        # Wait while the check runs (bounded): a check that died leaves no rc to wait for.
+        f'i=0; while [ -f {pid} ] && [ ! -f {rc} ] && kill -0 "$(cat {pid})" 2>/dev/null '
         f"&& [ $i -lt {EARLY_VERDICT_WAIT * 10} ]; do sleep 0.1; i=$((i+1)); done; "
-        f"if [ -f {cand}.rc ] && cmp -s {cand} {q(candidate)} "
-        f"&& sha256sum --status -c {cand}.sums; "
-        f'then cat {cand}.out >&2; [ "$(cat {cand}.rc)" = 0 ]; '
+        f"if [ -f {rc} ] && {{ {taken}; }} && cmp -s {q(early.candidate)} {q(candidate)} "
+        f"&& {early.sha256} -c --status --strict {sums}; "
+        f'then echo {q(EARLY_MARK)} >&2; cat {out} >&2; [ "$(cat {rc})" = 0 ]; '
         f"else {inline}; fi"
     )
 
@@ -148,8 +168,7 @@ def guarded_put(
     )
     leftovers = [candidate]
     if early is not None:
-        cand = early.candidate
-        leftovers += [cand, *(f"{cand}.{x}" for x in ("rc", "out", "sums"))]
+        leftovers += [early.candidate, *(early.result(w) for w in ("sums", "pid", "out", "rc"))]
         leftovers += [early.stand_in(s) for s in early.staged]
     clean = " ".join(q(p) for p in leftovers)
     return server.shell(

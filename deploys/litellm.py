@@ -20,7 +20,7 @@ from homelab.locks import lock_for, locked_venv_target
 from homelab.model import Platform
 from homelab.render import HostFile, daemon_files
 from homelab.services import Daemon
-from homelab.services.litellm import LiteLLMService
+from homelab.services.litellm import LiteLLMService, listing_module
 
 CHECKER = PROJECT_ROOT / "deploys" / "scripts" / "check_litellm_config.py"
 
@@ -45,14 +45,18 @@ class LiteLLMDeploy(ServiceDeploy):
             return None
         return self.check_reading({})
 
+    def env_files(self) -> list[str]:
+        """The env files the check reads, as the service gets them (its secrets last)."""
+        d = self.daemon
+        return [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
+
     def check_reading(self, stand_ins: dict[str, str]) -> Check:
         """The check, each env file read where ``stand_ins`` puts it (else where it is)."""
         d = self.daemon
-        env_files = [*d.env_files, *([d.secrets_env] if d.secrets_env else [])]
         args = " ".join(
-            f"--env-file {shlex.quote(stand_ins.get(path, path))}" for path in env_files
+            f"--env-file {shlex.quote(stand_ins.get(path, path))}" for path in self.env_files()
         )
-        # {path} is filled in with the candidate's place by guarded_put.
+        # {path} is filled in with the candidate's place (by guarded_put, or early_commands).
         return f"{d.venv}/bin/python {self.checker} {args} {{path}} >&2"
 
     def early(self, f: HostFile) -> EarlyCheck | None:
@@ -66,14 +70,14 @@ class LiteLLMDeploy(ServiceDeploy):
         if not current or not in_place(self.checker, CHECKER.read_text()):
             return None
         rendered = {r.path: r for r in daemon_files(self.platform, d)}
+        reads = self.env_files()
         return EarlyCheck(
             file=f,
             staging=self.staging,
-            staged=tuple(rendered[p] for p in d.env_files if p in rendered),
-            live=(
-                *(p for p in d.env_files if p not in rendered),
-                *([d.secrets_env] if d.secrets_env else []),
-            ),
+            staged=tuple(rendered[p] for p in reads if p in rendered),
+            # The listing hook's module: the candidate names it, the loader imports it.
+            live=(*(p for p in reads if p not in rendered), listing_module(self.platform)),
+            sha256=self.platform.host(d.host).os.sha256,
         )
 
     def start_early_check(self, f: HostFile | None = None) -> None:

@@ -195,7 +195,7 @@ def prefetched(hosts: dict[str, Any], platform: Platform, gateway_host_name: str
         ]
         probes.prefetch(hosts[name], probes.batched_units(mine), urls)
 
-    with ThreadPoolExecutor(max_workers=len(platform.hosts)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(platform.hosts))) as pool:
         # list(): a host whose question failed raises here, in the check that set this up.
         list(pool.map(ask, platform.hosts))
 
@@ -229,16 +229,32 @@ def gateway(platform: Platform, gateway_host_name: str, gateway_key: str) -> htt
 #: Arguments whose value is work started with the session and run in the background (the
 #: chats, the MCP sessions): the checks that take them run last, when it has most likely ended.
 BACKGROUND_ARGUMENTS = frozenset({"chats", "session"})
+#: Where the chats to send are kept between collection and the session's start.
+CHATTED = pytest.StashKey[list[str]]()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def waits(item: pytest.Item) -> bool:
-        function = getattr(item, "function", None)
-        return function is not None and bool(
-            BACKGROUND_ARGUMENTS & set(inspect.signature(function).parameters)
-        )
+def arguments(item: pytest.Item) -> set[str]:
+    """The arguments a check itself takes (not the fixtures those pull in)."""
+    function = getattr(item, "function", None)
+    return set(inspect.signature(function).parameters) if function is not None else set()
 
-    items.sort(key=waits)  # stable: each group keeps the files' order
+
+def chatted_by(item: pytest.Item) -> str | None:
+    """The name a chat check chats with: its handle, served handle or alias parameter."""
+    spec = getattr(item, "callspec", None)
+    if spec is None or "chats" not in arguments(item):
+        return None
+    for key in ("family_handle", "alias_name", "served_handle"):
+        if key in spec.params:
+            value = spec.params[key]
+            return value.handle if isinstance(value, params.ServedHandle) else str(value)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: bool(BACKGROUND_ARGUMENTS & arguments(item)))  # stable
+    names = (chatted_by(item) for item in items)
+    config.stash[CHATTED] = list(dict.fromkeys(n for n in names if n is not None))
 
 
 #: How many chats go to the gateway at once: the backends behind it serve one at a time each.
@@ -246,19 +262,24 @@ CHATS_AT_ONCE = 4
 
 
 @pytest.fixture(scope="session", autouse=True)
-def chats(
-    request: pytest.FixtureRequest, platform: Platform
-) -> Iterator[dict[str, Future[httpx.Response]]]:
-    """Every chat the checks ask of the gateway, sent at the session's start and answered
-    while the other checks run; each check reads its own answer (a chat is the slowest thing
-    verify does, up to half a second each on a tiny model)."""
+def chats(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[httpx.Response]]]:
+    """The chats the selected checks ask of the gateway, sent at the session's start and
+    answered while the other checks run; each check reads its own answer (a chat is the
+    slowest thing verify does, up to half a second each on a tiny model)."""
+    names = request.config.stash.get(CHATTED, [])
+    if not names:
+        yield {}
+        return
     try:
         gateway: httpx.Client = request.getfixturevalue("gateway")
     except Exception:  # the checks that need the gateway say why, each in its setup
         yield {}
         return
-    with ThreadPoolExecutor(max_workers=CHATS_AT_ONCE) as pool:
-        yield {name: pool.submit(chat.ask, gateway, name) for name in params.chatted(platform)}
+    pool = ThreadPoolExecutor(max_workers=CHATS_AT_ONCE)
+    try:
+        yield {name: pool.submit(chat.ask, gateway, name) for name in names}
+    finally:
+        pool.shutdown(cancel_futures=True)  # an interrupted run sends no more of them
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

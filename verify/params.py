@@ -58,17 +58,6 @@ def family_handles(platform: Platform) -> dict[str, str]:
     return families
 
 
-def chatted(platform: Platform) -> list[str]:
-    """Every name the checks chat with through the gateway, once each: a handle per family,
-    each served handle, each alias."""
-    names = [
-        *family_handles(platform).values(),
-        *(m.handle for m in served_handles(platform)),
-        *(a.name for a in platform.gateway.aliases),
-    ]
-    return list(dict.fromkeys(names))
-
-
 @dataclass(frozen=True)
 class ServedHandle:
     """A handle served one model per port (MLX, llama.cpp) and the servers behind it (one per

@@ -57,22 +57,27 @@ def prefetch(host: Any, units: Iterable[str], urls: Iterable[tuple[str, int]]) -
             "| awk '{s+=$1} END {print s+0}')\""
         )
     result = host.run("\n".join(lines))
+    # Read into this host's own tables, then added whole: hosts are asked side by side.
+    codes: dict[tuple[int, str, int], str] = {}
+    units_read: dict[tuple[int, str], dict[str, str]] = {}
     current: dict[str, str] | None = None
     for line in result.stdout.splitlines():
         if line.startswith("H\t"):
             _, index, code = line.split("\t", 2)
             url, timeout = urls[int(index)]
-            _CODES[(id(host), url, timeout)] = code.strip() or "000"
+            codes[(id(host), url, timeout)] = code.strip() or "000"
         elif line.startswith("U\t"):
             current = {}
-            _UNITS[(id(host), line.split("\t", 1)[1])] = current
+            units_read[(id(host), line.split("\t", 1)[1])] = current
         elif current is not None and "=" in line:
             key, value = line.split("=", 1)
             current[key] = value
-    for state in _UNITS.values():
+    for state in units_read.values():
         rss = state.pop("RSS", "")
         if not state.get("MemoryCurrent", "").isdigit() and rss.isdigit() and int(rss) > 0:
             state["MemoryCurrent"] = str(int(rss) * 1024)
+    _CODES.update(codes)
+    _UNITS.update(units_read)
 
 
 #: A listening socket's local ``address:port`` column, as ``ss -Hltn`` and ``lsof -nP`` print

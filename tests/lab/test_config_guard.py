@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from deploys.files import EARLY_MARK
 from homelab import PROJECT_ROOT
 from homelab.load import load_platform
-from deploys.files import EARLY_MARK
 from homelab.services import Daemon, daemon_named
 from homelab.services.litellm import gateway, gateway_host
 from tests.lab.conftest import LAB_INVENTORY, deploy, ssh

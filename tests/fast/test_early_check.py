@@ -15,7 +15,7 @@ from deploys.files import EARLY_MARK, EarlyCheck, early_commands, early_verdict
 from homelab.model import HostFile
 
 #: How long the stand-in check takes: the start must return well before it ends.
-CHECK_SECONDS = 0.5
+CHECK_SECONDS = 0.2
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The gateway's config check starts before the services deploy when the host already has the
-gateway's venv and checker (a day-two change), and its guard reads that verdict; a host
-without them checks at the guard (planned on pyinfra's fake connector)."""
+gateway's venv and checker (a day-two change), and its guard reads that verdict (planned on
+pyinfra's fake connector; a new host's plan, which checks at the guard, is in
+``test_mini_plan``)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,6 @@ def day_two(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> lis
     return planned_commands(folder, d.host, {d.host: {SNAPSHOT: has_gateway(d)}})
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list[str]:
-    return planned_commands(tmp_path_factory.mktemp("fresh"), gateway(platform).host)
-
-
 def guard(commands: list[str], d: Daemon) -> str:
     return commands[first(commands, "the config's guard", "refused: ", d.config or "")]
 
@@ -75,12 +71,3 @@ def test_the_guard_takes_the_early_verdict(day_two: list[str], platform: Platfor
     assert "router.yaml.early." in line and "-c --status --strict" in line, (
         f"expected the guard to read the early verdict for the same files, found: {line[:300]}"
     )
-
-
-def test_a_host_without_the_gateway_checks_at_the_guard(
-    fresh: list[str], platform: Platform
-) -> None:
-    started = [c for c in fresh if "nohup sh -c" in c]
-    assert started == [], f"expected no early check on a new host, found: {started}"
-    line = guard(fresh, gateway(platform))
-    assert ".early" not in line, f"expected the guard's own check only, found: {line[:300]}"

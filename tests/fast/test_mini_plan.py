@@ -156,3 +156,12 @@ def test_venvs_link_from_the_hosts_own_cache(commands: list[str]) -> None:
     syncs = [c for c in commands if " pip sync " in c]
     assert syncs, "no venv was installed"
     assert not [c for c in syncs if "UV_LINK_MODE" in c], syncs[0]
+
+
+def test_a_new_gateway_is_checked_at_its_guard(commands: list[str], platform: Platform) -> None:
+    """No early check on a host without the gateway's venv: the guard checks itself."""
+    started = [c for c in commands if "nohup sh -c" in c]
+    assert started == [], f"expected no early check on a new host, found: {started}"
+    config = next(d for d in enabled(platform) if d.name == "litellm").config or ""
+    guard = commands[first(commands, "the config's guard", "refused: ", config)]
+    assert ".early" not in guard, f"expected the guard's own check only, found: {guard[:300]}"

@@ -97,7 +97,7 @@ class Daemon:
     #: Files whose change a reload takes in: a deploy reloads for them instead of restarting.
     reload_files: tuple[str, ...] = ()
     #: Worker processes a reloadable daemon's master runs (a reload waits for that many old
-    #: ones to leave).
+    #: ones to leave); 0: it reads its files again itself, in place, at SIGHUP.
     workers: int = 1
     #: The hosts (by the inventory's name) whose requests its LAN port takes, besides its own:
     #: the others are refused by a packet filter loaded with it (where its system has one).

@@ -32,7 +32,8 @@ RELOAD_WAIT_S = 30
 
 
 def reload_command(workers: int) -> str:
-    """``systemctl reload`` of a pre-forking server with ``workers`` workers.
+    """``systemctl reload`` of a pre-forking server with ``workers`` workers (0: a process
+    that reads its files again itself at SIGHUP, Prometheus's way).
 
     SIGHUP to the master, which forks new workers (they read the config) and stops the old
     ones; it returns once ``workers`` of the master's old children are gone, so what answers
@@ -41,6 +42,8 @@ def reload_command(workers: int) -> str:
     ``$$`` a shell's ``$``. ``+``: outside the unit's sandbox; inside it the command runs in a
     user namespace of its own, where ``ProtectProc=invisible`` hid the workers from it.
     """
+    if workers == 0:
+        return "+/bin/kill -HUP ${MAINPID}"  # it reads its files again itself, in place
     return (
         "+/bin/sh -c 'old=$$(cat /proc/${MAINPID}/task/${MAINPID}/children); "
         "kill -HUP ${MAINPID}; "

@@ -278,6 +278,11 @@ class MonitoringService(ServiceModule[Monitoring]):
             config=self.config_path(platform, host),
             credentials={GATEWAY_KEY: self._gateway_key_file(platform)},
             after=after_gateway,
+            # New targets (a model added) and rules are read again at SIGHUP: no restart, no
+            # gap in the scrapes, and the deploy's other work keeps the cores.
+            **self._reads_at_sighup(
+                self.config_path(platform, host), self.rules_path(platform, host)
+            ),
             **common(platform, host),
         )
         alerts = Daemon(
@@ -298,6 +303,7 @@ class MonitoringService(ServiceModule[Monitoring]):
             enabled=opts.enabled,
             package=ALERTMANAGER,
             config=self.alertmanager_config(platform, host),
+            **self._reads_at_sighup(self.alertmanager_config(platform, host)),
             **common(platform, host),
         )
         probes = Daemon(
@@ -317,9 +323,16 @@ class MonitoringService(ServiceModule[Monitoring]):
             config=self.blackbox_config(platform, host),
             credentials={GATEWAY_KEY: self._gateway_key_file(platform)},
             after=after_gateway,
+            **self._reads_at_sighup(self.blackbox_config(platform, host)),
             **common(platform, host),
         )
         return (prom, alerts, probes)
+
+    @staticmethod
+    def _reads_at_sighup(*files: str) -> dict[str, Any]:
+        """Prometheus, Alertmanager and the blackbox exporter read their config files again at
+        SIGHUP, in place: a deploy that changes only those reloads them."""
+        return {"reloadable": True, "reload_files": files, "workers": 0}
 
     def _gateway_name(self) -> str:
         from homelab.services.litellm import SERVICE as LITELLM

@@ -161,3 +161,24 @@ def test_each_chat_probe_sends_a_json_chat(lab_platform: Platform) -> None:
     for target in MONITORING.chat_targets(p):
         body = json.loads(modules[target.module]["http"]["body"])
         assert body["model"] == target.name and body["max_tokens"] == 1, body
+
+
+def monitoring_daemons(p: Platform) -> list[Any]:
+    host = prometheus_host(p)
+    return list(MONITORING.daemons(p, host))
+
+
+@pytest.mark.parametrize("name", ["prometheus-server", "alertmanager", "blackbox-exporter"])
+def test_a_changed_config_is_read_again_at_sighup_not_by_a_restart(
+    lab_platform: Platform, name: str
+) -> None:
+    """A model added changes Prometheus's targets: a reload keeps it scraping."""
+    (d,) = [d for d in monitoring_daemons(lab_platform) if d.name == name]
+    files = daemon_files(lab_platform, d)
+    checked = {f.path for f in files if d.name in f.restarts and f.path != d.unit_path}
+    assert d.reloadable and checked <= set(d.reload_files), (
+        f"{name}: expected its config files reloaded, found reloadable={d.reloadable}, "
+        f"reload_files={d.reload_files}, files that would restart it={sorted(checked)}"
+    )
+    unit = next(f.content for f in files if f.path == d.unit_path)
+    assert "ExecReload=+/bin/kill -HUP ${MAINPID}" in unit, f"{name}: no SIGHUP reload in its unit"

@@ -4,29 +4,19 @@ the gateway's host answering that the gateway runs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from homelab.model import Platform
 from homelab.services import daemon_named
 from homelab.services.litellm import gateway_host
-from tests.fast.fakeplan import first, planned_commands
-
-
-def running(unit: str) -> list[str]:
-    """The deploy's snapshot of the host, as a host that runs ``unit`` and nothing else
-    answers it."""
-    return [f"S\t{unit}\tactive\tenabled"]
+from tests.fast import running_gateway
+from tests.fast.fakeplan import first
 
 
 @pytest.fixture(scope="module")
-def restarted(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list[str]:
-    home = gateway_host(platform)
-    unit = daemon_named(platform, home, "litellm").unit
-    folder: Path = tmp_path_factory.mktemp("handover")
-    snapshot = "systemctl show -p Id -p ActiveState -p UnitFileState"
-    return planned_commands(folder, home, {home: {snapshot: running(unit)}})
+def restarted() -> list[str]:
+    """The plan of a host running the gateway: its unit is not the rendered one yet."""
+    return list(running_gateway.plan())
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from homelab.services import daemon_files, daemon_named, daemons
 from homelab.services.litellm import LiteLLM, gateway_host
 from homelab.services.mlx import MlxServers, server_name
 from homelab.services.ov_server import OvServer
-from tests.fast.fakeplan import LAB, Responses, first, plan, planned_commands, sent
+from tests.fast.fakeplan import LAB, Responses, first, plan, planned_by_host, planned_commands, sent
 
 PREFIX = "com.homelab-llm"
 
@@ -74,9 +74,16 @@ def stale_studio(platform: Platform) -> Responses:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list[str]:
-    folder = tmp_path_factory.mktemp("studio")
-    return planned_commands(folder, "studio", {"studio": stale_studio(platform)})
+def stale(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> dict[str, list[str]]:
+    """Both real hosts with what the data no longer names (the Studio's plists, the Mini's
+    units), planned in one run."""
+    answers = {"studio": stale_studio(platform), "mini": stale_mini(platform)}
+    return planned_by_host(tmp_path_factory.mktemp("stale"), answers)
+
+
+@pytest.fixture(scope="module")
+def studio(stale: dict[str, list[str]]) -> list[str]:
+    return stale["studio"]
 
 
 def test_a_stale_plist_is_booted_out_and_removed_after_the_servers_are_up(
@@ -213,9 +220,8 @@ def stale_mini(platform: Platform) -> Responses:
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> list[str]:
-    folder = tmp_path_factory.mktemp("mini")
-    return planned_commands(folder, "mini", {"mini": stale_mini(platform)})
+def mini(stale: dict[str, list[str]]) -> list[str]:
+    return stale["mini"]
 
 
 def test_a_stale_unit_is_stopped_disabled_removed_then_systemd_reloaded(

@@ -6,6 +6,9 @@ from concurrent.futures import Future
 
 import httpx
 
+#: The chats sent at the session's start, by the name each asked for.
+Chats = dict[str, Future[httpx.Response]]
+
 
 def ask(gateway: httpx.Client, name: str) -> httpx.Response:
     return gateway.post(
@@ -14,9 +17,7 @@ def ask(gateway: httpx.Client, name: str) -> httpx.Response:
     )
 
 
-def answer(
-    chats: dict[str, Future[httpx.Response]], gateway: httpx.Client, name: str
-) -> httpx.Response:
+def answer(chats: Chats, gateway: httpx.Client, name: str) -> httpx.Response:
     """The chat sent at the session's start, or one sent now for a name it did not hold."""
     sent = chats.get(name)
     return sent.result() if sent is not None else ask(gateway, name)

@@ -262,7 +262,7 @@ CHATS_AT_ONCE = 4
 
 
 @pytest.fixture(scope="session", autouse=True)
-def chats(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[httpx.Response]]]:
+def chats(request: pytest.FixtureRequest) -> Iterator[chat.Chats]:
     """The chats the selected checks ask of the gateway, sent at the session's start and
     answered while the other checks run; each check reads its own answer (a chat is the
     slowest thing verify does, up to half a second each on a tiny model)."""

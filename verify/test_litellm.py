@@ -5,18 +5,14 @@ calls it."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
 from typing import Any
 
 import httpx
 
 from homelab.model import Platform
 from verify import probes
-from verify.chat import answer, answered
+from verify.chat import Chats, answer, answered
 from verify.params import Deployment, ServedHandle
-
-#: The chats sent at the session's start, by the name each asked for.
-Chats = dict[str, Future[httpx.Response]]
 
 
 def test_chat_per_backend_family(gateway: httpx.Client, chats: Chats, family_handle: str) -> None:
